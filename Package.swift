@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "libvirt-portfwd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "libvirt-portfwd", targets: ["libvirt-portfwd"]),
+        .library(name: "PortFwd", targets: ["PortFwd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CNftables",
+            pkgConfig: "libnftables",
+            providers: [.apt(["libnftables-dev"])]
+        ),
+        .target(
+            name: "PortFwd",
+            dependencies: ["CNftables", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .executableTarget(
+            name: "libvirt-portfwd",
+            dependencies: ["PortFwd", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "PortFwdTests",
+            dependencies: ["PortFwd"],
+            resources: []
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

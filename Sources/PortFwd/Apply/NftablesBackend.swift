@@ -1,0 +1,55 @@
+/// The default strategy: one `inet libvirt_portfwd` table replaced whole through libnftables,
+/// plus mark-scoped admission where another firewall would reject our connections.
+public struct NftablesBackend: FirewallBackend {
+    public let name = "nftables"
+    let nft: NftablesRunner
+    let admission: Admission
+    let renderer = NftRenderer()
+
+    public init(nft: NftablesRunner, admission: Admission) {
+        self.nft = nft
+        self.admission = admission
+    }
+
+    public func render(_ plan: Plan) -> String { renderer.render(plan) }
+
+    public func apply(_ plan: Plan) throws(FirewallError) -> [String] {
+        do { _ = try nft.run(render(plan)) } catch {
+            // The transaction was refused whole; the previous table is untouched.
+            throw FirewallError("nftables refused the ruleset, nothing changed: \(error.message)")
+        }
+        let places = try admission.ensure()
+        return places.map { "admission rule in \($0)" }
+    }
+
+    public func validate(_ plan: Plan) throws(FirewallError) {
+        do { _ = try nft.run(render(plan), json: false, dryRun: true) } catch {
+            throw FirewallError("the kernel refused the ruleset: \(error.message)")
+        }
+    }
+
+    public func remove() throws(FirewallError) {
+        var errors: [String] = []
+        do { try admission.removeAll() } catch { errors.append(error.message) }
+        do {
+            if try installed() { _ = try nft.run("delete table inet \(NftRenderer.table)") }
+        } catch { errors.append("cannot delete table inet \(NftRenderer.table): \(error.message)") }
+        if !errors.isEmpty { throw FirewallError(errors.joined(separator: "; ")) }
+    }
+
+    public func counters() throws(FirewallError) -> [EndpointCounter]? {
+        do {
+            guard try installed() else { return nil }
+            let text = try nft.run("list set inet \(NftRenderer.table) count4\nlist set inet \(NftRenderer.table) count6", json: true, dryRun: false)
+            return try NftJSON.counters(text)
+        } catch let error as NftablesError {
+            throw FirewallError(error.message)
+        } catch {
+            throw FirewallError("cannot read counters: \(error)")
+        }
+    }
+
+    func installed() throws(NftablesError) -> Bool {
+        try nft.run("list tables inet").split(separator: "\n").contains("table inet \(NftRenderer.table)")
+    }
+}

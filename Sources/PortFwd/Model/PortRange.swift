@@ -1,0 +1,46 @@
+/// An inclusive range of ports, 1-65535. A single port is a range of length one.
+public struct PortRange: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let lower: UInt16
+    public let upper: UInt16
+
+    public init?(_ lower: UInt16, _ upper: UInt16) {
+        guard lower >= 1, lower <= upper else { return nil }
+        self.lower = lower
+        self.upper = upper
+    }
+
+    public init?(port: UInt16) { self.init(port, port) }
+
+    public var count: Int { Int(upper) - Int(lower) + 1 }
+
+    public func overlaps(_ other: PortRange) -> Bool { lower <= other.upper && other.lower <= upper }
+
+    public func contains(_ other: PortRange) -> Bool { lower <= other.lower && other.upper <= upper }
+
+    /// Parses `PORT` or `PORT-END`.
+    public static func parse(_ text: Substring) throws(ParseError) -> PortRange {
+        let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count <= 2 else { throw ParseError("'\(text)' is not a port or port range") }
+        let lower = try port(bounds[0])
+        let upper = bounds.count == 2 ? try port(bounds[1]) : lower
+        guard let range = PortRange(lower, upper) else {
+            throw ParseError("range \(text) is reversed")
+        }
+        return range
+    }
+
+    private static func port(_ text: Substring) throws(ParseError) -> UInt16 {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text) else {
+            throw ParseError("'\(text)' is not a port number")
+        }
+        guard value != 0 else { throw ParseError("port 0 is not allowed") }
+        guard value <= 65535 else { throw ParseError("port \(value) is over 65535") }
+        return UInt16(value)
+    }
+
+    public var description: String { lower == upper ? "\(lower)" : "\(lower)-\(upper)" }
+
+    public static func < (a: PortRange, b: PortRange) -> Bool {
+        a.lower != b.lower ? a.lower < b.lower : a.upper < b.upper
+    }
+}

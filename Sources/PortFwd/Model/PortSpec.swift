@@ -1,0 +1,94 @@
+/// One port mapping in the grammar admins know from Docker's `-p`:
+/// `[HOST_ADDR:]HOST_PORT[-END][:GUEST_PORT[-END]][/PROTO]`.
+///
+/// Ranges map offset-preserving: `8000-8010:9000-9010` sends 8005 to 9005.
+public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
+    /// nil: every local address of the host.
+    public let hostAddress: IPAddress?
+    public let hostPorts: PortRange
+    public let guestPorts: PortRange
+    public let proto: Proto
+
+    public init(hostAddress: IPAddress? = nil, hostPorts: PortRange, guestPorts: PortRange, proto: Proto = .tcp) {
+        precondition(hostPorts.count == guestPorts.count)
+        self.hostAddress = hostAddress
+        self.hostPorts = hostPorts
+        self.guestPorts = guestPorts
+        self.proto = proto
+    }
+
+    public static func parse(_ text: String) throws(ParseError) -> PortSpec {
+        do {
+            return try parseUnlabelled(text)
+        } catch {
+            throw ParseError("bad port spec '\(text)': \(error.reason)")
+        }
+    }
+
+    private static func parseUnlabelled(_ text: String) throws(ParseError) -> PortSpec {
+        guard !text.isEmpty else { throw ParseError("it is empty") }
+        guard text.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+            throw ParseError("it contains spaces or non-ASCII characters")
+        }
+        var rest = Substring(text)
+        var proto = Proto.tcp
+        if let slash = rest.lastIndex(of: "/") {
+            let name = rest[rest.index(after: slash)...]
+            guard let p = Proto(rawValue: String(name)) else {
+                throw ParseError("unknown protocol '\(name)' (use tcp, udp or sctp)")
+            }
+            proto = p
+            rest = rest[..<slash]
+        }
+
+        var hostAddress: IPAddress?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw ParseError("'[' without ']' around the IPv6 address") }
+            let inner = rest[rest.index(after: rest.startIndex)..<close]
+            guard let address = IPAddress(String(inner)), address.family == .ipv6 else {
+                throw ParseError("'\(inner)' is not an IPv6 address")
+            }
+            hostAddress = address
+            rest = rest[rest.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw ParseError("expected ':' and a port after ']'") }
+            rest = rest.dropFirst()
+        }
+
+        var parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+        if hostAddress == nil {
+            // Three parts, or two whose first looks like an address, start with HOST_ADDR.
+            let first = parts.first ?? ""
+            if parts.count == 3 || (parts.count == 2 && first.contains(".")) {
+                guard let address = IPAddress(String(first)), address.family == .ipv4 else {
+                    throw ParseError(parts.count > 3 || first.isEmpty || first.allSatisfy(\.isNumber)
+                        ? "malformed address" : "'\(first)' is not an IPv4 address (put IPv6 addresses in brackets)")
+                }
+                hostAddress = address
+                parts.removeFirst()
+            } else if parts.count > 3 {
+                throw ParseError("too many ':' (put IPv6 addresses in brackets)")
+            }
+        }
+        guard parts.count == 1 || parts.count == 2 else { throw ParseError("too many ':'") }
+        if let address = hostAddress, !address.isUnicast || address.isLoopback {
+            throw ParseError("host address \(address) cannot receive forwarded connections")
+        }
+
+        let hostPorts = try PortRange.parse(parts[0])
+        let guestPorts = parts.count == 2 ? try PortRange.parse(parts[1]) : hostPorts
+        guard hostPorts.count == guestPorts.count else {
+            throw ParseError("host range \(hostPorts) has \(hostPorts.count) ports but guest range \(guestPorts) has \(guestPorts.count)")
+        }
+        return PortSpec(hostAddress: hostAddress, hostPorts: hostPorts, guestPorts: guestPorts, proto: proto)
+    }
+
+    /// The canonical spelling; parsing it gives back an equal value.
+    public var description: String {
+        var text = ""
+        if let address = hostAddress {
+            text += address.family == .ipv6 ? "[\(address)]:" : "\(address):"
+        }
+        text += "\(hostPorts):\(guestPorts)/\(proto.rawValue)"
+        return text
+    }
+}

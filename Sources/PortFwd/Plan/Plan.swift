@@ -1,0 +1,68 @@
+/// One forward in one address family, with everything the renderers need.
+public struct PlanEntry: Hashable, Sendable {
+    public let guest: GuestName
+    public let family: Family
+    /// nil: every local address.
+    public let hostAddress: IPAddress?
+    public let proto: Proto
+    public let hostPorts: PortRange
+    public let guestAddress: IPAddress
+    public let guestPorts: PortRange
+    /// Allowed clients of this family; never empty (`0.0.0.0/0` or `::/0` means everyone).
+    public let sources: [Network]
+    /// The forward this entry came from, for status output.
+    public let forward: Forward
+}
+
+/// Every active forward, conflict-free. A pure value: the same guests and settings always
+/// give the same plan, which is what makes re-applying converge instead of drift.
+public struct Plan: Hashable, Sendable {
+    public let settings: Settings
+    public let guests: [Guest]
+    public let entries: [PlanEntry]
+
+    public init(guests: [Guest], settings: Settings) throws(PlanError) {
+        var problems: [String] = []
+        var entries: [PlanEntry] = []
+        for guest in guests {
+            for forward in guest.forwards {
+                do { entries += try Plan.entries(for: forward, of: guest) } catch { problems.append(error.reason) }
+            }
+        }
+        problems += Conflicts.find(in: guests)
+        if !problems.isEmpty { throw PlanError(problems: problems) }
+        self.settings = settings
+        self.guests = guests
+        self.entries = entries
+    }
+
+    public func entries(_ family: Family) -> [PlanEntry] { entries.filter { $0.family == family } }
+
+    private static func entries(for forward: Forward, of guest: Guest) throws(ParseError) -> [PlanEntry] {
+        let spec = forward.spec
+        let families: [Family] = spec.hostAddress.map { [$0.family] } ?? Family.allCases.filter { guest.address($0) != nil }
+        if families.isEmpty {
+            throw ParseError("guest \(guest.name): forward \(spec) has no guest address to go to; set address or address6")
+        }
+        var result: [PlanEntry] = []
+        for family in families {
+            guard let target = guest.address(family) else {
+                let key = family == .ipv4 ? "address" : "address6"
+                throw ParseError("guest \(guest.name): forward \(spec) is bound to an \(family == .ipv4 ? "IPv4" : "IPv6") host address, but the guest has no \(key)")
+            }
+            var sources = forward.sources.filter { $0.family == family }
+            if forward.sources.isEmpty { sources = [Network.any(family)] }
+            // Restricted to clients of the other family only: nobody of this family may use it.
+            if sources.isEmpty { continue }
+            result.append(PlanEntry(guest: guest.name, family: family, hostAddress: spec.hostAddress, proto: spec.proto,
+                                    hostPorts: spec.hostPorts, guestAddress: target, guestPorts: spec.guestPorts,
+                                    sources: sources, forward: forward))
+        }
+        return result
+    }
+}
+
+public struct PlanError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

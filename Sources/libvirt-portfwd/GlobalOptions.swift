@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import PortFwd
+
+/// Options every subcommand takes. Environment variables stand in when the options are absent,
+/// because libvirtd runs the hook with no way to pass arguments.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Config file (env LIBVIRT_PORTFWD_CONFIG).", valueName: "path"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("State directory (env LIBVIRT_PORTFWD_STATE_DIR).", valueName: "dir"))
+    var stateDir: String?
+
+    var configPath: (path: String, required: Bool) {
+        if let config { return (config, true) }
+        if let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_CONFIG"], !env.isEmpty { return (env, true) }
+        return (Config.defaultPath, false)
+    }
+
+    var store: StateStore {
+        let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_STATE_DIR"]
+        return StateStore(directory: stateDir ?? (env?.isEmpty == false ? env! : StateStore.defaultDirectory))
+    }
+
+    func loadConfig() throws -> Config {
+        let (path, required) = configPath
+        return try Config.load(path: path, required: required)
+    }
+
+    func backend(_ config: Config) -> FirewallBackend {
+        let nft = LibNftables()
+        let admission = Admission(nft: nft, commands: ProcessRunner(), mark: config.settings.mark, mode: config.settings.admission)
+        return NftablesBackend(nft: nft, admission: admission)
+    }
+
+    func reconciler() throws -> Reconciler {
+        let config = try loadConfig()
+        return Reconciler(config: config, store: store, backend: backend(config))
+    }
+}
+
+/// Prints one line per problem on stderr and exits 1: no stack traces for an admin to read.
+func fail(_ error: Error) -> ExitCode {
+    let text: String
+    switch error {
+    case let e as CustomStringConvertible: text = e.description
+    default: text = "\(error)"
+    }
+    for line in text.split(separator: "\n") { warn(String(line)) }
+    return ExitCode(1)
+}
+
+func warn(_ line: String) {
+    FileHandle.standardError.write(Data("libvirt-portfwd: \(line)\n".utf8))
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+@main
+struct LibvirtPortfwd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "libvirt-portfwd",
+        abstract: "Forward host ports to libvirt guests on NAT networks, through one nftables table.",
+        discussion: "See libvirt-portfwd(8) and libvirt-portfwd.toml(5).",
+        version: "0.1.0",
+        subcommands: [Export.self, Apply.self, Flush.self, Check.self, Status.self]
+    )
+}

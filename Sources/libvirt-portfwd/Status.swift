@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import PortFwd
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the installed forwards of running guests with their traffic counters.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Machine-readable JSON.")
+    var json = false
+
+    func run() throws {
+        do {
+            let reconciler = try global.reconciler()
+            let outcome = try reconciler.plan(all: false)
+            outcome.warnings.forEach(warn)
+            let report = StatusReport(plan: outcome.plan, counters: try reconciler.backend.counters())
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(report.table, terminator: "")
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
