@@ -40,8 +40,10 @@ public struct NftablesBackend: FirewallBackend {
     public func counters() throws(FirewallError) -> [EndpointCounter]? {
         do {
             guard try installed() else { return nil }
-            let text = try nft.run("list set inet \(NftRenderer.table) count4\nlist set inet \(NftRenderer.table) count6", json: true, dryRun: false)
-            return try NftJSON.counters(text)
+            // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
+            return try ["count4", "count6"].flatMap { set in
+                try NftJSON.counters(try nft.run("list set inet \(NftRenderer.table) \(set)", json: true, dryRun: false))
+            }
         } catch let error as NftablesError {
             throw FirewallError(error.message)
         } catch {

@@ -60,8 +60,7 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
             let first = parts.first ?? ""
             if parts.count == 3 || (parts.count == 2 && first.contains(".")) {
                 guard let address = IPAddress(String(first)), address.family == .ipv4 else {
-                    throw ParseError(parts.count > 3 || first.isEmpty || first.allSatisfy(\.isNumber)
-                        ? "malformed address" : "'\(first)' is not an IPv4 address (put IPv6 addresses in brackets)")
+                    throw ParseError("'\(first)' is not an IPv4 address (put IPv6 addresses in brackets)")
                 }
                 hostAddress = address
                 parts.removeFirst()

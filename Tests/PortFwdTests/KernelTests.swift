@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import PortFwd
+
+/// Checks against a real kernel, each in a throwaway network namespace.
+@Suite(.privileged, .serialized) struct RootKernelTests {
+    @Test(arguments: GoldenRulesetTests.examples)
+    func goldenRulesetIsAcceptedByTheKernel(name: String) throws {
+        let text = try String(contentsOfFile: "\(Paths.rulesets)/\(name).nft", encoding: .utf8)
+        try IsolatedNetwork.run {
+            let nft = LibNftables()
+            _ = try nft.run(text, json: false, dryRun: true)
+            // A dry run commits nothing.
+            #expect(!(try nft.run("list tables")).contains("libvirt_portfwd"))
+            // And the real thing, twice: replacing works whether or not the table exists.
+            _ = try nft.run(text)
+            _ = try nft.run(text)
+            #expect(try nft.run("list tables").contains("table inet libvirt_portfwd"))
+        }
+    }
+
+    /// Appends a statement the kernel refuses at commit time (a dnat in a filter chain):
+    /// nft's userspace checks pass it, so the failure happens inside the transaction.
+    struct KernelFault: NftablesRunner {
+        let real: LibNftables
+        func run(_ script: String, json: Bool, dryRun: Bool) throws(NftablesError) -> String {
+            try real.run(script + "add rule inet libvirt_portfwd forwarded dnat ip to 192.0.2.1\n", json: json, dryRun: dryRun)
+        }
+    }
+
+    @Test func failedApplyLeavesThePreviousTableByteForByte() throws {
+        try IsolatedNetwork.run {
+            let real = LibNftables()
+            let store = StateStore(directory: NSTemporaryDirectory() + "pf-atomic-\(UInt32.random(in: 0...UInt32.max))")
+            let first = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
+            let second = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"9090:90\", \"53/udp\"]\n")
+            func backend(_ nft: NftablesRunner, _ config: Config) -> NftablesBackend {
+                NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: ProcessRunner(), mark: config.settings.mark, mode: .none))
+            }
+            _ = try Reconciler(config: first, store: store, backend: backend(real, first)).apply(all: true)
+            let before = try real.run("list table inet libvirt_portfwd")
+            #expect(before.contains("tcp . 8080 : 192.168.122.10 . 80"))
+
+            #expect(throws: FirewallError.self) {
+                _ = try Reconciler(config: second, store: store, backend: backend(KernelFault(real: real), second)).apply(all: true)
+            }
+            let after = try real.run("list table inet libvirt_portfwd")
+            #expect(after == before)
+        }
+    }
+
+    @Test func failedApplyReportsLibnftablesOwnError() throws {
+        try IsolatedNetwork.run {
+            let nft = LibNftables()
+            let error = #expect(throws: NftablesError.self) { _ = try nft.run("add table inet x\nadd rule inet x nochain accept\n") }
+            #expect(error?.message.contains("No such file or directory") == true)
+        }
+    }
+
+    @Test func countersAreReadBackPerEndpoint() throws {
+        try IsolatedNetwork.run {
+            let nft = LibNftables()
+            let config = try Config.load(path: "\(Paths.rulesets)/full.toml", required: true)
+            let backend = NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: ProcessRunner(), mark: config.settings.mark, mode: .none))
+            #expect(try backend.counters() == nil)
+            let plan = try Plan(guests: Resolver.guests(config: config, running: [], all: true).guests, settings: config.settings)
+            _ = try backend.apply(plan)
+            let counters = try #require(try backend.counters())
+            #expect(counters.contains(EndpointCounter(address: "192.168.122.11", proto: "udp", ports: "20000-20009", packets: 0, bytes: 0)))
+            #expect(counters.contains(EndpointCounter(address: "fd00:122::10", proto: "tcp", ports: "443", packets: 0, bytes: 0)))
+            try backend.remove()
+            #expect(try backend.counters() == nil)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Testing
+@testable import PortFwd
+
+@Suite struct PortSpecTests {
+    @Test(arguments: [
+        ("8080:80", "8080:80/tcp"),
+        ("2222:22/tcp", "2222:22/tcp"),
+        ("5353/udp", "5353:5353/udp"),
+        ("198.51.100.1:8443:443", "198.51.100.1:8443:443/tcp"),
+        ("198.51.100.1:8443", "198.51.100.1:8443:8443/tcp"),
+        ("[2001:db8::1]:8443:443", "[2001:db8::1]:8443:443/tcp"),
+        ("[2001:0db8:0::1]:8443", "[2001:db8::1]:8443:8443/tcp"),
+        ("10000-10099:20000-20099/udp", "10000-10099:20000-20099/udp"),
+        ("8000-8010", "8000-8010:8000-8010/tcp"),
+        ("9999/sctp", "9999:9999/sctp"),
+        ("65535:1", "65535:1/tcp"),
+    ])
+    func parsesAndPrintsCanonically(input: String, canonical: String) throws {
+        let spec = try PortSpec.parse(input)
+        #expect(spec.description == canonical)
+        #expect(try PortSpec.parse(spec.description) == spec)
+    }
+
+    @Test func rangeMapsOffsetPreserving() throws {
+        let spec = try PortSpec.parse("8000-8010:9000-9010")
+        #expect(spec.hostPorts == PortRange(8000, 8010))
+        #expect(spec.guestPorts == PortRange(9000, 9010))
+        #expect(spec.proto == .tcp)
+        #expect(spec.hostAddress == nil)
+    }
+
+    @Test(arguments: [
+        ("0:80", "port 0 is not allowed"),
+        ("8080:0", "port 0 is not allowed"),
+        ("70000:80", "port 70000 is over 65535"),
+        ("8080:65536", "port 65536 is over 65535"),
+        ("8010-8000", "range 8010-8000 is reversed"),
+        ("8000-8010:9000-9005", "host range 8000-8010 has 11 ports but guest range 9000-9005 has 6"),
+        ("8000-8010:80", "host range 8000-8010 has 11 ports but guest range 80 has 1"),
+        ("8080/icmp", "unknown protocol 'icmp' (use tcp, udp or sctp)"),
+        ("8080/TCP", "unknown protocol 'TCP' (use tcp, udp or sctp)"),
+        ("198.51.100.300:8443:443", "'198.51.100.300' is not an IPv4 address (put IPv6 addresses in brackets)"),
+        ("2001:db8::1:8443:443", "too many ':' (put IPv6 addresses in brackets)"),
+        ("[2001:db8::zz]:8443", "'2001:db8::zz' is not an IPv6 address"),
+        ("[198.51.100.1]:8443", "'198.51.100.1' is not an IPv6 address"),
+        ("[2001:db8::1:8443", "'[' without ']' around the IPv6 address"),
+        ("abc", "'abc' is not a port number"),
+        ("8080:", "'' is not a port or port range"),
+        ("", "it is empty"),
+        ("80 80", "it contains spaces or non-ASCII characters"),
+        ("-80", "'-80' is not a port or port range"),
+        ("127.0.0.1:8080", "host address 127.0.0.1 cannot receive forwarded connections"),
+        ("0.0.0.0:8080", "host address 0.0.0.0 cannot receive forwarded connections"),
+        ("1:2:3", "'1' is not an IPv4 address (put IPv6 addresses in brackets)"),
+    ])
+    func refusesWithSpecAndReason(input: String, reason: String) {
+        #expect(throws: ParseError("bad port spec '\(input)': \(reason)")) { try PortSpec.parse(input) }
+    }
+}
+
+@Suite struct NetworkTests {
+    @Test func parsesCIDRAndBareAddresses() throws {
+        #expect(try Network.parse("203.0.113.0/24").description == "203.0.113.0/24")
+        #expect(try Network.parse("198.51.100.7").description == "198.51.100.7/32")
+        #expect(try Network.parse("2001:db8:1::/48").description == "2001:db8:1::/48")
+        #expect(try Network.parse("0.0.0.0/0").description == "0.0.0.0/0")
+    }
+
+    @Test func refusesHostBitsAndBadPrefixes() {
+        #expect(throws: ParseError("'203.0.113.5/24' has host bits set; did you mean 203.0.113.0/24?")) { try Network.parse("203.0.113.5/24") }
+        #expect(throws: ParseError("'203.0.113.0/33' has an invalid prefix length (0-32)")) { try Network.parse("203.0.113.0/33") }
+        #expect(throws: ParseError("'example.com' is not an IP address or CIDR network")) { try Network.parse("example.com") }
+    }
+
+    @Test func minimalCoverDropsNestedNetworks() throws {
+        let nets = try ["203.0.113.0/25", "203.0.113.0/24", "198.51.100.1", "203.0.113.0/24"].map(Network.parse)
+        #expect(Network.minimalCover(nets).map(\.description) == ["198.51.100.1/32", "203.0.113.0/24"])
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+@testable import PortFwd
+
+/// rulesets/ holds example configs next to the exact rulesets they render to. They are the
+/// golden files and the documentation at once, so they must never drift from the renderer.
+@Suite struct GoldenRulesetTests {
+    static let examples: [String] = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: Paths.rulesets)) ?? []
+        return names.filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.sorted()
+    }()
+
+    @Test func thereAreExamples() {
+        #expect(Self.examples.count >= 4, "rulesets/ should hold the example configs")
+    }
+
+    @Test(arguments: examples)
+    func rendersExactlyTheGoldenRuleset(name: String) throws {
+        let config = try Config.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
+        let guests = Resolver.guests(config: config, running: [], all: true).guests
+        let rendered = NftRenderer().render(try Plan(guests: guests, settings: config.settings))
+        let golden = try String(contentsOfFile: "\(Paths.rulesets)/\(name).nft", encoding: .utf8)
+        #expect(rendered == golden, "rulesets/\(name).nft is stale; regenerate it with `make rulesets` and review the diff")
+    }
+}
+
+@Suite struct RenderTests {
+    func render(_ toml: String) throws -> String {
+        let config = try Config.parse(toml)
+        let guests = Resolver.guests(config: config, running: [], all: true).guests
+        return NftRenderer().render(try Plan(guests: guests, settings: config.settings))
+    }
+
+    @Test func replacesTheWholeTableInOneScript() throws {
+        let text = try render("")
+        let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(Array(lines.prefix(3)) == ["table inet libvirt_portfwd", "delete table inet libvirt_portfwd", "table inet libvirt_portfwd {"])
+    }
+
+    @Test func rangesExpandOffsetPreservingIntoTheMap() throws {
+        let text = try render("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8000-8002:9000-9002\"]\n")
+        #expect(text.contains("tcp . 8000 : 192.168.122.10 . 9000,"))
+        #expect(text.contains("tcp . 8001 : 192.168.122.10 . 9001,"))
+        #expect(text.contains("tcp . 8002 : 192.168.122.10 . 9002,"))
+        #expect(text.contains("0.0.0.0/0 . tcp . 8000-8002,"))
+    }
+
+    @Test func ruleCountDoesNotGrowWithForwards() throws {
+        func ruleLines(_ n: Int) throws -> Int {
+            let forwards = (0..<n).map { "\"\(10000 + $0):80\"" }.joined(separator: ", ")
+            let text = try render("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\(forwards)]\n")
+            return text.split(separator: "\n").filter { $0.contains(" jump ") || $0.contains(" dnat ") || $0.contains(" masquerade") }.count
+        }
+        #expect(try ruleLines(1) == ruleLines(500))
+    }
+
+    @Test func everyDNATSetsTheMarkAndSettingsDropChains() throws {
+        let on = try render("[settings]\nmark = 0x100\n")
+        for line in on.split(separator: "\n") where line.contains(" dnat ") {
+            #expect(line.contains("ct mark set ct mark | 0x100 dnat"))
+        }
+        #expect(on.contains("chain output") && on.contains("chain postrouting"))
+        let off = try render("[settings]\nhairpin = false\nhost-access = false\n")
+        #expect(!off.contains("chain output") && !off.contains("chain postrouting") && !off.contains("masquerade"))
+    }
+
+    @Test func hostileGuestNamesOnlyReachCommentsSanitised() throws {
+        let text = try render("[[guest]]\nname = \"evil\\\"}\\u0020; flush ruleset #\"\naddress = \"192.168.122.10\"\nforwards = [\"80\"]\n")
+        #expect(text.contains("# evil_____flush_ruleset__\n"))
+        #expect(!text.contains("flush ruleset #"))
+    }
+
+    @Test func guestNamesWithNewlinesAreRefused() {
+        #expect(throws: ConfigError.self) { try Config.parse("[[guest]]\nname = \"a\\nflush ruleset\"\n") }
+    }
+}

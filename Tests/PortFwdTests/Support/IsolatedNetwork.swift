@@ -1,0 +1,40 @@
+import Foundation
+import PortFwd
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a body on a fresh thread that has unshared its network namespace, so libnftables
+/// calls made there touch a throwaway kernel ruleset, never the host's. A network namespace
+/// belongs to a thread, so the rest of the test process stays where it was.
+enum IsolatedNetwork {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            defer { done.signal() }
+            guard unshareNetwork() == 0 else {
+                box.result = .failure(Failure(description: "unshare(CLONE_NEWNET): \(String(cString: strerror(errno)))"))
+                return
+            }
+            box.result = Result { try body() }
+        }
+        thread.start()
+        done.wait()
+        return try box.result!.get()
+    }
+
+    /// glibc declares unshare(2) only under _GNU_SOURCE, which Swift's Glibc module lacks.
+    private static func unshareNetwork() -> Int32 {
+        typealias Unshare = @convention(c) (Int32) -> Int32
+        guard let symbol = dlsym(nil, "unshare") else { return -1 }
+        let CLONE_NEWNET: Int32 = 0x4000_0000
+        return unsafeBitCast(symbol, to: Unshare.self)(CLONE_NEWNET)
+    }
+
+    private final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
+}
