@@ -45,6 +45,11 @@ final class Lab {
         try Shell.run("""
             set -e
             ip netns exec \(host) sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+            # Like a libvirt host without br_netfilter: bridged frames skip netfilter, so a
+            # guest's reply to a neighbour never meets conntrack and hairpin needs masquerade.
+            if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+                ip netns exec \(host) sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0
+            fi
             ip link add c1 netns \(host) type veth peer name eth0 netns \(client1)
             ip -n \(host) addr add 198.51.100.1/24 dev c1
             ip -n \(host) addr add 2001:db8::1/64 dev c1 nodad
@@ -78,7 +83,8 @@ final class Lab {
     }
 
     func close() {
-        for pid in pids { kill(pid, SIGTERM) }
+        // SIGKILL: children spawned from a test thread may inherit a mask that blocks SIGTERM.
+        for pid in pids { kill(pid, SIGKILL) }
         for pid in pids { var status: Int32 = 0; waitpid(pid, &status, 0) }
         pids.removeAll()
         for ns in [host, client1, client2, guest1, guest2] {

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+/// Each obstacle blocks a forwarded connection until admission puts one mark-scoped rule in
+/// front of it; re-applying keeps exactly one; flush removes it.
+@Suite(.privileged, .serialized) struct RootAdmissionTests {
+    func config(admission: String) -> String {
+        """
+        [settings]
+        admission = "\(admission)"
+
+        [[guest]]
+        name = "g1"
+        address = "192.168.122.10"
+        address6 = "fd00:122::10"
+        forwards = ["8080:80"]
+        """
+    }
+
+    func ours(_ listing: String) -> [Substring] {
+        listing.split(separator: "\n").filter { $0.contains("libvirt-portfwd") }
+    }
+
+    @Test(arguments: Obstacle.allCases)
+    func admissionGetsPastTheObstacle(obstacle: Obstacle) throws {
+        let lab = try Lab()
+        defer { lab.close() }
+        try lab.serve(lab.guest1, port: 80, reply: "g1-80")
+        try lab.run(lab.host, obstacle.script)
+        let target = obstacle.family == "ipv6" ? Lab.hostOutside6 : Lab.hostOutside4
+
+        try lab.tool("apply --all", config: try lab.config(config(admission: "none")))
+        #expect(lab.connect(lab.client1, to: target, port: 8080) == nil, "\(obstacle) should block without admission")
+        #expect(ours(try lab.run(lab.host, obstacle.listing)).isEmpty)
+
+        let auto = try lab.config(config(admission: "auto"))
+        try lab.tool("apply --all", config: auto)
+        #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80", "\(obstacle) should pass with admission")
+
+        // Re-applying, and something else inserting above us, still leaves exactly one rule, first.
+        try lab.tool("apply --all", config: auto)
+        if obstacle != .libvirtNftables {
+            let tool = obstacle.listing.split(separator: " ")[0]
+            try lab.run(lab.host, "\(tool) -I FORWARD 1 -j ACCEPT -m comment --comment intruder")
+        } else {
+            try lab.run(lab.host, "nft insert rule ip libvirt_network guest_input counter")
+        }
+        try lab.tool("apply --all", config: auto)
+        let listing = try lab.run(lab.host, obstacle.listing)
+        #expect(ours(listing).count == 1, "\(listing)")
+        let rules = listing.split(separator: "\n").filter { $0.hasPrefix("-A FORWARD") || $0.hasPrefix("\t\t") }
+        #expect(rules.first?.contains("libvirt-portfwd") == true, "admission must come first:\n\(listing)")
+        #expect(rules.first?.contains("0x10000000") == true)
+        #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80")
+
+        try lab.tool("flush", config: auto)
+        #expect(ours(try lab.run(lab.host, obstacle.listing)).isEmpty)
+        #expect(lab.connect(lab.client1, to: target, port: 8080) == nil)
+    }
+
+    @Test func admissionNoneRemovesAnEarlierRule() throws {
+        let lab = try Lab()
+        defer { lab.close() }
+        try lab.run(lab.host, Obstacle.libvirtIptablesNft.script)
+        try lab.tool("apply --all", config: try lab.config(config(admission: "auto")))
+        #expect(ours(try lab.run(lab.host, "iptables-nft -S FORWARD")).count == 1)
+        try lab.tool("apply --all", config: try lab.config(config(admission: "none")))
+        #expect(ours(try lab.run(lab.host, "iptables-nft -S FORWARD")).isEmpty)
+    }
+
+    @Test func noObstacleMeansNoRuleAnywhere() throws {
+        let lab = try Lab()
+        defer { lab.close() }
+        try lab.serve(lab.guest1, port: 80, reply: "g1-80")
+        try lab.tool("apply --all", config: try lab.config(config(admission: "auto")))
+        #expect(lab.reach(lab.client1, to: Lab.hostOutside4, port: 8080) == "g1-80")
+        // Nothing rejected us, so no iptables table was created just for an admission rule.
+        let tables = try lab.run(lab.host, "nft list tables")
+        #expect(tables.trimmingCharacters(in: .whitespacesAndNewlines) == "table inet libvirt_portfwd")
+    }
+}

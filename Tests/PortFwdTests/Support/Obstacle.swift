@@ -1,0 +1,77 @@
+/// Firewalls that reject or drop our DNATed connections before admission lets them through.
+/// Each is installed in a lab's host namespace, with br0 standing in for virbr0.
+enum Obstacle: String, CaseIterable, CustomStringConvertible {
+    /// libvirt 9's chains, through iptables-nft (Debian 12's default).
+    case libvirtIptablesNft
+    /// The same chains through iptables-legacy.
+    case libvirtIptablesLegacy
+    /// libvirt 9's ip6tables chains, in front of an IPv6 forward.
+    case libvirtIp6tables
+    /// libvirt >= 10.4's own `ip libvirt_network` table, emulated by hand.
+    case libvirtNftables
+    /// A FORWARD policy of DROP, as Docker sets it.
+    case forwardPolicyDrop
+
+    var description: String { rawValue }
+
+    var family: String { self == .libvirtIp6tables ? "ipv6" : "ipv4" }
+
+    /// The commands that build it, as libvirt 9.0 writes them (see DESIGN.md).
+    var script: String {
+        switch self {
+        case .libvirtIptablesNft: return Self.libvirtChains(tool: "iptables-nft", net: "192.168.122.0/24", reject: "icmp-port-unreachable")
+        case .libvirtIptablesLegacy: return Self.libvirtChains(tool: "iptables-legacy", net: "192.168.122.0/24", reject: "icmp-port-unreachable")
+        case .libvirtIp6tables: return Self.libvirtChains(tool: "ip6tables-nft", net: "fd00:122::/64", reject: "icmp6-port-unreachable")
+        case .forwardPolicyDrop: return "iptables-nft -P FORWARD DROP"
+        case .libvirtNftables:
+            return """
+                nft -f - <<'NFT'
+                table ip libvirt_network {
+                	chain forward {
+                		type filter hook forward priority filter; policy accept;
+                		counter jump guest_cross
+                		counter jump guest_input
+                		counter jump guest_output
+                	}
+                	chain guest_output {
+                		iif "br0" ip saddr 192.168.122.0/24 counter accept
+                		iif "br0" counter reject
+                	}
+                	chain guest_input {
+                		oif "br0" ip daddr 192.168.122.0/24 ct state established,related counter accept
+                		oif "br0" counter reject
+                	}
+                	chain guest_cross {
+                		iif "br0" oif "br0" counter accept
+                	}
+                }
+                NFT
+                """
+        }
+    }
+
+    private static func libvirtChains(tool: String, net: String, reject: String) -> String {
+        """
+        set -e
+        for c in LIBVIRT_FWX LIBVIRT_FWI LIBVIRT_FWO; do \(tool) -N $c; done
+        \(tool) -A FORWARD -j LIBVIRT_FWX
+        \(tool) -A FORWARD -j LIBVIRT_FWI
+        \(tool) -A FORWARD -j LIBVIRT_FWO
+        \(tool) -A LIBVIRT_FWX -i br0 -o br0 -j ACCEPT
+        \(tool) -A LIBVIRT_FWI -d \(net) -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        \(tool) -A LIBVIRT_FWI -o br0 -j REJECT --reject-with \(reject)
+        \(tool) -A LIBVIRT_FWO -s \(net) -i br0 -j ACCEPT
+        \(tool) -A LIBVIRT_FWO -i br0 -j REJECT --reject-with \(reject)
+        """
+    }
+
+    /// Lists the rules of the chain admission must sit on top of.
+    var listing: String {
+        switch self {
+        case .libvirtIptablesNft, .forwardPolicyDrop: return "iptables-nft -S FORWARD"
+        case .libvirtIptablesLegacy: return "iptables-legacy -S FORWARD"
+        case .libvirtIp6tables: return "ip6tables-nft -S FORWARD"
+        case .libvirtNftables: return "nft list chain ip libvirt_network guest_input"
+        }
+    }
+}
