@@ -7,6 +7,6 @@ struct LibvirtPortfwd: ParsableCommand {
         abstract: "Forward host ports to libvirt guests on NAT networks, through one nftables table.",
         discussion: "See libvirt-portfwd(8) and libvirt-portfwd.toml(5).",
         version: "0.1.0",
-        subcommands: [Export.self, Apply.self, Flush.self, Check.self, Status.self]
+        subcommands: [Export.self, Apply.self, Flush.self, Check.self, Status.self, Hook.self, InstallHook.self, UninstallHook.self]
     )
 }

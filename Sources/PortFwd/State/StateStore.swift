@@ -70,6 +70,11 @@ public struct StateStore: Sendable {
         syncDirectory()
     }
 
+    /// Whether a record exists. Cheap and lock-free: the no-forwards path must not touch anything.
+    public func has(_ uuid: DomainUUID) -> Bool {
+        FileManager.default.fileExists(atPath: "\(directory)/\(uuid).json")
+    }
+
     public func remove(_ uuid: DomainUUID) throws {
         let path = "\(directory)/\(uuid).json"
         if unlink(path) != 0 && errno != ENOENT {

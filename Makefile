@@ -1,0 +1,71 @@
+SHELL := /bin/bash
+# libvirt-portfwd. On a fresh Debian 12 machine, as root: `make install`, then `make test`.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+HOOKSDIR   ?= $(SYSCONFDIR)/libvirt/hooks
+
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+BIN    = .build/release/libvirt-portfwd
+
+# What the tool needs at run time and to build; what the tests add on top.
+RUNTIME_PKGS = nftables libnftables1 iptables
+BUILD_PKGS   = libnftables-dev pkg-config
+TEST_PKGS    = socat iproute2 procps python3 \
+               libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base
+
+.PHONY: all build deps test-deps install uninstall test demo rulesets bench clean
+
+all: build
+
+build:
+	$(SWIFT) build -c release --product libvirt-portfwd
+
+# apt only when something is missing, so repeated runs stay offline and fast.
+deps:
+	@scripts/apt-ensure $(RUNTIME_PKGS) $(BUILD_PKGS)
+
+test-deps: deps
+	@scripts/apt-ensure $(TEST_PKGS)
+
+install: deps build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/libvirt-portfwd
+	install -D -m 0644 man/libvirt-portfwd.8 $(DESTDIR)$(MANDIR)/man8/libvirt-portfwd.8
+	install -D -m 0644 man/libvirt-portfwd.toml.5 $(DESTDIR)$(MANDIR)/man5/libvirt-portfwd.toml.5
+	@# Never overwrite an admin's config.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml"; \
+	else \
+		install -D -m 0644 examples/portfwd.toml $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml; \
+	fi
+	$(DESTDIR)$(SBINDIR)/libvirt-portfwd install-hook --hooks-dir $(DESTDIR)$(HOOKSDIR) --binary $(SBINDIR)/libvirt-portfwd
+
+uninstall:
+	-$(DESTDIR)$(SBINDIR)/libvirt-portfwd uninstall-hook --hooks-dir $(DESTDIR)$(HOOKSDIR)
+	rm -f $(DESTDIR)$(SBINDIR)/libvirt-portfwd $(DESTDIR)$(MANDIR)/man8/libvirt-portfwd.8 $(DESTDIR)$(MANDIR)/man5/libvirt-portfwd.toml.5
+
+# The whole suite. As root, the privileged tests (namespaces, nftables, a real libvirtd) must
+# run: LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 turns a would-be skip into a failure.
+test: test-deps
+	$(SWIFT) build --build-tests
+	LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 $(SWIFT) test --skip-build --xunit-output .build/tests.xml 2>&1 | tee .build/test.log; \
+		status=$${PIPESTATUS[0]}; scripts/test-summary .build/tests-swift-testing.xml; summary=$$?; \
+		[ $$status -eq 0 ] && [ $$summary -eq 0 ]
+
+# A forward working end to end inside throwaway namespaces; touches nothing on the host.
+demo: deps
+	$(SWIFT) build --product libvirt-portfwd
+	scripts/demo .build/debug/libvirt-portfwd
+
+# Regenerates the golden rulesets from the example configs. Review the diff before committing.
+rulesets:
+	$(SWIFT) build --product libvirt-portfwd
+	@for f in rulesets/*.toml; do \
+		.build/debug/libvirt-portfwd export --all --config $$f --state-dir /nonexistent > $${f%.toml}.nft || exit 1; \
+	done
+
+clean:
+	rm -rf .build

@@ -1,0 +1,13 @@
+/// Where libvirt keeps what a hook may read without calling libvirt (which would deadlock).
+/// `root` prefixes them all, so tests can point at a fake tree.
+public struct LibvirtPaths: Sendable, Equatable {
+    public let root: String
+
+    public init(root: String = "") {
+        self.root = root.hasSuffix("/") ? String(root.dropLast()) : root
+    }
+
+    /// Persistent definitions first, then the runtime state of started networks.
+    public var networkDirectories: [String] { ["\(root)/etc/libvirt/qemu/networks", "\(root)/run/libvirt/network"] }
+    public var leaseDirectory: String { "\(root)/var/lib/libvirt/dnsmasq" }
+}

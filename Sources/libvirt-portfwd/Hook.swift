@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import PortFwd
+
+struct Hook: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Entry points for libvirtd's hooks (installed by install-hook).",
+        subcommands: [Qemu.self, Network.self])
+
+    struct Qemu: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Handle a qemu hook event; the domain XML comes on stdin. Never prints to stdout.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .long, help: ArgumentHelp("Prefix for libvirt's files (network XML, leases), for tests.", valueName: "dir"))
+        var libvirtRoot: String = ""
+
+        @Argument(help: "Domain name.") var guest: String
+        @Argument(help: "Operation: prepare, start, started, stopped, release, reconnect, attach, migrate, restore, ...")
+        var operation: String
+        @Argument(help: "Sub-operation: begin or end.") var subOperation: String
+        @Argument(help: "Extra argument(s), '-' when empty.") var extra: [String] = []
+
+        func run() throws {
+            let log = SyslogLog()
+            // Read all of stdin first: libvirt writes the XML whatever the operation, and
+            // migrate/restore must see us consume it and print nothing.
+            let xml: Data
+            do { xml = try readStdin() } catch {
+                log.error("guest \(guest) \(operation): \(error)")
+                throw ExitCode(strictOperations.contains(operation) ? 1 : 0)
+            }
+            let config: Config
+            do { config = try global.loadConfig() } catch {
+                log.error("guest \(guest) \(operation): \(String(describing: error).split(separator: "\n").joined(separator: "; "))")
+                throw ExitCode(strictOperations.contains(operation) ? 1 : 0)
+            }
+            let hook = QemuHook(config: config, store: global.store, backend: global.backend(config),
+                                discovery: AddressDiscovery(paths: LibvirtPaths(root: libvirtRoot)), log: log)
+            let status = hook.handle(guest: guest, operation: operation, subOperation: subOperation, xml: xml)
+            if status != 0 { throw ExitCode(status) }
+        }
+
+        private var strictOperations: Set<String> { ["prepare", "start"] }
+    }
+
+    struct Network: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Handle a network hook event. Always exits 0.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "Network name.") var network: String
+        @Argument(help: "Operation: start, started, stopped, port-created, port-deleted, updated.") var operation: String
+        @Argument(help: "Sub-operation and extra arguments.") var rest: [String] = []
+
+        func run() throws {
+            let log = SyslogLog()
+            _ = try? readStdin()
+            do {
+                let reconciler = try global.reconciler()
+                _ = NetworkHook(reconciler: reconciler, log: log).handle(network: network, operation: operation)
+            } catch {
+                log.error("network \(network) \(operation): \(String(describing: error).split(separator: "\n").joined(separator: "; "))")
+            }
+        }
+    }
+}
+
+struct InputTooLarge: Error, CustomStringConvertible {
+    var description: String { "stdin is larger than \(XMLNode.maximumSize) bytes; refusing it" }
+}
+
+/// Reads stdin up to the XML size bound; more than that is refused rather than buffered.
+func readStdin() throws -> Data {
+    var data = Data()
+    while true {
+        let chunk = FileHandle.standardInput.readData(ofLength: 64 << 10)
+        if chunk.isEmpty { return data }
+        data.append(chunk)
+        if data.count > XMLNode.maximumSize { throw InputTooLarge() }
+    }
+}
