@@ -83,9 +83,8 @@ final class Lab {
     }
 
     func close() {
-        // SIGKILL: children spawned from a test thread may inherit a mask that blocks SIGTERM.
         for pid in pids { kill(pid, SIGKILL) }
-        for pid in pids { var status: Int32 = 0; waitpid(pid, &status, 0) }
+        for pid in pids { _ = Spawn.wait(pid) }
         pids.removeAll()
         for ns in [host, client1, client2, guest1, guest2] {
             _ = Shell.capture("ip netns del \(ns) 2>/dev/null")
@@ -130,14 +129,8 @@ final class Lab {
     /// Starts a socat server in a namespace that answers every connection with `reply`.
     func serve(_ ns: String, proto: String = "tcp", port: Int, reply: String) throws {
         let listen = proto == "udp" ? "UDP6-RECVFROM:\(port),ipv6only=0,fork,reuseaddr" : "\(proto.uppercased())6-LISTEN:\(port),ipv6only=0,fork,reuseaddr"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", ns, "socat", listen, "SYSTEM:echo \(reply)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         // `ip netns exec` execs socat in place, so this PID is the server's.
-        pids.append(process.processIdentifier)
+        pids.append(try Spawn.start(["/usr/sbin/ip", "netns", "exec", ns, "socat", listen, "SYSTEM:echo \(reply)"]))
         let probe = proto == "udp" ? "ss -Hlun" : "ss -Hltn"
         for _ in 0..<50 {
             if (try? run(ns, probe))?.contains(":\(port) ") == true { return }
