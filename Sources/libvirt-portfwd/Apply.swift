@@ -14,6 +14,9 @@ struct Apply: ParsableCommand {
         do {
             let outcome = try global.reconciler().apply(all: all)
             outcome.warnings.forEach(warn)
+            let forwards = outcome.plan.guests.reduce(0) { $0 + $1.forwards.count }
+            print("installed \(forwards) forward\(forwards == 1 ? "" : "s") of \(outcome.plan.guests.count) guest\(outcome.plan.guests.count == 1 ? "" : "s")"
+                + (outcome.notes.isEmpty ? "" : "; " + outcome.notes.joined(separator: "; ")))
         } catch {
             throw fail(error)
         }

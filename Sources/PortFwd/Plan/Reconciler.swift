@@ -15,6 +15,8 @@ public struct Reconciler: Sendable {
     public struct Outcome: Sendable {
         public let plan: Plan
         public let warnings: [String]
+        /// What the backend reports doing besides the table, such as where admission sits.
+        public var notes: [String] = []
     }
 
     /// The plan for the running guests (and with `all`, every configured guest).
@@ -34,7 +36,7 @@ public struct Reconciler: Sendable {
         try store.withLock {
             let outcome = try plan(all: all)
             let notes = try backend.apply(outcome.plan)
-            return Outcome(plan: outcome.plan, warnings: outcome.warnings + notes)
+            return Outcome(plan: outcome.plan, warnings: outcome.warnings, notes: notes)
         }
     }
 }
