@@ -64,7 +64,8 @@ demo: deps
 rulesets:
 	$(SWIFT) build --product libvirt-portfwd
 	@for f in rulesets/*.toml; do \
-		.build/debug/libvirt-portfwd export --all --config $$f --state-dir /nonexistent > $${f%.toml}.nft || exit 1; \
+		.build/debug/libvirt-portfwd export --all --backend nftables --config $$f --state-dir /nonexistent > $${f%.toml}.nft || exit 1; \
+		.build/debug/libvirt-portfwd export --all --backend iptables --config $$f --state-dir /nonexistent > $${f%.toml}.iptables || exit 1; \
 	done
 
 clean:

@@ -10,8 +10,12 @@ struct Flush: ParsableCommand {
     func run() throws {
         do {
             let config = try global.loadConfig()
-            let backend = global.backend(config)
-            try global.store.withLock { try backend.remove() }
+            let (backend, retired) = global.backends(config)
+            // Every strategy's rules go, whichever is selected now.
+            try global.store.withLock {
+                try backend.remove()
+                for other in retired { try other.removeOwnRules() }
+            }
         } catch {
             throw fail(error)
         }

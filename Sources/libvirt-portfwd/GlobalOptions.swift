@@ -11,6 +11,12 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("State directory (env LIBVIRT_PORTFWD_STATE_DIR).", valueName: "dir"))
     var stateDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Backend, overriding settings.backend: auto, nftables or iptables.", valueName: "name"))
+    var backend: Settings.Backend?
+
+    @Option(name: .long, help: ArgumentHelp("iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).", valueName: "flavour"))
+    var iptables: IptablesFlavor?
+
     var configPath: (path: String, required: Bool) {
         if let config { return (config, true) }
         if let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_CONFIG"], !env.isEmpty { return (env, true) }
@@ -27,17 +33,20 @@ struct GlobalOptions: ParsableArguments {
         return try Config.load(path: path, required: required)
     }
 
-    func backend(_ config: Config) -> FirewallBackend {
-        let nft = LibNftables()
-        let admission = Admission(nft: nft, commands: ProcessRunner(), mark: config.settings.mark, mode: config.settings.admission)
-        return NftablesBackend(nft: nft, admission: admission)
+    func backends(_ config: Config) -> (selected: FirewallBackend, retired: [FirewallBackend]) {
+        let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_IPTABLES"].flatMap(IptablesFlavor.init(rawValue:))
+        return Backends.make(settings: config.settings, override: backend, flavor: iptables ?? env)
     }
 
     func reconciler() throws -> Reconciler {
         let config = try loadConfig()
-        return Reconciler(config: config, store: store, backend: backend(config))
+        let (selected, retired) = backends(config)
+        return Reconciler(config: config, store: store, backend: selected, retired: retired)
     }
 }
+
+extension Settings.Backend: ExpressibleByArgument {}
+extension IptablesFlavor: ExpressibleByArgument {}
 
 /// Prints one line per problem on stderr and exits 1: no stack traces for an admin to read.
 func fail(_ error: Error) -> ExitCode {

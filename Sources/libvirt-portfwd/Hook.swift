@@ -36,8 +36,9 @@ struct Hook: ParsableCommand {
                 log.error("guest \(guest) \(operation): \(String(describing: error).split(separator: "\n").joined(separator: "; "))")
                 throw ExitCode(strictOperations.contains(operation) ? 1 : 0)
             }
-            let hook = QemuHook(config: config, store: global.store, backend: global.backend(config),
-                                discovery: AddressDiscovery(paths: LibvirtPaths(root: libvirtRoot)), log: log)
+            let global = self.global
+            let hook = QemuHook(config: config, store: global.store, discovery: AddressDiscovery(paths: LibvirtPaths(root: libvirtRoot)),
+                                log: log, backends: { global.backends(config) })
             let status = hook.handle(guest: guest, operation: operation, subOperation: subOperation, xml: xml)
             if status != 0 { throw ExitCode(status) }
         }
@@ -57,6 +58,7 @@ struct Hook: ParsableCommand {
         func run() throws {
             let log = SyslogLog()
             _ = try? readStdin()
+            guard operation == "started" else { return }
             do {
                 let reconciler = try global.reconciler()
                 _ = NetworkHook(reconciler: reconciler, log: log).handle(network: network, operation: operation)

@@ -21,6 +21,8 @@ struct InstallHook: ParsableCommand {
             var extra: [String] = []
             if let config = global.config { extra += ["--config", absolute(config)] }
             if let dir = global.stateDir { extra += ["--state-dir", absolute(dir)] }
+            if let backend = global.backend { extra += ["--backend", backend.rawValue] }
+            if let flavour = global.iptables { extra += ["--iptables", flavour.rawValue] }
             let exe = binary ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             let changed = try HookShims(hooksDirectory: hooksDir).install(binary: exe, extraArguments: extra)
             for path in changed { print("installed \(path)") }

@@ -4,10 +4,11 @@ import Testing
 /// Each obstacle blocks a forwarded connection until admission puts one mark-scoped rule in
 /// front of it; re-applying keeps exactly one; flush removes it.
 @Suite(.privileged, .serialized) struct RootAdmissionTests {
-    func config(admission: String) -> String {
+    func config(admission: String, variant: Variant = .nftables) -> String {
         """
         [settings]
         admission = "\(admission)"
+        \(variant.settingsLine)
 
         [[guest]]
         name = "g1"
@@ -21,19 +22,20 @@ import Testing
         listing.split(separator: "\n").filter { $0.contains("libvirt-portfwd") }
     }
 
-    @Test(arguments: Obstacle.allCases)
-    func admissionGetsPastTheObstacle(obstacle: Obstacle) throws {
+    @Test(arguments: Obstacle.allCases, Variant.allCases)
+    func admissionGetsPastTheObstacle(obstacle: Obstacle, variant: Variant) throws {
         let lab = try Lab()
         defer { lab.close() }
+        lab.toolArguments = variant.arguments
         try lab.serve(lab.guest1, port: 80, reply: "g1-80")
         try lab.run(lab.host, obstacle.script)
         let target = obstacle.family == "ipv6" ? Lab.hostOutside6 : Lab.hostOutside4
 
-        try lab.tool("apply --all", config: try lab.config(config(admission: "none")))
+        try lab.tool("apply --all", config: try lab.config(config(admission: "none", variant: variant)))
         #expect(lab.connect(lab.client1, to: target, port: 8080) == nil, "\(obstacle) should block without admission")
-        #expect(ours(try lab.run(lab.host, obstacle.listing)).isEmpty)
+        if variant == .nftables { #expect(ours(try lab.run(lab.host, obstacle.listing)).isEmpty) }
 
-        let auto = try lab.config(config(admission: "auto"))
+        let auto = try lab.config(config(admission: "auto", variant: variant))
         try lab.tool("apply --all", config: auto)
         #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80", "\(obstacle) should pass with admission")
 
@@ -50,7 +52,8 @@ import Testing
         #expect(ours(listing).count == 1, "\(listing)")
         let rules = listing.split(separator: "\n").filter { $0.hasPrefix("-A FORWARD") || $0.hasPrefix("\t\t") }
         #expect(rules.first?.contains("libvirt-portfwd") == true, "admission must come first:\n\(listing)")
-        #expect(rules.first?.contains("0x10000000") == true)
+        // Either the mark-scoped rule itself, or the iptables backend's jump to its chain, which holds it.
+        #expect(rules.first?.contains("0x10000000") == true || rules.first?.hasSuffix("-j LIBVIRT_PORTFWD_FWD") == true)
         #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80")
 
         try lab.tool("flush", config: auto)

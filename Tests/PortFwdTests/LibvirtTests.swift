@@ -4,15 +4,23 @@ import Testing
 /// The hook driven by a real libvirtd: `virsh` starts, destroys and restarts things, libvirtd
 /// calls our hook, and real connections from the client namespace show the result.
 @Suite(.privileged, .serialized) struct RootLibvirtTests {
-    static let web1 = """
+    static func web1(_ variant: Variant = .nftables) -> String {
+        "[settings]\n\(variant.settingsLine)\n" + web1Guest
+    }
+
+    static let web1Guest = """
         [[guest]]
         name = "web1"
         address = "192.168.122.10"
         forwards = ["8080:80"]
         """
 
-    @Test func startMakesAConfigForwardWorkAndDestroyRemovesIt() throws {
-        let lab = try LibvirtLab(config: Self.web1)
+    /// The backends the lifecycle cases run on; the lab's libvirt uses iptables-nft.
+    static let backends: [Variant] = [.nftables, .iptablesNft]
+
+    @Test(arguments: backends)
+    func startMakesAConfigForwardWorkAndDestroyRemovesIt(variant: Variant) throws {
+        let lab = try LibvirtLab(config: Self.web1(variant))
         defer { lab.close() }
         try lab.serveInGuest(port: 80)
         try lab.define("web1", mac: "52:54:00:00:00:10")
@@ -23,7 +31,12 @@ import Testing
 
         try lab.virsh("destroy web1")
         #expect(lab.connect(port: 8080) == nil)
-        #expect(try lab.dnatElements().isEmpty, "the table must hold no forwards once the guest is gone")
+        if variant.isIptables {
+            let rules = try lab.inLab("iptables -t nat -S LIBVIRT_PORTFWD_PRE 2>/dev/null || true")
+            #expect(!rules.contains("DNAT"), "no DNAT rules may remain once the guest is gone: \(rules)")
+        } else {
+            #expect(try lab.dnatElements().isEmpty, "the table must hold no forwards once the guest is gone")
+        }
         #expect(lab.records.isEmpty)
     }
 
@@ -53,8 +66,9 @@ import Testing
         #expect(record.contains("\"addressSource\" : \"dhcp-host\""))
     }
 
-    @Test func restartingLibvirtdReconnectsAndHealsLostRules() throws {
-        let lab = try LibvirtLab(config: Self.web1)
+    @Test(arguments: backends)
+    func restartingLibvirtdReconnectsAndHealsLostRules(variant: Variant) throws {
+        let lab = try LibvirtLab(config: Self.web1(variant))
         defer { lab.close() }
         try lab.serveInGuest(port: 80)
         try lab.define("web1", mac: "52:54:00:00:00:10")
@@ -62,15 +76,16 @@ import Testing
         #expect(lab.reach(port: 8080) == "guest-192.168.122.10")
         // While libvirtd is down, our table disappears (someone ran `nft flush ruleset`, say).
         try lab.inLab("kill -9 $(cat \(LibvirtLab.base)/\(lab.name)/libvirtd.pid)")
-        _ = try lab.inLab("nft delete table inet libvirt_portfwd")
+        _ = try lab.inLab(variant.isIptables ? "iptables -t nat -F LIBVIRT_PORTFWD_PRE" : "nft delete table inet libvirt_portfwd")
         #expect(lab.connect(port: 8080) == nil)
         try lab.lab("restart-libvirtd")
         #expect(try lab.virsh("domstate web1").contains("running"))
         #expect(lab.reach(port: 8080) == "guest-192.168.122.10", "reconnect must re-apply the forward")
     }
 
-    @Test func networkRestartKeepsForwardsWorkingThroughTheNetworkHook() throws {
-        let lab = try LibvirtLab(config: Self.web1)
+    @Test(arguments: backends)
+    func networkRestartKeepsForwardsWorkingThroughTheNetworkHook(variant: Variant) throws {
+        let lab = try LibvirtLab(config: Self.web1(variant))
         defer { lab.close() }
         try lab.serveInGuest(port: 80)
         try lab.define("web1", mac: "52:54:00:00:00:10")
@@ -87,7 +102,7 @@ import Testing
     }
 
     @Test func conflictingGuestFailsToStartWithOurMessage() throws {
-        let lab = try LibvirtLab(config: Self.web1 + """
+        let lab = try LibvirtLab(config: Self.web1Guest + """
 
             [[guest]]
             name = "web2"

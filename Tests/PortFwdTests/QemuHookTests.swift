@@ -18,8 +18,9 @@ import Testing
             <network><name>default</name><bridge name='virbr0'/>
             <ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><host mac='52:54:00:00:00:10' ip='192.168.122.10'/></dhcp></ip></network>
             """)
-        return QemuHook(config: try Config.parse(toml), store: StateStore(directory: state.path), backend: backend,
-                        discovery: AddressDiscovery(paths: LibvirtPaths(root: tree.path)), log: log)
+        let backend = self.backend
+        return QemuHook(config: try Config.parse(toml), store: StateStore(directory: state.path),
+                        discovery: AddressDiscovery(paths: LibvirtPaths(root: tree.path)), log: log, backends: { (backend, []) })
     }
 
     let configWeb1 = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n"

@@ -22,6 +22,24 @@ import Testing
         let golden = try String(contentsOfFile: "\(Paths.rulesets)/\(name).nft", encoding: .utf8)
         #expect(rendered == golden, "rulesets/\(name).nft is stale; regenerate it with `make rulesets` and review the diff")
     }
+
+    @Test(arguments: examples)
+    func rendersExactlyTheGoldenRestoreInput(name: String) throws {
+        let config = try Config.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
+        let guests = Resolver.guests(config: config, running: [], all: true).guests
+        let rendered = IptablesRenderer().render(try Plan(guests: guests, settings: config.settings))
+        let golden = try String(contentsOfFile: "\(Paths.rulesets)/\(name).iptables", encoding: .utf8)
+        #expect(rendered == golden, "rulesets/\(name).iptables is stale; regenerate it with `make rulesets` and review the diff")
+    }
+
+    @Test func exportPrintsExactlyTheGoldenFiles() throws {
+        for name in Self.examples {
+            for (backend, ext) in [("nftables", "nft"), ("iptables", "iptables")] {
+                let out = try Shell.run("\(Paths.binary) export --all --backend \(backend) --config \(Paths.rulesets)/\(name).toml --state-dir /nonexistent")
+                #expect(out == (try String(contentsOfFile: "\(Paths.rulesets)/\(name).\(ext)", encoding: .utf8)), "\(name).\(ext)")
+            }
+        }
+    }
 }
 
 @Suite struct RenderTests {

@@ -23,14 +23,15 @@ public struct Admission: Sendable {
         }
     }
 
-    let nft: NftablesRunner
+    /// nil where libnftables cannot reach the kernel: then only iptables places are surveyed.
+    let nft: NftablesRunner?
     let commands: CommandRunner
     let mark: Mark
     let mode: Settings.AdmissionMode
     /// Where /proc/net/ip_tables_names lives; tests point it elsewhere.
     let procNet: String
 
-    public init(nft: NftablesRunner, commands: CommandRunner, mark: Mark, mode: Settings.AdmissionMode, procNet: String = "/proc/net") {
+    public init(nft: NftablesRunner?, commands: CommandRunner, mark: Mark, mode: Settings.AdmissionMode, procNet: String = "/proc/net") {
         self.nft = nft
         self.commands = commands
         self.mark = mark
@@ -40,9 +41,10 @@ public struct Admission: Sendable {
 
     /// Puts exactly one admission rule at the top of every place that needs one, and removes
     /// ours from places that no longer do. Returns the places now holding the rule.
+    /// `excluding`: places another mechanism already covers (the iptables backend's own chain).
     @discardableResult
-    public func ensure() throws(FirewallError) -> [Place] {
-        let survey = try self.survey()
+    public func ensure(excluding: Set<Place> = []) throws(FirewallError) -> [Place] {
+        let survey = try self.survey().filter { !excluding.contains($0.place) }
         var errors: [String] = []
         var held: [Place] = []
         for spot in survey {
@@ -122,6 +124,7 @@ public struct Admission: Sendable {
     }
 
     private func nftTables() throws(FirewallError) -> Set<String> {
+        guard let nft else { return [] }
         let output: String
         do { output = try nft.run("list tables", json: false, dryRun: false) } catch {
             throw FirewallError("cannot list nftables tables: \(error.message)")
@@ -164,6 +167,7 @@ public struct Admission: Sendable {
 
     private func libvirtSpot(_ family: Family) throws(FirewallError) -> Spot? {
         let ip = family == .ipv4 ? "ip" : "ip6"
+        guard let nft else { return nil }
         let output: String
         do { output = try nft.run("list chain \(ip) libvirt_network guest_input", json: true, dryRun: false) } catch {
             return nil  // no guest_input chain: nothing of libvirt's to get past here
@@ -194,7 +198,7 @@ public struct Admission: Sendable {
             let ip = family == .ipv4 ? "ip" : "ip6"
             var script = spot.ours.map { "delete rule \(ip) libvirt_network guest_input handle \($0)\n" }.joined()
             script += "insert rule \(ip) libvirt_network guest_input ct mark & \(mark) == \(mark) counter accept comment \"\(libvirtComment)\"\n"
-            do { _ = try nft.run(script, json: false, dryRun: false) } catch { throw FirewallError(error.message) }
+            do { _ = try nft?.run(script, json: false, dryRun: false) } catch { throw FirewallError(error.message) }
         }
     }
 
@@ -206,7 +210,7 @@ public struct Admission: Sendable {
         case .libvirtNftables(let family):
             let ip = family == .ipv4 ? "ip" : "ip6"
             let script = spot.ours.map { "delete rule \(ip) libvirt_network guest_input handle \($0)\n" }.joined()
-            do { _ = try nft.run(script, json: false, dryRun: false) } catch { throw FirewallError(error.message) }
+            do { _ = try nft?.run(script, json: false, dryRun: false) } catch { throw FirewallError(error.message) }
         }
     }
 
@@ -222,7 +226,7 @@ public struct Admission: Sendable {
 }
 
 /// iptables comes in two kernels' worth: nf_tables and the old x_tables ("legacy").
-public enum IptablesFlavor: String, Sendable, Hashable, CaseIterable {
+public enum IptablesFlavor: String, Sendable, Hashable, CaseIterable, Codable {
     case nft, legacy
 
     func tool(_ family: Family) -> String { "\(family == .ipv4 ? "iptables" : "ip6tables")-\(rawValue)" }

@@ -10,6 +10,8 @@ public protocol FirewallBackend: Sendable {
     func validate(_ plan: Plan) throws(FirewallError)
     /// Removes our rules and our admission rules. Keeps going past failures and reports them all.
     func remove() throws(FirewallError)
+    /// Removes our rules but not admission: for the backend that is not in use, after a switch.
+    func removeOwnRules() throws(FirewallError)
     /// Traffic counters per guest endpoint, or nil when nothing is installed.
     func counters() throws(FirewallError) -> [EndpointCounter]?
 }

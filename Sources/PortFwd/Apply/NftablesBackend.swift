@@ -31,10 +31,14 @@ public struct NftablesBackend: FirewallBackend {
     public func remove() throws(FirewallError) {
         var errors: [String] = []
         do { try admission.removeAll() } catch { errors.append(error.message) }
+        do { try removeOwnRules() } catch { errors.append(error.message) }
+        if !errors.isEmpty { throw FirewallError(errors.joined(separator: "; ")) }
+    }
+
+    public func removeOwnRules() throws(FirewallError) {
         do {
             if try installed() { _ = try nft.run("delete table inet \(NftRenderer.table)") }
-        } catch { errors.append("cannot delete table inet \(NftRenderer.table): \(error.message)") }
-        if !errors.isEmpty { throw FirewallError(errors.joined(separator: "; ")) }
+        } catch { throw FirewallError("cannot delete table inet \(NftRenderer.table): \(error.message)") }
     }
 
     public func counters() throws(FirewallError) -> [EndpointCounter]? {

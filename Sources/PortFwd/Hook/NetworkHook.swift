@@ -20,7 +20,7 @@ public struct NetworkHook: Sendable {
                 let outcome = try reconciler.plan(all: false)
                 // Nothing of ours is running: leave the kernel alone.
                 guard !outcome.plan.guests.isEmpty else { return 0 }
-                _ = try reconciler.backend.apply(outcome.plan)
+                _ = try reconciler.install(outcome.plan)
                 return outcome.plan.guests.reduce(0) { $0 + $1.forwards.count }
             }
             log.info("network \(network) started: \(count) forwards re-applied, \(milliseconds(since: started)) ms")

@@ -7,21 +7,26 @@ import Foundation
 /// fails; migrate/restore treat stdout as replacement XML, so nothing is ever printed; calling
 /// libvirt from here deadlocks, so everything comes from stdin and libvirt's files.
 public struct QemuHook: Sendable {
+    public typealias BackendFactory = @Sendable () -> (selected: FirewallBackend, retired: [FirewallBackend])
+
     public let config: Config
     public let store: StateStore
-    public let backend: FirewallBackend
     public let discovery: AddressDiscovery
     public let log: HookLog
+    /// Called only when something is to be applied: choosing a backend probes the kernel,
+    /// and a guest without forwards must not touch it.
+    public let backends: BackendFactory
 
-    public init(config: Config, store: StateStore, backend: FirewallBackend, discovery: AddressDiscovery, log: HookLog) {
+    public init(config: Config, store: StateStore, discovery: AddressDiscovery, log: HookLog, backends: @escaping BackendFactory) {
         self.config = config
         self.store = store
-        self.backend = backend
         self.discovery = discovery
         self.log = log
+        self.backends = backends
     }
 
-    var reconciler: Reconciler { Reconciler(config: config, store: store, backend: backend) }
+    /// For planning only; `install` builds the real one.
+    var planner: Reconciler { Reconciler(config: config, store: store, backend: NoBackend()) }
 
     /// Handles one event and returns the exit status for libvirt.
     public func handle(guest: String, operation: String, subOperation: String, xml: Data) -> Int32 {
@@ -30,7 +35,7 @@ public struct QemuHook: Sendable {
         case "prepare":
             return strict(guest, operation, xml, started) { domain in
                 guard let running = try resolve(domain) else { return 0 }
-                _ = try reconciler.plan(all: false, extra: [running])
+                _ = try planner.plan(all: false, extra: [running])
                 return running.forwardCount(config)
             }
         case "start":
@@ -39,8 +44,8 @@ public struct QemuHook: Sendable {
                 return try store.withLock {
                     try store.save(running)
                     do {
-                        let outcome = try reconciler.plan(all: false)
-                        _ = try backend.apply(outcome.plan)
+                        let outcome = try planner.plan(all: false)
+                        try install(outcome.plan)
                     } catch {
                         // The guest will not start: forget it, so state matches the kernel again.
                         try? store.remove(running.uuid)
@@ -62,7 +67,7 @@ public struct QemuHook: Sendable {
                 guard let running else { return try forget(domain.uuid) }
                 return try store.withLock {
                     try store.save(running)
-                    _ = try backend.apply(try reconciler.plan(all: false).plan)
+                    try install(try planner.plan(all: false).plan)
                     return running.forwardCount(config)
                 }
             }
@@ -90,16 +95,23 @@ public struct QemuHook: Sendable {
         return try store.withLock {
             guard store.has(uuid) else { return 0 }
             try store.remove(uuid)
-            _ = try backend.apply(try reconciler.plan(all: false).plan)
+            try install(try planner.plan(all: false).plan)
             return 0
         }
     }
 
     private func reapply() throws -> Int {
         try store.withLock {
-            _ = try backend.apply(try reconciler.plan(all: false).plan)
+            try install(try planner.plan(all: false).plan)
             return 0
         }
+    }
+
+    /// Applies, and logs what the retired backend could not clean up without failing the event.
+    private func install(_ plan: Plan) throws {
+        let (selected, retired) = backends()
+        let notes = try Reconciler(config: config, store: store, backend: selected, retired: retired).install(plan)
+        for note in notes where note.hasPrefix("cannot ") { log.error(note) }
     }
 
     /// prepare and start: a failure stops the guest from starting, with one line naming it.
@@ -125,6 +137,17 @@ public struct QemuHook: Sendable {
         return 0
     }
 
+}
+
+/// Stands in where a plan is computed but never applied.
+struct NoBackend: FirewallBackend {
+    let name = "none"
+    func render(_ plan: Plan) -> String { "" }
+    func apply(_ plan: Plan) throws(FirewallError) -> [String] { throw FirewallError("no backend") }
+    func validate(_ plan: Plan) throws(FirewallError) {}
+    func remove() throws(FirewallError) {}
+    func removeOwnRules() throws(FirewallError) {}
+    func counters() throws(FirewallError) -> [EndpointCounter]? { nil }
 }
 
 extension RunningGuest {

@@ -5,11 +5,15 @@ public struct Reconciler: Sendable {
     public let config: Config
     public let store: StateStore
     public let backend: FirewallBackend
+    /// Backends not in use; whatever they left behind (after a switch) is removed on apply,
+    /// so two strategies never DNAT the same packet.
+    public let retired: [FirewallBackend]
 
-    public init(config: Config, store: StateStore, backend: FirewallBackend) {
+    public init(config: Config, store: StateStore, backend: FirewallBackend, retired: [FirewallBackend] = []) {
         self.config = config
         self.store = store
         self.backend = backend
+        self.retired = retired
     }
 
     public struct Outcome: Sendable {
@@ -36,7 +40,24 @@ public struct Reconciler: Sendable {
         try store.withLock {
             let outcome = try plan(all: all)
             let notes = try backend.apply(outcome.plan)
-            return Outcome(plan: outcome.plan, warnings: outcome.warnings, notes: notes)
+            return Outcome(plan: outcome.plan, warnings: outcome.warnings + retire(), notes: notes)
+        }
+    }
+
+    /// Installs a plan (the caller holds the lock) and clears the retired backends' rules.
+    public func install(_ plan: Plan) throws -> [String] {
+        let notes = try backend.apply(plan)
+        return notes + retire()
+    }
+
+    /// Clears a retired backend's rules, but only after a switch: the state directory remembers
+    /// which backend applied last, so the common case costs no look at the other firewall.
+    private func retire() -> [String] {
+        let previous = store.lastBackend()
+        store.setLastBackend(backend.name)
+        guard let previous, previous != backend.name else { return [] }
+        return retired.filter { $0.name == previous }.compactMap { other -> String? in
+            do { try other.removeOwnRules(); return nil } catch { return "cannot remove \(other.name) rules: \(error)" }
         }
     }
 }

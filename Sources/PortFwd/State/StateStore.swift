@@ -83,6 +83,17 @@ public struct StateStore: Sendable {
         syncDirectory()
     }
 
+    /// The backend that applied last (see Reconciler.retire).
+    public func lastBackend() -> String? {
+        (try? String(contentsOfFile: "\(directory)/backend", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func setLastBackend(_ name: String) {
+        guard lastBackend() != name else { return }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? Data((name + "\n").utf8).write(to: URL(fileURLWithPath: "\(directory)/backend"), options: .atomic)
+    }
+
     private func syncDirectory() {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 { fsync(fd); close(fd) }

@@ -20,6 +20,7 @@ final class RecordingBackend: FirewallBackend, @unchecked Sendable {
 
     func validate(_ plan: Plan) throws(FirewallError) {}
     func remove() throws(FirewallError) {}
+    func removeOwnRules() throws(FirewallError) {}
     func counters() throws(FirewallError) -> [EndpointCounter]? { nil }
 }
 

@@ -4,10 +4,10 @@ import Testing
 /// A throwaway network for end-to-end tests, made of namespaces:
 ///
 ///     client1 (198.51.100.2, 2001:db8::2) ──┐
-///                                           host ── br0 (192.168.122.1, fd00:122::1) ── guest1 (.10, ::10)
+///                                           host ── virbr0 (192.168.122.1, fd00:122::1) ── guest1 (.10, ::10)
 ///     client2 (203.0.113.2) ────────────────┘                                        └─ guest2 (.11, ::11)
 ///
-/// The host namespace plays the libvirt host: br0 is its "virbr0". Every namespace and every
+/// The host namespace plays the libvirt host: virbr0 stands in for libvirt's. Every namespace and every
 /// process it starts is removed in `close()`; processes are ended by PID.
 final class Lab {
     let id: String
@@ -18,6 +18,8 @@ final class Lab {
     let guest2: String
     let dir: String
     private var pids: [Int32] = []
+    /// Appended to every tool invocation (backend flavour, say).
+    var toolArguments = ""
 
     static let hostOutside4 = "198.51.100.1"
     static let hostOutside6 = "2001:db8::1"
@@ -63,16 +65,16 @@ final class Lab {
             ip -n \(client2) addr add 203.0.113.2/24 dev eth0
             ip -n \(client2) link set eth0 up
             ip -n \(client2) route add default via 203.0.113.1
-            ip -n \(host) link add br0 type bridge
-            ip -n \(host) addr add 192.168.122.1/24 dev br0
-            ip -n \(host) addr add fd00:122::1/64 dev br0 nodad
-            ip -n \(host) link set br0 up
+            ip -n \(host) link add virbr0 type bridge
+            ip -n \(host) addr add 192.168.122.1/24 dev virbr0
+            ip -n \(host) addr add fd00:122::1/64 dev virbr0 nodad
+            ip -n \(host) link set virbr0 up
             """)
         for (ns, port, last) in [(guest1, "g1", "10"), (guest2, "g2", "11")] {
             try Shell.run("""
                 set -e
                 ip link add \(port) netns \(host) type veth peer name eth0 netns \(ns)
-                ip -n \(host) link set \(port) master br0 up
+                ip -n \(host) link set \(port) master virbr0 up
                 ip -n \(ns) addr add 192.168.122.\(last)/24 dev eth0
                 ip -n \(ns) addr add fd00:122::\(last)/64 dev eth0 nodad
                 ip -n \(ns) link set eth0 up
@@ -114,7 +116,7 @@ final class Lab {
     }
 
     private func toolCommand(_ args: String, config: String?) -> String {
-        var command = "\(Paths.binary) \(args) --state-dir \(dir)/state"
+        var command = "\(Paths.binary) \(args)\(toolArguments) --state-dir \(dir)/state"
         if let config { command += " --config \(config)" }
         return command
     }

@@ -1,5 +1,5 @@
 /// Firewalls that reject or drop our DNATed connections before admission lets them through.
-/// Each is installed in a lab's host namespace, with br0 standing in for virbr0.
+/// Each is installed in a lab's host namespace, with virbr0 standing in for virvirbr0.
 enum Obstacle: String, CaseIterable, CustomStringConvertible {
     /// libvirt 9's chains, through iptables-nft (Debian 12's default).
     case libvirtIptablesNft
@@ -34,15 +34,15 @@ enum Obstacle: String, CaseIterable, CustomStringConvertible {
                 		counter jump guest_output
                 	}
                 	chain guest_output {
-                		iif "br0" ip saddr 192.168.122.0/24 counter accept
-                		iif "br0" counter reject
+                		iif "virbr0" ip saddr 192.168.122.0/24 counter accept
+                		iif "virbr0" counter reject
                 	}
                 	chain guest_input {
-                		oif "br0" ip daddr 192.168.122.0/24 ct state established,related counter accept
-                		oif "br0" counter reject
+                		oif "virbr0" ip daddr 192.168.122.0/24 ct state established,related counter accept
+                		oif "virbr0" counter reject
                 	}
                 	chain guest_cross {
-                		iif "br0" oif "br0" counter accept
+                		iif "virbr0" oif "virbr0" counter accept
                 	}
                 }
                 NFT
@@ -57,11 +57,11 @@ enum Obstacle: String, CaseIterable, CustomStringConvertible {
         \(tool) -A FORWARD -j LIBVIRT_FWX
         \(tool) -A FORWARD -j LIBVIRT_FWI
         \(tool) -A FORWARD -j LIBVIRT_FWO
-        \(tool) -A LIBVIRT_FWX -i br0 -o br0 -j ACCEPT
-        \(tool) -A LIBVIRT_FWI -d \(net) -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-        \(tool) -A LIBVIRT_FWI -o br0 -j REJECT --reject-with \(reject)
-        \(tool) -A LIBVIRT_FWO -s \(net) -i br0 -j ACCEPT
-        \(tool) -A LIBVIRT_FWO -i br0 -j REJECT --reject-with \(reject)
+        \(tool) -A LIBVIRT_FWX -i virbr0 -o virbr0 -j ACCEPT
+        \(tool) -A LIBVIRT_FWI -d \(net) -o virbr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        \(tool) -A LIBVIRT_FWI -o virbr0 -j REJECT --reject-with \(reject)
+        \(tool) -A LIBVIRT_FWO -s \(net) -i virbr0 -j ACCEPT
+        \(tool) -A LIBVIRT_FWO -i virbr0 -j REJECT --reject-with \(reject)
         """
     }
 
