@@ -60,7 +60,23 @@ import Testing
         #expect(text.contains("tcp . 8000 : 192.168.122.10 . 9000,"))
         #expect(text.contains("tcp . 8001 : 192.168.122.10 . 9001,"))
         #expect(text.contains("tcp . 8002 : 192.168.122.10 . 9002,"))
-        #expect(text.contains("0.0.0.0/0 . tcp . 8000-8002,"))
+        #expect(text.contains("tcp . 8001,"), "open forwards are checked per port in a hash set")
+    }
+
+    @Test func onlyRestrictedForwardsUseIntervalSets() throws {
+        // Interval (pipapo) sets are what makes a large ruleset slow to load: 10,000 open
+        // forwards took 2.5 s through them and 0.23 s through hash sets.
+        let text = try render("""
+            [[guest]]
+            name = "a"
+            address = "192.168.122.10"
+            forwards = ["80", { spec = "22", sources = ["198.51.100.0/24"] }]
+            """)
+        let allow = text.components(separatedBy: "set allow4_any {")[1].components(separatedBy: "}")[0]
+        #expect(allow.contains("198.51.100.0/24 . tcp . 22,"))
+        #expect(!allow.contains(" 80,"))
+        let open = text.components(separatedBy: "set open4_any {")[1].components(separatedBy: "}")[0]
+        #expect(open.contains("tcp . 80,") && !open.contains("22"))
     }
 
     @Test func ruleCountDoesNotGrowWithForwards() throws {

@@ -45,7 +45,7 @@ public struct NftablesBackend: FirewallBackend {
         do {
             guard try installed() else { return nil }
             // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
-            return try ["count4", "count6"].flatMap { set in
+            return try ["count4", "count4_ranges", "count6", "count6_ranges"].flatMap { set in
                 try NftJSON.counters(try nft.run("list set inet \(NftRenderer.table) \(set)", json: true, dryRun: false))
             }
         } catch let error as NftablesError {

@@ -41,19 +41,37 @@ public struct NftRenderer: Sendable {
                                })
                            }
                        })
-            out += map(name: "allow\(v.n)_any", comment: "client network . proto . host ports allowed to use a forward",
+            // Interval sets (pipapo) cost far more to load than hashes, so only restricted
+            // forwards go through them; open ones are checked against plain hash sets.
+            let open = entries.filter { $0.sources == [Network.any(family)] }
+            let restricted = entries.filter { $0.sources != [Network.any(family)] }
+            out += map(name: "open\(v.n)_any", comment: "proto . host port open to every client",
+                       type: "inet_proto . inet_service", interval: false, counter: false,
+                       elements: open.filter { $0.hostAddress == nil }.map { e in
+                           (e.guest, (e.hostPorts.lower...e.hostPorts.upper).map { "\(e.proto.rawValue) . \($0)" })
+                       })
+            out += map(name: "open\(v.n)_bound", comment: "host address . proto . host port open to every client",
+                       type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: false,
+                       elements: open.compactMap { e in
+                           e.hostAddress.map { host in (e.guest, (e.hostPorts.lower...e.hostPorts.upper).map { "\(host) . \(e.proto.rawValue) . \($0)" }) }
+                       })
+            out += map(name: "allow\(v.n)_any", comment: "client network . proto . host ports of restricted forwards",
                        type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: false,
-                       elements: entries.filter { $0.hostAddress == nil }.map { e in
+                       elements: restricted.filter { $0.hostAddress == nil }.map { e in
                            (e.guest, e.sources.map { "\($0) . \(e.proto.rawValue) . \(e.hostPorts)" })
                        })
-            out += map(name: "allow\(v.n)_bound", comment: "client network . host address . proto . host ports",
+            out += map(name: "allow\(v.n)_bound", comment: "client network . host address . proto . host ports of restricted forwards",
                        type: "\(v.addrType) . \(v.addrType) . inet_proto . inet_service", interval: true, counter: false,
-                       elements: entries.compactMap { e in
+                       elements: restricted.compactMap { e in
                            e.hostAddress.map { host in (e.guest, e.sources.map { "\($0) . \(host) . \(e.proto.rawValue) . \(e.hostPorts)" }) }
                        })
-            out += map(name: "count\(v.n)", comment: "guest address . proto . guest ports: traffic counters",
+            let counted = Counted.endpoints(entries)
+            out += map(name: "count\(v.n)", comment: "guest address . proto . guest port: traffic counters",
+                       type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: true,
+                       elements: counted.filter { $0.ports.count == 1 }.map { ($0.guest, ["\($0.address) . \($0.proto.rawValue) . \($0.ports)"]) })
+            out += map(name: "count\(v.n)_ranges", comment: "guest address . proto . guest port range: traffic counters",
                        type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: true,
-                       elements: Counted.endpoints(entries).map { ($0.guest, ["\($0.address) . \($0.proto.rawValue) . \($0.ports)"]) })
+                       elements: counted.filter { $0.ports.count > 1 }.map { ($0.guest, ["\($0.address) . \($0.proto.rawValue) . \($0.ports)"]) })
         }
 
         out += """
@@ -81,9 +99,11 @@ public struct NftRenderer: Sendable {
         for family in Family.allCases {
             let v = Syntax(family)
             out += """
-            	# The allow set admits the client and confirms the key is ours before the mark is set.
+            	# An open or allow set admits the client and confirms the key is ours before the mark is set.
             	chain dnat\(v.n) {
+            		meta l4proto { tcp, udp, sctp } \(v.ip) daddr . meta l4proto . th dport @open\(v.n)_bound ct mark set ct mark | \(mark) dnat \(v.ip) to \(v.ip) daddr . meta l4proto . th dport map @dnat\(v.n)_bound
             		meta l4proto { tcp, udp, sctp } \(v.ip) saddr . \(v.ip) daddr . meta l4proto . th dport @allow\(v.n)_bound ct mark set ct mark | \(mark) dnat \(v.ip) to \(v.ip) daddr . meta l4proto . th dport map @dnat\(v.n)_bound
+            		meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v.n)_any ct mark set ct mark | \(mark) dnat \(v.ip) to meta l4proto . th dport map @dnat\(v.n)_any
             		meta l4proto { tcp, udp, sctp } \(v.ip) saddr . meta l4proto . th dport @allow\(v.n)_any ct mark set ct mark | \(mark) dnat \(v.ip) to meta l4proto . th dport map @dnat\(v.n)_any
             	}
 
@@ -99,9 +119,13 @@ public struct NftRenderer: Sendable {
 
         	chain forwarded {
         		ct direction original ip daddr . meta l4proto . th dport @count4
+        		ct direction original ip daddr . meta l4proto . th dport @count4_ranges
         		ct direction reply ip saddr . meta l4proto . th sport @count4
+        		ct direction reply ip saddr . meta l4proto . th sport @count4_ranges
         		ct direction original ip6 daddr . meta l4proto . th dport @count6
+        		ct direction original ip6 daddr . meta l4proto . th dport @count6_ranges
         		ct direction reply ip6 saddr . meta l4proto . th sport @count6
+        		ct direction reply ip6 saddr . meta l4proto . th sport @count6_ranges
 
         """
         if s.hairpin {
