@@ -15,6 +15,14 @@ import Testing
         forwards = ["8080:80"]
         """
 
+    /// Serves port 80 in the guest namespace, defines and starts web1, and checks 8080 reaches it.
+    func startWeb1(_ lab: LibvirtLab) throws {
+        try lab.serveInGuest(port: 80)
+        try lab.define("web1", mac: "52:54:00:00:00:10")
+        try lab.virsh("start web1")
+        #expect(lab.reach(port: 8080) == "guest-192.168.122.10")
+    }
+
     /// The backends the lifecycle cases run on; the lab's libvirt uses iptables-nft.
     static let backends: [Variant] = [.nftables, .iptablesNft]
 
@@ -58,10 +66,7 @@ import Testing
         // No address anywhere in config or metadata: the network's <host mac= ip=/> supplies it.
         let lab = try LibvirtLab(config: "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n")
         defer { lab.close() }
-        try lab.serveInGuest(port: 80)
-        try lab.define("web1", mac: "52:54:00:00:00:10")
-        try lab.virsh("start web1")
-        #expect(lab.reach(port: 8080) == "guest-192.168.122.10")
+        try startWeb1(lab)
         let record = try String(contentsOfFile: "\(lab.stateDir)/\(lab.records[0])", encoding: .utf8)
         #expect(record.contains("\"addressSource\" : \"dhcp-host\""))
     }
@@ -70,10 +75,7 @@ import Testing
     func restartingLibvirtdReconnectsAndHealsLostRules(variant: Variant) throws {
         let lab = try LibvirtLab(config: Self.web1(variant))
         defer { lab.close() }
-        try lab.serveInGuest(port: 80)
-        try lab.define("web1", mac: "52:54:00:00:00:10")
-        try lab.virsh("start web1")
-        #expect(lab.reach(port: 8080) == "guest-192.168.122.10")
+        try startWeb1(lab)
         // While libvirtd is down, our table disappears (someone ran `nft flush ruleset`, say).
         try lab.inLab("kill -9 $(cat \(LibvirtLab.base)/\(lab.name)/libvirtd.pid)")
         _ = try lab.inLab(variant.isIptables ? "iptables -t nat -F LIBVIRT_PORTFWD_PRE" : "nft delete table inet libvirt_portfwd")
@@ -87,10 +89,7 @@ import Testing
     func networkRestartKeepsForwardsWorkingThroughTheNetworkHook(variant: Variant) throws {
         let lab = try LibvirtLab(config: Self.web1(variant))
         defer { lab.close() }
-        try lab.serveInGuest(port: 80)
-        try lab.define("web1", mac: "52:54:00:00:00:10")
-        try lab.virsh("start web1")
-        #expect(lab.reach(port: 8080) == "guest-192.168.122.10")
+        try startWeb1(lab)
         try lab.virsh("net-destroy default")
         try lab.virsh("net-start default")
         // libvirt re-created its FORWARD jumps and reject rules; ours must still be first.
