@@ -23,14 +23,18 @@ struct Hook: ParsableCommand {
         @Argument(help: "Extra argument(s), '-' when empty.") var extra: [String] = []
 
         func run() throws {
-            let log = SyslogLog()
             // Read all of stdin first: libvirt writes the XML whatever the operation, and
             // migrate/restore must see us consume it and print nothing.
             let xml: Data
             do { xml = try readStdin() } catch {
-                log.error("guest \(guest) \(operation): \(error)")
+                SyslogLog().error("guest \(guest) \(operation): \(error)")
                 throw ExitCode(strictOperations.contains(operation) ? 1 : 0)
             }
+            // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
+            let (path, _) = global.configPath
+            let configText = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+            if Triage.isNoOp(operation: operation, guest: guest, xml: xml, configText: configText, store: global.store) { return }
+            let log = SyslogLog()
             let config: Config
             do { config = try global.loadConfig() } catch {
                 log.error("guest \(guest) \(operation): \(String(describing: error).split(separator: "\n").joined(separator: "; "))")
