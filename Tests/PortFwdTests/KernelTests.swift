@@ -35,7 +35,7 @@ import Testing
             let first = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
             let second = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"9090:90\", \"53/udp\"]\n")
             func backend(_ nft: NftablesRunner, _ config: Config) -> NftablesBackend {
-                NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: ProcessRunner(), mark: config.settings.mark, mode: .none))
+                NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: RecordingCommands(), mark: config.settings.mark, mode: .none, procNet: "/nonexistent"))
             }
             _ = try Reconciler(config: first, store: store, backend: backend(real, first)).apply(all: true)
             let before = try real.run("list table inet libvirt_portfwd")
@@ -61,7 +61,7 @@ import Testing
         try IsolatedNetwork.run {
             let nft = LibNftables()
             let config = try Config.load(path: "\(Paths.rulesets)/full.toml", required: true)
-            let backend = NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: ProcessRunner(), mark: config.settings.mark, mode: .none))
+            let backend = NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: RecordingCommands(), mark: config.settings.mark, mode: .none, procNet: "/nonexistent"))
             #expect(try backend.counters() == nil)
             let plan = try Plan(guests: Resolver.guests(config: config, running: [], all: true).guests, settings: config.settings)
             _ = try backend.apply(plan)

@@ -191,7 +191,7 @@ public struct Admission: Sendable {
         case .iptables(let flavor, let family):
             var input = "*filter\n"
             for line in spot.ours { input += "-D" + line.dropFirst(2) + "\n" }
-            input += "-I" + expectedLine().dropFirst(2).replacingOccurrences(of: "FORWARD ", with: "FORWARD 1 ", options: .anchored) + "\n"
+            input += "-I FORWARD 1" + expectedLine().dropFirst("-A FORWARD".count) + "\n"
             input += "COMMIT\n"
             try restore(flavor, family, input)
         case .libvirtNftables(let family):
