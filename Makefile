@@ -10,19 +10,24 @@ HOOKSDIR   ?= $(SYSCONFDIR)/libvirt/hooks
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 BIN    = .build/release/libvirt-portfwd
+# Static Swift runtime: the hook starts five times per guest lifecycle, and this measured
+# 7 ms faster per start here (no-op hook 23.7 -> 16.5 ms); the binary grows to about 80 MB.
+RELEASE_FLAGS = -c release -Xswiftc -static-stdlib
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 iptables
 BUILD_PKGS   = libnftables-dev pkg-config
 TEST_PKGS    = socat iproute2 procps python3 \
-               libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base
+               libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
+               $(BENCH_PKGS)
+BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
 
 .PHONY: all build deps test-deps install uninstall test demo rulesets bench clean
 
 all: build
 
 build:
-	$(SWIFT) build -c release --product libvirt-portfwd
+	$(SWIFT) build $(RELEASE_FLAGS) --product libvirt-portfwd
 
 # apt only when something is missing, so repeated runs stay offline and fast.
 deps:
@@ -54,6 +59,14 @@ test: test-deps
 	LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 $(SWIFT) test --skip-build --xunit-output .build/tests.xml 2>&1 | tee .build/test.log; \
 		status=$${PIPESTATUS[0]}; scripts/test-summary .build/tests-swift-testing.xml; summary=$$?; \
 		[ $$status -eq 0 ] && [ $$summary -eq 0 ]
+	@# Benchmark smoke check: every approach produces a result and the files are written; no timing asserted.
+	OUT=.build/bench-smoke BIN=.build/debug/libvirt-portfwd bench/run --quick > .build/bench-smoke.log 2>&1 || { tail -20 .build/bench-smoke.log; exit 1; }
+	scripts/bench-smoke-check .build/bench-smoke
+
+# Latency, data-plane and memory benchmarks in throwaway namespaces; writes bench/RESULTS.md and bench/apply.png.
+bench: deps build
+	@scripts/apt-ensure $(BENCH_PKGS)
+	BIN=$(BIN) bench/run
 
 # A forward working end to end inside throwaway namespaces; touches nothing on the host.
 demo: deps
