@@ -60,13 +60,13 @@ test: test-deps
 		status=$${PIPESTATUS[0]}; scripts/test-summary .build/tests-swift-testing.xml; summary=$$?; \
 		[ $$status -eq 0 ] && [ $$summary -eq 0 ]
 	@# Benchmark smoke check: every approach produces a result and the files are written; no timing asserted.
-	OUT=.build/bench-smoke BIN=.build/debug/libvirt-portfwd bench/run --quick > .build/bench-smoke.log 2>&1 || { tail -20 .build/bench-smoke.log; exit 1; }
+	SWIFT=$(SWIFT) OUT=.build/bench-smoke BIN=.build/debug/libvirt-portfwd bench/run --quick > .build/bench-smoke.log 2>&1 || { tail -20 .build/bench-smoke.log; exit 1; }
 	scripts/bench-smoke-check .build/bench-smoke
 
 # Latency, data-plane and memory benchmarks in throwaway namespaces; writes bench/RESULTS.md and bench/apply.png.
 bench: deps build
 	@scripts/apt-ensure $(BENCH_PKGS)
-	BIN=$(BIN) bench/run
+	SWIFT=$(SWIFT) BIN=$(BIN) bench/run
 
 # A forward working end to end inside throwaway namespaces; touches nothing on the host.
 demo: deps

@@ -40,7 +40,7 @@ if quick:
     lines += ["Quick smoke run (N = 1 and 100, two runs each): not for drawing conclusions.", ""]
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
 memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
-debian, nft, iptables, swift = sh("cat /etc/debian_version"), sh("nft --version"), sh("iptables --version"), sh("swift --version 2>&1")
+debian, nft, iptables, swift = sh("cat /etc/debian_version"), sh("nft --version"), sh("iptables --version"), sh(os.environ.get("SWIFT", "swift") + " --version 2>&1")
 commit = sh("git rev-parse --short HEAD") + (" (with uncommitted changes)" if sh("git status --porcelain | head -1") not in ("?", "") else "")
 lines += [
     f"- Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
