@@ -77,7 +77,7 @@ import Testing
         defer { lab.close() }
         try startWeb1(lab)
         // While libvirtd is down, our table disappears (someone ran `nft flush ruleset`, say).
-        try lab.inLab("kill -9 $(cat \(LibvirtLab.base)/\(lab.name)/libvirtd.pid)")
+        _ = try lab.inLab("kill -9 $(cat \(LibvirtLab.base)/\(lab.name)/libvirtd.pid)")
         _ = try lab.inLab(variant.isIptables ? "iptables -t nat -F LIBVIRT_PORTFWD_PRE" : "nft delete table inet libvirt_portfwd")
         #expect(lab.connect(port: 8080) == nil)
         try lab.lab("restart-libvirtd")

@@ -33,7 +33,7 @@ enum Shell {
         let dir = NSTemporaryDirectory() + "pf-shell-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: "\(dir)/in", contents: Data((input ?? "").utf8))
+        _ = FileManager.default.createFile(atPath: "\(dir)/in", contents: Data((input ?? "").utf8))
         let pid: pid_t
         do {
             pid = try Spawn.start(["/bin/sh", "-c", command], stdin: "\(dir)/in", stdout: "\(dir)/out", stderr: "\(dir)/err")
