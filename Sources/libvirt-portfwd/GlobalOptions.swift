@@ -28,8 +28,10 @@ struct GlobalOptions: ParsableArguments {
         return StateStore(directory: stateDir ?? (env?.isEmpty == false ? env! : StateStore.defaultDirectory))
     }
 
-    func loadConfig() throws -> Config {
+    /// `text`: the file's contents when the caller has already read them (the hook does).
+    func loadConfig(text: String? = nil) throws -> Config {
         let (path, required) = configPath
+        if let text { return try Config.parse(text, file: path) }
         return try Config.load(path: path, required: required)
     }
 

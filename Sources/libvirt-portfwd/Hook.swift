@@ -32,12 +32,15 @@ struct Hook: ParsableCommand {
             }
             // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
             let (path, _) = global.configPath
-            let configText = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
-            if Triage.isNoOp(operation: operation, guest: guest, xml: xml, configText: configText, store: global.store) { return }
+            let configData = FileManager.default.contents(atPath: path)
+            let configText = configData.flatMap { String(data: $0, encoding: .utf8) }
+            // A file that is there but unreadable as text is never taken for "no config".
+            let triageable = configData == nil || configText != nil
+            if triageable, Triage.isNoOp(operation: operation, guest: guest, xml: xml, configText: configText, store: global.store) { return }
             let log = SyslogLog()
             let config: Config
-            do { config = try global.loadConfig() } catch {
-                log.error("guest \(guest) \(operation): \(String(describing: error).split(separator: "\n").joined(separator: "; "))")
+            do { config = try global.loadConfig(text: configText) } catch {
+                log.error("guest \(guest) \(operation): \(oneLine(error))")
                 throw ExitCode(strictOperations.contains(operation) ? 1 : 0)
             }
             let global = self.global
@@ -67,7 +70,7 @@ struct Hook: ParsableCommand {
                 let reconciler = try global.reconciler()
                 _ = NetworkHook(reconciler: reconciler, log: log).handle(network: network, operation: operation)
             } catch {
-                log.error("network \(network) \(operation): \(String(describing: error).split(separator: "\n").joined(separator: "; "))")
+                log.error("network \(network) \(operation): \(oneLine(error))")
             }
         }
     }

@@ -72,4 +72,15 @@ import Testing
             #expect(try backend.counters() == nil)
         }
     }
+
+    /// Without privileges libnftables may not list the ruleset; `auto` must still mean nftables
+    /// there, so a user's `export` prints the table, not iptables-restore input.
+    @Test func exportAsAnUnprivilegedUserStillRendersNftables() throws {
+        let dir = NSTemporaryDirectory() + "pf-user-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Shell.run("cp \(Paths.binary) \(Paths.rulesets)/basic.toml \(dir)/ && chmod 755 \(dir)/libvirt-portfwd && chmod 644 \(dir)/basic.toml")
+        let out = try Shell.run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \(dir)/libvirt-portfwd export --all --config \(dir)/basic.toml --state-dir \(dir)/state")
+        #expect(out == (try String(contentsOfFile: "\(Paths.rulesets)/basic.nft", encoding: .utf8)))
+    }
 }

@@ -4,12 +4,18 @@ public enum Backends {
     public static func make(settings: Settings, override: Settings.Backend? = nil, flavor: IptablesFlavor? = nil,
                             commands: CommandRunner = ProcessRunner()) -> (selected: FirewallBackend, retired: [FirewallBackend]) {
         let libnftables = LibNftables()
-        let usable = (try? libnftables.run("list tables")) != nil
+        var usable = true, present = true
+        do { _ = try libnftables.run("list tables") } catch {
+            usable = false
+            // Not root: nftables is there, we just may not look. `export` as a user must still
+            // print the nftables ruleset, not fall back to iptables.
+            present = error.message.contains("Operation not permitted")
+        }
         let nft: NftablesRunner? = usable ? libnftables : nil
         let admission = Admission(nft: nft, commands: commands, mark: settings.mark, mode: settings.admission)
         let iptables = IptablesBackend(commands: commands, admission: admission, flavor: flavor)
         var choice = override ?? settings.backend
-        if choice == .auto { choice = usable ? .nftables : .iptables }
+        if choice == .auto { choice = present ? .nftables : .iptables }
         switch choice {
         case .nftables:
             return (NftablesBackend(nft: libnftables, admission: admission), [iptables])

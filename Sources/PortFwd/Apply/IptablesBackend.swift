@@ -114,20 +114,17 @@ public struct IptablesBackend: FirewallBackend {
     /// Whether this flavour has tables in this network namespace. For legacy, asking
     /// iptables-legacy would load the x_tables modules, so read /proc instead.
     func loaded(_ flavor: IptablesFlavor, _ family: Family) -> Bool {
-        switch flavor {
-        case .legacy:
-            let file = "\(procNet)/\(family == .ipv4 ? "ip_tables_names" : "ip6_tables_names")"
-            return !((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").isEmpty
-        case .nft:
-            return true
-        }
+        flavor == .nft || !legacyTables(family).isEmpty
     }
 
     /// Asking iptables-legacy about a table that is not there creates it, so look in /proc first.
     func tableLoaded(_ flavor: IptablesFlavor, _ family: Family, _ table: String) -> Bool {
-        guard flavor == .legacy else { return true }
+        flavor == .nft || legacyTables(family).contains(Substring(table))
+    }
+
+    private func legacyTables(_ family: Family) -> [Substring] {
         let file = "\(procNet)/\(family == .ipv4 ? "ip_tables_names" : "ip6_tables_names")"
-        return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").contains(Substring(table))
+        return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
     }
 
     func save(_ flavor: IptablesFlavor, _ family: Family, table: String, counters: Bool = false) throws(FirewallError) -> String {

@@ -25,8 +25,9 @@ public struct QemuHook: Sendable {
         self.backends = backends
     }
 
-    /// For planning only; `install` builds the real one.
-    var planner: Reconciler { Reconciler(config: config, store: store, backend: NoBackend()) }
+    private func plan(extra: [RunningGuest] = []) throws(PlanError) -> Plan {
+        try Reconciler.plan(config: config, store: store, all: false, extra: extra).plan
+    }
 
     /// Handles one event and returns the exit status for libvirt.
     public func handle(guest: String, operation: String, subOperation: String, xml: Data) -> Int32 {
@@ -35,7 +36,7 @@ public struct QemuHook: Sendable {
         case "prepare":
             return strict(guest, operation, xml, started) { domain in
                 guard let running = try resolve(domain) else { return 0 }
-                _ = try planner.plan(all: false, extra: [running])
+                _ = try plan(extra: [running])
                 return running.forwardCount(config)
             }
         case "start":
@@ -44,8 +45,7 @@ public struct QemuHook: Sendable {
                 return try store.withLock {
                     try store.save(running)
                     do {
-                        let outcome = try planner.plan(all: false)
-                        try install(outcome.plan)
+                        try install(try plan())
                     } catch {
                         // The guest will not start: forget it, so state matches the kernel again.
                         try? store.remove(running.uuid)
@@ -67,7 +67,7 @@ public struct QemuHook: Sendable {
                 guard let running else { return try forget(domain.uuid) }
                 return try store.withLock {
                     try store.save(running)
-                    try install(try planner.plan(all: false).plan)
+                    try install(try plan())
                     return running.forwardCount(config)
                 }
             }
@@ -95,14 +95,14 @@ public struct QemuHook: Sendable {
         return try store.withLock {
             guard store.has(uuid) else { return 0 }
             try store.remove(uuid)
-            try install(try planner.plan(all: false).plan)
+            try install(try plan())
             return 0
         }
     }
 
     private func reapply() throws -> Int {
         try store.withLock {
-            try install(try planner.plan(all: false).plan)
+            try install(try plan())
             return 0
         }
     }
@@ -139,24 +139,14 @@ public struct QemuHook: Sendable {
 
 }
 
-/// Stands in where a plan is computed but never applied.
-struct NoBackend: FirewallBackend {
-    let name = "none"
-    func render(_ plan: Plan) -> String { "" }
-    func apply(_ plan: Plan) throws(FirewallError) -> [String] { throw FirewallError("no backend") }
-    func validate(_ plan: Plan) throws(FirewallError) {}
-    func remove() throws(FirewallError) {}
-    func removeOwnRules() throws(FirewallError) {}
-    func counters() throws(FirewallError) -> [EndpointCounter]? { nil }
-}
-
 extension RunningGuest {
     func forwardCount(_ config: Config) -> Int {
         Resolver.merge(config.guest(named: name, uuid: uuid), running: self, settings: config.settings).forwards.count
     }
 }
 
-func oneLine(_ error: Error) -> String {
+/// An error as one line, for syslog and libvirt's error message.
+public func oneLine(_ error: Error) -> String {
     String(describing: error).split(separator: "\n").joined(separator: "; ")
 }
 

@@ -24,9 +24,15 @@ public struct Reconciler: Sendable {
     }
 
     /// The plan for the running guests (and with `all`, every configured guest).
-    public func plan(all: Bool, extra: [RunningGuest] = [], excluding: DomainUUID? = nil) throws(PlanError) -> Outcome {
+    public func plan(all: Bool, extra: [RunningGuest] = []) throws(PlanError) -> Outcome {
+        try Self.plan(config: config, store: store, all: all, extra: extra)
+    }
+
+    /// Planning needs no backend: (config, state) alone decide it. `extra` stands in for
+    /// records not written yet (a guest being prepared).
+    public static func plan(config: Config, store: StateStore, all: Bool, extra: [RunningGuest] = []) throws(PlanError) -> Outcome {
         let (loaded, problems) = store.load()
-        var running = loaded.filter { $0.uuid != excluding }
+        var running = loaded
         for guest in extra {
             running.removeAll { $0.uuid == guest.uuid }
             running.append(guest)
