@@ -13,14 +13,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CNftables",
-            pkgConfig: "libnftables",
-            providers: [.apt(["libnftables-dev"])]
-        ),
         .target(
             name: "PortFwd",
-            dependencies: ["CNftables", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .executableTarget(
             name: "libvirt-portfwd",

@@ -17,16 +17,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).", valueName: "flavour"))
     var iptables: IptablesFlavor?
 
-    var configPath: (path: String, required: Bool) {
-        if let config { return (config, true) }
-        if let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_CONFIG"], !env.isEmpty { return (env, true) }
-        return (Config.defaultPath, false)
-    }
+    var configPath: (path: String, required: Bool) { Locations.config(option: config) }
 
-    var store: StateStore {
-        let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_STATE_DIR"]
-        return StateStore(directory: stateDir ?? (env?.isEmpty == false ? env! : StateStore.defaultDirectory))
-    }
+    var store: StateStore { StateStore(directory: Locations.stateDirectory(option: stateDir)) }
 
     /// `text`: the file's contents when the caller has already read them (the hook does).
     func loadConfig(text: String? = nil) throws -> Config {
@@ -36,7 +29,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func backends(_ config: Config) -> (selected: FirewallBackend, retired: [FirewallBackend]) {
-        let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_IPTABLES"].flatMap(IptablesFlavor.init(rawValue:))
+        let env = Locations.environment("LIBVIRT_PORTFWD_IPTABLES").flatMap(IptablesFlavor.init(rawValue:))
         return Backends.make(settings: config.settings, override: backend, flavor: iptables ?? env)
     }
 
@@ -44,6 +37,27 @@ struct GlobalOptions: ParsableArguments {
         let config = try loadConfig()
         let (selected, retired) = backends(config)
         return Reconciler(config: config, store: store, backend: selected, retired: retired)
+    }
+}
+
+/// Where the config and the state live: the option, else the environment (libvirtd runs the
+/// hook with no way to pass arguments), else the default. Shared by the parser and EarlyHook.
+enum Locations {
+    static func config(option: String?) -> (path: String, required: Bool) {
+        if let option { return (option, true) }
+        if let env = environment("LIBVIRT_PORTFWD_CONFIG") { return (env, true) }
+        return (Config.defaultPath, false)
+    }
+
+    static func stateDirectory(option: String?) -> String {
+        option ?? environment("LIBVIRT_PORTFWD_STATE_DIR") ?? StateStore.defaultDirectory
+    }
+
+    /// A variable's value; nil when unset or empty.
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
     }
 }
 

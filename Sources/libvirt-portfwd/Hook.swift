@@ -26,17 +26,15 @@ struct Hook: ParsableCommand {
             // Read all of stdin first: libvirt writes the XML whatever the operation, and
             // migrate/restore must see us consume it and print nothing.
             let xml: Data
-            do { xml = try readStdin() } catch {
+            do { xml = try HookInput.stdin() } catch {
                 SyslogLog().error("guest \(guest) \(operation): \(error)")
                 throw ExitCode(strictOperations.contains(operation) ? 1 : 0)
             }
-            // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
-            let (path, _) = global.configPath
-            let configData = FileManager.default.contents(atPath: path)
-            let configText = configData.flatMap { String(data: $0, encoding: .utf8) }
-            // A file that is there but unreadable as text is never taken for "no config".
-            let triageable = configData == nil || configText != nil
-            if triageable, Triage.isNoOp(operation: operation, guest: guest, xml: xml, configText: configText, store: global.store) { return }
+            // Guests without forwards leave here, before any TOML or XML parsing or kernel
+            // access. (The shims' calls leave even earlier, in EarlyHook.)
+            let input = HookInput(configPath: global.configPath.path, store: global.store)
+            if input.isNoOp(guest: guest, operation: operation) { return }
+            let configText = input.configText
             let log = SyslogLog()
             let config: Config
             do { config = try global.loadConfig(text: configText) } catch {
@@ -64,7 +62,7 @@ struct Hook: ParsableCommand {
 
         func run() throws {
             let log = SyslogLog()
-            _ = try? readStdin()
+            _ = try? HookInput.stdin()
             guard operation == "started" else { return }
             do {
                 let reconciler = try global.reconciler()
@@ -73,20 +71,5 @@ struct Hook: ParsableCommand {
                 log.error("network \(network) \(operation): \(oneLine(error))")
             }
         }
-    }
-}
-
-struct InputTooLarge: Error, CustomStringConvertible {
-    var description: String { "stdin is larger than \(XMLNode.maximumSize) bytes; refusing it" }
-}
-
-/// Reads stdin up to the XML size bound; more than that is refused rather than buffered.
-func readStdin() throws -> Data {
-    var data = Data()
-    while true {
-        let chunk = FileHandle.standardInput.readData(ofLength: 64 << 10)
-        if chunk.isEmpty { return data }
-        data.append(chunk)
-        if data.count > XMLNode.maximumSize { throw InputTooLarge() }
     }
 }

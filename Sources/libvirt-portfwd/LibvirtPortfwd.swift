@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct LibvirtPortfwd: ParsableCommand {
@@ -9,4 +10,9 @@ struct LibvirtPortfwd: ParsableCommand {
         version: "0.1.0",
         subcommands: [Export.self, Apply.self, Flush.self, Check.self, Status.self, Hook.self, InstallHook.self, UninstallHook.self]
     )
+
+    static func main() {
+        if EarlyHook.isNoOp(Array(CommandLine.arguments.dropFirst())) { Foundation.exit(0) }
+        main(nil)
+    }
 }

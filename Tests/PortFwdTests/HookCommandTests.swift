@@ -33,4 +33,29 @@ import Testing
         // stopped never fails, whatever the config.
         #expect(hook("\(dir.path)/named.toml", "stopped").status == 0)
     }
+
+    /// The shims' calls are answered before the argument parser runs (EarlyHook); any other
+    /// shape of the same call must reach the same answer through the parser.
+    @Test func everyArgumentShapeGivesTheSameAnswer() {
+        dir.write("named.toml", "[[guest]]\nname = \"plain\"\nforwards = [\"0\"]\n")
+        dir.write("other.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"80\"]\n")
+        let state = "\(dir.path)/state"
+        for (config, status) in [("named.toml", Int32(1)), ("other.toml", 0)] {
+            let path = "\(dir.path)/\(config)"
+            let shapes = [
+                "--config \(path) --state-dir \(state) -- plain prepare begin -",
+                "--config=\(path) --state-dir=\(state) plain prepare begin -",
+                "plain prepare begin - --config \(path) --state-dir \(state)",
+                "--state-dir \(state) plain --config \(path) prepare begin -",
+            ]
+            for shape in shapes {
+                let r = Shell.capture("\(Paths.binary) hook qemu \(shape)", input: xml)
+                #expect(r.status == status, "\(config): \(shape): \(r.stderr)")
+                #expect(r.stdout.isEmpty)
+            }
+            // The same through the environment, as libvirtd would run an admin's own wrapper.
+            let r = Shell.capture("LIBVIRT_PORTFWD_CONFIG=\(path) LIBVIRT_PORTFWD_STATE_DIR=\(state) \(Paths.binary) hook qemu -- plain prepare begin -", input: xml)
+            #expect(r.status == status, "\(config) from the environment: \(r.stderr)")
+        }
+    }
 }

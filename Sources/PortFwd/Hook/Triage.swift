@@ -4,30 +4,52 @@ import Foundation
 /// libvirtd waits for the hook five times per guest lifecycle, and most guests have no
 /// forwards; this keeps their hook calls close to a process start. It only ever answers
 /// "no-op" when that is certain; anything unusual goes down the full path.
+///
+/// Searches are plain byte loops on purpose: Foundation's `range(of:)` and `contains` bridge
+/// through NSData/NSString, whose first use costs more than the whole decision.
 public enum Triage {
     static let acting: Set<String> = ["prepare", "start", "stopped", "release", "reconnect", "attach"]
 
     public static func isNoOp(operation: String, guest: String, xml: Data, configText: String?, store: StateStore) -> Bool {
         guard acting.contains(operation) else { return true }
+        let xml = [UInt8](xml)
         guard let uuid = uuid(in: xml) else { return false }
         // A record means the guest had forwards when it started: stop and reconnect must see it.
         if store.has(uuid) { return false }
         if operation == "stopped" || operation == "release" { return true }
         // Forwards from the domain's own metadata.
-        if xml.range(of: Data(Domain.namespace.utf8)) != nil { return false }
+        if find(Array(Domain.namespace.utf8), in: xml) != nil { return false }
         // Forwards from the config: only a [[guest]] naming this domain can have any. The
         // name is looked for anywhere in the file, which can only err towards the full path;
         // names that TOML might spell with escapes are not triaged at all.
         guard let text = configText else { return true }
         guard guest.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else { return false }
-        return !text.contains(guest) && !text.lowercased().contains(uuid.value)
+        let config = Array(text.utf8)
+        return find(Array(guest.utf8), in: config) == nil
+            && find(Array(uuid.value.utf8), in: config, asciiCaseInsensitive: true) == nil
     }
 
     /// The text of `<uuid>` by plain search; nil unless it is a well-formed UUID.
-    static func uuid(in xml: Data) -> DomainUUID? {
-        guard let open = xml.range(of: Data("<uuid>".utf8)),
-              let close = xml.range(of: Data("</uuid>".utf8), in: open.upperBound..<xml.endIndex) else { return nil }
-        let text = String(decoding: xml[open.upperBound..<close.lowerBound], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    static func uuid(in xml: [UInt8]) -> DomainUUID? {
+        guard let open = find(Array("<uuid>".utf8), in: xml),
+              let close = find(Array("</uuid>".utf8), in: xml, from: open + 6) else { return nil }
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        var inner = xml[(open + 6)..<close]
+        while let first = inner.first, isSpace(first) { inner = inner.dropFirst() }
+        while let last = inner.last, isSpace(last) { inner = inner.dropLast() }
+        guard let text = String(validating: inner, as: UTF8.self) else { return nil }
         return try? DomainUUID(text)
+    }
+
+    /// Index of the first occurrence of `needle` in `haystack` at or after `from`.
+    static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int = 0, asciiCaseInsensitive: Bool = false) -> Int? {
+        let fold = { (byte: UInt8) -> UInt8 in asciiCaseInsensitive && byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+        let needle = needle.map(fold)
+        guard !needle.isEmpty, haystack.count - from >= needle.count else { return nil }
+        outer: for start in from...(haystack.count - needle.count) {
+            for offset in 0..<needle.count where fold(haystack[start + offset]) != needle[offset] { continue outer }
+            return start
+        }
+        return nil
     }
 }

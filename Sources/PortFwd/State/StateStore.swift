@@ -72,7 +72,7 @@ public struct StateStore: Sendable {
 
     /// Whether a record exists. Cheap and lock-free: the no-forwards path must not touch anything.
     public func has(_ uuid: DomainUUID) -> Bool {
-        FileManager.default.fileExists(atPath: "\(directory)/\(uuid).json")
+        access("\(directory)/\(uuid).json", F_OK) == 0
     }
 
     public func remove(_ uuid: DomainUUID) throws {
