@@ -7,7 +7,8 @@ import Testing
 
     func setup(forward: [String], policy: String = "ACCEPT", libvirt: Bool = true) -> (Admission, RecordingCommands) {
         let nft = RecordingNftables()
-        nft.answers["list tables"] = "table ip filter\ntable inet libvirt_portfwd\n"
+        // iptables-nft keeps its filter table in nftables; libvirt has no nftables table here.
+        nft.answers["list chain ip filter FORWARD"] = "table ip filter {\n\tchain FORWARD {\n\t}\n}\n"
         let commands = RecordingCommands()
         var save = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD \(policy) [0:0]", ":OUTPUT ACCEPT [0:0]"]
         if libvirt { save += [":LIBVIRT_FWI - [0:0]", ":LIBVIRT_FWO - [0:0]", ":LIBVIRT_FWX - [0:0]"] }

@@ -42,9 +42,12 @@ public struct Admission: Sendable {
     /// Puts exactly one admission rule at the top of every place that needs one, and removes
     /// ours from places that no longer do. Returns the places now holding the rule.
     /// `excluding`: places another mechanism already covers (the iptables backend's own chain).
+    /// `survey`: one taken earlier by the caller (see NftablesBackend.apply).
     @discardableResult
-    public func ensure(excluding: Set<Place> = []) throws(FirewallError) -> [Place] {
-        let survey = try self.survey().filter { !excluding.contains($0.place) }
+    public func ensure(survey taken: [Spot]? = nil, excluding: Set<Place> = []) throws(FirewallError) -> [Place] {
+        let all: [Spot]
+        if let taken { all = taken } else { all = try self.survey() }
+        let survey = all.filter { !excluding.contains($0.place) }
         var errors: [String] = []
         var held: [Place] = []
         for spot in survey {
@@ -76,7 +79,7 @@ public struct Admission: Sendable {
     // MARK: - survey
 
     /// What one place looks like now.
-    struct Spot {
+    public struct Spot: Sendable {
         let place: Place
         /// A libvirt chain or a drop policy makes it reject our traffic.
         let obstructs: Bool
@@ -86,15 +89,12 @@ public struct Admission: Sendable {
         let correct: Bool
     }
 
-    func survey() throws(FirewallError) -> [Spot] {
+    public func survey() throws(FirewallError) -> [Spot] {
         var spots: [Spot] = []
-        let tables = try nftTables()
         for family in Family.allCases {
             let ip = family == .ipv4 ? "ip" : "ip6"
-            if tables.contains("\(ip) libvirt_network") {
-                if let spot = try libvirtSpot(family) { spots.append(spot) }
-            }
-            if tables.contains("\(ip) filter") {
+            if let spot = try libvirtSpot(family) { spots.append(spot) }
+            if nftHasChain("\(ip) filter FORWARD") {
                 if let spot = try iptablesSpot(.nft, family) { spots.append(spot) }
             }
             let names = (try? String(contentsOfFile: "\(procNet)/\(family == .ipv4 ? "ip_tables_names" : "ip6_tables_names")", encoding: .utf8)) ?? ""
@@ -123,16 +123,14 @@ public struct Admission: Sendable {
         }
     }
 
-    private func nftTables() throws(FirewallError) -> Set<String> {
-        guard let nft else { return [] }
-        let output: String
-        do { output = try nft.run("list tables", json: false, dryRun: false) } catch {
-            throw FirewallError("cannot list nftables tables: \(error.message)")
-        }
-        return Set(output.split(separator: "\n").compactMap { line in
-            let words = line.split(separator: " ")
-            return words.count == 3 && words[0] == "table" ? "\(words[1]) \(words[2])" : nil
-        })
+    /// Whether iptables-nft's chain exists. Asked chain by chain, never with `list tables`:
+    /// libnftables 1.0.6 answers that by fetching every table whole, set elements included,
+    /// which costs 150 ms once our table holds 10,000 forwards. A chain listing fetches only
+    /// its own table.
+    private func nftHasChain(_ chain: String) -> Bool {
+        guard let nft else { return false }
+        do { _ = try nft.run("list chain \(chain)", json: false, dryRun: false) } catch { return false }
+        return true
     }
 
     // MARK: - iptables

@@ -14,11 +14,15 @@ public struct NftablesBackend: FirewallBackend {
     public func render(_ plan: Plan) -> String { renderer.render(plan) }
 
     public func apply(_ plan: Plan) throws(FirewallError) -> [String] {
+        // Survey the other firewalls first. Our swap does not touch them, and after a large
+        // commit libnftables' next read refetches every set element, ours included: 110 ms
+        // at 10,000 forwards for what is otherwise a 1 ms `list tables`.
+        let survey = try admission.survey()
         do { _ = try nft.run(render(plan)) } catch {
             // The transaction was refused whole; the previous table is untouched.
             throw FirewallError("nftables refused the ruleset, nothing changed: \(error.message)")
         }
-        let places = try admission.ensure()
+        let places = try admission.ensure(survey: survey)
         return places.map { "admission rule in \($0)" }
     }
 
@@ -55,7 +59,13 @@ public struct NftablesBackend: FirewallBackend {
         }
     }
 
+    /// Whether our table exists, asked as a dry-run delete: any listing that touches our
+    /// table makes libnftables 1.0.6 fetch all its set elements (150 ms at 10,000 forwards).
     func installed() throws(NftablesError) -> Bool {
-        try nft.run("list tables inet").split(separator: "\n").contains("table inet \(NftRenderer.table)")
+        do { _ = try nft.run("delete table inet \(NftRenderer.table)", json: false, dryRun: true) } catch {
+            if error.message.contains("No such file or directory") { return false }
+            throw error
+        }
+        return true
     }
 }
