@@ -108,7 +108,8 @@ struct ConfigParser {
             problem(path, "needs a name or a uuid")
         }
         for (i, item) in (rawForwards ?? TOMLArray()).enumerated() {
-            if let forward = parseForward(item.tomlValue, path: "\(path).forwards[\(i)]", guestSources: guestSources ?? []) {
+            // The key path is built only for a message: there may be ten thousand forwards.
+            if let forward = parseForward(item.tomlValue, path: { "\(path).forwards[\(i)]" }, guestSources: guestSources ?? []) {
                 guest.forwards.append(forward)
             }
         }
@@ -116,13 +117,14 @@ struct ConfigParser {
     }
 
     /// A forward is `"SPEC"` or `{ spec = "SPEC", sources = [...] }`. Its own sources replace the guest's.
-    private mutating func parseForward(_ value: TOMLValue, path: String, guestSources: [Network]) -> Forward? {
+    private mutating func parseForward(_ value: TOMLValue, path makePath: () -> String, guestSources: [Network]) -> Forward? {
         if let s = value.string {
             do { return Forward(spec: try PortSpec.parse(s), sources: guestSources) } catch {
-                problem(path, error.reason, value: s)
+                problem(makePath(), error.reason, value: s)
                 return nil
             }
         }
+        let path = makePath()
         guard let table = value.table else {
             problem(path, "must be a port spec string or { spec = \"...\", sources = [...] }")
             return nil

@@ -6,7 +6,7 @@ public struct GuestName: Hashable, Sendable, Comparable, CustomStringConvertible
     public init(_ text: String) throws(ParseError) {
         guard !text.isEmpty else { throw ParseError("guest name is empty") }
         guard text.utf8.count <= 255 else { throw ParseError("guest name is longer than 255 bytes") }
-        guard !text.contains("/"), !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !text.utf8.contains(UInt8(ascii: "/")), !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw ParseError("guest name '\(text.debugDescription.dropFirst().dropLast())' contains '/' or control characters")
         }
         value = text

@@ -17,19 +17,19 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public let family: Family
     /// Network byte order; 4 or 16 bytes.
     public let bytes: [UInt8]
+    /// The canonical text, printed once: a ruleset prints each guest address many times.
+    public let description: String
 
     public init?(_ text: String) {
-        if text.contains(":") {
+        if text.utf8.contains(UInt8(ascii: ":")) {
             var raw = in6_addr()
             guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
-            family = .ipv6
-            bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            self.init(family: .ipv6, bytes: withUnsafeBytes(of: &raw) { Array($0) })
         } else {
             // inet_pton rejects the ambiguous forms inet_aton takes ("10.1", "010.0.0.1").
             var raw = in_addr()
             guard inet_pton(AF_INET, text, &raw) == 1 else { return nil }
-            family = .ipv4
-            bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            self.init(family: .ipv4, bytes: withUnsafeBytes(of: &raw) { Array($0) })
         }
     }
 
@@ -37,16 +37,17 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         precondition(bytes.count == (family == .ipv4 ? 4 : 16))
         self.family = family
         self.bytes = bytes
-    }
-
-    public var description: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let af = family == .ipv4 ? AF_INET : AF_INET6
         bytes.withUnsafeBytes { raw in
             _ = inet_ntop(af, raw.baseAddress, &buffer, socklen_t(buffer.count))
         }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        description = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+
+    // Equality and hashing follow the bytes; the text is derived from them.
+    public static func == (a: IPAddress, b: IPAddress) -> Bool { a.family == b.family && a.bytes == b.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(family); hasher.combine(bytes) }
 
     public var bitWidth: Int { bytes.count * 8 }
 

@@ -27,12 +27,13 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
 
     private static func parseUnlabelled(_ text: String) throws(ParseError) -> PortSpec {
         guard !text.isEmpty else { throw ParseError("it is empty") }
-        guard text.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+        guard text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw ParseError("it contains spaces or non-ASCII characters")
         }
         var rest = Substring(text)
         var proto = Proto.tcp
-        if let slash = rest.lastIndex(of: "/") {
+        // Searches go by UTF-8 byte (the text is ASCII by now): a config may hold ten thousand specs.
+        if let slash = rest.utf8.lastIndex(of: UInt8(ascii: "/")) {
             let name = rest[rest.index(after: slash)...]
             guard let p = Proto(rawValue: String(name)) else {
                 throw ParseError("unknown protocol '\(name)' (use tcp, udp or sctp)")
@@ -42,23 +43,23 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
         }
 
         var hostAddress: IPAddress?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw ParseError("'[' without ']' around the IPv6 address") }
+        if rest.utf8.first == UInt8(ascii: "[") {
+            guard let close = rest.utf8.firstIndex(of: UInt8(ascii: "]")) else { throw ParseError("'[' without ']' around the IPv6 address") }
             let inner = rest[rest.index(after: rest.startIndex)..<close]
             guard let address = IPAddress(String(inner)), address.family == .ipv6 else {
                 throw ParseError("'\(inner)' is not an IPv6 address")
             }
             hostAddress = address
             rest = rest[rest.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw ParseError("expected ':' and a port after ']'") }
+            guard rest.utf8.first == UInt8(ascii: ":") else { throw ParseError("expected ':' and a port after ']'") }
             rest = rest.dropFirst()
         }
 
-        var parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+        var parts = rest.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map { Substring($0) }
         if hostAddress == nil {
             // Three parts, or two whose first looks like an address, start with HOST_ADDR.
             let first = parts.first ?? ""
-            if parts.count == 3 || (parts.count == 2 && first.contains(".")) {
+            if parts.count == 3 || (parts.count == 2 && first.utf8.contains(UInt8(ascii: "."))) {
                 guard let address = IPAddress(String(first)), address.family == .ipv4 else {
                     throw ParseError("'\(first)' is not an IPv4 address (put IPv6 addresses in brackets)")
                 }

@@ -24,9 +24,10 @@ public struct Plan: Hashable, Sendable {
     public init(guests: [Guest], settings: Settings) throws(PlanError) {
         var problems: [String] = []
         var entries: [PlanEntry] = []
+        entries.reserveCapacity(guests.reduce(0) { $0 + $1.forwards.count })
         for guest in guests {
             for forward in guest.forwards {
-                do { entries += try Plan.entries(for: forward, of: guest) } catch { problems.append(error.reason) }
+                do { try Plan.append(forward, of: guest, to: &entries) } catch { problems.append(error.reason) }
             }
         }
         problems += Conflicts.find(in: guests)
@@ -38,13 +39,12 @@ public struct Plan: Hashable, Sendable {
 
     public func entries(_ family: Family) -> [PlanEntry] { entries.filter { $0.family == family } }
 
-    private static func entries(for forward: Forward, of guest: Guest) throws(ParseError) -> [PlanEntry] {
+    private static func append(_ forward: Forward, of guest: Guest, to result: inout [PlanEntry]) throws(ParseError) {
         let spec = forward.spec
         let families: [Family] = spec.hostAddress.map { [$0.family] } ?? Family.allCases.filter { guest.address($0) != nil }
         if families.isEmpty {
             throw ParseError("guest \(guest.name): forward \(spec) has no guest address to go to; set address or address6")
         }
-        var result: [PlanEntry] = []
         for family in families {
             guard let target = guest.address(family) else {
                 let key = family == .ipv4 ? "address" : "address6"
@@ -58,7 +58,6 @@ public struct Plan: Hashable, Sendable {
                                     hostPorts: spec.hostPorts, guestAddress: target, guestPorts: spec.guestPorts,
                                     sources: sources, forward: forward))
         }
-        return result
     }
 }
 

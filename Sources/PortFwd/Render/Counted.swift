@@ -7,8 +7,7 @@ public struct Counted: Hashable, Sendable {
     public let proto: Proto
     public let ports: PortRange
 
-    public static func endpoints(_ entries: [PlanEntry]) -> [Counted] {
-        struct Key: Hashable { let address: IPAddress; let proto: Proto }
+    public static func endpoints(_ entries: some Sequence<PlanEntry>) -> [Counted] {
         var order: [Key] = []
         var ranges: [Key: [PortRange]] = [:]
         var owner: [Key: GuestName] = [:]
@@ -21,6 +20,8 @@ public struct Counted: Hashable, Sendable {
             merge(ranges[key]!).map { Counted(guest: owner[key]!, address: key.address, proto: key.proto, ports: $0) }
         }
     }
+
+    private struct Key: Hashable { let address: IPAddress; let proto: Proto }
 
     static func merge(_ ranges: [PortRange]) -> [PortRange] {
         var merged: [PortRange] = []

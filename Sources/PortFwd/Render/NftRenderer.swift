@@ -22,56 +22,51 @@ public struct NftRenderer: Sendable {
         table inet \(Self.table) {
 
         """
+        // One string, grown in place: at 10,000 forwards the sets hold some 40,000 lines.
+        out.reserveCapacity(4096 + plan.entries.count * 200)
         for family in Family.allCases {
-            let entries = plan.entries(family)
+            // Lazy filters: PlanEntry is large, and copying 10,000 of them per set shows up.
+            let entries = plan.entries.lazy.filter { $0.family == family }
             let v = Syntax(family)
-            out += map(name: "dnat\(v.n)_any", comment: "proto . host port : guest address . guest port (every local address)",
-                       type: "inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false,
-                       elements: entries.filter { $0.hostAddress == nil }.map { e in
-                           (e.guest, zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper).map {
-                               "\(e.proto.rawValue) . \($0) : \(e.guestAddress) . \($1)"
-                           })
-                       })
-            out += map(name: "dnat\(v.n)_bound", comment: "host address . proto . host port : guest address . guest port",
-                       type: "\(v.addrType) . inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false,
-                       elements: entries.compactMap { e in
-                           e.hostAddress.map { host in
-                               (e.guest, zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper).map {
-                                   "\(host) . \(e.proto.rawValue) . \($0) : \(e.guestAddress) . \($1)"
-                               })
-                           }
-                       })
+            let any = entries.filter { $0.hostAddress == nil }
+            let bound = entries.filter { $0.hostAddress != nil }
+            set(&out, name: "dnat\(v.n)_any", comment: "proto . host port : guest address . guest port (every local address)",
+                type: "inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false, any) { e, out in
+                for (host, guest) in zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper) {
+                    out += "\t\t\t\(e.proto.rawValue) . \(host) : \(e.guestAddress) . \(guest),\n"
+                }
+            }
+            set(&out, name: "dnat\(v.n)_bound", comment: "host address . proto . host port : guest address . guest port",
+                type: "\(v.addrType) . inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false, bound) { e, out in
+                for (host, guest) in zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper) {
+                    out += "\t\t\t\(e.hostAddress!) . \(e.proto.rawValue) . \(host) : \(e.guestAddress) . \(guest),\n"
+                }
+            }
             // Interval sets (pipapo) cost far more to load than hashes, so only restricted
             // forwards go through them; open ones are checked against plain hash sets.
-            let open = entries.filter { $0.sources == [Network.any(family)] }
-            let restricted = entries.filter { $0.sources != [Network.any(family)] }
-            out += map(name: "open\(v.n)_any", comment: "proto . host port open to every client",
-                       type: "inet_proto . inet_service", interval: false, counter: false,
-                       elements: open.filter { $0.hostAddress == nil }.map { e in
-                           (e.guest, (e.hostPorts.lower...e.hostPorts.upper).map { "\(e.proto.rawValue) . \($0)" })
-                       })
-            out += map(name: "open\(v.n)_bound", comment: "host address . proto . host port open to every client",
-                       type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: false,
-                       elements: open.compactMap { e in
-                           e.hostAddress.map { host in (e.guest, (e.hostPorts.lower...e.hostPorts.upper).map { "\(host) . \(e.proto.rawValue) . \($0)" }) }
-                       })
-            out += map(name: "allow\(v.n)_any", comment: "client network . proto . host ports of restricted forwards",
-                       type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: false,
-                       elements: restricted.filter { $0.hostAddress == nil }.map { e in
-                           (e.guest, e.sources.map { "\($0) . \(e.proto.rawValue) . \(e.hostPorts)" })
-                       })
-            out += map(name: "allow\(v.n)_bound", comment: "client network . host address . proto . host ports of restricted forwards",
-                       type: "\(v.addrType) . \(v.addrType) . inet_proto . inet_service", interval: true, counter: false,
-                       elements: restricted.compactMap { e in
-                           e.hostAddress.map { host in (e.guest, e.sources.map { "\($0) . \(host) . \(e.proto.rawValue) . \(e.hostPorts)" }) }
-                       })
+            let everyone = [Network.any(family)]
+            set(&out, name: "open\(v.n)_any", comment: "proto . host port open to every client",
+                type: "inet_proto . inet_service", interval: false, counter: false, any.filter { $0.sources == everyone }) { e, out in
+                for port in e.hostPorts.lower...e.hostPorts.upper { out += "\t\t\t\(e.proto.rawValue) . \(port),\n" }
+            }
+            set(&out, name: "open\(v.n)_bound", comment: "host address . proto . host port open to every client",
+                type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: false, bound.filter { $0.sources == everyone }) { e, out in
+                for port in e.hostPorts.lower...e.hostPorts.upper { out += "\t\t\t\(e.hostAddress!) . \(e.proto.rawValue) . \(port),\n" }
+            }
+            set(&out, name: "allow\(v.n)_any", comment: "client network . proto . host ports of restricted forwards",
+                type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: false, any.filter { $0.sources != everyone }) { e, out in
+                for source in e.sources { out += "\t\t\t\(source) . \(e.proto.rawValue) . \(e.hostPorts),\n" }
+            }
+            set(&out, name: "allow\(v.n)_bound", comment: "client network . host address . proto . host ports of restricted forwards",
+                type: "\(v.addrType) . \(v.addrType) . inet_proto . inet_service", interval: true, counter: false, bound.filter { $0.sources != everyone }) { e, out in
+                for source in e.sources { out += "\t\t\t\(source) . \(e.hostAddress!) . \(e.proto.rawValue) . \(e.hostPorts),\n" }
+            }
             let counted = Counted.endpoints(entries)
-            out += map(name: "count\(v.n)", comment: "guest address . proto . guest port: traffic counters",
-                       type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: true,
-                       elements: counted.filter { $0.ports.count == 1 }.map { ($0.guest, ["\($0.address) . \($0.proto.rawValue) . \($0.ports)"]) })
-            out += map(name: "count\(v.n)_ranges", comment: "guest address . proto . guest port range: traffic counters",
-                       type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: true,
-                       elements: counted.filter { $0.ports.count > 1 }.map { ($0.guest, ["\($0.address) . \($0.proto.rawValue) . \($0.ports)"]) })
+            let counter = { (c: Counted, out: inout String) in out += "\t\t\t\(c.address) . \(c.proto.rawValue) . \(c.ports),\n" }
+            set(&out, name: "count\(v.n)", comment: "guest address . proto . guest port: traffic counters",
+                type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: true, counted.lazy.filter { $0.ports.count == 1 }, counter)
+            set(&out, name: "count\(v.n)_ranges", comment: "guest address . proto . guest port range: traffic counters",
+                type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: true, counted.lazy.filter { $0.ports.count > 1 }, counter)
         }
 
         out += """
@@ -151,24 +146,22 @@ public struct NftRenderer: Sendable {
         return out
     }
 
-    private func map(name: String, comment: String, type: String, interval: Bool, counter: Bool,
-                     elements: [(GuestName, [String])]) -> String {
-        var out = "\t# \(comment)\n\t\(type.contains(" : ") ? "map" : "set") \(name) {\n\t\ttype \(type)\n"
+    /// Appends one set or map. `element` appends the element lines of one item; items come
+    /// grouped by guest, whose name heads each group as a comment.
+    private func set<Item: GuestOwned>(_ out: inout String, name: String, comment: String, type: String, interval: Bool, counter: Bool,
+                                       _ items: some Sequence<Item>, _ element: (Item, inout String) -> Void) {
+        out += "\t# \(comment)\n\t\(type.utf8.contains(UInt8(ascii: ":")) ? "map" : "set") \(name) {\n\t\ttype \(type)\n"
         if interval { out += "\t\tflags interval\n" }
         if counter { out += "\t\tcounter\n" }
-        let groups = elements.filter { !$0.1.isEmpty }
-        if !groups.isEmpty {
-            out += "\t\telements = {\n"
-            var previous: GuestName?
-            for (guest, items) in groups {
-                if guest != previous { out += "\t\t\t# \(guest.commentText)\n" }
-                previous = guest
-                for item in items { out += "\t\t\t\(item),\n" }
-            }
-            out += "\t\t}\n"
+        var previous: GuestName?
+        for item in items {
+            if previous == nil { out += "\t\telements = {\n" }
+            if item.guest != previous { out += "\t\t\t# \(item.guest.commentText)\n" }
+            previous = item.guest
+            element(item, &out)
         }
+        if previous != nil { out += "\t\t}\n" }
         out += "\t}\n\n"
-        return out
     }
 
     private struct Syntax {
@@ -182,3 +175,8 @@ public struct NftRenderer: Sendable {
         }
     }
 }
+
+/// What a set's items have in common: the guest they belong to.
+protocol GuestOwned { var guest: GuestName { get } }
+extension PlanEntry: GuestOwned {}
+extension Counted: GuestOwned {}
