@@ -9,7 +9,6 @@ let package = Package(
         .library(name: "PortFwd", targets: ["PortFwd"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
@@ -19,7 +18,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "libvirt-portfwd",
-            dependencies: ["PortFwd", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PortFwd"]
         ),
         .testTarget(
             name: "PortFwdTests",

@@ -1,13 +1,14 @@
-import ArgumentParser
 import PortFwd
 
-struct Flush: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Remove the table and every admission rule. Running guests' records stay.")
+enum Flush {
+    static let command = Command(
+        path: "flush",
+        abstract: "Remove the table and every admission rule. Running guests' records stay.",
+        options: GlobalOptions.specs,
+        run: run)
 
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
+    static func run(_ arguments: Arguments) throws {
+        let global = GlobalOptions(arguments)
         do {
             let config = try global.loadConfig()
             let (backend, retired) = global.backends(config)

@@ -1,21 +1,30 @@
-import ArgumentParser
 import Foundation
 import PortFwd
 
 /// Options every subcommand takes. Environment variables stand in when the options are absent,
 /// because libvirtd runs the hook with no way to pass arguments.
-struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Config file (env LIBVIRT_PORTFWD_CONFIG).", valueName: "path"))
+struct GlobalOptions {
+    static let specs: [OptionSpec] = [
+        .value("config", "path", "Config file (env LIBVIRT_PORTFWD_CONFIG)."),
+        .value("state-dir", "dir", "State directory (env LIBVIRT_PORTFWD_STATE_DIR)."),
+        .value("backend", "name", "Backend, overriding settings.backend: auto, nftables or iptables.",
+               choices: Settings.Backend.allCases.map(\.rawValue)),
+        .value("iptables", "flavour", "iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).",
+               choices: IptablesFlavor.allCases.map(\.rawValue)),
+    ]
+
     var config: String?
-
-    @Option(name: .long, help: ArgumentHelp("State directory (env LIBVIRT_PORTFWD_STATE_DIR).", valueName: "dir"))
     var stateDir: String?
-
-    @Option(name: .long, help: ArgumentHelp("Backend, overriding settings.backend: auto, nftables or iptables.", valueName: "name"))
     var backend: Settings.Backend?
-
-    @Option(name: .long, help: ArgumentHelp("iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).", valueName: "flavour"))
     var iptables: IptablesFlavor?
+
+    /// The parser has checked the choices already.
+    init(_ arguments: Arguments) {
+        config = arguments.value("config")
+        stateDir = arguments.value("state-dir")
+        backend = arguments.value("backend").flatMap(Settings.Backend.init(rawValue:))
+        iptables = arguments.value("iptables").flatMap(IptablesFlavor.init(rawValue:))
+    }
 
     var configPath: (path: String, required: Bool) { Locations.config(option: config) }
 
@@ -41,7 +50,7 @@ struct GlobalOptions: ParsableArguments {
 }
 
 /// Where the config and the state live: the option, else the environment (libvirtd runs the
-/// hook with no way to pass arguments), else the default. Shared by the parser and EarlyHook.
+/// hook with no way to pass arguments), else the default. Shared by GlobalOptions and HookInput.
 enum Locations {
     static func config(option: String?) -> (path: String, required: Bool) {
         if let option { return (option, true) }
@@ -61,18 +70,16 @@ enum Locations {
     }
 }
 
-extension Settings.Backend: ExpressibleByArgument {}
-extension IptablesFlavor: ExpressibleByArgument {}
 
 /// Prints one line per problem on stderr and exits 1: no stack traces for an admin to read.
-func fail(_ error: Error) -> ExitCode {
+func fail(_ error: Error) -> ExitStatus {
     let text: String
     switch error {
     case let e as CustomStringConvertible: text = e.description
     default: text = "\(error)"
     }
     for line in text.split(separator: "\n") { warn(String(line)) }
-    return ExitCode(1)
+    return ExitStatus(1)
 }
 
 func warn(_ line: String) {

@@ -1,21 +1,19 @@
-import ArgumentParser
 import Foundation
 import PortFwd
 
-struct InstallHook: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "install-hook",
-        abstract: "Install the qemu.d and network.d hook shims. Never touches an existing hooks/qemu script.")
+enum InstallHook {
+    static let command = Command(
+        path: "install-hook",
+        abstract: "Install the qemu.d and network.d hook shims. Never touches an existing hooks/qemu script.",
+        options: GlobalOptions.specs + [
+            .value("hooks-dir", "dir", "libvirt's hooks directory (default: /etc/libvirt/hooks)."),
+            .value("binary", "path", "Binary the shims run (default: this one)."),
+        ],
+        run: run)
 
-    @OptionGroup var global: GlobalOptions
-
-    @Option(name: .long, help: ArgumentHelp("libvirt's hooks directory.", valueName: "dir"))
-    var hooksDir = "/etc/libvirt/hooks"
-
-    @Option(name: .long, help: ArgumentHelp("Binary the shims run (default: this one).", valueName: "path"))
-    var binary: String?
-
-    func run() throws {
+    static func run(_ arguments: Arguments) throws {
+        let global = GlobalOptions(arguments)
+        let hooksDir = arguments.value("hooks-dir") ?? "/etc/libvirt/hooks"
         do {
             // Options given here are baked into the shims, since libvirtd passes none.
             var extra: [String] = []
@@ -23,7 +21,7 @@ struct InstallHook: ParsableCommand {
             if let dir = global.stateDir { extra += ["--state-dir", absolute(dir)] }
             if let backend = global.backend { extra += ["--backend", backend.rawValue] }
             if let flavour = global.iptables { extra += ["--iptables", flavour.rawValue] }
-            let exe = binary ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let exe = arguments.value("binary") ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             let changed = try HookShims(hooksDirectory: hooksDir).install(binary: exe, extraArguments: extra)
             for path in changed { print("installed \(path)") }
             if changed.isEmpty { print("hooks already installed in \(hooksDir)") }
@@ -33,20 +31,20 @@ struct InstallHook: ParsableCommand {
         }
     }
 
-    private func absolute(_ path: String) -> String {
+    private static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }
 
-struct UninstallHook: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "uninstall-hook",
-        abstract: "Remove the hook shims installed by install-hook.")
+enum UninstallHook {
+    static let command = Command(
+        path: "uninstall-hook",
+        abstract: "Remove the hook shims installed by install-hook.",
+        options: [.value("hooks-dir", "dir", "libvirt's hooks directory (default: /etc/libvirt/hooks).")],
+        run: run)
 
-    @Option(name: .long, help: ArgumentHelp("libvirt's hooks directory.", valueName: "dir"))
-    var hooksDir = "/etc/libvirt/hooks"
-
-    func run() throws {
+    static func run(_ arguments: Arguments) throws {
+        let hooksDir = arguments.value("hooks-dir") ?? "/etc/libvirt/hooks"
         do {
             let removed = try HookShims(hooksDirectory: hooksDir).uninstall()
             for path in removed { print("removed \(path)") }

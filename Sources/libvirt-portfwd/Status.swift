@@ -1,26 +1,24 @@
-import ArgumentParser
 import Foundation
 import PortFwd
 
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Show the forwards of running guests with their traffic counters.")
+enum Status {
+    static let command = Command(
+        path: "status",
+        abstract: "Show the forwards of running guests with their traffic counters.",
+        options: GlobalOptions.specs + [
+            .flag("json", "Machine-readable JSON."),
+            .flag("all", "Every configured guest, as installed by apply --all."),
+        ],
+        run: run)
 
-    @OptionGroup var global: GlobalOptions
-
-    @Flag(name: .long, help: "Machine-readable JSON.")
-    var json = false
-
-    @Flag(name: .long, help: "Every configured guest, as installed by apply --all.")
-    var all = false
-
-    func run() throws {
+    static func run(_ arguments: Arguments) throws {
+        let global = GlobalOptions(arguments)
         do {
             let reconciler = try global.reconciler()
-            let outcome = try reconciler.plan(all: all)
+            let outcome = try reconciler.plan(all: arguments.flag("all"))
             outcome.warnings.forEach(warn)
             let report = StatusReport(plan: outcome.plan, counters: try reconciler.backend.counters())
-            if json {
+            if arguments.flag("json") {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))

@@ -34,8 +34,8 @@ import Testing
         #expect(hook("\(dir.path)/named.toml", "stopped").status == 0)
     }
 
-    /// The shims' calls are answered before the argument parser runs (EarlyHook); any other
-    /// shape of the same call must reach the same answer through the parser.
+    /// The shims put options first and a `--` before libvirt's words; any other order of the
+    /// same call must reach the same answer.
     @Test func everyArgumentShapeGivesTheSameAnswer() {
         dir.write("named.toml", "[[guest]]\nname = \"plain\"\nforwards = [\"0\"]\n")
         dir.write("other.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"80\"]\n")
