@@ -47,7 +47,15 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     // Equality and hashing follow the bytes; the text is derived from them.
     public static func == (a: IPAddress, b: IPAddress) -> Bool { a.family == b.family && a.bytes == b.bytes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(family); hasher.combine(bytes) }
+    public func hash(into hasher: inout Hasher) {
+        // Whole words rather than the array: counters and plans hash an address per forward.
+        var high: UInt64 = 0, low: UInt64 = 0
+        for (i, byte) in bytes.enumerated() {
+            if i < 8 { high = high << 8 | UInt64(byte) } else { low = low << 8 | UInt64(byte) }
+        }
+        hasher.combine(high)
+        hasher.combine(low)
+    }
 
     public var bitWidth: Int { bytes.count * 8 }
 

@@ -6,9 +6,10 @@ public struct Network: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public var family: Family { address.family }
 
-    public static func any(_ family: Family) -> Network {
-        Network(address: IPAddress(family: family, bytes: [UInt8](repeating: 0, count: family == .ipv4 ? 4 : 16)), prefix: 0)
-    }
+    public static func any(_ family: Family) -> Network { family == .ipv4 ? any4 : any6 }
+    // Built once: plans ask for them per forward.
+    private static let any4 = Network(address: IPAddress(family: .ipv4, bytes: [UInt8](repeating: 0, count: 4)), prefix: 0)
+    private static let any6 = Network(address: IPAddress(family: .ipv6, bytes: [UInt8](repeating: 0, count: 16)), prefix: 0)
 
     init(address: IPAddress, prefix: Int) {
         self.address = address
@@ -60,6 +61,7 @@ public struct Network: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Sorted, without duplicates and without networks inside another one of the list.
     /// nft refuses overlapping elements in an interval set, and the result admits the same clients.
     public static func minimalCover(_ networks: [Network]) -> [Network] {
+        if networks.count < 2 { return networks }
         let sorted = Set(networks).sorted { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : a < b }
         var kept: [Network] = []
         for n in sorted where !kept.contains(where: { $0.prefix <= n.prefix && $0.contains(n.address) }) {

@@ -19,7 +19,7 @@ public struct PortRange: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses `PORT` or `PORT-END`.
     public static func parse(_ text: Substring) throws(ParseError) -> PortRange {
-        let bounds = text.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false).map { Substring($0) }
+        let bounds = pieces(of: text, at: UInt8(ascii: "-"))
         guard bounds.count <= 2, !bounds.contains(where: \.isEmpty) else { throw ParseError("'\(text)' is not a port or port range") }
         let lower = try port(bounds[0])
         let upper = bounds.count == 2 ? try port(bounds[1]) : lower

@@ -55,7 +55,7 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
             rest = rest.dropFirst()
         }
 
-        var parts = rest.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map { Substring($0) }
+        var parts = pieces(of: rest, at: UInt8(ascii: ":"))
         if hostAddress == nil {
             // Three parts, or two whose first looks like an address, start with HOST_ADDR.
             let first = parts.first ?? ""
@@ -91,4 +91,22 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
         text += "\(hostPorts):\(guestPorts)/\(proto.rawValue)"
         return text
     }
+}
+
+/// `text` cut at every `separator` byte, empty pieces kept; a plain loop because specs are
+/// parsed by the ten thousand and the generic `split` allocates more than the parse needs.
+func pieces(of text: Substring, at separator: UInt8) -> [Substring] {
+    var result: [Substring] = []
+    result.reserveCapacity(3)
+    var start = text.startIndex
+    var index = text.utf8.startIndex
+    while index != text.utf8.endIndex {
+        if text.utf8[index] == separator {
+            result.append(text[start..<index])
+            start = text.utf8.index(after: index)
+        }
+        index = text.utf8.index(after: index)
+    }
+    result.append(text[start...])
+    return result
 }

@@ -39,6 +39,10 @@ public struct Plan: Hashable, Sendable {
 
     public func entries(_ family: Family) -> [PlanEntry] { entries.filter { $0.family == family } }
 
+    // Shared by every unrestricted entry rather than allocated per forward.
+    private static let everyone4 = [Network.any(.ipv4)]
+    private static let everyone6 = [Network.any(.ipv6)]
+
     private static func append(_ forward: Forward, of guest: Guest, to result: inout [PlanEntry]) throws(ParseError) {
         let spec = forward.spec
         let families: [Family] = spec.hostAddress.map { [$0.family] } ?? Family.allCases.filter { guest.address($0) != nil }
@@ -50,8 +54,7 @@ public struct Plan: Hashable, Sendable {
                 let key = family == .ipv4 ? "address" : "address6"
                 throw ParseError("guest \(guest.name): forward \(spec) is bound to an \(family == .ipv4 ? "IPv4" : "IPv6") host address, but the guest has no \(key)")
             }
-            var sources = forward.sources.filter { $0.family == family }
-            if forward.sources.isEmpty { sources = [Network.any(family)] }
+            let sources = forward.sources.isEmpty ? (family == .ipv4 ? everyone4 : everyone6) : forward.sources.filter { $0.family == family }
             // Restricted to clients of the other family only: nobody of this family may use it.
             if sources.isEmpty { continue }
             result.append(PlanEntry(guest: guest.name, family: family, hostAddress: spec.hostAddress, proto: spec.proto,

@@ -24,49 +24,62 @@ public struct NftRenderer: Sendable {
         """
         // One string, grown in place: at 10,000 forwards the sets hold some 40,000 lines.
         out.reserveCapacity(4096 + plan.entries.count * 200)
+        let entries = plan.entries
         for family in Family.allCases {
-            // Lazy filters: PlanEntry is large, and copying 10,000 of them per set shows up.
-            let entries = plan.entries.lazy.filter { $0.family == family }
             let v = Syntax(family)
-            let any = entries.filter { $0.hostAddress == nil }
-            let bound = entries.filter { $0.hostAddress != nil }
+            // Each set picks its entries by index: PlanEntry is large, and copying or lazily
+            // filtering 10,000 of them per set showed up in profiles.
+            let everyone = [Network.any(family)]
+            var inFamily: [Int] = [], any: [Int] = [], bound: [Int] = [], openAny: [Int] = [], openBound: [Int] = [], allowAny: [Int] = [], allowBound: [Int] = []
+            for (i, e) in entries.enumerated() where e.family == family {
+                inFamily.append(i)
+                let open = e.sources == everyone
+                if e.hostAddress == nil {
+                    any.append(i)
+                    if open { openAny.append(i) } else { allowAny.append(i) }
+                } else {
+                    bound.append(i)
+                    if open { openBound.append(i) } else { allowBound.append(i) }
+                }
+            }
             set(&out, name: "dnat\(v.n)_any", comment: "proto . host port : guest address . guest port (every local address)",
-                type: "inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false, any) { e, out in
+                type: "inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false, entries, any) { e, out in
                 for (host, guest) in zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper) {
                     out += "\t\t\t\(e.proto.rawValue) . \(host) : \(e.guestAddress) . \(guest),\n"
                 }
             }
             set(&out, name: "dnat\(v.n)_bound", comment: "host address . proto . host port : guest address . guest port",
-                type: "\(v.addrType) . inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false, bound) { e, out in
+                type: "\(v.addrType) . inet_proto . inet_service : \(v.addrType) . inet_service", interval: false, counter: false, entries, bound) { e, out in
                 for (host, guest) in zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper) {
                     out += "\t\t\t\(e.hostAddress!) . \(e.proto.rawValue) . \(host) : \(e.guestAddress) . \(guest),\n"
                 }
             }
             // Interval sets (pipapo) cost far more to load than hashes, so only restricted
             // forwards go through them; open ones are checked against plain hash sets.
-            let everyone = [Network.any(family)]
             set(&out, name: "open\(v.n)_any", comment: "proto . host port open to every client",
-                type: "inet_proto . inet_service", interval: false, counter: false, any.filter { $0.sources == everyone }) { e, out in
+                type: "inet_proto . inet_service", interval: false, counter: false, entries, openAny) { e, out in
                 for port in e.hostPorts.lower...e.hostPorts.upper { out += "\t\t\t\(e.proto.rawValue) . \(port),\n" }
             }
             set(&out, name: "open\(v.n)_bound", comment: "host address . proto . host port open to every client",
-                type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: false, bound.filter { $0.sources == everyone }) { e, out in
+                type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: false, entries, openBound) { e, out in
                 for port in e.hostPorts.lower...e.hostPorts.upper { out += "\t\t\t\(e.hostAddress!) . \(e.proto.rawValue) . \(port),\n" }
             }
             set(&out, name: "allow\(v.n)_any", comment: "client network . proto . host ports of restricted forwards",
-                type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: false, any.filter { $0.sources != everyone }) { e, out in
+                type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: false, entries, allowAny) { e, out in
                 for source in e.sources { out += "\t\t\t\(source) . \(e.proto.rawValue) . \(e.hostPorts),\n" }
             }
             set(&out, name: "allow\(v.n)_bound", comment: "client network . host address . proto . host ports of restricted forwards",
-                type: "\(v.addrType) . \(v.addrType) . inet_proto . inet_service", interval: true, counter: false, bound.filter { $0.sources != everyone }) { e, out in
+                type: "\(v.addrType) . \(v.addrType) . inet_proto . inet_service", interval: true, counter: false, entries, allowBound) { e, out in
                 for source in e.sources { out += "\t\t\t\(source) . \(e.hostAddress!) . \(e.proto.rawValue) . \(e.hostPorts),\n" }
             }
-            let counted = Counted.endpoints(entries)
+            let counted = Counted.endpoints(inFamily.map { entries[$0] })
             let counter = { (c: Counted, out: inout String) in out += "\t\t\t\(c.address) . \(c.proto.rawValue) . \(c.ports),\n" }
+            let single = counted.indices.filter { counted[$0].ports.count == 1 }
+            let ranges = counted.indices.filter { counted[$0].ports.count > 1 }
             set(&out, name: "count\(v.n)", comment: "guest address . proto . guest port: traffic counters",
-                type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: true, counted.lazy.filter { $0.ports.count == 1 }, counter)
+                type: "\(v.addrType) . inet_proto . inet_service", interval: false, counter: true, counted, single, counter)
             set(&out, name: "count\(v.n)_ranges", comment: "guest address . proto . guest port range: traffic counters",
-                type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: true, counted.lazy.filter { $0.ports.count > 1 }, counter)
+                type: "\(v.addrType) . inet_proto . inet_service", interval: true, counter: true, counted, ranges, counter)
         }
 
         out += """
@@ -149,12 +162,13 @@ public struct NftRenderer: Sendable {
     /// Appends one set or map. `element` appends the element lines of one item; items come
     /// grouped by guest, whose name heads each group as a comment.
     private func set<Item: GuestOwned>(_ out: inout String, name: String, comment: String, type: String, interval: Bool, counter: Bool,
-                                       _ items: some Sequence<Item>, _ element: (Item, inout String) -> Void) {
+                                       _ all: [Item], _ picked: [Int], _ element: (Item, inout String) -> Void) {
         out += "\t# \(comment)\n\t\(type.utf8.contains(UInt8(ascii: ":")) ? "map" : "set") \(name) {\n\t\ttype \(type)\n"
         if interval { out += "\t\tflags interval\n" }
         if counter { out += "\t\tcounter\n" }
         var previous: GuestName?
-        for item in items {
+        for index in picked {
+            let item = all[index]
             if previous == nil { out += "\t\telements = {\n" }
             if item.guest != previous { out += "\t\t\t# \(item.guest.commentText)\n" }
             previous = item.guest
