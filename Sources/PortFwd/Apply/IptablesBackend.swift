@@ -55,13 +55,16 @@ public struct IptablesBackend: FirewallBackend {
         // A family without forwards gets no chains at all (and loses any it had), so an
         // IPv4-only host never grows ip6tables tables of ours.
         let used = Family.allCases.filter { !plan.entries($0).isEmpty }
-        let inputs = used.map { ($0, renderer.render(plan, family: $0)) }
+        // One save per family feeds the jump fixes, which then commit together with the
+        // chains: one restore per family, where separate steps cost a process each.
+        var inputs: [(Family, String)] = []
+        for family in used {
+            let fixes = jumpFixes(Self.tables(try save(flavor, family, table: nil)), family)
+            inputs.append((family, Self.inserting(fixes, into: renderer.render(plan, family: family))))
+        }
         // Check both families before committing either: a refusal then changes nothing at all.
         for (family, input) in inputs { try restore(flavor, family, input, test: true) }
-        for (family, input) in inputs {
-            try restore(flavor, family, input, test: false)
-            try ensureJumps(flavor, family)
-        }
+        for (family, input) in inputs { try restore(flavor, family, input, test: false) }
         for family in Family.allCases where !used.contains(family) && loaded(flavor, family) {
             try removeChains(flavor, family)
         }
@@ -127,16 +130,44 @@ public struct IptablesBackend: FirewallBackend {
         return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
     }
 
-    func save(_ flavor: IptablesFlavor, _ family: Family, table: String, counters: Bool = false) throws(FirewallError) -> String {
-        guard tableLoaded(flavor, family, table) else { return "" }
+    /// `table` nil: every table the flavour has loaded, in one run.
+    func save(_ flavor: IptablesFlavor, _ family: Family, table: String?, counters: Bool = false) throws(FirewallError) -> String {
+        if let table { guard tableLoaded(flavor, family, table) else { return "" } } else { guard loaded(flavor, family) else { return "" } }
         let result: CommandResult
-        do { result = try commands.run([flavor.save(family), "-t", table] + (counters ? ["-c"] : []), input: nil) } catch {
+        do { result = try commands.run([flavor.save(family)] + (table.map { ["-t", $0] } ?? []) + (counters ? ["-c"] : []), input: nil) } catch {
             throw FirewallError(error.message)
         }
         guard result.status == 0 else {
             throw FirewallError("\(flavor.save(family)) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return result.stdout
+    }
+
+    /// iptables-save output split by table: each table's lines without `*table` and COMMIT.
+    static func tables(_ save: String) -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        var current: String?
+        for line in save.split(separator: "\n") {
+            if line.hasPrefix("*") {
+                current = String(line.dropFirst())
+                result[current!] = []
+            } else if let table = current, line != "COMMIT" {
+                result[table]!.append(String(line))
+            }
+        }
+        return result
+    }
+
+    /// Puts each table's extra lines just before that table's COMMIT in restore input.
+    static func inserting(_ extra: [String: String], into input: String) -> String {
+        var out = ""
+        var current = ""
+        for line in input.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("*") { current = String(line.dropFirst()) }
+            if line == "COMMIT" { out += extra[current] ?? "" }
+            out += line + "\n"
+        }
+        return String(out.dropLast())
     }
 
     func restore(_ flavor: IptablesFlavor, _ family: Family, _ input: String, test: Bool) throws(FirewallError) {
@@ -149,11 +180,12 @@ public struct IptablesBackend: FirewallBackend {
         }
     }
 
-    /// Exactly one jump per built-in chain, first in it; moved back up if something got above it.
-    private func ensureJumps(_ flavor: IptablesFlavor, _ family: Family) throws(FirewallError) {
-        var input = ""
+    /// Exactly one jump per built-in chain, first in it; moved back up if something got above
+    /// it. Returns restore lines per table, empty where the jumps are already right.
+    private func jumpFixes(_ tables: [String: [String]], _ family: Family) -> [String: String] {
+        var result: [String: String] = [:]
         for table in ["nat", "filter"] {
-            let lines = try save(flavor, family, table: table).split(separator: "\n").map(String.init)
+            let lines = tables[table] ?? []
             var fixes = ""
             for jump in Self.jumps where jump.table == table {
                 let rules = lines.filter { $0.hasPrefix("-A \(jump.builtin) ") }
@@ -163,15 +195,16 @@ public struct IptablesBackend: FirewallBackend {
                 for line in existing { fixes += "-D" + line.dropFirst(2) + "\n" }
                 fixes += "-I \(jump.builtin) 1" + expected.dropFirst(3 + jump.builtin.count) + "\n"
             }
-            if !fixes.isEmpty { input += "*\(table)\n\(fixes)COMMIT\n" }
+            if !fixes.isEmpty { result[table] = fixes }
         }
-        if !input.isEmpty { try restore(flavor, family, input, test: false) }
+        return result
     }
 
     private func removeChains(_ flavor: IptablesFlavor, _ family: Family) throws(FirewallError) {
         var input = ""
+        let tables = Self.tables(try save(flavor, family, table: nil))
         for table in ["nat", "filter"] {
-            let lines = try save(flavor, family, table: table).split(separator: "\n").map(String.init)
+            let lines = tables[table] ?? []
             let chains = Self.jumps.filter { $0.table == table }.map(\.chain).filter { c in lines.contains { $0.hasPrefix(":\(c) ") } }
             let jumps = lines.filter { line in Self.jumps.contains { line.hasPrefix("-A \($0.builtin) ") && line.hasSuffix("-j \($0.chain)") } }
             guard !chains.isEmpty || !jumps.isEmpty else { continue }
