@@ -47,8 +47,8 @@ lines += [
     f"- Commit: {commit}",
     f"- Machine: {os.cpu_count()} cores, {cpu}, {memory} GiB, kernel {platform.release()}, Debian {debian}",
     f"- Tools: {nft}, {iptables}, {swift}",
-    "- Method: hyperfine medians after a warm-up run; each approach in its own network namespace; "
-    "N forwards spread over N/10 guests. Numbers are milliseconds unless marked.",
+    "- Method: hyperfine medians after a warm-up run (15 runs for N ≤ 1,000 and the hooks, 5 at N = 10,000); "
+    "each approach in its own network namespace; N forwards spread over N/10 guests. Numbers are milliseconds unless marked.",
     "",
     "## Apply latency (`apply --all`), median ms",
     "",
