@@ -18,6 +18,7 @@ def sh(cmd):
 sizes = sorted(int(f[6:-5]) for f in os.listdir(data) if f.startswith("apply-") and f.endswith(".json"))
 apply = {n: medians(f"{data}/apply-{n}.json") for n in sizes}
 hook = medians(f"{data}/hook.json")
+start = medians(f"{data}/start.json")
 noop = medians(f"{data}/noop.json")
 dp = {}
 for line in open(f"{data}/dataplane.txt"):
@@ -61,6 +62,25 @@ for n in sizes:
                  f"{r2(ratio(m.get('nftables'), m.get('nft-f')))} | {r2(ratio(m.get('per-rule'), m.get('nftables')))} |")
 lines += ["", "The per-rule approach is not run above N = 1,000: it spawns two `iptables` processes per forward "
           "and grows worse than linearly (DESIGN.md measured 5.7 s at 1,000).", "", "![apply latency](apply.png)", ""]
+
+# Where the difference to nft -f goes: our process start and our own config-to-text work,
+# both measured in this run without the kernel.
+lines += ["### Where ours spends more than `nft -f`", "",
+          f"Process start alone (`--version`): ours {fmt(start.get('ours'))} ms, nft {fmt(start.get('nft'))} ms. "
+          "`export --all` is our whole config-to-text path (TOML, plan, render) with no kernel access; "
+          "minus our process start it is the work `nft -f` does not do.", "",
+          "| N | ours − `nft -f` | of which process start | of which TOML → ruleset text | rest |", "|---|---|---|---|---|"]
+for n in sizes:
+    m = apply[n]
+    if None in (m.get("nftables"), m.get("nft-f"), m.get("export")):
+        continue
+    gap = m["nftables"] - m["nft-f"]
+    st = start["ours"] - start["nft"]
+    text = m["export"] - start["ours"]
+    lines.append(f"| {n:,} | {fmt(gap)} | {fmt(st)} | {fmt(text)} | {fmt(gap - st - text)} |")
+lines += ["", "The rest includes our extra libnftables round trips (the backend probe and the admission survey: "
+          "five short listings, about 1.5 ms in all when timed inside the process) and this machine's noise, "
+          "which can make it negative. Most of a 20 ms apply is the kernel's commit, which both sides pay.", ""]
 
 lines += ["## Hooks, median ms", "",
           "| what | median |", "|---|---|",
