@@ -5,9 +5,16 @@ import json, os, platform, statistics, subprocess, sys, datetime
 
 data, out, big, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 
-def medians(path):
-    with open(path) as f:
-        return {r["command"]: r["median"] * 1000 for r in json.load(f)["results"]}
+def medians(prefix):
+    """Median per command over every run of every round (PREFIX-r1.json, PREFIX-r2.json, ...)."""
+    times = {}
+    for name in sorted(os.listdir(data)):
+        path = f"{data}/{name}"
+        if path.startswith(prefix + "-r") and name.endswith(".json"):
+            with open(path) as f:
+                for r in json.load(f)["results"]:
+                    times.setdefault(r["command"], []).extend(r["times"])
+    return {command: statistics.median(t) * 1000 for command, t in times.items()}
 
 def sh(cmd):
     try:
@@ -15,11 +22,11 @@ def sh(cmd):
     except Exception:
         return "?"
 
-sizes = sorted(int(f[6:-5]) for f in os.listdir(data) if f.startswith("apply-") and f.endswith(".json"))
-apply = {n: medians(f"{data}/apply-{n}.json") for n in sizes}
-hook = medians(f"{data}/hook.json")
-start = medians(f"{data}/start.json")
-noop = medians(f"{data}/noop.json")
+sizes = sorted({int(f.split("-")[1]) for f in os.listdir(data) if f.startswith("apply-") and f.endswith(".json")})
+apply = {n: medians(f"{data}/apply-{n}") for n in sizes}
+hook = medians(f"{data}/hook")
+start = medians(f"{data}/start")
+noop = medians(f"{data}/noop")
 dp = {}
 for line in open(f"{data}/dataplane.txt"):
     backend, n, rate, ok, failed = line.split()
@@ -48,8 +55,9 @@ lines += [
     f"- Commit: {commit}",
     f"- Machine: {os.cpu_count()} cores, {cpu}, {memory} GiB, kernel {platform.release()}, Debian {debian}",
     f"- Tools: {nft}, {iptables}, {swift}",
-    "- Method: hyperfine medians after a warm-up run (15 runs for N ≤ 1,000 and the hooks, 5 at N = 10,000); "
-    "each approach in its own network namespace; N forwards spread over N/10 guests. Numbers are milliseconds unless marked.",
+    "- Method: hyperfine, three calls per measurement with the command order reversed in the middle one, each after a warm-up run; "
+    "medians over all runs (15 for N ≤ 1,000 and the hooks, 6 at N = 10,000). Each approach runs in its own network namespace; "
+    "N forwards spread over N/10 guests. Numbers are milliseconds unless marked.",
     "",
     "## Apply latency (`apply --all`), median ms",
     "",
