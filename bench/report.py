@@ -75,9 +75,9 @@ lines += ["", "The per-rule approach is not run above N = 1,000: it spawns two `
 # both measured in this run without the kernel.
 lines += ["### Where ours spends more than `nft -f`", "",
           f"Process start alone (`--version`): ours {fmt(start.get('ours'))} ms, nft {fmt(start.get('nft'))} ms. "
-          "`export --all` is our whole config-to-text path (TOML, plan, render) with no kernel access; "
-          "minus our process start it is the work `nft -f` does not do.", "",
-          "| N | ours − `nft -f` | of which process start | of which TOML → ruleset text | rest |", "|---|---|---|---|---|"]
+          "`export --all` is our whole config-to-text path: TOML, plan and render, plus loading libnftables for the "
+          "backend probe, which `apply` needs as well. Minus our process start it is work `nft -f` does not do.", "",
+          "| N | ours − `nft -f` | of which process start | of which config → ruleset text | rest |", "|---|---|---|---|---|"]
 for n in sizes:
     m = apply[n]
     if None in (m.get("nftables"), m.get("nft-f"), m.get("export")):
@@ -86,9 +86,10 @@ for n in sizes:
     st = start["ours"] - start["nft"]
     text = m["export"] - start["ours"]
     lines.append(f"| {n:,} | {fmt(gap)} | {fmt(st)} | {fmt(text)} | {fmt(gap - st - text)} |")
-lines += ["", "The rest includes our extra libnftables round trips (the backend probe and the admission survey: "
-          "five short listings, about 1.5 ms in all when timed inside the process) and this machine's noise, "
-          "which can make it negative. Most of a 20 ms apply is the kernel's commit, which both sides pay.", ""]
+lines += ["", "The rest holds the admission survey (four short libnftables listings, under 0.5 ms when timed "
+          "inside the process), the state directory's lock, whatever libnftables does slower inside our process "
+          "than inside nft, and this machine's noise, which can make it negative. "
+          "Most of a 20 ms apply is the kernel's commit, which both sides pay.", ""]
 
 lines += ["## Hooks, median ms", "",
           "| what | median |", "|---|---|",
