@@ -15,7 +15,7 @@ BIN    = .build/release/libvirt-portfwd
 RELEASE_FLAGS = -c release -Xswiftc -static-stdlib
 
 # What the tool needs at run time and to build; what the tests add on top.
-RUNTIME_PKGS = nftables libnftables1 iptables
+RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
 BUILD_PKGS   = libxml2-dev
 TEST_PKGS    = socat iproute2 procps python3 \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \

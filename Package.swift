@@ -12,9 +12,14 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
+        // libxml2's SAX2 parser through dlopen (see xmlshim.h); its headers are needed to build.
+        .target(
+            name: "CXMLShim",
+            cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]
+        ),
         .target(
             name: "PortFwd",
-            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["CXMLShim", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .executableTarget(
             name: "libvirt-portfwd",

@@ -123,8 +123,36 @@ enum DomainFixtures {
         }
     }
 
+    /// The parts of XML libvirt's documents use, through our libxml2 SAX shim.
+    @Test func xmlTreeKeepsNamespacesEntitiesAndText() throws {
+        let xml = """
+            <?xml version="1.0"?>
+            <!-- a comment -->
+            <domain xmlns:pf="urn:libvirt-portfwd:1" type='kvm'>
+              <name>a &amp; b &#x41;&#66;</name>
+              <metadata><pf:forwards><pf:forward spec="8080:80" pf:note='x &lt; y'/></pf:forwards></metadata>
+              <description><![CDATA[<not a tag>]]></description>
+            </domain>
+            """
+        let root = try XMLNode.parse(Data(xml.utf8))
+        #expect(root.name == "domain" && root.namespace == nil && root.attributes == ["type": "kvm"])
+        #expect(root.child("name")?.text == "a & b AB")
+        let forward = try #require(root.child("metadata")?.child("forwards")?.child("forward"))
+        #expect(forward.namespace == "urn:libvirt-portfwd:1")
+        #expect(forward.attributes == ["spec": "8080:80", "pf:note": "x < y"])
+        #expect(root.child("description")?.text == "<not a tag>")
+    }
+
     @Test func malformedXMLIsAnErrorNotACrash() {
         #expect(throws: ParseError.self) { try Domain.parse(Data("<domain><name>x</domain>".utf8)) }
+        // libxml2's own reason, with its line. Foundation's XMLParser accepted this document.
+        #expect { try XMLNode.parse(Data("<a>\n<b>\n</a>".utf8)) } throws: { error in
+            let text = "\(error)"
+            return text.hasPrefix("malformed XML at line 3: ") && text.contains("mismatch")
+        }
+        #expect(throws: ParseError("malformed XML: the document is empty")) { try XMLNode.parse(Data()) }
+        #expect(throws: ParseError.self) { try XMLNode.parse(Data("<a x='1' x='2'/>".utf8)) }
+        #expect(throws: ParseError.self) { try XMLNode.parse(Data("<a>&unknown;</a>".utf8)) }
         #expect(throws: ParseError("not a domain XML (root element <network>)")) { try Domain.parse(Data("<network/>".utf8)) }
     }
 }

@@ -1,9 +1,11 @@
+import CXMLShim
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
-/// A small element tree built from untrusted XML (the hook's stdin, libvirt's files).
+/// A small element tree built from untrusted XML (the hook's stdin, libvirt's files), parsed
+/// by libxml2's SAX2 interface through CXMLShim. Foundation's XMLParser was used before; on
+/// Linux it accepted some malformed documents (`<a><b></a>` at the end of the input) and
+/// dropped CDATA text, and linking it put libxml2 and ICU on every call's start-up path.
+/// libxml2 is now loaded on the first parse.
 ///
 /// Safety: documents with a DOCTYPE are refused before parsing. libvirt never writes one,
 /// and without one there can be no entity declarations, so no external entity is ever
@@ -35,40 +37,59 @@ public final class XMLNode {
             || data.range(of: Data("<!doctype".utf8)) != nil {
             throw ParseError("XML with a DOCTYPE or entity declarations is refused")
         }
+        guard !data.isEmpty else { throw ParseError("malformed XML: the document is empty") }
         let builder = TreeBuilder()
-        let parser = XMLParser(data: data)
-        parser.shouldProcessNamespaces = true
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = builder
-        guard parser.parse(), let root = builder.root else {
-            let detail = parser.parserError.map { "\($0.localizedDescription)" } ?? "no root element"
-            throw ParseError("malformed XML at line \(parser.lineNumber): \(detail)")
+        var handler = pf_xml_handler(
+            context: Unmanaged.passUnretained(builder).toOpaque(),
+            start: { context, name, uri, count, names, prefixes, values, lengths in
+                var attributes: [String: String] = [:]
+                for i in 0..<Int(count) {
+                    guard let name = names?[i], let value = values?[i], let length = lengths?[i] else { continue }
+                    let local = String(cString: name)
+                    let key = prefixes?[i].map { String(cString: $0) + ":" + local } ?? local
+                    attributes[key] = String(decoding: UnsafeRawBufferPointer(start: value, count: Int(length)), as: UTF8.self)
+                }
+                let uri = uri.map { String(cString: $0) }
+                TreeBuilder.from(context).start(name: name.map { String(cString: $0) } ?? "",
+                                                namespace: uri?.isEmpty == false ? uri : nil, attributes: attributes)
+            },
+            end: { context in TreeBuilder.from(context).end() },
+            text: { context, bytes, length in
+                guard let bytes else { return }
+                TreeBuilder.from(context).text(String(decoding: UnsafeRawBufferPointer(start: bytes, count: Int(length)), as: UTF8.self))
+            })
+        var message = [CChar](repeating: 0, count: 512)
+        var line: Int32 = 0
+        let status = withExtendedLifetime(builder) {
+            data.withUnsafeBytes { raw in
+                pf_xml_parse(raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), &handler,
+                             &message, Int32(message.count), &line)
+            }
+        }
+        guard status == 0, let root = builder.root else {
+            let detail = status == 0 ? "no root element" : String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw ParseError("malformed XML at line \(line): \(detail)")
         }
         return root
     }
 }
 
-private final class TreeBuilder: NSObject, XMLParserDelegate {
+/// Builds the tree from the shim's callbacks, which carry it as an unretained context pointer.
+private final class TreeBuilder {
     var root: XMLNode?
     private var stack: [XMLNode] = []
 
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
-        let node = XMLNode(name: elementName, namespace: namespaceURI?.isEmpty == false ? namespaceURI : nil,
-                           attributes: attributeDict)
+    static func from(_ context: UnsafeMutableRawPointer?) -> TreeBuilder {
+        Unmanaged<TreeBuilder>.fromOpaque(context!).takeUnretainedValue()
+    }
+
+    func start(name: String, namespace: String?, attributes: [String: String]) {
+        let node = XMLNode(name: name, namespace: namespace, attributes: attributes)
         if let parent = stack.last { parent.children.append(node) } else { root = node }
         stack.append(node)
     }
 
-    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
-        stack.removeLast()
-    }
+    func end() { stack.removeLast() }
 
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        stack.last?.text += string
-    }
-
-    func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
-        nil
-    }
+    func text(_ string: String) { stack.last?.text += string }
 }

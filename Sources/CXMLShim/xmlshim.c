@@ -1,0 +1,99 @@
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libxml/parser.h>
+#include <libxml/xmlerror.h>
+#include "xmlshim.h"
+
+typedef int (*parse_fn)(xmlSAXHandlerPtr, void *, const char *, int);
+
+struct state {
+    const pf_xml_handler *handler;
+    char *message;
+    int capacity;
+    int *line;
+    int failed;
+};
+
+/* Keeps the first error only; later callbacks are ignored once a document is known bad. */
+static void fail(struct state *s, const char *message, int line) {
+    if (s->failed) return;
+    s->failed = 1;
+    *s->line = line;
+    snprintf(s->message, (size_t)s->capacity, "%s", message ? message : "malformed XML");
+    size_t n = strlen(s->message);
+    while (n > 0 && (s->message[n - 1] == '\n' || s->message[n - 1] == ' ')) s->message[--n] = '\0';
+}
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
+                     const xmlChar **attributes) {
+    (void)prefix; (void)nb_namespaces; (void)namespaces; (void)nb_defaulted;
+    struct state *s = ctx;
+    if (s->failed) return;
+    /* libxml2 passes five pointers per attribute: local name, prefix, URI, value start, value end. */
+    size_t n = (size_t)nb_attributes + 1;
+    const char **names = calloc(n, sizeof *names), **prefixes = calloc(n, sizeof *prefixes);
+    const char **values = calloc(n, sizeof *values);
+    int *lengths = calloc(n, sizeof *lengths);
+    if (!names || !prefixes || !values || !lengths) {
+        fail(s, "out of memory", 0);
+    } else {
+        for (int i = 0; i < nb_attributes; i++) {
+            names[i] = (const char *)attributes[5 * i];
+            prefixes[i] = (const char *)attributes[5 * i + 1];
+            values[i] = (const char *)attributes[5 * i + 3];
+            lengths[i] = (int)(attributes[5 * i + 4] - attributes[5 * i + 3]);
+        }
+        s->handler->start(s->handler->context, (const char *)localname, (const char *)uri, nb_attributes,
+                          names, prefixes, values, lengths);
+    }
+    free(names); free(prefixes); free(values); free(lengths);
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri) {
+    (void)localname; (void)prefix; (void)uri;
+    struct state *s = ctx;
+    if (!s->failed) s->handler->end(s->handler->context);
+}
+
+static void on_text(void *ctx, const xmlChar *bytes, int length) {
+    struct state *s = ctx;
+    if (!s->failed) s->handler->text(s->handler->context, (const char *)bytes, length);
+}
+
+#if LIBXML_VERSION >= 21200
+static void on_error(void *ctx, const xmlError *error) {
+#else
+static void on_error(void *ctx, xmlErrorPtr error) {
+#endif
+    if (error && error->level >= XML_ERR_ERROR) fail(ctx, error->message, error->line);
+}
+
+int pf_xml_parse(const char *bytes, int length, const pf_xml_handler *handler,
+                 char *message, int capacity, int *line) {
+    struct state s = { handler, message, capacity, line, 0 };
+    static parse_fn parse;
+    if (!parse) {
+        void *lib = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
+        if (lib) parse = (parse_fn)dlsym(lib, "xmlSAXUserParseMemory");
+        if (!parse) {
+            fail(&s, "cannot load libxml2 (libxml2.so.2)", 0);
+            return -1;
+        }
+    }
+    /* Only these SAX2 callbacks: no entity declarations are honoured, no external subset is
+       loaded, nothing is fetched. Documents with a DOCTYPE never get here (XMLNode.parse). */
+    xmlSAXHandler sax;
+    memset(&sax, 0, sizeof sax);
+    sax.initialized = XML_SAX2_MAGIC;
+    sax.startElementNs = on_start;
+    sax.endElementNs = on_end;
+    sax.characters = on_text;
+    sax.cdataBlock = on_text;
+    sax.serror = on_error;
+    int status = parse(&sax, &s, bytes, length);
+    if (status != 0 && !s.failed) fail(&s, "malformed XML", 0);
+    return s.failed ? -1 : 0;
+}
