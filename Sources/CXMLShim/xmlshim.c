@@ -1,4 +1,5 @@
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,21 @@
 #include "xmlshim.h"
 
 typedef int (*parse_fn)(xmlSAXHandlerPtr, void *, const char *, int);
+typedef void (*init_fn)(void);
+
+static pthread_once_t loaded = PTHREAD_ONCE_INIT;
+static parse_fn parse;
+
+/* Once per process, before any parse: libxml2's own initialisation is not reentrant. */
+static void load(void) {
+    void *lib = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;
+    init_fn init = (init_fn)dlsym(lib, "xmlInitParser");
+    parse_fn found = (parse_fn)dlsym(lib, "xmlSAXUserParseMemory");
+    if (!init || !found) return;
+    init();
+    parse = found;
+}
 
 struct state {
     const pf_xml_handler *handler;
@@ -74,14 +90,10 @@ static void on_error(void *ctx, xmlErrorPtr error) {
 int pf_xml_parse(const char *bytes, int length, const pf_xml_handler *handler,
                  char *message, int capacity, int *line) {
     struct state s = { handler, message, capacity, line, 0 };
-    static parse_fn parse;
+    pthread_once(&loaded, load);
     if (!parse) {
-        void *lib = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
-        if (lib) parse = (parse_fn)dlsym(lib, "xmlSAXUserParseMemory");
-        if (!parse) {
-            fail(&s, "cannot load libxml2 (libxml2.so.2)", 0);
-            return -1;
-        }
+        fail(&s, "cannot load libxml2 (libxml2.so.2)", 0);
+        return -1;
     }
     /* Only these SAX2 callbacks: no entity declarations are honoured, no external subset is
        loaded, nothing is fetched. Documents with a DOCTYPE never get here (XMLNode.parse). */
