@@ -2,7 +2,8 @@ import Foundation
 import PortFwd
 
 /// What a qemu hook call reads before deciding anything: the domain XML on stdin and the
-/// config file's text, each read once per process whichever path (early or full) asks first.
+/// config file's bytes, each read once per process and shared by the no-op triage and the
+/// full path, with plain read(2) (no FileHandle/FileManager on the path most calls take).
 struct HookInput {
     let configPath: String
     let store: StateStore
