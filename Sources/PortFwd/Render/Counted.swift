@@ -7,7 +7,7 @@ public struct Counted: Hashable, Sendable {
     public let proto: Proto
     public let ports: PortRange
 
-    public static func endpoints(_ entries: some Sequence<PlanEntry>) -> [Counted] {
+    public static func endpoints(_ entries: [PlanEntry]) -> [Counted] {
         var order: [Key] = []
         var ranges: [Key: [PortRange]] = [:]
         var owner: [Key: GuestName] = [:]
