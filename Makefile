@@ -9,6 +9,8 @@ SYSCONFDIR ?= /etc
 HOOKSDIR   ?= $(SYSCONFDIR)/libvirt/hooks
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+# The commit `--version` shows (read by Package.swift).
+export LIBVIRT_PORTFWD_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 BIN    = .build/release/libvirt-portfwd
 # Static Swift runtime: the hook starts five times per guest lifecycle, and this measured
 # 7 ms faster per start here (no-op hook 23.7 -> 16.5 ms); the binary grows to about 80 MB.
@@ -16,7 +18,8 @@ RELEASE_FLAGS = -c release -Xswiftc -static-stdlib
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
-BUILD_PKGS   = libxml2-dev
+# Headers only: libnftables and libxml2 are loaded with dlopen, typed from these headers.
+BUILD_PKGS   = libxml2-dev libnftables-dev
 TEST_PKGS    = socat iproute2 procps python3 \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
                $(BENCH_PKGS)

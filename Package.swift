@@ -1,6 +1,17 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
+// `make` passes the commit being built; `libvirt-portfwd --version` shows it.
+let commitDigits = (ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_COMMIT"] ?? "").filter(\.isHexDigit).prefix(40)
+let commit = commitDigits.isEmpty ? "unknown" : String(commitDigits)
+
+// Layers, each a target, so the compiler refuses a call that skips one:
+//   PortFwdCore    model, config parsing, policy, plan, render: pure values, no I/O.
+//   PortFwdSystem  the seams to the system: libnftables, processes, files, the state store,
+//                  libvirt's files, syslog, netlink and inotify.
+//   PortFwd        the backends, admission, the reconcile transaction, the hooks, the service.
+//   libvirt-portfwd  a thin command line over PortFwd.
 let package = Package(
     name: "libvirt-portfwd",
     platforms: [.macOS(.v13)],
@@ -12,23 +23,33 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
-        // libxml2's SAX2 parser through dlopen (see xmlshim.h); its headers are needed to build.
+        // libnftables' API typed from its own header (libnftables-dev), loaded with dlopen on
+        // first use: hook calls that change nothing never load it.
+        .target(name: "CNftables"),
+        // libxml2's SAX2 parser, likewise loaded on first use. Its headers live in
+        // /usr/include/libxml2; `system/libxml2` points there. A pkg-config system library
+        // would add -lxml2 to the link and load libxml2 (and ICU) into every hook call.
+        .target(name: "CXMLShim", cSettings: [.headerSearchPath("system/libxml2")]),
+        .target(name: "CBuildInfo", cSettings: [.define("PF_COMMIT", to: "\"\(commit)\"")]),
         .target(
-            name: "CXMLShim",
-            cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]
+            name: "PortFwdCore",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(
+            name: "PortFwdSystem",
+            dependencies: ["PortFwdCore", "CNftables", "CXMLShim"]
         ),
         .target(
             name: "PortFwd",
-            dependencies: ["CXMLShim", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["PortFwdCore", "PortFwdSystem"]
         ),
         .executableTarget(
             name: "libvirt-portfwd",
-            dependencies: ["PortFwd"]
+            dependencies: ["PortFwd", "CBuildInfo"]
         ),
         .testTarget(
             name: "PortFwdTests",
-            dependencies: ["PortFwd"],
-            resources: []
+            dependencies: ["PortFwd", "libvirt-portfwd"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,22 +1,54 @@
+import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 enum Apply {
     static let command = Command(
         path: "apply",
-        abstract: "Install the ruleset, replacing the previous one in one transaction.",
-        options: GlobalOptions.specs + [.flag("all", "Every configured guest, running or not.")],
+        abstract: "Make the kernel's rules equal to the plan, in one transaction.",
+        discussion: "Adopts running guests that have forwards but no record and drops records of guests that do not run, "
+            + "from libvirt's status files. Covers the running guests, or every configured guest after --all, "
+            + "which is recorded: the hooks and the service keep it until apply --running.",
+        options: GlobalOptions.specs + [
+            .flag("all", "Every configured guest, running or not, from now on."),
+            .flag("running", "Only running guests, from now on (the default)."),
+        ],
+        needsRoot: true,
         run: run)
 
     static func run(_ arguments: Arguments) throws {
+        if arguments.flag("all") && arguments.flag("running") {
+            throw UsageError(message: "--all and --running contradict each other", command: command)
+        }
         let global = GlobalOptions(arguments)
+        let log = SyslogLog(echo: .none)
         do {
-            let outcome = try global.reconciler().apply(all: arguments.flag("all"))
-            outcome.warnings.forEach(warn)
-            let forwards = outcome.plan.guests.reduce(0) { $0 + $1.forwards.count }
-            print("installed \(forwards) forward\(forwards == 1 ? "" : "s") of \(outcome.plan.guests.count) guest\(outcome.plan.guests.count == 1 ? "" : "s")"
-                + (outcome.notes.isEmpty ? "" : "; " + outcome.notes.joined(separator: "; ")))
+            let reconciler = try global.reconciler()
+            var change = Change.reapply
+            change.syncWithLibvirt = true
+            change.mode = arguments.flag("all") ? .all : arguments.flag("running") ? .running
+                : (reconciler.recordedMode == .all ? .all : .running)
+            let outcome = try reconciler.reconcile(change)
+            outcome.warnings.forEach { warn($0.message) }
+            let summary = Apply.summary(outcome)
+            print(summary)
+            log.info("apply: \(summary)")
+            if outcome.warnings.contains(where: { $0.kind == .blocked }) { throw ExitStatus(1) }
         } catch {
+            log.error("apply: \(error.oneLine)")
             throw fail(error)
         }
+    }
+
+    static func summary(_ outcome: Outcome) -> String {
+        let forwards = outcome.plan.forwardCount, guests = outcome.plan.guests.count
+        var parts = ["installed \(forwards) forward\(forwards == 1 ? "" : "s") of \(guests) guest\(guests == 1 ? "" : "s")"
+            + (outcome.mode == .all ? " (every configured guest)" : "")]
+        parts += outcome.notes
+        if !outcome.adopted.isEmpty { parts.append("adopted \(outcome.adopted.map(\.value).joined(separator: ", "))") }
+        if !outcome.dropped.isEmpty { parts.append("dropped the records of \(outcome.dropped.map(\.value).joined(separator: ", "))") }
+        if !outcome.pending.isEmpty { parts.append("pending a DHCP lease: \(outcome.pending.map(\.name.value).joined(separator: ", "))") }
+        return parts.joined(separator: "; ")
     }
 }

@@ -1,21 +1,48 @@
+import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 enum Check {
     static let command = Command(
         path: "check",
         abstract: "Validate the config; exit 0 when valid, 1 with one line per problem otherwise.",
+        discussion: "Plans every configured guest with the running ones, and refuses host addresses this host does not hold "
+            + "unless settings.floating-addresses lists them. With --kernel (root), also dry-runs the whole ruleset in the kernel "
+            + "and checks that no other firewall will turn the forwards away.",
         options: GlobalOptions.specs + [.flag("kernel", "Also dry-run the full ruleset (every configured guest) in the kernel.")],
         run: run)
 
     static func run(_ arguments: Arguments) throws {
         let global = GlobalOptions(arguments)
+        let kernel = arguments.flag("kernel")
+        if kernel && geteuid() != 0 {
+            warn("check --kernel needs root: it asks the kernel to check the ruleset")
+            throw ExitStatus(77)
+        }
         do {
-            let reconciler = try global.reconciler()
+            let reconciler = try global.reconciler(probe: kernel)
             let outcome = try reconciler.plan(all: true)
-            outcome.warnings.forEach(warn)
-            if arguments.flag("kernel") { try reconciler.backend.validate(outcome.plan) }
+            outcome.warnings.forEach { warn($0.message) }
+            let absent = Check.absentHostAddresses(outcome.plan, floating: reconciler.config.settings.floatingAddresses, held: HostAddresses.current())
+            if !absent.isEmpty { throw PortFwdError(.invalidInput, lines: absent) }
+            if kernel {
+                let chosen = global.backends(reconciler.config.settings)()
+                try chosen.selected.validate(outcome.plan)
+                if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { throw PortFwdError(.refused, Firewalld.strictProblem) }
+            }
         } catch {
             throw fail(error)
+        }
+    }
+
+    /// Forwards bound to a host address this host does not hold: they would never match.
+    static func absentHostAddresses(_ plan: Plan, floating: [IPAddress], held: Set<IPAddress>) -> [String] {
+        var seen = Set<IPAddress>()
+        return plan.entries.compactMap { e -> String? in
+            guard let address = e.hostAddress, !held.contains(address), !floating.contains(address), seen.insert(address).inserted else { return nil }
+            return "guest \(e.guest): forward \(e.forward.spec) is bound to \(address), which this host does not hold; "
+                + "add it to settings.floating-addresses if it arrives later (keepalived, say)"
         }
     }
 }

@@ -1,7 +1,12 @@
+import Foundation
 /// The command line's grammar, small enough to read in one sitting. Every call of the tool
 /// goes through here, and libvirtd waits on the hook calls: a declarative parser built on
-/// runtime reflection cost about 4 ms per call in this static binary, more than the work of
-/// most calls (bench/RESULTS.md), so subcommands are plain values and parsing is a loop.
+/// runtime reflection cost more than the work of most calls (bench/RESULTS.md), so
+/// subcommands are plain values and parsing is a loop.
+///
+/// Global options may come before or after the subcommand; `-h`/`--help` and
+/// `-V`/`--version` are understood anywhere before `--`, after which every word is a
+/// positional argument (libvirt's guest names go there).
 
 /// An option: a flag, or one that takes a value (`--name value` or `--name=value`).
 struct OptionSpec: Sendable {
@@ -11,10 +16,12 @@ struct OptionSpec: Sendable {
     let help: String
     /// The values allowed; empty when any is.
     var choices: [String] = []
+    /// May be given more than once (`--source A --source B`).
+    var repeats = false
 
     static func flag(_ name: String, _ help: String) -> OptionSpec { OptionSpec(name: name, valueName: nil, help: help) }
-    static func value(_ name: String, _ valueName: String, _ help: String, choices: [String] = []) -> OptionSpec {
-        OptionSpec(name: name, valueName: valueName, help: help, choices: choices)
+    static func value(_ name: String, _ valueName: String, _ help: String, choices: [String] = [], repeats: Bool = false) -> OptionSpec {
+        OptionSpec(name: name, valueName: valueName, help: help, choices: choices, repeats: repeats)
     }
 }
 
@@ -25,7 +32,7 @@ struct PositionalSpec: Sendable {
     var repeats = false
 }
 
-/// One subcommand, or a group of them (`hook`) when `run` is nil.
+/// One subcommand, or a group of them (`hook`, `forward`) when `run` is nil.
 struct Command: Sendable {
     /// The words that select it, e.g. "hook qemu".
     let path: String
@@ -33,16 +40,21 @@ struct Command: Sendable {
     var discussion: String?
     var options: [OptionSpec] = []
     var positionals: [PositionalSpec] = []
+    /// Whether it changes or reads the kernel's rules, or writes root's files.
+    var needsRoot = false
     var run: (@Sendable (Arguments) throws -> Void)?
+
+    var words: [String] { path.split(separator: " ").map(String.init) }
 }
 
 /// What a command line gave one subcommand.
 struct Arguments {
-    var values: [String: String] = [:]
+    var values: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
 
-    func value(_ name: String) -> String? { values[name] }
+    func value(_ name: String) -> String? { values[name]?.last }
+    func all(_ name: String) -> [String] { values[name] ?? [] }
     func flag(_ name: String) -> Bool { flags.contains(name) }
 }
 
@@ -59,7 +71,7 @@ struct ExitStatus: Error {
 }
 
 extension Command {
-    /// Parses the words after the command's path. `--` ends the options.
+    /// Parses the words of a command line that are not the command's path. `--` ends the options.
     func parse(_ words: some Collection<String>) throws(UsageError) -> Arguments {
         var result = Arguments()
         var rest = words[...]
@@ -72,7 +84,8 @@ extension Command {
             if word == "--" { optionsEnded = true; continue }
             let (name, inline) = split(word)
             guard let spec = options.first(where: { "--\($0.name)" == name }) else {
-                throw UsageError(message: "unknown option '\(name)'", command: self)
+                let known = options.map { "--\($0.name)" } + ["--help", "--version"]
+                throw UsageError(message: "unknown option '\(name)'" + Suggestion.nearest(name, in: known).map { "; did you mean '\($0)'?" }.orEmpty, command: self)
             }
             guard spec.valueName != nil else {
                 if inline != nil { throw UsageError(message: "\(name) takes no value", command: self) }
@@ -85,7 +98,7 @@ extension Command {
             if !spec.choices.isEmpty && !spec.choices.contains(value) {
                 throw UsageError(message: "'\(value)' is not a valid \(name): use \(spec.choices.joined(separator: ", "))", command: self)
             }
-            result.values[spec.name] = value
+            if spec.repeats { result.values[spec.name, default: []].append(value) } else { result.values[spec.name] = [value] }
         }
         let required = positionals.filter { !$0.repeats }
         if result.positionals.count < required.count {
@@ -101,4 +114,33 @@ extension Command {
         guard let eq = word.firstIndex(of: "=") else { return (word, nil) }
         return (String(word[..<eq]), String(word[word.index(after: eq)...]))
     }
+}
+
+/// "Did you mean": the closest known word within a small edit distance.
+enum Suggestion {
+    static func nearest(_ word: String, in candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, distance(Array(word), Array($0))) }.filter { $0.1 <= max(2, word.count / 3) }
+        return scored.min { $0.1 < $1.1 }?.0
+    }
+
+    /// Levenshtein distance, with a swap of two neighbours counting as one edit.
+    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count]
+    }
+}
+
+extension Optional where Wrapped == String {
+    var orEmpty: String { self ?? "" }
 }

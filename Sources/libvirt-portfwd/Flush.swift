@@ -1,23 +1,28 @@
+import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 enum Flush {
     static let command = Command(
         path: "flush",
-        abstract: "Remove the table and every admission rule. Running guests' records stay.",
+        abstract: "Remove the table, our iptables chains and every admission rule; forwards stay off until apply.",
+        discussion: "Works without the state directory's lock or a parsing config. Records stay, so the next apply puts back what runs.",
         options: GlobalOptions.specs,
+        needsRoot: true,
         run: run)
 
     static func run(_ arguments: Arguments) throws {
         let global = GlobalOptions(arguments)
+        let log = SyslogLog(echo: .none)
+        // The way out must not depend on the config: an unreadable one only loses its settings.
+        let config = (try? global.loadConfig().0) ?? Config(file: global.configPath.path)
         do {
-            let config = try global.loadConfig()
-            let (backend, retired) = global.backends(config)
-            // Every strategy's rules go, whichever is selected now.
-            try global.store.withLock {
-                try backend.remove()
-                for other in retired { try other.removeOwnRules() }
-            }
+            let outcome = try global.reconciler(config, text: nil).reconcile(.flushAll)
+            outcome.warnings.forEach { warn($0.message) }
+            log.info("flush: every rule of ours removed; forwards are off until libvirt-portfwd apply")
         } catch {
+            log.error("flush: \(error.oneLine)")
             throw fail(error)
         }
     }

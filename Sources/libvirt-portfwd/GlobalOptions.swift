@@ -1,51 +1,65 @@
 import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// Options every subcommand takes. Environment variables stand in when the options are absent,
 /// because libvirtd runs the hook with no way to pass arguments.
 struct GlobalOptions {
     static let specs: [OptionSpec] = [
-        .value("config", "path", "Config file (env LIBVIRT_PORTFWD_CONFIG)."),
-        .value("state-dir", "dir", "State directory (env LIBVIRT_PORTFWD_STATE_DIR)."),
+        .value("config", "path", "Config file (env LIBVIRT_PORTFWD_CONFIG; default /etc/libvirt/portfwd.toml)."),
+        .value("state-dir", "dir", "State directory (env LIBVIRT_PORTFWD_STATE_DIR; default /run/libvirt-portfwd)."),
         .value("backend", "name", "Backend, overriding settings.backend: auto, nftables or iptables.",
                choices: Settings.Backend.allCases.map(\.rawValue)),
         .value("iptables", "flavour", "iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).",
-               choices: IptablesFlavor.allCases.map(\.rawValue)),
+               choices: IptablesFlavour.allCases.map(\.rawValue)),
+        .value("libvirt-root", "dir", "Prefix for libvirt's files (network XML, leases, running domains), for tests (env LIBVIRT_PORTFWD_LIBVIRT_ROOT)."),
     ]
 
     var config: String?
     var stateDir: String?
     var backend: Settings.Backend?
-    var iptables: IptablesFlavor?
+    var iptables: IptablesFlavour?
+    var libvirtRoot: String?
 
     /// The parser has checked the choices already.
     init(_ arguments: Arguments) {
         config = arguments.value("config")
         stateDir = arguments.value("state-dir")
         backend = arguments.value("backend").flatMap(Settings.Backend.init(rawValue:))
-        iptables = arguments.value("iptables").flatMap(IptablesFlavor.init(rawValue:))
+        iptables = (arguments.value("iptables") ?? Locations.environment("LIBVIRT_PORTFWD_IPTABLES")).flatMap(IptablesFlavour.init(rawValue:))
+        libvirtRoot = arguments.value("libvirt-root") ?? Locations.environment("LIBVIRT_PORTFWD_LIBVIRT_ROOT")
     }
 
     var configPath: (path: String, required: Bool) { Locations.config(option: config) }
 
     var store: StateStore { StateStore(directory: Locations.stateDirectory(option: stateDir)) }
 
-    /// `text`: the file's contents when the caller has already read them (the hook does).
-    func loadConfig(text: String? = nil) throws -> Config {
+    var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: libvirtRoot ?? "")) }
+
+    /// The config file's text and its meaning. `text`: the file's contents when the caller has
+    /// already read them (the hook does).
+    func loadConfig(text known: String?? = nil) throws(PortFwdError) -> (Config, String?) {
         let (path, required) = configPath
-        if let text { return try Config.parse(text, file: path) }
-        return try Config.load(path: path, required: required)
+        let text: String?
+        if let known { text = known } else { text = try ConfigFile.read(path: path, required: required) }
+        guard let text else { return (Config(file: path), nil) }
+        return (try Config.parse(text, file: path), text)
     }
 
-    func backends(_ config: Config) -> (selected: FirewallBackend, retired: [FirewallBackend]) {
-        let env = Locations.environment("LIBVIRT_PORTFWD_IPTABLES").flatMap(IptablesFlavor.init(rawValue:))
-        return Backends.make(settings: config.settings, override: backend, flavor: iptables ?? env)
+    /// The backends for this config. `probe`: whether `auto` may ask the kernel (see Backends).
+    func backends(_ settings: Settings, probe: Bool = true) -> @Sendable () -> Backends {
+        let override = backend, flavour = iptables
+        return { Backends.make(settings: settings, override: override, flavour: flavour, probe: probe) }
     }
 
-    func reconciler() throws -> Reconciler {
-        let config = try loadConfig()
-        let (selected, retired) = backends(config)
-        return Reconciler(config: config, store: store, backend: selected, retired: retired)
+    func reconciler(probe: Bool = true) throws(PortFwdError) -> Reconciler {
+        let (config, text) = try loadConfig()
+        return reconciler(config, text: text, probe: probe)
+    }
+
+    func reconciler(_ config: Config, text: String?, probe: Bool = true) -> Reconciler {
+        Reconciler(config: config, configText: text, store: store, libvirt: libvirt, backends: backends(config.settings, probe: probe))
     }
 }
 
@@ -70,15 +84,10 @@ enum Locations {
     }
 }
 
-
-/// Prints one line per problem on stderr and exits 1: no stack traces for an admin to read.
+/// Prints one line per problem on stderr and asks for exit status 1: no stack traces for an
+/// admin to read.
 func fail(_ error: Error) -> ExitStatus {
-    let text: String
-    switch error {
-    case let e as CustomStringConvertible: text = e.description
-    default: text = "\(error)"
-    }
-    for line in text.split(separator: "\n") { warn(String(line)) }
+    for line in String(describing: error).split(separator: "\n") { warn(String(line)) }
     return ExitStatus(1)
 }
 

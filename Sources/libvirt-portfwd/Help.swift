@@ -1,3 +1,4 @@
+import Foundation
 /// `--help` text: the sections ManPageTests reads (OPTIONS, SUBCOMMANDS) and the usage line
 /// shown with a usage error.
 extension Command {
@@ -7,7 +8,7 @@ extension Command {
         var words = ["\(Self.tool) \(path)".trimmingSuffix()]
         if run == nil { words.append("<subcommand>") }
         for option in options {
-            words.append(option.valueName.map { "[--\(option.name) <\($0)>]" } ?? "[--\(option.name)]")
+            words.append(option.valueName.map { "[--\(option.name) <\($0)>]\(option.repeats ? " ..." : "")" } ?? "[--\(option.name)]")
         }
         for positional in positionals { words.append(positional.repeats ? "[<\(positional.name)> ...]" : "<\(positional.name)>") }
         return words.joined(separator: " ")
@@ -28,7 +29,7 @@ extension Command {
             let values = option.choices.isEmpty ? "" : " (values: \(option.choices.joined(separator: ", ")))"
             text += entry(name, option.help + values)
         }
-        if version { text += entry("--version", "Show the version.") }
+        text += entry("-V, --version", "Show the version, the commit and the backends this host can use.")
         text += entry("-h, --help", "Show help information.")
         if !subcommands.isEmpty {
             text += "\nSUBCOMMANDS:\n"

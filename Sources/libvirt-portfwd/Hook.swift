@@ -1,5 +1,7 @@
 import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 enum Hook {
     static let command = Command(path: "hook", abstract: "Entry points for libvirtd's hooks (installed by install-hook).")
@@ -7,7 +9,7 @@ enum Hook {
     static let qemu = Command(
         path: "hook qemu",
         abstract: "Handle a qemu hook event; the domain XML comes on stdin. Never prints to stdout.",
-        options: GlobalOptions.specs + [.value("libvirt-root", "dir", "Prefix for libvirt's files (network XML, leases), for tests.")],
+        options: GlobalOptions.specs,
         positionals: [
             PositionalSpec(name: "guest", help: "Domain name."),
             PositionalSpec(name: "operation", help: "Operation: prepare, start, started, stopped, release, reconnect, attach, migrate, restore, ..."),
@@ -29,45 +31,51 @@ enum Hook {
 
     struct Qemu {
         let global: GlobalOptions
-        let libvirtRoot: String
         let guest: String
         let operation: String
         let subOperation: String
 
         init(arguments: Arguments) {
             global = GlobalOptions(arguments)
-            libvirtRoot = arguments.value("libvirt-root") ?? ""
             guest = arguments.positionals[0]
             operation = arguments.positionals[1]
             subOperation = arguments.positionals[2]
         }
 
         func run() throws {
+            let policy = HookPolicy.of(operation)
             // Read all of stdin first: libvirt writes the XML whatever the operation, and
             // migrate/restore must see us consume it and print nothing.
             let xml: Data
             do { xml = try HookInput.stdin() } catch {
                 SyslogLog().error("guest \(guest) \(operation): \(error)")
-                throw ExitStatus(strictOperations.contains(operation) ? 1 : 0)
+                throw ExitStatus(policy.failureStatus)
             }
             // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
             let input = HookInput(configPath: global.configPath.path, store: global.store)
             if input.isNoOp(guest: guest, operation: operation) { return }
-            let configText = input.configText
             let log = SyslogLog()
-            let config: Config
-            do { config = try global.loadConfig(text: configText) } catch {
-                log.error("guest \(guest) \(operation): \(oneLine(error))")
-                throw ExitStatus(strictOperations.contains(operation) ? 1 : 0)
-            }
-            let global = self.global
-            let hook = QemuHook(config: config, store: global.store, discovery: AddressDiscovery(paths: LibvirtPaths(root: libvirtRoot)),
-                                log: log, backends: { global.backends(config) })
-            let status = hook.handle(guest: guest, operation: operation, subOperation: subOperation, xml: xml)
+            guard let reconciler = reconciler(input, policy: policy, log: log) else { throw ExitStatus(policy.failureStatus) }
+            let status = QemuHook(reconciler: reconciler, log: log).handle(guest: guest, operation: operation, subOperation: subOperation, xml: xml)
             if status != 0 { throw ExitStatus(status) }
         }
 
-        private var strictOperations: Set<String> { ["prepare", "start"] }
+        /// The config as it is on disk. When it does not parse, operations that must not fail
+        /// go on with the last config that applied (stopping a guest must still remove its
+        /// forwards); the others fail with the config's own message.
+        private func reconciler(_ input: HookInput, policy: HookPolicy, log: Log) -> Reconciler? {
+            do {
+                return global.reconciler(try global.loadConfig(text: .some(try input.configText())).0, text: try input.configText())
+            } catch {
+                let problem = "guest \(guest) \(operation): \(error.oneLine)"
+                guard policy == .neverFails, let last = global.store.lastConfig, let config = try? Config.parse(last, file: "\(global.configPath.path) (as last applied)") else {
+                    log.error(problem)
+                    return nil
+                }
+                log.warning("\(problem); using the config as it last applied")
+                return global.reconciler(config, text: nil)
+            }
+        }
     }
 
     struct Network {
@@ -86,10 +94,9 @@ enum Hook {
             _ = try? HookInput.stdin()
             guard operation == "started" else { return }
             do {
-                let reconciler = try global.reconciler()
-                _ = NetworkHook(reconciler: reconciler, log: log).handle(network: network, operation: operation)
+                _ = NetworkHook(reconciler: try global.reconciler(), log: log).handle(network: network, operation: operation)
             } catch {
-                log.error("network \(network) \(operation): \(oneLine(error))")
+                log.error("network \(network) \(operation): \(error.oneLine)")
             }
         }
     }

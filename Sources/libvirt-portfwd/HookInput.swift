@@ -1,5 +1,7 @@
 import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// What a qemu hook call reads before deciding anything: the domain XML on stdin and the
 /// config file's bytes, each read once per process and shared by the no-op triage and the
@@ -8,10 +10,13 @@ struct HookInput {
     let configPath: String
     let store: StateStore
 
-    /// The config file's text; nil when it is absent or not UTF-8 (Config.load then says which).
-    var configText: String? {
-        guard let bytes = try? Self.file(configPath) else { return nil }
-        return String(validating: bytes, as: UTF8.self)
+    /// The config file's text; nil when it is absent.
+    func configText() throws(PortFwdError) -> String? {
+        let bytes: [UInt8]?
+        do { bytes = try Self.file(configPath) } catch { throw PortFwdError(.io, "\(error)") }
+        guard let bytes else { return nil }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw PortFwdError(.invalidInput, "\(configPath): not UTF-8 text") }
+        return text
     }
 
     /// See Triage. A config file that exists but cannot be read as UTF-8 text is never taken
@@ -35,7 +40,7 @@ struct HookInput {
     static func stdin() throws -> Data {
         if let stdinRead { return try stdinRead.get() }
         let result = Result { () throws -> Data in
-            guard let bytes = try readAll(fd: 0, limit: XMLNode.maximumSize) else { throw InputTooLarge() }
+            guard let bytes = try readAll(fd: 0, limit: XMLParser.maximumSize) else { throw InputTooLarge() }
             return Data(bytes)
         }
         stdinRead = result
@@ -49,10 +54,10 @@ struct HookInput {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
                 if errno == ENOENT { return nil }
-                throw StateError("cannot read \(path): \(String(cString: strerror(errno)))")
+                throw PortFwdError(.io, "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             defer { close(fd) }
-            guard let bytes = try readAll(fd: fd, limit: 64 << 20) else { throw StateError("\(path) is too large") }
+            guard let bytes = try readAll(fd: fd, limit: 64 << 20) else { throw PortFwdError(.invalidInput, "\(path) is too large") }
             return bytes
         }
         filesRead[path] = result
@@ -67,7 +72,7 @@ struct HookInput {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw StateError("cannot read: \(String(cString: strerror(errno)))")
+                throw PortFwdError(.io, "cannot read: \(String(cString: strerror(errno)))")
             }
             if n == 0 { return bytes }
             bytes += chunk[..<n]
@@ -77,5 +82,5 @@ struct HookInput {
 }
 
 struct InputTooLarge: Error, CustomStringConvertible {
-    var description: String { "stdin is larger than \(XMLNode.maximumSize) bytes; refusing it" }
+    var description: String { "stdin is larger than \(XMLParser.maximumSize) bytes; refusing it" }
 }

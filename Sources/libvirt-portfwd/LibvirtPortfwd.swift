@@ -1,14 +1,19 @@
+import CBuildInfo
+import CNftables
 import Foundation
 import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 @main
 enum LibvirtPortfwd {
-    static let version = "0.1.0"
+    static let version = "0.2.0"
 
     static let root = Command(
         path: "",
         abstract: "Forward host ports to libvirt guests on NAT networks, through one nftables table.",
-        discussion: "See libvirt-portfwd(8) and libvirt-portfwd.toml(5).")
+        discussion: "See libvirt-portfwd(8) and libvirt-portfwd.toml(5).",
+        options: GlobalOptions.specs)
 
     static let commands: [Command] = [
         Export.command, Apply.command, Flush.command, Check.command, Status.command,
@@ -23,29 +28,40 @@ enum LibvirtPortfwd {
         var words = arguments
         let helpCommand = words.first == "help"
         if helpCommand { words.removeFirst() }
+        // Global options may come before the subcommand: take them out of the way.
+        var leading: [String] = []
+        while let first = words.first, let spec = GlobalOptions.specs.first(where: { first == "--\($0.name)" || first.hasPrefix("--\($0.name)=") }) {
+            leading.append(words.removeFirst())
+            if spec.valueName != nil, !first.contains("="), let value = words.first { leading.append(value); words.removeFirst() }
+        }
         // The command named by the longest run of leading words.
         var command = root
-        var depth = 0
-        for candidate in commands {
-            let path = candidate.path.split(separator: " ").map(String.init)
-            if path.count > depth && words.starts(with: path) { command = candidate; depth = path.count }
+        for candidate in commands where candidate.words.count > command.words.count && words.starts(with: candidate.words) {
+            command = candidate
         }
-        let rest = words.dropFirst(depth)
+        let rest = leading + words.dropFirst(command.words.count)
         let options = rest.prefix { $0 != "--" }
-        let subcommands = commands.filter { $0.path.split(separator: " ").dropLast().joined(separator: " ") == command.path && $0.path != command.path }
         if helpCommand || options.contains("--help") || options.contains("-h") || (command.run == nil && rest.isEmpty) {
-            print(command.help(subcommands: subcommands, version: command.path.isEmpty), terminator: "")
+            print(command.help(subcommands: subcommands(of: command), version: command.path.isEmpty), terminator: "")
             return 0
         }
-        if options.contains("--version") {
-            print(version)
+        if options.contains("--version") || options.contains("-V") {
+            print(versionText, terminator: "")
             return 0
         }
         do {
             guard let run = command.run else {
-                throw UsageError(message: "unknown subcommand '\(rest.first!)'", command: command)
+                let word = rest.first { !$0.hasPrefix("-") } ?? rest.first!
+                let names = subcommands(of: command).map { $0.words.last! }
+                throw UsageError(message: "unknown subcommand '\(word)'" + Suggestion.nearest(word, in: names).map { "; did you mean '\($0)'?" }.orEmpty,
+                                 command: command)
             }
-            try run(try command.parse(rest))
+            let parsed = try command.parse(rest)
+            if command.needsRoot && geteuid() != 0 {
+                warn("\(command.path) needs root: it reads or changes the kernel's firewall rules or root's files")
+                return 77
+            }
+            try run(parsed)
             return 0
         } catch let error as UsageError {
             warn("error: \(error.message)")
@@ -57,5 +73,18 @@ enum LibvirtPortfwd {
         } catch {
             return fail(error).code
         }
+    }
+
+    static func subcommands(of command: Command) -> [Command] {
+        commands.filter { $0.words.count == command.words.count + 1 && $0.words.starts(with: command.words) }
+    }
+
+    /// The version, the commit built, and the backends this host can use.
+    static var versionText: String {
+        var backends: [String] = []
+        backends.append(pf_nft_api_get() != nil ? "nftables" : "nftables (unavailable: \(String(cString: pf_nft_load_error())))")
+        let flavours = IptablesFlavour.allCases.filter { Spawn.locate("iptables-\($0.rawValue)-restore") != nil }.map { "iptables-\($0.rawValue)" }
+        backends.append(flavours.isEmpty ? "iptables (unavailable: no iptables-restore)" : "iptables (\(flavours.joined(separator: ", ")))")
+        return "libvirt-portfwd \(version) (commit \(String(cString: pf_build_commit())))\nbackends: \(backends.joined(separator: "; "))\n"
     }
 }

@@ -1,23 +1,27 @@
 import Foundation
 import PortFwd
+import PortFwdCore
 
 enum Status {
     static let command = Command(
         path: "status",
-        abstract: "Show the forwards of running guests with their traffic counters.",
+        abstract: "Show each forward with its counters, and whether the kernel matches the plan.",
+        discussion: "Exit status 0: the kernel matches the plan. 2: it does not, or a record is stale, or a guest waits for "
+            + "its address; one line per problem on stderr. 1: the status could not be read.",
         options: GlobalOptions.specs + [
-            .flag("json", "Machine-readable JSON."),
+            .flag("json", "Machine-readable JSON, with the same health object."),
             .flag("all", "Every configured guest, as installed by apply --all."),
         ],
+        positionals: [PositionalSpec(name: "guest", help: "Show only these guests.", repeats: true)],
+        needsRoot: true,
         run: run)
 
     static func run(_ arguments: Arguments) throws {
         let global = GlobalOptions(arguments)
         do {
             let reconciler = try global.reconciler()
-            let outcome = try reconciler.plan(all: arguments.flag("all"))
-            outcome.warnings.forEach(warn)
-            let report = StatusReport(plan: outcome.plan, counters: try reconciler.backend.counters())
+            let filter = arguments.positionals.isEmpty ? nil : Set(arguments.positionals)
+            let report = try reconciler.status(all: arguments.flag("all") ? true : nil, guests: filter)
             if arguments.flag("json") {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -25,6 +29,8 @@ enum Status {
             } else {
                 print(report.table, terminator: "")
             }
+            report.problems.forEach(warn)
+            if !report.healthy { throw ExitStatus(2) }
         } catch {
             throw fail(error)
         }

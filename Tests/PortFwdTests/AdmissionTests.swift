@@ -39,18 +39,23 @@ import Testing
         try lab.tool("apply --all", config: auto)
         #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80", "\(obstacle) should pass with admission")
 
+        // libvirt restarting its network does not push our rule down: it stays first, and
+        // forwards keep working with no re-apply.
+        try lab.run(lab.host, obstacle.libvirtRestart)
+        #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80", "\(obstacle) after libvirt re-created its rules")
+
         // Re-applying, and something else inserting above us, still leaves exactly one rule, first.
         try lab.tool("apply --all", config: auto)
         if obstacle != .libvirtNftables {
             let tool = obstacle.listing.split(separator: " ")[0]
             try lab.run(lab.host, "\(tool) -I FORWARD 1 -j ACCEPT -m comment --comment intruder")
         } else {
-            try lab.run(lab.host, "nft insert rule ip libvirt_network guest_input counter")
+            try lab.run(lab.host, "nft insert rule ip libvirt_network forward counter")
         }
         try lab.tool("apply --all", config: auto)
         let listing = try lab.run(lab.host, obstacle.listing)
         #expect(ours(listing).count == 1, "\(listing)")
-        let rules = listing.split(separator: "\n").filter { $0.hasPrefix("-A FORWARD") || $0.hasPrefix("\t\t") }
+        let rules = listing.split(separator: "\n").filter { $0.hasPrefix("-A FORWARD") || ($0.hasPrefix("\t\t") && !$0.hasPrefix("\t\ttype ")) }
         #expect(rules.first?.contains("libvirt-portfwd") == true, "admission must come first:\n\(listing)")
         // Either the mark-scoped rule itself, or the iptables backend's jump to its chain, which holds it.
         #expect(rules.first?.contains("0x10000000") == true || rules.first?.hasSuffix("-j LIBVIRT_PORTFWD_FWD") == true)

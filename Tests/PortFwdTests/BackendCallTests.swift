@@ -1,45 +1,44 @@
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
-/// What each backend asks of the system for one apply, against recording fakes: the calls
-/// that were taken off the apply path must stay off it.
+/// Where the order of calls itself matters, pinned: what an apply asks of the system.
+/// Everything else about the backends is asserted on the resulting rules (BackendTests).
 @Suite struct BackendCallTests {
-    func plan() throws -> Plan {
-        let config = try Config.parse("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
-        return try Plan(guests: Resolver.guests(config: config, running: [], all: true).guests, settings: config.settings)
-    }
-
-    /// libnftables 1.0.6 answers `list tables` by fetching every table whole (150 ms at 10,000
-    /// forwards), and after a large commit its next read does the same; so no `list tables`,
-    /// and every survey listing comes before the swap.
-    @Test func nftablesApplyListsNoTablesAndSurveysBeforeTheSwap() throws {
-        let nft = RecordingNftables()
-        let backend = NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: RecordingCommands(), mark: .default, mode: .auto, procNet: "/nonexistent"))
-        _ = try backend.apply(try plan())
-        let scripts = nft.scripts
+    /// libnftables answers `list tables` by fetching every table whole, and after a large
+    /// commit its next read does the same; so no `list tables`, and every survey listing comes
+    /// before the one transaction, which carries libvirt-table admission along with the swap.
+    @Test func nftablesApplyListsNoTablesAndSurveysBeforeTheOneTransaction() throws {
+        let host = FakeHost()
+        host.nft.addLibvirtTables()
+        let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
+        try backend.apply(try Fixtures.plan(Fixtures.web1))
+        let scripts = host.nft.scripts
         #expect(!scripts.contains { $0.hasPrefix("list tables") })
         let swap = try #require(scripts.firstIndex { $0.contains("delete table inet libvirt_portfwd") })
         #expect(swap == scripts.count - 1, "\(scripts.map { $0.prefix(40) })")
         #expect(scripts.dropLast().allSatisfy { $0.hasPrefix("list chain ") })
+        #expect(scripts.last!.hasPrefix("insert rule ip libvirt_network forward "), "admission rides in the same transaction")
     }
 
-    /// One save per family feeds the jump fixes, which commit with the chains: a test pass
-    /// and one commit for the family in use, a single save for the unused one.
-    @Test func iptablesApplyIsOneSaveTestAndCommitPerFamily() throws {
-        let commands = RecordingCommands()
-        let admission = Admission(nft: nil, commands: commands, mark: .default, mode: .none, procNet: "/nonexistent")
-        _ = try IptablesBackend(commands: commands, admission: admission, flavor: .nft).apply(try plan())
-        let calls = commands.calls.map { $0.argv.joined(separator: " ") }
+    /// One save per family feeds the jump fixes; a test pass of everything, then one commit
+    /// per table (a restore commits table by table, so each must be undoable on its own).
+    @Test func iptablesApplyIsOneSaveATestAndACommitPerTable() throws {
+        let host = FakeHost()
+        let backend = IptablesBackend(commands: host.iptables, nft: nil, flavour: .nft, procNet: host.iptables.procNet.path)
+        try backend.apply(try Fixtures.plan(Fixtures.web1))
+        let calls = host.iptables.calls.map { $0.argv.joined(separator: " ") }
         #expect(calls == [
             "iptables-nft-save",
+            "ip6tables-nft-save",
             "iptables-nft-restore -w --noflush --test",
             "iptables-nft-restore -w --noflush",
-            "ip6tables-nft-save",
+            "iptables-nft-restore -w --noflush",
         ])
-        let commit = try #require(commands.calls[2].input)
-        // The jumps sit in the same table blocks as the chains, before each COMMIT.
-        #expect(commit.contains("-I POSTROUTING 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_POST\nCOMMIT\n*filter\n"))
-        #expect(commit.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
-        #expect(commit == commands.calls[1].input)
+        let nat = try #require(host.iptables.calls[3].input), filter = try #require(host.iptables.calls[4].input)
+        #expect(nat.hasPrefix("*nat\n") && nat.hasSuffix("-I POSTROUTING 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_POST\nCOMMIT\n"))
+        #expect(filter.hasPrefix("*filter\n") && filter.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
+        #expect(host.iptables.calls[2].input == nat + filter)
     }
 }

@@ -1,5 +1,7 @@
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
 @Suite struct ConfigTests {
     let full = """
@@ -50,9 +52,9 @@ import Testing
     }
 
     @Test func syntaxErrorsNameTheLine() {
-        let error = #expect(throws: ConfigError.self) { try Config.parse("[settings]\nhairpin = true\nmark = = 3\n", file: "/etc/x.toml") }
-        #expect(error?.problems.count == 1)
-        #expect(error?.description.hasPrefix("/etc/x.toml: line 3: ") == true)
+        let error = #expect(throws: PortFwdError.self) { try Config.parse("[settings]\nhairpin = true\nmark = = 3\n", file: "/etc/x.toml") }
+        #expect(error?.lines.count == 1)
+        #expect(error?.description.hasPrefix("/etc/x.toml: line 3, column ") == true, "\(String(describing: error))")
     }
 
     @Test(arguments: [
@@ -68,6 +70,12 @@ import Testing
         ("[[guest]]\naddress = \"192.168.122.10\"\n", "f.toml: guest[0]: needs a name or a uuid"),
         ("[[guest]]\nname = \"a\"\naddress = \"192.168.122.300\"\n", "f.toml: line 3: guest[0].address: '192.168.122.300' is not an IPv4 address"),
         ("[[guest]]\nname = \"a\"\naddress6 = \"192.168.122.3\"\n", "f.toml: line 3: guest[0].address6: '192.168.122.3' is not an IPv6 address"),
+        ("[[guest]]\nname = \"a\"\naddress = \"127.0.0.1\"\n", "f.toml: line 3: guest[0].address: 127.0.0.1 is a loopback address, which cannot be a guest address"),
+        ("[[guest]]\nname = \"a\"\naddress = \"169.254.169.254\"\n", "f.toml: line 3: guest[0].address: 169.254.169.254 is a link-local address, which cannot be a guest address"),
+        ("[[guest]]\nname = \"a\"\naddress6 = \"::ffff:127.0.0.1\"\n", "f.toml: line 3: guest[0].address6: ::ffff:127.0.0.1 is a loopback address, which cannot be a guest address"),
+        ("[settings]\nmetadata-address = \"anywhere\"\n", "f.toml: line 2: settings.metadata-address: 'anywhere' is not one of interface-network, any"),
+        ("[settings]\nmetadata-max-ports = -1\n", "f.toml: settings.metadata-max-ports: must be a whole number, 0 or more"),
+        ("[settings]\nfloating-addresses = [\"127.0.0.1\"]\n", "f.toml: line 2: settings.floating-addresses[0]: host address 127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
         ("[[guest]]\nname = \"a\"\nuuid = \"nope\"\n", "f.toml: line 3: guest[0].uuid: 'nope' is not a UUID"),
         ("[[guest]]\nname = \"a\"\nsources = [\"203.0.113.9/24\"]\n", "f.toml: line 3: guest[0].sources[0]: '203.0.113.9/24' has host bits set; did you mean 203.0.113.0/24?"),
         ("[[guest]]\nname = \"a\"\nsources = []\n", "f.toml: guest[0].sources: is empty, which would allow nobody; remove the key to allow everyone"),
@@ -81,14 +89,14 @@ import Testing
         ("[guest]\nname = \"a\"\n", "f.toml: guest: must be an array of tables: write [[guest]]"),
     ])
     func semanticErrorsNameTheKeyPath(text: String, message: String) {
-        let error = #expect(throws: ConfigError.self) { try Config.parse(text, file: "f.toml") }
+        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
         #expect(error?.description == message)
     }
 
     @Test func reportsEveryProblemOneLineEach() {
         let text = "[settings]\nhairpin = 1\n[[guest]]\nname = \"a\"\nforwards = [\"0\", \"70000\"]\n"
-        let error = #expect(throws: ConfigError.self) { try Config.parse(text, file: "f.toml") }
-        #expect(error?.problems.count == 3)
+        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        #expect(error?.lines.count == 3)
         #expect(error?.description.split(separator: "\n").count == 3)
     }
 
@@ -104,9 +112,54 @@ import Testing
 
     @Test func missingDefaultFileIsEmptyButExplicitOneIsAnError() throws {
         let missing = "/nonexistent/portfwd.toml"
-        #expect(try Config.load(path: missing, required: false).guests.isEmpty)
-        #expect(throws: ConfigError(file: missing, location: nil, reason: "cannot read the file")) {
-            try Config.load(path: missing, required: true)
+        #expect(try ConfigFile.load(path: missing, required: false).guests.isEmpty)
+        #expect(throws: PortFwdError(.notFound, "\(missing): cannot read the file: No such file or directory")) {
+            try ConfigFile.load(path: missing, required: true)
         }
+    }
+}
+
+/// The config reader never silently drops or misreads text (hardening issue, class 6).
+@Suite struct ConfigReadingTests {
+    @Test(arguments: [
+        ("[[guest]]\nname = \"a\"\n\u{0}[settings]\nbackend = \"pf\"\n", 3),
+        ("# comment\nx\u{0}", 2),
+        ("[[guest]]\nname = \"a\\u0000b\"\n", 2),
+        ("[[guest]]\nname = \"a\"\nforwards = [\"80\\U00000000\"]\n", 3),
+    ])
+    func nulBytesAndEscapesAreRefusedWithTheLine(text: String, line: Int) {
+        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        #expect(error?.message == "f.toml: line \(line): a NUL byte or \\u0000 escape is not allowed in the config")
+    }
+
+    @Test func anEscapedBackslashBeforeU0000IsNotAnEscape() throws {
+        let config = try Config.parse("[[guest]]\nname = \"a\\\\u0000\"\n", file: "f.toml")
+        #expect(config.guests.first?.name?.value == "a\\u0000")
+    }
+
+    /// One shape of the rule "UUID wins, as the man page says": wherever the entries stand.
+    @Test func anEntryNamingTheUUIDWinsOverOneNamingTheName() throws {
+        let uuid = "6f1f1b2c-8d7e-4c5b-9a3e-1b2c3d4e5f60"
+        for order in [["name", "uuid"], ["uuid", "name"]] {
+            let entries = order.map { key in
+                key == "name" ? "[[guest]]\nname = \"web1\"\nforwards = [\"80\"]\n" : "[[guest]]\nuuid = \"\(uuid)\"\nforwards = [\"81\"]\n"
+            }
+            let config = try Config.parse(entries.joined())
+            let entry = config.guest(named: try GuestName("web1"), uuid: try DomainUUID(uuid))
+            #expect(entry?.forwards.map(\.spec.description) == ["81:81/tcp"], "\(order)")
+            // Another domain of that name (redefined, new UUID) gets the name entry.
+            let other = config.guest(named: try GuestName("web1"), uuid: try DomainUUID("00000000-0000-4000-8000-000000000001"))
+            #expect(other?.forwards.map(\.spec.description) == ["80:80/tcp"])
+        }
+    }
+
+    /// Every bad value gets its own line number (found in one pass over the file; bench measures it).
+    @Test func tenThousandBadValuesAreEachReportedWithTheirLine() throws {
+        let specs = (0..<10_000).map { "\"\(70_000 + $0)\"" }.joined(separator: ",\n")
+        let text = "[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\n\(specs)\n]\n"
+        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        #expect(error?.lines.count == 10_000)
+        #expect(error?.lines.first == "f.toml: line 5: guest[0].forwards[0]: bad port spec '70000': port 70000 is over 65535")
+        #expect(error?.lines.last == "f.toml: line 10004: guest[0].forwards[9999]: bad port spec '79999': port 79999 is over 65535")
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
 /// Checks against a real kernel, each in a throwaway network namespace.
 @Suite(.privileged, .serialized) struct RootKernelTests {
@@ -23,7 +25,7 @@ import Testing
     /// nft's userspace checks pass it, so the failure happens inside the transaction.
     struct KernelFault: NftablesRunner {
         let real: LibNftables
-        func run(_ script: String, json: Bool, dryRun: Bool) throws(NftablesError) -> String {
+        func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
             try real.run(script + "add rule inet libvirt_portfwd forwarded dnat ip to 192.0.2.1\n", json: json, dryRun: dryRun)
         }
     }
@@ -31,19 +33,22 @@ import Testing
     @Test func failedApplyLeavesThePreviousTableByteForByte() throws {
         try IsolatedNetwork.run {
             let real = LibNftables()
-            let store = StateStore(directory: NSTemporaryDirectory() + "pf-atomic-\(UInt32.random(in: 0...UInt32.max))")
+            let state = TempDir()
+            let store = StateStore(directory: "\(state.path)/run")
             let first = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
             let second = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"9090:90\", \"53/udp\"]\n")
-            func backend(_ nft: NftablesRunner, _ config: Config) -> NftablesBackend {
-                NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: RecordingCommands(), mark: config.settings.mark, mode: .none, procNet: "/nonexistent"))
+            func reconciler(_ nft: NftablesRunner, _ config: Config) -> Reconciler {
+                Reconciler(config: config, store: store, backends: {
+                    Backends(selected: NftablesBackend(nft: nft, commands: FakeIptables(), procNet: "/nonexistent"))
+                })
             }
-            _ = try Reconciler(config: first, store: store, backend: backend(real, first)).apply(all: true)
+            var all = Change.reapply
+            all.mode = .all
+            _ = try reconciler(real, first).reconcile(all)
             let before = try real.run("list table inet libvirt_portfwd")
             #expect(before.contains("tcp . 8080 : 192.168.122.10 . 80"))
 
-            #expect(throws: FirewallError.self) {
-                _ = try Reconciler(config: second, store: store, backend: backend(KernelFault(real: real), second)).apply(all: true)
-            }
+            #expect(throws: PortFwdError.self) { _ = try reconciler(KernelFault(real: real), second).reconcile(all) }
             let after = try real.run("list table inet libvirt_portfwd")
             #expect(after == before)
         }
@@ -52,24 +57,47 @@ import Testing
     @Test func failedApplyReportsLibnftablesOwnError() throws {
         try IsolatedNetwork.run {
             let nft = LibNftables()
-            let error = #expect(throws: NftablesError.self) { _ = try nft.run("add table inet x\nadd rule inet x nochain accept\n") }
+            let error = #expect(throws: PortFwdError.self) { _ = try nft.run("add table inet x\nadd rule inet x nochain accept\n") }
             #expect(error?.message.contains("No such file or directory") == true)
+            #expect(error?.code == .notFound, "classified once, at the libnftables boundary")
         }
     }
 
     @Test func countersAreReadBackPerEndpoint() throws {
         try IsolatedNetwork.run {
             let nft = LibNftables()
-            let config = try Config.load(path: "\(Paths.rulesets)/full.toml", required: true)
-            let backend = NftablesBackend(nft: nft, admission: Admission(nft: nft, commands: RecordingCommands(), mark: config.settings.mark, mode: .none, procNet: "/nonexistent"))
+            let config = try ConfigFile.load(path: "\(Paths.rulesets)/full.toml", required: true)
+            let backend = NftablesBackend(nft: nft, commands: FakeIptables(), procNet: "/nonexistent")
             #expect(try backend.counters() == nil)
-            let plan = try Plan(guests: Resolver.guests(config: config, running: [], all: true).guests, settings: config.settings)
+            let plan = try Plan(guests: Resolver.resolve(config: config, running: [], all: true).guests, settings: config.settings)
             _ = try backend.apply(plan)
             let counters = try #require(try backend.counters())
             #expect(counters.contains(EndpointCounter(address: "192.168.122.11", proto: "udp", ports: "20000-20009", packets: 0, bytes: 0)))
             #expect(counters.contains(EndpointCounter(address: "fd00:122::10", proto: "tcp", ports: "443", packets: 0, bytes: 0)))
             try backend.remove()
             #expect(try backend.counters() == nil)
+        }
+    }
+
+    /// The kernel's own listing of an installed plan reduces to the renderer's sets and chains:
+    /// no drift right after an apply, and each kind of tampering is named.
+    @Test(arguments: GoldenRulesetTests.examples)
+    func driftIsNoneAfterApplyAndNamesTampering(name: String) throws {
+        let config = try ConfigFile.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
+        let plan = try Plan(guests: Resolver.resolve(config: config, running: [], all: true).guests, settings: config.settings)
+        try IsolatedNetwork.run {
+            let nft = LibNftables()
+            let backend = NftablesBackend(nft: nft, commands: FakeIptables(), procNet: "/nonexistent")
+            #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd is missing"))
+            try backend.apply(plan)
+            #expect(try backend.drift(from: plan) == [])
+            guard let element = TableShape(rendered: backend.render(plan)).sets["dnat4_any"]?.first else { return }
+            _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(element.components(separatedBy: " : ")[0]) }")
+            #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: set dnat4_any differs from the plan (1 element missing, 0 extra)"])
+            _ = try nft.run("flush chain inet libvirt_portfwd prerouting")
+            #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd: chain prerouting has 0 rules, the plan 2"))
+            let other = try Fixtures.plan(Fixtures.web1 + "[settings]\nmark = 0x4\n")
+            #expect(try backend.drift(from: other).first?.hasPrefix("table inet libvirt_portfwd holds another plan") == true)
         }
     }
 

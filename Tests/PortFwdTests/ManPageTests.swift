@@ -3,7 +3,7 @@ import Testing
 
 /// The man page and `--help` must agree on which subcommands and options exist.
 @Suite struct ManPageTests {
-    static let globalOptions: Set<String> = ["--config", "--state-dir", "--backend", "--iptables"]
+    static let globalOptions: Set<String> = ["--config", "--state-dir", "--backend", "--iptables", "--libvirt-root"]
     static let implicit: Set<String> = ["--help", "--version"]
 
     /// Leaf subcommands and their options as `--help` shows them.

@@ -1,10 +1,13 @@
+import Foundation
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
 @Suite struct PlanTests {
     func guests(_ toml: String) throws -> [Guest] {
         let config = try Config.parse(toml)
-        return Resolver.guests(config: config, running: [], all: true).guests
+        return Resolver.resolve(config: config, running: [], all: true).guests
     }
 
     @Test func sameHostPortOnTwoGuestsNamesBoth() throws {
@@ -18,9 +21,7 @@ import Testing
             address = "192.168.122.11"
             forwards = ["8080:8080"]
             """)
-        #expect(throws: PlanError(problems: [
-            "conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)",
-        ])) { try Plan(guests: g, settings: Settings()) }
+        #expect(throws: PortFwdError(.conflict, "conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)")) { try Plan(guests: g, settings: Settings()) }
     }
 
     @Test func overlappingRangesConflict() throws {
@@ -34,9 +35,7 @@ import Testing
             address = "192.168.122.11"
             forwards = ["10050-10150:20050-20150/udp"]
             """)
-        #expect(throws: PlanError(problems: [
-            "conflict: udp ports 10050-10099 on every address: guests a and b both claim it (10000-10099:10000-10099/udp and 10050-10150:20050-20150/udp)",
-        ])) { try Plan(guests: g, settings: Settings()) }
+        #expect(throws: PortFwdError(.conflict, "conflict: udp ports 10050-10099 on every address: guests a and b both claim it (10000-10099:10000-10099/udp and 10050-10150:20050-20150/udp)")) { try Plan(guests: g, settings: Settings()) }
     }
 
     @Test func wildcardAgainstBoundAddressConflicts() throws {
@@ -50,9 +49,7 @@ import Testing
             address = "192.168.122.11"
             forwards = ["443"]
             """)
-        #expect(throws: PlanError(problems: [
-            "conflict: tcp port 443 on every address and on 198.51.100.1: guests a and b both claim it (198.51.100.1:443:443/tcp and 443:443/tcp)",
-        ])) { try Plan(guests: g, settings: Settings()) }
+        #expect(throws: PortFwdError(.conflict, "conflict: tcp port 443 on every address and on 198.51.100.1: guests a and b both claim it (198.51.100.1:443:443/tcp and 443:443/tcp)")) { try Plan(guests: g, settings: Settings()) }
     }
 
     @Test func differentAddressesProtocolsAndPortsDoNotConflict() throws {
@@ -72,16 +69,12 @@ import Testing
 
     @Test func sameGuestTwiceIsReported() throws {
         let g = try guests("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"80\", \"79-81\"]\n")
-        #expect(throws: PlanError(problems: [
-            "conflict: tcp port 80 on every address: guest a declares it twice (79-81:79-81/tcp and 80:80/tcp)",
-        ])) { try Plan(guests: g, settings: Settings()) }
+        #expect(throws: PortFwdError(.conflict, "conflict: tcp port 80 on every address: guest a declares it twice (79-81:79-81/tcp and 80:80/tcp)")) { try Plan(guests: g, settings: Settings()) }
     }
 
     @Test func boundIPv6ForwardNeedsAddress6() throws {
         let g = try guests("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"[2001:db8::1]:443\"]\n")
-        #expect(throws: PlanError(problems: [
-            "guest a: forward [2001:db8::1]:443:443/tcp is bound to an IPv6 host address, but the guest has no address6",
-        ])) { try Plan(guests: g, settings: Settings()) }
+        #expect(throws: PortFwdError(.invalidInput, "guest a: forward [2001:db8::1]:443:443/tcp is bound to an IPv6 host address, but the guest has no address6")) { try Plan(guests: g, settings: Settings()) }
     }
 
     @Test func wildcardForwardCoversEachFamilyTheGuestHas() throws {
@@ -111,24 +104,32 @@ import Testing
 
 @Suite struct ResolverTests {
     let uuid = try! DomainUUID("6f1f1b2c-8d7e-4c5b-9a3e-1b2c3d4e5f60")
+    let iface = RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "default", bridge: "virbr0")
+    var surroundings: Surroundings {
+        Surroundings(networks: ["default": try! NetworkDefinition(XMLParser.parse(Data(Fixtures.defaultNetwork.utf8)))],
+                     hostAddresses: [IPAddress("192.168.122.1")!, IPAddress("198.51.100.1")!])
+    }
+
+    func guest(_ metadata: RunningGuest.Metadata, address4: String? = "192.168.122.10", source: AddressSource = .lease, since: Int64 = 0,
+               uuid: DomainUUID? = nil, name: String = "web1") throws -> RunningGuest {
+        RunningGuest(uuid: uuid ?? self.uuid, name: try GuestName(name), interfaces: [iface], address4: address4.flatMap(IPAddress.init),
+                     addressSource: source, metadata: metadata, since: since)
+    }
 
     @Test func runningGuestMergesConfigAndMetadataForwards() throws {
         let config = try Config.parse("[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n")
-        let running = RunningGuest(uuid: uuid, name: try GuestName("web1"), address4: IPAddress("192.168.122.10"),
-                                   addressSource: "lease",
-                                   metadataForwards: [Forward(spec: try PortSpec.parse("8080:80"), origin: .metadata),
-                                                      Forward(spec: try PortSpec.parse("9090"), origin: .metadata)])
-        let (guests, _) = Resolver.guests(config: config, running: [running], all: false)
-        #expect(guests.count == 1)
-        #expect(guests[0].forwards.map(\.spec.description) == ["8080:80/tcp", "9090:9090/tcp"])
-        #expect(guests[0].address4?.description == "192.168.122.10")
+        let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("8080:80"), origin: .metadata),
+                                                                Forward(spec: try PortSpec.parse("9090"), origin: .metadata)]))
+        let result = Resolver.resolve(config: config, running: [running], all: false)
+        #expect(result.guests.count == 1)
+        #expect(result.guests[0].forwards.map(\.spec.description) == ["8080:80/tcp", "9090:9090/tcp"])
+        #expect(result.guests[0].address4?.description == "192.168.122.10")
     }
 
     @Test func metadataOffIgnoresMetadataForwards() throws {
         let config = try Config.parse("[settings]\nmetadata = false\n")
-        let running = RunningGuest(uuid: uuid, name: try GuestName("web1"), address4: IPAddress("192.168.122.10"),
-                                   metadataForwards: [Forward(spec: try PortSpec.parse("9090"), origin: .metadata)])
-        #expect(Resolver.guests(config: config, running: [running], all: false).guests.isEmpty)
+        let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("9090"), origin: .metadata)]))
+        #expect(Resolver.resolve(config: config, running: [running], all: false).guests.isEmpty)
     }
 
     @Test func allIncludesStoppedConfiguredGuestsAndWarnsAboutAddresslessOnes() throws {
@@ -141,10 +142,109 @@ import Testing
             name = "nowhere"
             forwards = ["81"]
             """)
-        let (without, _) = Resolver.guests(config: config, running: [], all: false)
-        #expect(without.isEmpty)
-        let (guests, warnings) = Resolver.guests(config: config, running: [], all: true)
-        #expect(guests.map(\.name.value) == ["up"])
-        #expect(warnings == ["guest[1] (nowhere): skipped, no address in the config (addresses are only discovered when the guest starts)"])
+        #expect(Resolver.resolve(config: config, running: [], all: false).guests.isEmpty)
+        let result = Resolver.resolve(config: config, running: [], all: true)
+        #expect(result.guests.map(\.name.value) == ["up"])
+        #expect(result.warnings == ["guest[1] (nowhere): skipped, no address in the config (addresses are only discovered when the guest starts)"])
+    }
+
+    /// Records are re-checked against the policy of the moment: tightening it drops what it no
+    /// longer allows, on the next plan (hardening issue, class 2).
+    @Test func tighterHostPortsDropRecordedMetadataForwards() throws {
+        let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]))
+        let loose = Resolver.resolve(config: try Config.parse(""), running: [running], all: false)
+        #expect(loose.guests.first?.forwards.count == 1)
+        let tight = Resolver.resolve(config: try Config.parse("[settings]\nmetadata-host-ports = [\"8000-8999\"]\n"), running: [running], all: false)
+        #expect(tight.guests.isEmpty)
+        #expect(tight.warnings == ["guest web1: metadata forward 2222:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999); its metadata forwards are not installed"])
+    }
+
+    @Test func recordedMetadataAddressIsRecheckedAgainstTheHost() throws {
+        let metadata = RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)], address4: IPAddress("192.168.122.1"))
+        // A record written before the address policy existed: the metadata named the host's bridge.
+        let running = try guest(metadata, address4: "192.168.122.1", source: .explicit)
+        let result = Resolver.resolve(config: try Config.parse(""), running: [running], all: false, surroundings: surroundings)
+        #expect(result.guests.isEmpty)
+        #expect(result.warnings == ["guest web1: metadata address 192.168.122.1 is an address of this host; forwards to it are not installed"])
+        // With the escape hatch on, a routed address outside libvirt's networks is fine; the host's own never is.
+        let any = try Config.parse("[settings]\nmetadata-address = \"any\"\n")
+        #expect(Resolver.resolve(config: any, running: [running], all: false, surroundings: surroundings).guests.isEmpty)
+        let routed = try guest(RunningGuest.Metadata(forwards: metadata.forwards, address4: IPAddress("10.9.8.7")), address4: "10.9.8.7", source: .explicit)
+        #expect(Resolver.resolve(config: any, running: [routed], all: false, surroundings: surroundings).guests.count == 1)
+        #expect(Resolver.resolve(config: try Config.parse(""), running: [routed], all: false, surroundings: surroundings).guests.isEmpty)
+    }
+
+    @Test func twoGuestsClaimingOneAddressThroughMetadataLeaveItToTheFirst() throws {
+        let forwards = [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]
+        let first = try guest(RunningGuest.Metadata(forwards: forwards, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50", source: .explicit, since: 1)
+        let forwards2 = [Forward(spec: try PortSpec.parse("2223:22"), origin: .metadata)]
+        let second = try guest(RunningGuest.Metadata(forwards: forwards2, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50", source: .explicit,
+                               since: 2, uuid: try DomainUUID("00000000-0000-4000-8000-000000000002"), name: "web2")
+        let result = Resolver.resolve(config: try Config.parse(""), running: [second, first], all: false, surroundings: surroundings)
+        #expect(result.guests.map(\.name.value) == ["web1"])
+        #expect(result.warnings == ["guest web2: metadata address 192.168.122.50 is already the address of running guest web1; forwards to it are not installed"])
+    }
+
+    @Test func pendingGuestsAreReportedNotPlanned() throws {
+        let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]), address4: nil, source: .pending)
+        let result = Resolver.resolve(config: try Config.parse(""), running: [running], all: false)
+        #expect(result.guests.isEmpty)
+        #expect(result.pending.map(\.name.value) == ["web1"])
+    }
+}
+
+@Suite struct MetadataPolicyTests {
+    let policy = MetadataPolicy(settings: Settings())
+    let iface = RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "default", bridge: "virbr0")
+    var surroundings: Surroundings {
+        Surroundings(networks: ["default": try! NetworkDefinition(XMLParser.parse(Data(Fixtures.defaultNetwork.utf8)))],
+                     hostAddresses: [IPAddress("192.168.122.1")!, IPAddress("198.51.100.1")!, IPAddress("fd00:122::1")!])
+    }
+
+    func problem(_ text: String, others: [(name: GuestName, address: IPAddress)] = [], interfaces: [RunningGuest.Interface]? = nil) throws -> String? {
+        policy.addressProblem(try #require(IPAddress(text)), guest: try GuestName("web1"), interfaces: interfaces ?? [iface], surroundings: surroundings, others: others)
+    }
+
+    /// Every address metadata could use to make the host serve something it should not.
+    @Test(arguments: [
+        ("192.168.122.1", "guest web1: metadata address 192.168.122.1 is an address of this host"),
+        ("198.51.100.1", "guest web1: metadata address 198.51.100.1 is an address of this host"),
+        ("169.254.169.254", "guest web1: metadata address 169.254.169.254: 169.254.169.254 is a link-local address"),
+        ("127.0.0.1", "guest web1: metadata address 127.0.0.1: 127.0.0.1 is a loopback address"),
+        ("192.168.122.0", "guest web1: metadata address 192.168.122.0 is the network address of 192.168.122.0/24"),
+        ("192.168.122.255", "guest web1: metadata address 192.168.122.255 is the broadcast address of 192.168.122.0/24"),
+        ("10.0.0.5", "guest web1: metadata address 10.0.0.5 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24); settings.metadata-address = \"any\" lifts this"),
+        ("fd00:122::1", "guest web1: metadata address6 fd00:122::1 is an address of this host"),
+        ("fd00:999::5", "guest web1: metadata address6 fd00:999::5 is not in the subnet of a libvirt network the guest is attached to (fd00:122::/64); settings.metadata-address = \"any\" lifts this"),
+    ])
+    func refusedAddresses(address: String, message: String) throws {
+        #expect(try problem(address) == message)
+    }
+
+    @Test func anAddressTheGuestCanHoldIsAllowed() throws {
+        #expect(try problem("192.168.122.10") == nil)
+        #expect(try problem("fd00:122::10") == nil)
+    }
+
+    @Test func anotherGuestsAddressAndAnUnattachedNetworkAreRefused() throws {
+        #expect(try problem("192.168.122.11", others: [(try GuestName("web2"), IPAddress("192.168.122.11")!)])
+                == "guest web1: metadata address 192.168.122.11 is already the address of running guest web2")
+        let elsewhere = RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "isolated", bridge: "virbr9")
+        #expect(try problem("192.168.122.10", interfaces: [elsewhere])
+                == "guest web1: metadata address 192.168.122.10 is not in the subnet of a libvirt network the guest is attached to (it is on none with an IPv4 subnet); settings.metadata-address = \"any\" lifts this")
+    }
+
+    @Test func forwardCapsAndHostPorts() throws {
+        var settings = Settings()
+        settings.metadataMaxForwards = 2
+        settings.metadataMaxPorts = 100
+        let p = MetadataPolicy(settings: settings)
+        let forwards = try ["8080", "9000-9199", "8081"].map { Forward(spec: try PortSpec.parse($0), origin: .metadata) }
+        #expect(p.forwardProblems(forwards, guest: try GuestName("g")) == [
+            "guest g: metadata declares 3 forwards, more than settings.metadata-max-forwards (2)",
+            "guest g: metadata forwards cover 202 host ports, more than settings.metadata-max-ports (100)",
+        ])
+        #expect(MetadataPolicy(settings: Settings()).forwardProblems([Forward(spec: try PortSpec.parse("1024-65535"), origin: .metadata)], guest: try GuestName("g"))
+                == ["guest g: metadata forwards cover 64512 host ports, more than settings.metadata-max-ports (1024)"])
     }
 }

@@ -1,5 +1,7 @@
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
 @Suite struct PortSpecTests {
     @Test(arguments: [
@@ -14,6 +16,9 @@ import Testing
         ("8000-8010", "8000-8010:8000-8010/tcp"),
         ("9999/sctp", "9999:9999/sctp"),
         ("65535:1", "65535:1/tcp"),
+        // Docker's habit: 0.0.0.0 (and ::) means every address, as if none were given.
+        ("0.0.0.0:8080:80", "8080:80/tcp"),
+        ("[::]:8443:443", "8443:443/tcp"),
     ])
     func parsesAndPrintsCanonically(input: String, canonical: String) throws {
         let spec = try PortSpec.parse(input)
@@ -49,12 +54,18 @@ import Testing
         ("", "it is empty"),
         ("80 80", "it contains spaces or non-ASCII characters"),
         ("-80", "'-80' is not a port or port range"),
-        ("127.0.0.1:8080", "host address 127.0.0.1 cannot receive forwarded connections"),
-        ("0.0.0.0:8080", "host address 0.0.0.0 cannot receive forwarded connections"),
+        ("127.0.0.1:8080", "host address 127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("127.0.0.2:8080:80", "host address 127.0.0.2 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("[::1]:8080", "host address ::1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("[::ffff:127.0.0.1]:8080", "host address ::ffff:127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("[::ffff:198.51.100.1]:8080", "host address ::ffff:198.51.100.1 is an IPv4-mapped IPv6 address; write the IPv4 address"),
+        ("224.0.0.1:8080", "host address 224.0.0.1 cannot receive forwarded connections"),
+        ("255.255.255.255:8080", "host address 255.255.255.255 cannot receive forwarded connections"),
+        ("[fe80::1]:8080", "host address fe80::1 is link-local; bind to a routable address"),
         ("1:2:3", "'1' is not an IPv4 address (put IPv6 addresses in brackets)"),
     ])
     func refusesWithSpecAndReason(input: String, reason: String) {
-        #expect(throws: ParseError("bad port spec '\(input)': \(reason)")) { try PortSpec.parse(input) }
+        #expect(throws: PortFwdError(.invalidInput, "bad port spec '\(input)': \(reason)")) { try PortSpec.parse(input) }
     }
 }
 
@@ -67,13 +78,36 @@ import Testing
     }
 
     @Test func refusesHostBitsAndBadPrefixes() {
-        #expect(throws: ParseError("'203.0.113.5/24' has host bits set; did you mean 203.0.113.0/24?")) { try Network.parse("203.0.113.5/24") }
-        #expect(throws: ParseError("'203.0.113.0/33' has an invalid prefix length (0-32)")) { try Network.parse("203.0.113.0/33") }
-        #expect(throws: ParseError("'example.com' is not an IP address or CIDR network")) { try Network.parse("example.com") }
+        #expect(throws: PortFwdError(.invalidInput, "'203.0.113.5/24' has host bits set; did you mean 203.0.113.0/24?")) { try Network.parse("203.0.113.5/24") }
+        #expect(throws: PortFwdError(.invalidInput, "'203.0.113.0/33' has an invalid prefix length (0-32)")) { try Network.parse("203.0.113.0/33") }
+        #expect(throws: PortFwdError(.invalidInput, "'example.com' is not an IP address or CIDR network")) { try Network.parse("example.com") }
     }
 
     @Test func minimalCoverDropsNestedNetworks() throws {
         let nets = try ["203.0.113.0/25", "203.0.113.0/24", "198.51.100.1", "203.0.113.0/24"].map(Network.parse)
         #expect(Network.minimalCover(nets).map(\.description) == ["198.51.100.1/32", "203.0.113.0/24"])
+    }
+}
+
+@Suite struct AddressTests {
+    /// No address a lease, a record, metadata or the config names can be a DNAT target if it
+    /// is one of these, in either family and in IPv4-mapped form.
+    @Test(arguments: ["0.0.0.0", "127.0.0.1", "127.1.2.3", "224.0.0.5", "255.255.255.255", "169.254.169.254",
+                      "::", "::1", "ff02::1", "fe80::5", "::ffff:127.0.0.1", "::ffff:192.168.122.10"])
+    func neverAGuestAddress(text: String) throws {
+        let address = try #require(IPAddress(text))
+        #expect(address.guestRefusal != nil, "\(text)")
+    }
+
+    @Test(arguments: ["192.168.122.10", "10.0.0.1", "fd00:122::10", "2001:db8::5"])
+    func ordinaryAddressesAreGuestAddresses(text: String) throws {
+        #expect(try #require(IPAddress(text)).guestRefusal == nil)
+    }
+
+    @Test func networksKnowTheirBroadcastAndLoopback() throws {
+        #expect(Network(masking: IPAddress("192.168.122.77")!, prefix: 24).broadcast == IPAddress("192.168.122.255"))
+        #expect(Network(masking: IPAddress("10.1.2.3")!, prefix: 31).broadcast == nil)
+        #expect(Network.loopback(.ipv4).description == "127.0.0.0/8")
+        #expect(Network.loopback(.ipv6).description == "::1/128")
     }
 }

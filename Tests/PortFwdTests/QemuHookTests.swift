@@ -1,74 +1,62 @@
 import Foundation
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
-/// Every hook operation against a recording backend: what is recorded, what is applied,
-/// what the exit status is, and what is logged.
+/// Every hook operation against the in-memory firewall: what is recorded, what the kernel
+/// would hold, what the exit status is, and what is logged.
 @Suite struct QemuHookTests {
-    let state = TempDir()
-    let tree = TempDir()
-    let backend = RecordingBackend()
-    let log = RecordingLog()
+    let host = FakeHost()
 
-    static let web1 = "b25138cb-e016-4a00-af7a-35d7ccb49851"
-    static let web2 = "0a0b0c0d-0000-4000-8000-000000000002"
-
-    func hook(_ toml: String = "") throws -> QemuHook {
-        tree.write("etc/libvirt/qemu/networks/default.xml", """
-            <network><name>default</name><bridge name='virbr0'/>
-            <ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><host mac='52:54:00:00:00:10' ip='192.168.122.10'/></dhcp></ip></network>
-            """)
-        let backend = self.backend
-        return QemuHook(config: try Config.parse(toml), store: StateStore(directory: state.path),
-                        discovery: AddressDiscovery(paths: LibvirtPaths(root: tree.path)), log: log, backends: { (backend, []) })
+    func xml(_ name: String = "web1", uuid: String = Fixtures.web1UUID, mac: String = "52:54:00:00:00:10", metadata: String = "") -> Data {
+        Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac))
     }
 
-    let configWeb1 = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n"
+    /// The DNAT elements installed now, IPv4.
+    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
 
-    func xml(_ name: String = "web1", uuid: String = web1, mac: String = "52:54:00:00:00:10", metadata: String = "") -> Data {
-        DomainFixtures.domain(name: name, uuid: uuid, metadata: metadata,
-                              interfaces: "<interface type='network'><mac address='\(mac)'/><source network='default' bridge='virbr0'/></interface>")
+    @discardableResult
+    func handle(_ hook: QemuHook, _ operation: String, _ data: Data? = nil, guest: String = "web1") -> Int32 {
+        hook.handle(guest: guest, operation: operation, subOperation: "begin", xml: data ?? xml(guest))
     }
-
-    var records: [RunningGuest] { StateStore(directory: state.path).load().guests }
 
     @Test func guestWithoutForwardsTouchesNothing() throws {
-        let h = try hook()
-        for op in ["prepare", "start", "started", "stopped", "release", "reconnect"] {
-            #expect(h.handle(guest: "web1", operation: op, subOperation: "begin", xml: xml()) == 0)
-        }
-        #expect(backend.applied.isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: "\(state.path)/lock"), "the no-op path must not even take the lock")
+        let h = try host.hook("")
+        for op in ["prepare", "start", "started", "stopped", "release", "reconnect"] { #expect(handle(h, op) == 0) }
+        #expect(host.nft.scripts.isEmpty && host.iptables.calls.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "\(host.state.path)/run/lock"), "the no-op path must not even take the lock")
     }
 
-    @Test func prepareChecksWithoutApplyingOrRecording() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "prepare", subOperation: "begin", xml: xml()) == 0)
-        #expect(backend.applied.isEmpty)
-        #expect(records.isEmpty)
+    @Test func prepareChecksWithoutInstallingOrRecording() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "prepare") == 0)
+        #expect(host.nft.scripts.isEmpty)
+        #expect(host.records.isEmpty)
     }
 
-    @Test func startRecordsTheGuestAndApplies() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 0)
-        #expect(records.map(\.uuid.value) == [Self.web1])
-        #expect(records.first?.addressSource == "dhcp-host")
-        let plan = try #require(backend.applied.last)
-        #expect(plan.entries.map { "\($0.hostPorts)->\($0.guestAddress):\($0.guestPorts)" } == ["8080->192.168.122.10:80"])
-        #expect(log.infos == ["guest web1 start: 1 forwards, \(log.infos.first?.split(separator: ",").last?.dropFirst() ?? "")"])
-        #expect(FileManager.default.fileExists(atPath: "\(state.path)/\(Self.web1).json"))
+    @Test func startRecordsTheGuestAndInstallsItsForward() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "start") == 0)
+        #expect(host.records.map(\.uuid.value) == [Fixtures.web1UUID])
+        #expect(host.records.first?.addressSource == .dhcpHost)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
+        let line = try #require(host.log.infos.first)
+        #expect(line.hasPrefix("guest web1 start: 1 forwards, ") && line.hasSuffix(" ms"), "\(line)")
     }
 
-    @Test func startFailureExitsOneAndForgetsTheGuest() throws {
-        let h = try hook(configWeb1)
-        backend.failApply = "nftables refused the ruleset"
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 1)
-        #expect(records.isEmpty)
-        #expect(log.errors == ["cannot start guest web1: nftables refused the ruleset"])
+    @Test func startFailureExitsOneAndLeavesRecordsAndRulesAsTheyWere() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        host.nft.failMutation = host.nft.mutationCount
+        let before = host.dump
+        #expect(handle(h, "start") == 1)
+        #expect(host.records.isEmpty)
+        #expect(host.dump == before)
+        #expect(host.log.errors == ["cannot start guest web1: replace table inet libvirt_portfwd: Error: injected failure of change 0; nothing changed"])
     }
 
     @Test func conflictWithARunningGuestFailsPrepareNamingBoth() throws {
-        let h = try hook("""
+        let h = try host.hook("""
             [[guest]]
             name = "web1"
             forwards = ["8080:80"]
@@ -77,125 +65,169 @@ import Testing
             address = "192.168.122.11"
             forwards = ["8080:8080"]
             """)
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 0)
-        let status = h.handle(guest: "web2", operation: "prepare", subOperation: "begin", xml: xml("web2", uuid: Self.web2, mac: "52:54:00:00:00:11"))
-        #expect(status == 1)
-        #expect(log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)"])
-        #expect(backend.applied.count == 1)
+        #expect(handle(h, "start") == 0)
+        let scripts = host.nft.scripts.count
+        #expect(handle(h, "prepare", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 1)
+        #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)"])
+        #expect(host.nft.scripts.count == scripts, "prepare changes nothing")
     }
 
-    @Test func stoppedRemovesAndReappliesThenReleaseIsANoOp() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 0)
-        #expect(h.handle(guest: "web1", operation: "stopped", subOperation: "end", xml: xml()) == 0)
-        #expect(records.isEmpty)
-        #expect(backend.applied.count == 2)
-        #expect(backend.applied.last?.entries.isEmpty == true)
-        #expect(h.handle(guest: "web1", operation: "release", subOperation: "end", xml: xml()) == 0)
-        #expect(backend.applied.count == 2)
+    @Test func stoppedRemovesTheForwardThenReleaseIsANoOp() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "start") == 0)
+        #expect(handle(h, "stopped") == 0)
+        #expect(host.records.isEmpty)
+        #expect(dnat.isEmpty)
+        let scripts = host.nft.scripts.count
+        #expect(handle(h, "release") == 0)
+        #expect(host.nft.scripts.count == scripts)
     }
 
-    @Test func stoppedNeverFailsEvenWhenApplyDoes() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 0)
-        backend.failApply = "boom"
-        #expect(h.handle(guest: "web1", operation: "stopped", subOperation: "end", xml: xml()) == 0)
-        #expect(log.errors == ["guest web1 stopped: boom"])
+    /// Stopping always removes the guest's forwards, even when the plan without it cannot be
+    /// installed: then every rule of ours goes, loudly (hardening, class 5).
+    @Test func stoppedNeverFailsAndNeverLeavesTheForward() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "start") == 0)
+        host.nft.failMutation = host.nft.mutationCount
+        #expect(handle(h, "stopped") == 0)
+        #expect(host.records.isEmpty)
+        #expect(host.nft.table == nil, "\(host.nft.dump)")
+        #expect(host.log.errors.contains { $0.hasPrefix("cannot re-plan without guest \(Fixtures.web1UUID): ") })
     }
 
     @Test func reconnectReRecordsAndReappliesAndNeverFails() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "reconnect", subOperation: "begin", xml: xml()) == 0)
-        #expect(records.count == 1)
-        #expect(backend.applied.count == 1)
-        backend.failApply = "kernel said no"
-        #expect(h.handle(guest: "web1", operation: "reconnect", subOperation: "begin", xml: xml()) == 0)
-        #expect(h.handle(guest: "web1", operation: "attach", subOperation: "begin", xml: xml()) == 0)
-        #expect(h.handle(guest: "web1", operation: "reconnect", subOperation: "begin", xml: Data("garbage".utf8)) == 0)
-        #expect(log.errors.count == 3)
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "reconnect") == 0)
+        #expect(host.records.count == 1)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
+        host.nft.failMutation = host.nft.mutationCount
+        #expect(handle(h, "reconnect") == 0)
+        #expect(handle(h, "attach") == 0)
+        #expect(handle(h, "reconnect", Data("garbage".utf8)) == 0)
+        #expect(host.log.errors.count == 2)
     }
 
-    @Test func reconnectWithUndiscoverableAddressKeepsTheRecord() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 0)
+    @Test func reconnectWithUndiscoverableAddressKeepsTheRecordedOne() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "start") == 0)
         // The DHCP host entry is gone now, but the guest is still running with its address.
-        tree.write("etc/libvirt/qemu/networks/default.xml", "<network><name>default</name><bridge name='virbr0'/></network>")
-        #expect(h.handle(guest: "web1", operation: "reconnect", subOperation: "begin", xml: xml()) == 0)
-        #expect(records.first?.address4?.description == "192.168.122.10")
-        #expect(backend.applied.last?.entries.count == 1)
+        host.tree.write("etc/libvirt/qemu/networks/default.xml", "<network><name>default</name><bridge name='virbr0'/></network>")
+        #expect(handle(h, "reconnect") == 0)
+        #expect(host.records.first?.address4?.description == "192.168.122.10")
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
     }
 
     @Test func migrateRestoreStartedAndUnknownOperationsDoNothing() throws {
-        let h = try hook(configWeb1)
-        for op in ["migrate", "restore", "started", "some-future-op"] {
-            #expect(h.handle(guest: "web1", operation: op, subOperation: "begin", xml: xml()) == 0)
-        }
-        #expect(backend.applied.isEmpty && records.isEmpty && log.errors.isEmpty)
+        let h = try host.hook(Fixtures.web1Discovered)
+        for op in ["migrate", "restore", "started", "some-future-op"] { #expect(handle(h, op) == 0) }
+        #expect(host.nft.scripts.isEmpty && host.records.isEmpty && host.log.errors.isEmpty)
     }
 
     @Test func metadataForwardsMergeWithConfigForwards() throws {
-        let h = try hook(configWeb1)
-        let meta = "<forwards xmlns='urn:libvirt-portfwd:1'><forward spec='9090:90' source='203.0.113.0/24'/></forwards>"
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml(metadata: meta)) == 0)
-        let entries = try #require(backend.applied.last).entries
-        #expect(entries.map(\.forward.description) == ["8080:80/tcp", "9090:90/tcp from 203.0.113.0/24"])
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "start", xml(metadata: Fixtures.metadata("<forward spec='9090:90' source='203.0.113.0/24'/>"))) == 0)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 9090 : 192.168.122.10 . 90"])
+        #expect(TableShape(rendered: host.nft.dump).sets["allow4_any"] == ["203.0.113.0/24 . tcp . 9090"])
     }
 
-    @Test func metadataAloneDeclaresForwardsAndAddress() throws {
-        let h = try hook()
-        let meta = DomainFixtures.virshMetadata.replacingOccurrences(of: "192.168.122.10", with: "192.168.122.77")
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml(metadata: meta)) == 0)
-        #expect(records.first?.addressSource == "explicit")
-        #expect(backend.applied.last?.entries.first?.guestAddress.description == "192.168.122.77")
+    @Test func metadataAloneDeclaresForwardsAndAnAddressTheGuestCanHold() throws {
+        let h = try host.hook("")
+        let meta = Fixtures.virshMetadata.replacingOccurrences(of: "192.168.122.10", with: "192.168.122.77")
+        #expect(handle(h, "start", xml(metadata: meta)) == 0)
+        #expect(host.records.first?.addressSource == .explicit)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.77 . 80"])
     }
 
     @Test func metadataOffIgnoresMetadata() throws {
-        let h = try hook("[settings]\nmetadata = false\n")
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml(metadata: DomainFixtures.virshMetadata)) == 0)
-        #expect(backend.applied.isEmpty)
+        let h = try host.hook(Fixtures.settings("metadata = false"))
+        #expect(handle(h, "start", xml(metadata: Fixtures.virshMetadata)) == 0)
+        #expect(host.nft.scripts.isEmpty)
     }
 
-    @Test func metadataOutsideAllowedHostPortsIsRefusedAtPrepare() throws {
-        let h = try hook("[settings]\nmetadata-host-ports = [\"8000-8999\"]\n")
-        let meta = "<forwards xmlns='urn:libvirt-portfwd:1'><forward spec='22'/></forwards>"
-        #expect(h.handle(guest: "web1", operation: "prepare", subOperation: "begin", xml: xml(metadata: meta)) == 1)
-        #expect(log.errors == ["cannot start guest web1: guest web1: metadata forward 22:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999)"])
-        // Config forwards are the admin's own and are not limited.
-        let h2 = try hook("[settings]\nmetadata-host-ports = [\"8000-8999\"]\n[[guest]]\nname = \"web1\"\nforwards = [\"22\"]\n")
-        #expect(h2.handle(guest: "web1", operation: "prepare", subOperation: "begin", xml: xml()) == 0)
+    /// Metadata may open only what the admin allowed (hardening, class 1): ports, caps, and an
+    /// address the guest can hold.
+    @Test(arguments: [
+        (Fixtures.settings("metadata-host-ports = [\"8000-8999\"]"), "<forward spec='22'/>",
+         "cannot start guest web1: guest web1: metadata forward 22:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999)"),
+        ("", "<forward spec='2222:22'/><address>192.168.122.1</address>",
+         "cannot start guest web1: guest web1: metadata address 192.168.122.1 is the network's own (gateway) address"),
+        ("", "<forward spec='2222:22'/><address>169.254.169.254</address>",
+         "cannot start guest web1: metadata <address> #2: 169.254.169.254 is a link-local address"),
+        ("", "<forward spec='2222:22'/><address>10.1.2.3</address>",
+         "cannot start guest web1: guest web1: metadata address 10.1.2.3 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24); settings.metadata-address = \"any\" lifts this"),
+        ("", "<forward spec='1024-65535'/>",
+         "cannot start guest web1: guest web1: metadata forwards cover 64512 host ports, more than settings.metadata-max-ports (1024)"),
+        (Fixtures.settings("metadata-max-forwards = 1"), "<forward spec='2222:22'/><forward spec='2223:23'/>",
+         "cannot start guest web1: guest web1: metadata declares 2 forwards, more than settings.metadata-max-forwards (1)"),
+    ])
+    func metadataBeyondThePolicyIsRefusedAtPrepareAndStart(config: String, metadata: String, message: String) throws {
+        for op in ["prepare", "start"] {
+            let host = FakeHost()
+            let h = try host.hook(config)
+            #expect(h.handle(guest: "web1", operation: op, subOperation: "begin", xml: xml(metadata: Fixtures.metadata(metadata))) == 1)
+            #expect(host.log.errors == [message], "\(op)")
+            #expect(host.nft.scripts.isEmpty && host.records.isEmpty)
+        }
     }
 
-    @Test func missingAddressFailsPrepareWithAHint() throws {
-        let h = try hook(configWeb1)
-        #expect(h.handle(guest: "web1", operation: "prepare", subOperation: "begin", xml: xml(mac: "52:54:00:00:00:99")) == 1)
-        #expect(log.errors.first?.hasPrefix("cannot start guest web1: no address for guest web1: add address") == true)
+    @Test func anotherGuestsAddressIsRefusedToMetadata() throws {
+        let h = try host.hook(Fixtures.web1)
+        #expect(handle(h, "start") == 0)
+        let meta = Fixtures.metadata("<forward spec='2222:22'/><address>192.168.122.10</address>")
+        #expect(handle(h, "start", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11", metadata: meta), guest: "web2") == 1)
+        #expect(host.log.errors == ["cannot start guest web2: guest web2: metadata address 192.168.122.10 is already the address of running guest web1"])
     }
 
-    @Test func corruptRecordIsSkippedNotFatal() throws {
-        let h = try hook(configWeb1)
-        try "{ not json".write(toFile: "\(state.path)/0a0b0c0d-0000-4000-8000-00000000dead.json", atomically: true, encoding: .utf8)
-        #expect(h.handle(guest: "web1", operation: "start", subOperation: "begin", xml: xml()) == 0)
-        #expect(backend.applied.last?.entries.count == 1)
-        let loaded = StateStore(directory: state.path).load()
-        #expect(loaded.guests.count == 1)
-        #expect(loaded.problems.count == 1)
+    @Test func configForwardsAreTheAdminsOwnAndNotLimited() throws {
+        let h = try host.hook(Fixtures.settings("metadata-host-ports = [\"8000-8999\"]") + "[[guest]]\nname = \"web1\"\nforwards = [\"22\"]\n")
+        #expect(handle(h, "prepare") == 0)
     }
 
-    @Test func tamperedRecordCannotInjectRuleText() throws {
-        let h = try hook()
-        try """
-            {"version":1,"uuid":"\(Self.web1)","name":"web1","address4":"192.168.122.10; flush ruleset","metadataForwards":[]}
-            """.write(toFile: "\(state.path)/\(Self.web1).json", atomically: true, encoding: .utf8)
-        let loaded = StateStore(directory: state.path).load()
-        #expect(loaded.guests.isEmpty)
-        #expect(loaded.problems.first?.contains("bad address") == true)
-        _ = h
+    @Test func missingAddressFailsPrepareNamingBothWaysOut() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "prepare", xml(mac: "52:54:00:00:00:99")) == 1)
+        let error = try #require(host.log.errors.first)
+        #expect(error.hasPrefix("cannot start guest web1: no address for guest web1: add address"))
+        #expect(error.hasSuffix("or run the libvirt-portfwd service, which installs its forwards when its DHCP lease appears"))
+    }
+
+    @Test func withTheServiceRunningAGuestWithoutAddressStartsPending() throws {
+        let lock = try host.store.holdServiceLock()
+        defer { close(lock) }
+        let h = try host.hook(Fixtures.web1Discovered)
+        #expect(handle(h, "start", xml(mac: "52:54:00:00:00:99")) == 0)
+        #expect(host.records.first?.addressSource == .pending)
+        #expect(dnat.isEmpty)
+        #expect(host.log.infos.first?.contains("pending a DHCP lease") == true)
+    }
+
+    @Test func corruptRecordIsSkippedAndLogged() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try "{ not json".write(toFile: "\(host.state.path)/run/0a0b0c0d-0000-4000-8000-00000000dead.json", atomically: true, encoding: .utf8)
+        #expect(handle(h, "start") == 0)
+        #expect(dnat.count == 1)
+        #expect(host.log.warnings.count == 1)
+        #expect(host.log.warnings.first?.contains("skipping state record \(host.state.path)/run/0a0b0c0d-0000-4000-8000-00000000dead.json: not a record") == true)
+    }
+
+    @Test func tamperedRecordCannotInjectRuleTextOrNameABadAddress() throws {
+        try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for (address, reason) in [("192.168.122.10; flush ruleset", "address4 '192.168.122.10; flush ruleset' is not an IPv4 address"),
+                                  ("127.0.0.1", "address4: 127.0.0.1 is a loopback address")] {
+            try """
+                {"version":2,"uuid":"\(Fixtures.web1UUID)","name":"web1","address4":"\(address)","metadataForwards":[]}
+                """.write(toFile: "\(host.state.path)/run/\(Fixtures.web1UUID).json", atomically: true, encoding: .utf8)
+            let loaded = host.store.load()
+            #expect(loaded.guests.isEmpty)
+            #expect(loaded.problems.first?.hasSuffix(reason) == true, "\(loaded.problems)")
+        }
     }
 
     @Test func concurrentStartsAllEndUpRecorded() async throws {
         var toml = ""
         for i in 0..<10 { toml += "[[guest]]\nname = \"g\(i)\"\naddress = \"192.168.122.\(20 + i)\"\nforwards = [\"\(9000 + i):80\"]\n" }
-        let h = try hook(toml)
+        let h = try host.hook(toml)
         await withTaskGroup(of: Int32.self) { group in
             for i in 0..<10 {
                 let data = xml("g\(i)", uuid: String(format: "0a0b0c0d-0000-4000-8000-%012d", i))
@@ -203,31 +235,42 @@ import Testing
             }
             for await status in group { #expect(status == 0) }
         }
-        #expect(records.count == 10)
-        #expect(backend.applied.count == 10)
+        #expect(host.records.count == 10)
         // Whichever apply ran last saw every guest: the lock serialised update, plan and apply.
-        #expect(backend.applied.map(\.entries.count).max() == 10)
+        #expect(dnat.count == 10)
+    }
+}
+
+@Suite struct HookPolicyTests {
+    @Test func theOneTable() {
+        #expect(["prepare", "start"].allSatisfy { HookPolicy.of($0) == .strict })
+        #expect(["stopped", "release", "reconnect", "attach"].allSatisfy { HookPolicy.of($0) == .neverFails })
+        #expect(["started", "migrate", "restore", "whatever"].allSatisfy { HookPolicy.of($0) == .ignored })
+        #expect(HookPolicy.strict.failureStatus == 1 && HookPolicy.neverFails.failureStatus == 0)
     }
 }
 
 @Suite struct NetworkHookTests {
-    @Test func startedReappliesRunningGuestsOtherOperationsDoNothing() throws {
-        let state = TempDir()
-        let backend = RecordingBackend()
-        let log = RecordingLog()
-        let store = StateStore(directory: state.path)
-        let reconciler = Reconciler(config: try Config.parse("[[guest]]\nname = \"web1\"\nforwards = [\"80\"]\n"), store: store, backend: backend)
-        let hook = NetworkHook(reconciler: reconciler, log: log)
+    @Test func startedReassertsWhenAnythingOfOursIsThere() throws {
+        let host = FakeHost()
+        host.nft.addLibvirtTables()
+        let hook = NetworkHook(reconciler: try host.reconciler("[[guest]]\nname = \"web1\"\nforwards = [\"80\"]\n"), log: host.log)
         #expect(hook.handle(network: "default", operation: "started") == 0)
-        #expect(backend.applied.isEmpty, "nothing running: the kernel is left alone")
-        try store.save(RunningGuest(uuid: try DomainUUID(QemuHookTests.web1), name: try GuestName("web1"), address4: IPAddress("192.168.122.10")))
+        #expect(host.nft.table == nil, "nothing of ours: the kernel is left alone")
+        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10")))
         for op in ["start", "stopped", "port-created", "updated"] { #expect(hook.handle(network: "default", operation: op) == 0) }
-        #expect(backend.applied.isEmpty)
+        #expect(host.nft.table == nil)
         #expect(hook.handle(network: "default", operation: "started") == 0)
-        #expect(backend.applied.count == 1)
-        backend.failApply = "boom"
+        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.statement(.default))
+        // Guests or not: a table of ours alone is reason enough to re-assert admission.
+        try host.store.remove(try DomainUUID(Fixtures.web1UUID))
+        host.nft.libvirt[.ipv4]!["forward"]!.removeFirst()
         #expect(hook.handle(network: "default", operation: "started") == 0)
-        #expect(log.errors == ["network default started: boom"])
+        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.statement(.default))
+        host.nft.failMutation = host.nft.mutationCount
+        host.nft.libvirt[.ipv4]!["forward"]!.removeFirst()
+        #expect(hook.handle(network: "default", operation: "started") == 0)
+        #expect(host.log.errors.count == 1)
     }
 }
 
@@ -249,12 +292,33 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: "\(dir.path)/qemu"))
     }
 
-    @Test func foreignFilesAreNeverReplacedOrRemoved() throws {
+    @Test func foreignFilesAndSymlinksAreNeverReplacedOrFollowed() throws {
         let dir = TempDir()
         dir.write("qemu.d/libvirt-portfwd", "#!/bin/sh\necho mine\n")
         let shims = HookShims(hooksDirectory: dir.path)
-        #expect(throws: StateError.self) { try shims.install(binary: "/x", extraArguments: []) }
-        #expect(throws: StateError.self) { try shims.uninstall() }
+        #expect(throws: PortFwdError.self) { try shims.install(binary: "/x", extraArguments: []) }
+        #expect(throws: PortFwdError.self) { try shims.uninstall() }
         #expect(try String(contentsOfFile: "\(dir.path)/qemu.d/libvirt-portfwd", encoding: .utf8) == "#!/bin/sh\necho mine\n")
+        let target = TempDir()
+        target.write("victim", "precious\n")
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/network.d", withIntermediateDirectories: true)
+        try FileManager.default.removeItem(atPath: "\(dir.path)/qemu.d/libvirt-portfwd")
+        try FileManager.default.createSymbolicLink(atPath: "\(dir.path)/network.d/libvirt-portfwd", withDestinationPath: "\(target.path)/victim")
+        #expect(throws: PortFwdError.self) { try shims.install(binary: "/x", extraArguments: []) }
+        #expect(try String(contentsOfFile: "\(target.path)/victim", encoding: .utf8) == "precious\n")
+    }
+
+    /// The shims themselves keep stop and reconnect from failing, whatever the tool does.
+    @Test func neverFailOperationsExitZeroEvenWhenTheToolDies() throws {
+        let dir = TempDir()
+        dir.write("die", "#!/bin/sh\nkill -9 $$\n")
+        chmod("\(dir.path)/die", 0o755)
+        _ = try HookShims(hooksDirectory: dir.path).install(binary: "\(dir.path)/die", extraArguments: [])
+        for (op, status) in [("stopped", 0), ("release", 0), ("reconnect", 0), ("attach", 0), ("prepare", 137), ("start", 137)] {
+            let r = Shell.capture("\(dir.path)/qemu.d/libvirt-portfwd web1 \(op) begin - </dev/null")
+            #expect(r.status == Int32(status), "\(op)")
+            #expect(r.stdout.isEmpty)
+        }
+        #expect(Shell.capture("\(dir.path)/network.d/libvirt-portfwd default started begin -").status == 0)
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
 /// rulesets/ holds example configs next to the exact rulesets they render to. They are the
 /// golden files and the documentation at once, so they must never drift from the renderer.
@@ -16,8 +18,8 @@ import Testing
 
     @Test(arguments: examples)
     func rendersExactlyTheGoldenRuleset(name: String) throws {
-        let config = try Config.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
-        let guests = Resolver.guests(config: config, running: [], all: true).guests
+        let config = try ConfigFile.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
+        let guests = Resolver.resolve(config: config, running: [], all: true).guests
         let rendered = NftRenderer().render(try Plan(guests: guests, settings: config.settings))
         let golden = try String(contentsOfFile: "\(Paths.rulesets)/\(name).nft", encoding: .utf8)
         #expect(rendered == golden, "rulesets/\(name).nft is stale; regenerate it with `make rulesets` and review the diff")
@@ -25,8 +27,8 @@ import Testing
 
     @Test(arguments: examples)
     func rendersExactlyTheGoldenRestoreInput(name: String) throws {
-        let config = try Config.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
-        let guests = Resolver.guests(config: config, running: [], all: true).guests
+        let config = try ConfigFile.load(path: "\(Paths.rulesets)/\(name).toml", required: true)
+        let guests = Resolver.resolve(config: config, running: [], all: true).guests
         let rendered = IptablesRenderer().render(try Plan(guests: guests, settings: config.settings))
         let golden = try String(contentsOfFile: "\(Paths.rulesets)/\(name).iptables", encoding: .utf8)
         #expect(rendered == golden, "rulesets/\(name).iptables is stale; regenerate it with `make rulesets` and review the diff")
@@ -45,7 +47,7 @@ import Testing
 @Suite struct RenderTests {
     func render(_ toml: String) throws -> String {
         let config = try Config.parse(toml)
-        let guests = Resolver.guests(config: config, running: [], all: true).guests
+        let guests = Resolver.resolve(config: config, running: [], all: true).guests
         return NftRenderer().render(try Plan(guests: guests, settings: config.settings))
     }
 
@@ -53,6 +55,10 @@ import Testing
         let text = try render("")
         let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
         #expect(Array(lines.prefix(3)) == ["table inet libvirt_portfwd", "delete table inet libvirt_portfwd", "table inet libvirt_portfwd {"])
+        // nftables >= 1.0.7 can say the same in one command.
+        let config = try Config.parse("")
+        let destroy = NftRenderer(replace: .destroy).render(try Plan(guests: [], settings: config.settings))
+        #expect(Array(destroy.split(separator: "\n").filter { !$0.hasPrefix("#") }.prefix(2)) == ["destroy table inet libvirt_portfwd", "table inet libvirt_portfwd {"])
     }
 
     @Test func rangesExpandOffsetPreservingIntoTheMap() throws {
@@ -104,7 +110,35 @@ import Testing
         #expect(!text.contains("flush ruleset #"))
     }
 
+    /// The fingerprint follows the plan, not the way the old table is removed.
+    @Test func fingerprintNamesThePlan() throws {
+        let a = try Config.parse(Fixtures.web1), b = try Config.parse(Fixtures.web1 + "[settings]\nhairpin = false\n")
+        let planA = try Plan(guests: Resolver.resolve(config: a, running: [], all: true).guests, settings: a.settings)
+        let planB = try Plan(guests: Resolver.resolve(config: b, running: [], all: true).guests, settings: b.settings)
+        #expect(NftRenderer().fingerprint(planA) == NftRenderer(replace: .destroy).fingerprint(planA))
+        #expect(NftRenderer().fingerprint(planA) != NftRenderer().fingerprint(planB))
+        #expect(NftRenderer().render(planA).contains("comment \"\(NftRenderer().fingerprint(planA).comment)\""))
+    }
+
+    /// Prerouting never DNATs a loopback destination (moby #45610).
+    @Test func preroutingExcludesLoopback() throws {
+        let text = try render(Fixtures.web1)
+        #expect(text.contains("ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4"))
+        #expect(text.contains("ip6 daddr != ::1 fib daddr type local jump dnat6"))
+    }
+
+    /// What `status` compares the kernel's listing with: the renderer's own sets and chains.
+    @Test func tableShapeReadsTheRenderedSetsAndChains() throws {
+        let shape = TableShape(rendered: try render("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\", { spec = \"22\", sources = [\"198.51.100.7\"] }]\n"))
+        #expect(shape.sets["dnat4_any"] == ["tcp . 22 : 192.168.122.10 . 22", "tcp . 8080 : 192.168.122.10 . 80"])
+        #expect(shape.sets["allow4_any"] == ["198.51.100.7 . tcp . 22"], "a /32 compares like nft prints it")
+        #expect(shape.chains["prerouting"] == 2 && shape.chains["dnat4"] == 4 && shape.chains["forward"] == 1)
+        var tampered = shape
+        tampered.sets["dnat4_any"]?.removeFirst()
+        #expect(tampered.differences(from: shape) == ["set dnat4_any differs from the plan (1 element missing, 0 extra)"])
+    }
+
     @Test func guestNamesWithNewlinesAreRefused() {
-        #expect(throws: ConfigError.self) { try Config.parse("[[guest]]\nname = \"a\\nflush ruleset\"\n") }
+        #expect(throws: PortFwdError.self) { try Config.parse("[[guest]]\nname = \"a\\nflush ruleset\"\n") }
     }
 }

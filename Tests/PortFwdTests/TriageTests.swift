@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
 
 /// The no-op triage may only say "nothing to do" when that is certain.
 @Suite struct TriageTests {
@@ -8,8 +10,8 @@ import Testing
     var store: StateStore { StateStore(directory: state.path) }
     let uuid = "0a0b0c0d-0000-4000-8000-000000000099"
 
-    func xml(metadata: String = "") -> Data {
-        DomainFixtures.domain(name: "plain", uuid: uuid, metadata: metadata)
+    func xml(name: String = "plain", metadata: String = "") -> Data {
+        Fixtures.domain(name: name, uuid: uuid, metadata: metadata)
     }
 
     @Test func guestAbsentFromConfigAndWithoutMetadataIsANoOp() {
@@ -37,5 +39,35 @@ import Testing
         for op in ["stopped", "release", "reconnect", "prepare"] {
             #expect(!Triage.isNoOp(operation: op, guest: "plain", xml: xml(), configText: none, store: store), "\(op)")
         }
+    }
+
+    /// Property: whenever the full parser gives a guest forwards, the fast path does not say
+    /// "no forwards" — over escapes, quoting styles and TOML forms (hardening, class 6).
+    @Test func theFastPathNeverContradictsTheParser() throws {
+        let name = "web1"
+        let spellings = [
+            "\"web1\"", "'web1'", "\"\"\"web1\"\"\"", "'''web1'''", "\"w\\u0065b1\"", "\"\\u0077\\u0065\\u0062\\u0031\"", "\"w\\U00000065b1\"",
+            "\"\"\"we\\\n   b1\"\"\"", "\"\"\"\\\n  web1\"\"\"",
+        ]
+        let forms: [(String) -> String] = [
+            { "[[guest]]\nname = \($0)\nforwards = [\"8080:80\"]\n" },
+            { "[[guest]]\n  name   =   \($0)  # the web server\nforwards = ['8080:80']\n" },
+            { "guest = [ { name = \($0), forwards = [\"8080:80\"] } ]\n" },
+            { "[[guest]]\nforwards = [\"8080:80\"]\nname = \($0)\n" },
+            { "[settings]\nhairpin = true\n\n[[guest]]\n\"name\" = \($0)\nforwards = [\"8080:80\"]\n" },
+        ]
+        var checked = 0
+        for spelling in spellings {
+            for form in forms {
+                let text = form(spelling)
+                guard let config = try? Config.parse(text), let entry = config.guest(named: try GuestName(name), uuid: nil),
+                      !entry.forwards.isEmpty else { continue }
+                checked += 1
+                for op in ["prepare", "start", "reconnect"] {
+                    #expect(!Triage.isNoOp(operation: op, guest: name, xml: xml(name: name), configText: text, store: store), "\(op): \(text)")
+                }
+            }
+        }
+        #expect(checked >= 30, "most spellings and forms parse; \(checked) did")
     }
 }

@@ -1,13 +1,17 @@
 import Foundation
+import PortFwdCore
+import PortFwdSystem
 
-/// libvirt's network hook. Restarting a libvirt network re-creates its reject rules (and,
-/// with libvirt's nftables backend, its whole table), dropping our admission rule with them;
-/// on `started` we re-assert admission and re-apply. Never fails: nothing here may stop a network.
+/// libvirt's network hook. When a network starts, libvirt has just re-created its rules; with
+/// the nftables firewall backend our admission rule in its `forward` chain survives that, but
+/// a host whose libvirt re-created its whole table would lose it, so on `started` admission is
+/// re-asserted and the forwards re-applied, whenever anything of ours is there to keep: a
+/// record, the recorded `all` mode, or our rules. Never fails: nothing here may stop a network.
 public struct NetworkHook: Sendable {
     public let reconciler: Reconciler
-    public let log: HookLog
+    public let log: Log
 
-    public init(reconciler: Reconciler, log: HookLog) {
+    public init(reconciler: Reconciler, log: Log) {
         self.reconciler = reconciler
         self.log = log
     }
@@ -16,16 +20,15 @@ public struct NetworkHook: Sendable {
         guard operation == "started" else { return 0 }
         let started = Date()
         do {
-            let count = try reconciler.store.withLock { () throws -> Int in
-                let outcome = try reconciler.plan(all: false)
-                // Nothing of ours is running: leave the kernel alone.
-                guard !outcome.plan.guests.isEmpty else { return 0 }
-                _ = try reconciler.install(outcome.plan)
-                return outcome.plan.guests.reduce(0) { $0 + $1.forwards.count }
-            }
-            log.info("network \(network) started: \(count) forwards re-applied, \(milliseconds(since: started)) ms")
+            let store = reconciler.store
+            let installed = try reconciler.installed()
+            let ours = installed || !store.load().guests.isEmpty || reconciler.recordedMode == .all
+            guard ours else { return 0 }
+            let outcome = try reconciler.reconcile(.reapply)
+            for warning in outcome.warnings { log.warning("network \(network) started: \(warning)") }
+            log.info("network \(network) started: \(outcome.plan.forwardCount) forwards re-applied, \(Int(Date().timeIntervalSince(started) * 1000)) ms")
         } catch {
-            log.error("network \(network) started: \(oneLine(error))")
+            log.error("network \(network) started: \(error.oneLine)")
         }
         return 0
     }

@@ -1,153 +1,81 @@
 import Foundation
+import PortFwdCore
+import PortFwdSystem
 
 /// libvirt's qemu hook: `hook qemu GUEST OP SUBOP EXTRA` with the domain XML on stdin.
-///
-/// Rules of the road (libvirt docs/hooks.rst): a non-zero exit from prepare/start aborts the
-/// start and shows our stderr; from reconnect it kills the running guest, so reconnect never
-/// fails; migrate/restore treat stdout as replacement XML, so nothing is ever printed; calling
-/// libvirt from here deadlocks, so everything comes from stdin and libvirt's files.
+/// Everything comes from stdin and libvirt's files: calling libvirt from a hook deadlocks.
+/// Nothing is ever printed to stdout (migrate and restore would take it for XML).
 public struct QemuHook: Sendable {
-    public typealias BackendFactory = @Sendable () -> (selected: FirewallBackend, retired: [FirewallBackend])
+    public let reconciler: Reconciler
+    public let log: Log
 
-    public let config: Config
-    public let store: StateStore
-    public let discovery: AddressDiscovery
-    public let log: HookLog
-    /// Called only when something is to be applied: choosing a backend probes the kernel,
-    /// and a guest without forwards must not touch it.
-    public let backends: BackendFactory
-
-    public init(config: Config, store: StateStore, discovery: AddressDiscovery, log: HookLog, backends: @escaping BackendFactory) {
-        self.config = config
-        self.store = store
-        self.discovery = discovery
+    public init(reconciler: Reconciler, log: Log) {
+        self.reconciler = reconciler
         self.log = log
-        self.backends = backends
     }
 
-    private func plan(extra: [RunningGuest] = []) throws(PlanError) -> Plan {
-        try Reconciler.plan(config: config, store: store, all: false, extra: extra).plan
-    }
-
-    /// Handles one event and returns the exit status for libvirt.
+    /// Handles one event and returns the exit status for libvirt (see `HookPolicy`).
     public func handle(guest: String, operation: String, subOperation: String, xml: Data) -> Int32 {
+        let policy = HookPolicy.of(operation)
+        guard policy != .ignored else { return 0 }
         let started = Date()
+        do {
+            let domain = try Domain.parse(xml)
+            let outcome = try run(operation, domain)
+            for warning in outcome?.warnings ?? [] { log.warning("guest \(guest) \(operation): \(warning)") }
+            let count = outcome?.plan.guests.first { $0.uuid == domain.uuid }?.forwards.count ?? 0
+            let pending = outcome?.pending.contains { $0.uuid == domain.uuid } == true
+            log.info("guest \(guest) \(operation): \(count) forwards\(pending ? ", pending a DHCP lease" : ""), \(Int(Date().timeIntervalSince(started) * 1000)) ms")
+            return 0
+        } catch {
+            log.error(policy == .strict ? "cannot start guest \(guest): \(error.oneLine)" : "guest \(guest) \(operation): \(error.oneLine)")
+            return policy.failureStatus
+        }
+    }
+
+    /// nil when the event concerns no forwards.
+    private func run(_ operation: String, _ domain: Domain) throws(PortFwdError) -> Outcome? {
+        let others = reconciler.store.load().guests
         switch operation {
         case "prepare":
-            return strict(guest, operation, xml, started) { domain in
-                guard let running = try resolve(domain) else { return 0 }
-                _ = try plan(extra: [running])
-                return running.forwardCount(config)
-            }
+            guard let guest = try reconciler.intake.take(domain, others: others, strict: true) else { return nil }
+            return try reconciler.reconcile(.check(guest))
         case "start":
-            return strict(guest, operation, xml, started) { domain in
-                guard let running = try resolve(domain) else { return 0 }
-                return try store.withLock {
-                    try store.save(running)
-                    do {
-                        try install(try plan())
-                    } catch {
-                        // The guest will not start: forget it, so state matches the kernel again.
-                        try? store.remove(running.uuid)
-                        throw error
-                    }
-                    return running.forwardCount(config)
-                }
-            }
-        case "stopped", "release":
-            return lenient(guest, operation, xml, started) { domain in try forget(domain.uuid) }
+            guard let guest = try reconciler.intake.take(domain, others: others, strict: true) else { return nil }
+            return try reconciler.reconcile(.record(guest))
         case "reconnect", "attach":
-            return lenient(guest, operation, xml, started) { domain in
-                let running: RunningGuest?
-                do { running = try resolve(domain) } catch {
-                    // Keep whatever the record says and re-apply it: healing beats forgetting.
-                    log.error("guest \(guest) \(operation): \(error); keeping its recorded forwards")
-                    return try reapply()
-                }
-                guard let running else { return try forget(domain.uuid) }
-                return try store.withLock {
-                    try store.save(running)
-                    try install(try plan())
-                    return running.forwardCount(config)
-                }
+            // The guest runs already: what the policy refuses now is left out with a warning,
+            // never a reason to fail (libvirt would kill it).
+            guard let guest = try reconciler.intake.take(domain, others: others, strict: false) else { return try forget(domain.uuid) }
+            var kept = guest
+            // Keep the address the guest started with when nothing names one now.
+            if guest.addressSource == .pending, let recorded = reconciler.store.record(domain.uuid), recorded.addressSource != .pending {
+                kept = guest.readdressed(recorded.address4, recorded.address6, source: recorded.addressSource)
             }
+            return try reconciler.reconcile(.record(kept))
         default:
-            // started, migrate, restore and operations of future libvirt releases: nothing to do.
-            return 0
+            return try forget(domain.uuid)
         }
     }
 
-    /// The guest's forwards and addresses, or nil when it has no forwards at all.
-    func resolve(_ domain: Domain) throws -> RunningGuest? {
-        let entry = config.guest(named: domain.name, uuid: domain.uuid)
-        let metadata = config.settings.metadata ? domain.metadata : nil
-        let metadataForwards = metadata?.forwards ?? []
-        if (entry?.forwards ?? []).isEmpty && metadataForwards.isEmpty { return nil }
-        try MetadataPolicy.check(metadataForwards, guest: domain.name, settings: config.settings)
-        let found = try discovery.addresses(for: domain, explicit4: entry?.address4 ?? metadata?.address4,
-                                            explicit6: entry?.address6 ?? metadata?.address6)
-        return RunningGuest(uuid: domain.uuid, name: domain.name, address4: found.address4, address6: found.address6,
-                            addressSource: found.source, metadataForwards: metadataForwards)
-    }
-
-    private func forget(_ uuid: DomainUUID) throws -> Int {
-        guard store.has(uuid) else { return 0 }
-        return try store.withLock {
-            guard store.has(uuid) else { return 0 }
-            try store.remove(uuid)
-            try install(try plan())
-            return 0
-        }
-    }
-
-    private func reapply() throws -> Int {
-        try store.withLock {
-            try install(try plan())
-            return 0
-        }
-    }
-
-    /// Applies, and logs what the retired backend could not clean up without failing the event.
-    private func install(_ plan: Plan) throws {
-        let (selected, retired) = backends()
-        let notes = try Reconciler(config: config, store: store, backend: selected, retired: retired).install(plan)
-        for note in notes where note.hasPrefix("cannot ") { log.error(note) }
-    }
-
-    /// prepare and start: a failure stops the guest from starting, with one line naming it.
-    private func strict(_ guest: String, _ operation: String, _ xml: Data, _ started: Date, _ body: (Domain) throws -> Int) -> Int32 {
+    /// Stopping always removes the guest's forwards. The record alone says what to remove; if
+    /// even the plan without it cannot be made (records that conflict, a kernel that refuses),
+    /// every rule of ours goes, loudly, rather than leave the guest's ports open to whatever
+    /// gets its address next.
+    private func forget(_ uuid: DomainUUID) throws(PortFwdError) -> Outcome? {
+        guard reconciler.store.has(uuid) else { return nil }
         do {
-            let count = try body(try Domain.parse(xml))
-            log.info("guest \(guest) \(operation): \(count) forwards, \(milliseconds(since: started)) ms")
-            return 0
+            return try reconciler.reconcile(.forget(uuid))
         } catch {
-            log.error("cannot start guest \(guest): \(oneLine(error))")
-            return 1
+            log.error("cannot re-plan without guest \(uuid): \(error.oneLine); removing every forward instead")
+            try? reconciler.store.remove(uuid)
+            _ = try reconciler.reconcile(.flushAll)
+            throw PortFwdError(error.code, "every forward was removed; fix the cause and run libvirt-portfwd apply")
         }
     }
-
-    /// Everything else: log failures, never fail.
-    private func lenient(_ guest: String, _ operation: String, _ xml: Data, _ started: Date, _ body: (Domain) throws -> Int) -> Int32 {
-        do {
-            let count = try body(try Domain.parse(xml))
-            log.info("guest \(guest) \(operation): \(count) forwards, \(milliseconds(since: started)) ms")
-        } catch {
-            log.error("guest \(guest) \(operation): \(oneLine(error))")
-        }
-        return 0
-    }
-
 }
 
-extension RunningGuest {
-    func forwardCount(_ config: Config) -> Int {
-        Resolver.merge(config.guest(named: name, uuid: uuid), running: self, settings: config.settings).forwards.count
-    }
+extension Error {
+    /// An error as one line, for syslog and libvirt's error message.
+    public var oneLine: String { String(describing: self).split(separator: "\n").joined(separator: "; ") }
 }
-
-/// An error as one line, for syslog and libvirt's error message.
-public func oneLine(_ error: Error) -> String {
-    String(describing: error).split(separator: "\n").joined(separator: "; ")
-}
-
-func milliseconds(since start: Date) -> Int { Int(Date().timeIntervalSince(start) * 1000) }

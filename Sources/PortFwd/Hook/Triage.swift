@@ -1,4 +1,6 @@
 import Foundation
+import PortFwdCore
+import PortFwdSystem
 
 /// Decides, without parsing TOML or XML, that a qemu hook event cannot concern any forward.
 /// libvirtd waits for the hook five times per guest lifecycle, and most guests have no
@@ -20,11 +22,14 @@ public enum Triage {
         // Forwards from the domain's own metadata.
         if find(Array(Domain.namespace.utf8), in: xml) != nil { return false }
         // Forwards from the config: only a [[guest]] naming this domain can have any. The
-        // name is looked for anywhere in the file, which can only err towards the full path;
-        // names that TOML might spell with escapes are not triaged at all.
+        // name is looked for anywhere in the file, which can only err towards the full path.
+        // TOML can spell a name without its bytes appearing (`"w\u0065b1"`, a line-ending
+        // backslash inside a multi-line string): a file with any backslash, or a name outside
+        // a plain alphabet, is not triaged at all.
         guard let text = configText else { return true }
         guard guest.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else { return false }
         let config = Array(text.utf8)
+        if config.contains(UInt8(ascii: "\\")) { return false }
         return find(Array(guest.utf8), in: config) == nil
             && find(Array(uuid.value.utf8), in: config, asciiCaseInsensitive: true) == nil
     }

@@ -1,73 +1,27 @@
 import Foundation
 @testable import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
-/// A backend that records what it was asked to do and can be told to fail.
-final class RecordingBackend: FirewallBackend, @unchecked Sendable {
-    let name = "recording"
-    private let lock = NSLock()
-    private var _applied: [Plan] = []
-    var failApply: String?
-
-    var applied: [Plan] { lock.withLock { _applied } }
-
-    func render(_ plan: Plan) -> String { NftRenderer().render(plan) }
-
-    func apply(_ plan: Plan) throws(FirewallError) -> [String] {
-        if let failApply { throw FirewallError(failApply) }
-        lock.withLock { _applied.append(plan) }
-        return []
-    }
-
-    func validate(_ plan: Plan) throws(FirewallError) {}
-    func remove() throws(FirewallError) {}
-    func removeOwnRules() throws(FirewallError) {}
-    func counters() throws(FirewallError) -> [EndpointCounter]? { nil }
-}
-
-final class RecordingLog: HookLog, @unchecked Sendable {
+final class RecordingLog: Log, @unchecked Sendable {
     private let lock = NSLock()
     private var _infos: [String] = []
+    private var _warnings: [String] = []
     private var _errors: [String] = []
     var infos: [String] { lock.withLock { _infos } }
+    var warnings: [String] { lock.withLock { _warnings } }
     var errors: [String] { lock.withLock { _errors } }
     func info(_ line: String) { lock.withLock { _infos.append(line) } }
+    func warning(_ line: String) { lock.withLock { _warnings.append(line) } }
     func error(_ line: String) { lock.withLock { _errors.append(line) } }
 }
 
-/// Records nft scripts and answers listings from a script of canned outputs.
-final class RecordingNftables: NftablesRunner, @unchecked Sendable {
-    private let lock = NSLock()
-    private var _scripts: [String] = []
-    var answers: [String: String] = [:]
-    var scripts: [String] { lock.withLock { _scripts } }
-
-    func run(_ script: String, json: Bool, dryRun: Bool) throws(NftablesError) -> String {
-        lock.withLock { _scripts.append(script) }
-        if let answer = answers[script] { return answer }
-        if script.hasPrefix("list ") { throw NftablesError("Error: No such file or directory") }
-        return ""
-    }
-}
-
-/// Records commands and answers from canned outputs keyed by argv[0].
-final class RecordingCommands: CommandRunner, @unchecked Sendable {
-    private let lock = NSLock()
-    private var _calls: [(argv: [String], input: String?)] = []
-    var outputs: [String: String] = [:]
-    var calls: [(argv: [String], input: String?)] { lock.withLock { _calls } }
-
-    func run(_ argv: [String], input: String?) throws(CommandError) -> CommandResult {
-        lock.withLock { _calls.append((argv, input)) }
-        return CommandResult(status: 0, stdout: outputs[argv[0]] ?? "", stderr: "")
-    }
-}
-
 /// A temporary directory removed when the value goes away.
-final class TempDir {
+final class TempDir: @unchecked Sendable {
     let path: String
     init() {
         path = NSTemporaryDirectory() + "pf-test-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
@@ -75,5 +29,65 @@ final class TempDir {
         let full = "\(path)/\(relative)"
         try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try! text.write(toFile: full, atomically: true, encoding: .utf8)
+    }
+}
+
+/// Both fakes wired together, with a libvirt tree and a state directory: what the reconciler,
+/// the hooks and the backends run against in unit tests.
+final class FakeHost: @unchecked Sendable {
+    let nft: FakeNftables
+    let iptables = FakeIptables()
+    let tree = TempDir()
+    let state = TempDir()
+    let log = RecordingLog()
+
+    init(destroy: Bool = false) {
+        nft = FakeNftables(destroy: destroy)
+        nft.iptables = iptables
+        tree.write("etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
+    }
+
+    var store: StateStore { StateStore(directory: "\(state.path)/run") }
+    var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: tree.path)) }
+
+    func backends(_ settings: Settings, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> @Sendable () -> Backends {
+        let nft = self.nft, iptables = self.iptables
+        return { Backends.make(settings: settings, override: override, flavour: flavour, nft: nft, commands: iptables, procNet: iptables.procNet.path) }
+    }
+
+    func reconciler(_ toml: String, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil,
+                    now: Date = Date()) throws -> Reconciler {
+        let config = try Config.parse(toml)
+        return Reconciler(config: config, configText: toml, store: store, libvirt: libvirt,
+                          backends: backends(config.settings, override: override, flavour: flavour), clock: { now })
+    }
+
+    func hook(_ toml: String, override: Settings.Backend? = nil) throws -> QemuHook {
+        QemuHook(reconciler: try reconciler(toml, override: override), log: log)
+    }
+
+    /// The kernel side and the records, as text: compared byte for byte around a failure.
+    var dump: String {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: "\(state.path)/run")) ?? []).sorted().filter { $0 != "lock" }
+        let records = files.map { f in "== \(f)\n" + ((try? String(contentsOfFile: "\(state.path)/run/\(f)", encoding: .utf8)) ?? "?") }.joined(separator: "\n")
+        return nft.dump + iptables.dump + records
+    }
+
+    var records: [RunningGuest] { store.load().guests }
+}
+
+extension FirewallBackend {
+    /// Installs the plan the way the reconciler does, all or nothing; returns the notes.
+    @discardableResult
+    func apply(_ plan: Plan) throws(PortFwdError) -> [String] {
+        let installation = try install(plan)
+        try Steps.run(installation.steps)
+        return installation.notes
+    }
+
+    /// Removes everything of ours, as flush does; throws with every failure.
+    func remove() throws(PortFwdError) {
+        let failures = Steps.runAll(try removal(admission: true).steps)
+        if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PortFwdSystem
 import Testing
 
 /// A throwaway network for end-to-end tests, made of namespaces:

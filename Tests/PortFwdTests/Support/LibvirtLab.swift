@@ -1,4 +1,5 @@
 import Foundation
+import PortFwdSystem
 import Testing
 
 /// A real libvirtd in its own network and mount namespaces (Tests/libvirt/lab.sh), with our

@@ -1,4 +1,5 @@
 import Foundation
+import PortFwdSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,51 +45,6 @@ enum Shell {
         let stdout = (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOfFile: "\(dir)/err", encoding: .utf8)) ?? ""
         return Result(status: status, stdout: stdout, stderr: stderr)
-    }
-}
-
-/// posix_spawn without Foundation: every descriptor but 0, 1 and 2 is closed in the child
-/// (CLOEXEC is not enough: descriptors other threads open meanwhile may lack it).
-enum Spawn {
-    struct Failure: Error, CustomStringConvertible { let description: String }
-
-    static func start(_ argv: [String], stdin: String = "/dev/null", stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        closeFrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Children start with no signals blocked, whatever this test thread has blocked.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        var pid: pid_t = 0
-        let cargs = argv.map { strdup($0) } + [nil]
-        defer { cargs.forEach { free($0) } }
-        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cargs, environ)
-        guard rc == 0 else { throw Failure(description: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
-        return pid
-    }
-
-    /// glibc hides posix_spawn_file_actions_addclosefrom_np behind _GNU_SOURCE.
-    private static func closeFrom(_ actions: inout posix_spawn_file_actions_t, _ fd: Int32) {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
-        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, fd)
-    }
-
-    /// Waits for the child and returns its exit status (128+signal when killed).
-    static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 }
 

@@ -1,0 +1,105 @@
+import PortFwdCore
+import PortFwdSystem
+
+/// Lets our DNATed connections through firewalls that would reject or drop them after DNAT.
+///
+/// In nftables a packet must pass every base chain on a hook, so an accept in our own table
+/// cannot override libvirt's `reject`. What works is one rule, in the other firewall's own
+/// chain, that accepts exactly the connections carrying our ct mark bit. Where such a rule must
+/// go is this policy; how a rule is put into each kind of chain is the place's business
+/// (`IptablesForwardChain`, `LibvirtForwardChain`). Each place ends up holding exactly one such
+/// rule, first in its chain, or none.
+public struct Admission: Sendable {
+    public static let comment = "libvirt-portfwd"
+
+    public let mark: Mark
+    public let mode: Settings.AdmissionMode
+
+    public init(mark: Mark, mode: Settings.AdmissionMode) {
+        self.mark = mark
+        self.mode = mode
+    }
+
+    /// Whether `place` must hold our rule. `covered`: places the caller admits our connections
+    /// in already (the iptables backend's own FORWARD chain); ours there would be redundant.
+    public func wants(_ place: any AdmissionPlace, among places: [any AdmissionPlace], covered: Set<String> = []) -> Bool {
+        if covered.contains(place.id) { return false }
+        switch (mode, place.kind) {
+        case (.none, _): return false
+        case (.auto, _): return place.obstructs
+        case (.libvirtNftables, .libvirtNftables): return true
+        case (.libvirtNftables, .iptables), (.iptables, .libvirtNftables): return false
+        case (.iptables, .iptables(let flavour, let family)):
+            // Forced: the flavour libvirt uses, else whichever has a filter table (nft first).
+            let candidates = places.compactMap { p -> (IptablesFlavour, Bool)? in
+                if case .iptables(let f, family) = p.kind, !covered.contains(p.id) { return (f, p.obstructs) }
+                return nil
+            }
+            return flavour == (candidates.first { $0.1 }?.0 ?? candidates.first?.0)
+        }
+    }
+
+    /// The edits that leave every place as the policy wants it, and the places that hold our
+    /// rule afterwards.
+    public func edits(_ places: [any AdmissionPlace], covered: Set<String> = []) -> (edits: [AdmissionEdit], held: [String]) {
+        var edits: [AdmissionEdit] = []
+        var held: [String] = []
+        for place in places {
+            if wants(place, among: places, covered: covered) {
+                held.append(place.id)
+                if !place.isCorrect { edits.append(place.assert()) }
+            } else if place.hasOurs {
+                edits.append(place.clear())
+            }
+        }
+        return (edits, held)
+    }
+
+    /// Every place that exists here, looked at once. `saved`: filter tables the caller has
+    /// already saved (the iptables backend saves its flavour anyway).
+    public static func survey(mark: Mark, nft: NftablesRunner?, commands: CommandRunner, procNet: String = "/proc/net",
+                              saved: [Iptables: IptablesRuleset] = [:]) throws(PortFwdError) -> [any AdmissionPlace] {
+        var places: [any AdmissionPlace] = []
+        for family in Family.allCases {
+            if let nft, let place = try LibvirtForwardChain.survey(family: family, mark: mark, nft: nft) { places.append(place) }
+            for flavour in IptablesFlavour.allCases {
+                let iptables = Iptables(flavour, family, commands: commands, procNet: procNet)
+                let table: IptablesRuleset?
+                if let known = saved[iptables] { table = known } else { table = try IptablesForwardChain.filterTable(iptables, nft: nft) }
+                guard let table else { continue }
+                if let place = IptablesForwardChain(iptables: iptables, filter: table, mark: mark) { places.append(place) }
+            }
+        }
+        return places
+    }
+}
+
+/// A chain of another firewall that filters forwarded traffic, as it looked when surveyed,
+/// and the edits that put our rule first in it or take ours out.
+public protocol AdmissionPlace: Sendable {
+    /// For messages and status: `iptables-nft FORWARD`, `ip libvirt_network forward`.
+    var id: String { get }
+    var kind: AdmissionKind { get }
+    /// Whether that firewall would reject or drop our connections without our rule.
+    var obstructs: Bool { get }
+    /// Some rule of ours is there.
+    var hasOurs: Bool { get }
+    /// Exactly one rule of ours is there, first, with the current mark.
+    var isCorrect: Bool { get }
+    func assert() -> AdmissionEdit
+    func clear() -> AdmissionEdit
+}
+
+public enum AdmissionKind: Sendable, Hashable {
+    case iptables(IptablesFlavour, Family)
+    case libvirtNftables(Family)
+}
+
+/// A change to one place, and how to take it back.
+public enum AdmissionEdit: Sendable {
+    /// iptables-restore input for one flavour and family, and the input that reverses it.
+    case iptables(Iptables, apply: IptablesInput, undo: IptablesInput)
+    /// nft commands; when run on their own (not inside our table's transaction), `undo`
+    /// reverses them.
+    case nft(String, undo: @Sendable () throws(PortFwdError) -> Void)
+}

@@ -1,0 +1,94 @@
+import PortFwdCore
+import PortFwdSystem
+
+/// The base chain `forward` of libvirt >= 10.4's own `ip`/`ip6 libvirt_network` tables. It jumps
+/// to `guest_input`, whose `oif "virbr0" reject` turns our connections away. Our rule goes first
+/// in `forward` itself:
+///   insert rule ip libvirt_network forward ct mark & 0x10000000 == 0x10000000 counter accept comment "libvirt-portfwd mark 0x10000000"
+/// libvirt re-inserts its own rules at the top of `guest_input` on every net-start and libvirtd
+/// restart, which pushed a rule of ours there below its reject; in `forward` it only adds the
+/// jumps that are missing, so ours stays first. Older releases of this tool put the rule into
+/// `guest_input`; any left there is removed.
+public struct LibvirtForwardChain: AdmissionPlace {
+    public let family: Family
+    let mark: Mark
+    let nft: NftablesRunner
+    /// Rules of `forward`, in order, and ours in `guest_input`.
+    let forward: [NftJSON.Rule]
+    let guestInput: [NftJSON.Rule]
+
+    public static let table = "libvirt_network"
+
+    /// nil when libvirt has no such table here.
+    static func survey(family: Family, mark: Mark, nft: NftablesRunner) throws(PortFwdError) -> LibvirtForwardChain? {
+        let forward: [NftJSON.Rule]
+        do { forward = try NftJSON.rules(try nft.run("list chain \(family.nft) \(table) forward", json: true, dryRun: false)) } catch {
+            if error.code == .notFound { return nil }
+            throw error
+        }
+        var guestInput: [NftJSON.Rule] = []
+        do { guestInput = try NftJSON.rules(try nft.run("list chain \(family.nft) \(table) guest_input", json: true, dryRun: false)) } catch {
+            if error.code != .notFound { throw error }
+        }
+        return LibvirtForwardChain(family: family, mark: mark, nft: nft, forward: forward, guestInput: guestInput)
+    }
+
+    public var id: String { "\(family.nft) \(Self.table) forward" }
+    public var kind: AdmissionKind { .libvirtNftables(family) }
+    public var obstructs: Bool { true }
+
+    /// The mark is part of the comment, so a changed mark is seen as a rule to replace.
+    static func comment(_ mark: Mark) -> String { "\(Admission.comment) mark \(mark)" }
+
+    static func isOurs(_ rule: NftJSON.Rule) -> Bool { rule.comment?.hasPrefix(Admission.comment) == true }
+
+    private var ours: [NftJSON.Rule] { (forward + guestInput).filter(Self.isOurs) }
+    public var hasOurs: Bool { !ours.isEmpty }
+    public var isCorrect: Bool {
+        ours.count == 1 && forward.first.map { Self.isOurs($0) && $0.comment == Self.comment(mark) } == true
+    }
+
+    static func statement(_ mark: Mark) -> String {
+        "ct mark & \(mark) == \(mark) counter accept comment \"\(comment(mark))\""
+    }
+
+    public func assert() -> AdmissionEdit {
+        .nft(deletions() + "insert rule \(family.nft) \(Self.table) forward \(Self.statement(mark))\n", undo: undo)
+    }
+
+    public func clear() -> AdmissionEdit { .nft(deletions(), undo: undo) }
+
+    private func deletions() -> String {
+        ours.map { "delete rule \(family.nft) \(Self.table) \($0.chain) handle \($0.handle)\n" }.joined()
+    }
+
+    /// Puts the chains' rules of ours back as surveyed: removes whatever of ours is there now,
+    /// then re-inserts the old ones, each before the rule that followed it.
+    private func undo() throws(PortFwdError) {
+        let ip = family.nft
+        var script = ""
+        for chain in ["forward", "guest_input"] {
+            let now: [NftJSON.Rule]
+            do { now = try NftJSON.rules(try nft.run("list chain \(ip) \(Self.table) \(chain)", json: true, dryRun: false)) } catch {
+                if error.code == .notFound { continue }
+                throw error
+            }
+            script += now.filter(Self.isOurs).map { "delete rule \(ip) \(Self.table) \(chain) handle \($0.handle)\n" }.joined()
+            let before = chain == "forward" ? forward : guestInput
+            for (index, rule) in before.enumerated() where Self.isOurs(rule) {
+                guard let old = rule.comment.flatMap(Self.mark(inComment:)) else { continue }
+                // The next surveyed rule that is not ours and still exists anchors the position.
+                let anchor = before[(index + 1)...].first { r in !Self.isOurs(r) && now.contains { $0.handle == r.handle } }
+                script += anchor.map { "insert rule \(ip) \(Self.table) \(chain) position \($0.handle) \(Self.statement(old))\n" }
+                    ?? "add rule \(ip) \(Self.table) \(chain) \(Self.statement(old))\n"
+            }
+        }
+        if !script.isEmpty { _ = try nft.run(script) }
+    }
+
+    static func mark(inComment comment: String) -> Mark? {
+        let prefix = "\(Admission.comment) mark 0x"
+        guard comment.hasPrefix(prefix), let value = Int(comment.dropFirst(prefix.count), radix: 16) else { return nil }
+        return try? Mark(value)
+    }
+}

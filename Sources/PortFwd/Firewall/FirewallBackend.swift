@@ -1,0 +1,77 @@
+import PortFwdCore
+import PortFwdSystem
+
+/// What every firewall strategy does with a plan. Selected by name in `Backends`; the
+/// nftables backend is the default, the iptables backend the alternative.
+///
+/// A backend never changes the kernel by itself: it looks once, then describes the change as
+/// steps, each with its way back, which `Steps.run` applies all or nothing.
+public protocol FirewallBackend: Sendable {
+    var name: String { get }
+    /// The exact text `install` hands to the kernel for this plan (`export` prints it).
+    func render(_ plan: Plan) -> String
+    /// The steps that install `plan` and put admission where it is needed.
+    func install(_ plan: Plan) throws(PortFwdError) -> Installation
+    /// Asks the kernel to check the plan without committing anything.
+    func validate(_ plan: Plan) throws(PortFwdError)
+    /// The steps that remove our rules; with `admission`, our admission rules too.
+    func removal(admission: Bool) throws(PortFwdError) -> Installation
+    /// Whether rules of ours are installed by this backend.
+    func installed() throws(PortFwdError) -> Bool
+    /// Traffic counters per guest endpoint, or nil when nothing is installed.
+    func counters() throws(PortFwdError) -> [EndpointCounter]?
+    /// Where the installed rules differ from `plan`: one line each, empty when they match.
+    func drift(from plan: Plan) throws(PortFwdError) -> [String]
+}
+
+/// A prepared change: the steps, and what to tell the admin once they ran.
+public struct Installation: Sendable {
+    public var steps: [Step] = []
+    public var notes: [String] = []
+
+    public init(steps: [Step] = [], notes: [String] = []) {
+        self.steps = steps
+        self.notes = notes
+    }
+
+    public static func + (a: Installation, b: Installation) -> Installation {
+        Installation(steps: a.steps + b.steps, notes: a.notes + b.notes)
+    }
+}
+
+/// One change to the kernel or the records, with the change that puts things back.
+public struct Step: Sendable {
+    public let name: String
+    let forward: @Sendable () throws(PortFwdError) -> Void
+    let backward: @Sendable () throws(PortFwdError) -> Void
+
+    public init(_ name: String, apply: @escaping @Sendable () throws(PortFwdError) -> Void,
+                undo: @escaping @Sendable () throws(PortFwdError) -> Void) {
+        self.name = name
+        self.forward = apply
+        self.backward = undo
+    }
+}
+
+public enum Steps {
+    /// Runs the steps in order. When one fails, the ones before it are undone in reverse order
+    /// and the failure is thrown; if an undo fails too, the error says so and is `.partial`.
+    public static func run(_ steps: [Step]) throws(PortFwdError) {
+        var done: [Step] = []
+        for step in steps {
+            do {
+                try step.forward()
+                done.append(step)
+            } catch {
+                var failures: [String] = []
+                for undone in done.reversed() {
+                    do { try undone.backward() } catch { failures.append("undoing \(undone.name): \(error.message)") }
+                }
+                if failures.isEmpty {
+                    throw PortFwdError(error.code, "\(step.name): \(error.message); nothing changed", cause: error)
+                }
+                throw PortFwdError(.partial, "\(step.name): \(error.message); and the rollback failed: \(failures.joined(separator: "; "))", cause: error)
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import PortFwdCore
+import PortFwdSystem
+
+/// The alternative strategy: the same plan as iptables rules in chains of our own, for hosts
+/// that cannot or will not use our nftables table. Per family, one iptables-restore --noflush
+/// refills our chains and keeps one jump to each, first in its built-in chain; both families
+/// are checked with --test before either commits, and a family that committed is put back
+/// from its save if a later step fails.
+public struct IptablesBackend: FirewallBackend {
+    public let name = "iptables"
+    let commands: CommandRunner
+    /// For admission in libvirt's own nftables tables, and to see iptables-nft's chains
+    /// without running a process; nil where libnftables cannot be used.
+    let nft: NftablesRunner?
+    /// nil: the flavour libvirt's LIBVIRT_* chains live in, else nft.
+    let flavourOverride: IptablesFlavour?
+    let procNet: String
+    let renderer = IptablesRenderer()
+
+    public init(commands: CommandRunner, nft: NftablesRunner?, flavour: IptablesFlavour? = nil, procNet: String = "/proc/net") {
+        self.commands = commands
+        self.nft = nft
+        self.flavourOverride = flavour
+        self.procNet = procNet
+    }
+
+    /// Where each jump goes: built-in chain, our chain, and what the jump matches.
+    struct Jump: Sendable {
+        let table: String
+        let builtin: String
+        let chain: String
+        let match: @Sendable (Family) -> String
+
+        func rule(_ family: Family) -> IptablesRule {
+            let m = match(family)
+            return IptablesRule(table: table, chain: builtin, spec: "\(m.isEmpty ? "" : m + " ")-m comment --comment \(Admission.comment) -j \(chain)")
+        }
+    }
+
+    static let jumps = [
+        // Never a loopback destination: a neighbour routing 127.0.0.0/8 here would reach the
+        // guests through 127.0.0.1 (moby #45610); and a DNAT of the host's own 127.0.0.1
+        // traffic to a guest would be dropped as martian anyway.
+        Jump(table: "nat", builtin: "PREROUTING", chain: IptablesRenderer.pre) { "! -d \(Network.loopback($0)) -m addrtype --dst-type LOCAL" },
+        Jump(table: "nat", builtin: "OUTPUT", chain: IptablesRenderer.out) { "! -d \(Network.loopback($0)) -m addrtype --dst-type LOCAL" },
+        Jump(table: "nat", builtin: "POSTROUTING", chain: IptablesRenderer.post) { _ in "" },
+        Jump(table: "filter", builtin: "FORWARD", chain: IptablesRenderer.forward) { _ in "" },
+    ]
+
+    public func render(_ plan: Plan) -> String { renderer.render(plan) }
+
+    func iptables(_ flavour: IptablesFlavour, _ family: Family) -> Iptables {
+        Iptables(flavour, family, commands: commands, procNet: procNet)
+    }
+
+    public func flavour() throws(PortFwdError) -> IptablesFlavour {
+        if let flavourOverride { return flavourOverride }
+        // libvirt's chains in legacy tables mean libvirt runs iptables-legacy: follow it.
+        let legacy = iptables(.legacy, .ipv4)
+        if legacy.hasTables("filter"), try legacy.save(table: "filter")["filter"].chains.keys.contains(where: { $0.hasPrefix("LIBVIRT_") }) {
+            return .legacy
+        }
+        return .nft
+    }
+
+    public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
+        let flavour = try flavour()
+        // A family without forwards gets no chains at all (and loses any it had), so an
+        // IPv4-only host never grows ip6tables tables of ours.
+        let used = Family.allCases.filter { !plan.entries($0).isEmpty }
+        var saved: [Iptables: IptablesRuleset] = [:]
+        var changes: [(Iptables, apply: IptablesInput, undo: IptablesInput)] = []
+        for family in Family.allCases {
+            let ipt = iptables(flavour, family)
+            guard used.contains(family) || ipt.hasTables() else { continue }
+            let before = try ipt.save()
+            saved[ipt] = before
+            if used.contains(family) {
+                changes.append((ipt, fill(plan, family, over: before), restoring(before, family, afterFill: true)))
+            } else if ours(in: before) {
+                changes.append((ipt, emptying(before), restoring(before, family, afterFill: false)))
+            }
+        }
+        var steps: [Step] = []
+        // Check every input before committing any: a refusal then changes nothing at all.
+        let tests = changes.map { ($0.0, $0.apply) }
+        steps.append(Step("check the rules with iptables-restore --test", apply: { () throws(PortFwdError) in
+            for (ipt, input) in tests { try ipt.restore(input, test: true) }
+        }, undo: { () throws(PortFwdError) in }))
+        // One commit per table: iptables-restore commits table by table, so a two-table input
+        // that fails in its second table has already changed the first.
+        for (ipt, apply, undo) in changes {
+            for table in apply.tables {
+                let forward = apply.only(table), backward = undo.only(table)
+                steps.append(Step("install \(ipt.tool) \(table) chains", apply: { () throws(PortFwdError) in try ipt.restore(forward, test: false) },
+                                  undo: { () throws(PortFwdError) in try ipt.restore(backward, test: false) }))
+            }
+        }
+        // Our FORWARD chain admits our connections in this flavour; other places (the other
+        // flavour, libvirt's own nftables tables) still get a mark-scoped rule where needed.
+        let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
+        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
+        let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places, covered: covered)
+        steps += edits.map(step)
+        let chains = "chains in \(iptables(flavour, .ipv4).tool)/\(iptables(flavour, .ipv6).tool)"
+        return Installation(steps: steps, notes: [chains] + held.map { "admission rule in \($0)" })
+    }
+
+    func step(_ edit: AdmissionEdit) -> Step {
+        switch edit {
+        case .iptables(let ipt, let apply, let undo):
+            return Step("admission in \(ipt.tool) FORWARD", apply: { () throws(PortFwdError) in try ipt.restore(apply, test: false) },
+                        undo: { () throws(PortFwdError) in try ipt.restore(undo, test: false) })
+        case .nft(let script, let undo):
+            let nft = self.nft
+            return Step("admission in libvirt's nftables tables", apply: { () throws(PortFwdError) in _ = try nft?.run(script) }, undo: undo)
+        }
+    }
+
+    // MARK: - restore inputs
+
+    /// Our chains refilled from the plan, and each jump made the one first rule of its chain.
+    func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset) -> IptablesInput {
+        var input = IptablesInput()
+        let rules = renderer.rules(plan, family: family)
+        for (table, chain) in IptablesRenderer.chains {
+            input.add(table, ":\(chain) - [0:0]")
+            for spec in rules[chain] ?? [] { input.add(table, "-A \(chain) \(spec)") }
+        }
+        for jump in Self.jumps {
+            let builtin = before[jump.table].rules(in: jump.builtin)
+            let existing = builtin.filter { $0.spec.hasSuffix("-j \(jump.chain)") }
+            let expected = jump.rule(family)
+            if existing.count == 1 && builtin.first == expected { continue }
+            for rule in existing { input.add(jump.table, rule.delete) }
+            input.add(jump.table, expected.insert(at: 1))
+        }
+        return input
+    }
+
+    /// Every jump and chain of ours removed.
+    func emptying(_ before: IptablesRuleset) -> IptablesInput {
+        var input = IptablesInput()
+        for jump in Self.jumps {
+            for rule in before[jump.table].rules(in: jump.builtin) where rule.spec.hasSuffix("-j \(jump.chain)") { input.add(jump.table, rule.delete) }
+        }
+        for (table, chain) in IptablesRenderer.chains where before[table].chains[chain] != nil {
+            input.add(table, "-F \(chain)")
+            input.add(table, "-X \(chain)")
+        }
+        return input
+    }
+
+    /// The input that puts our jumps and chains back as `before` had them: after `fill`, which
+    /// left exactly one jump per built-in chain, or after `emptying`, which left none.
+    func restoring(_ before: IptablesRuleset, _ family: Family, afterFill: Bool) -> IptablesInput {
+        var input = IptablesInput()
+        if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family).delete) } }
+        for (table, chain) in IptablesRenderer.chains {
+            if before[table].chains[chain] != nil {
+                input.add(table, ":\(chain) - [0:0]")
+                for rule in before[table].rules(in: chain) { input.add(table, rule.append) }
+            } else if afterFill {
+                input.add(table, "-F \(chain)")
+                input.add(table, "-X \(chain)")
+            }
+        }
+        for jump in Self.jumps {
+            for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where rule.spec.hasSuffix("-j \(jump.chain)") {
+                input.add(jump.table, rule.insert(at: i + 1))
+            }
+        }
+        return input
+    }
+
+    func ours(in rules: IptablesRuleset) -> Bool {
+        IptablesRenderer.chains.contains { rules[$0.table].chains[$0.chain] != nil }
+    }
+
+    // MARK: - the rest of the protocol
+
+    public func validate(_ plan: Plan) throws(PortFwdError) {
+        let flavour = try flavour()
+        for family in Family.allCases where !plan.entries(family).isEmpty {
+            let ipt = iptables(flavour, family)
+            try ipt.restore(fill(plan, family, over: try ipt.save()), test: true)
+        }
+    }
+
+    public func removal(admission: Bool) throws(PortFwdError) -> Installation {
+        var result = Installation()
+        for flavour in IptablesFlavour.allCases {
+            for family in Family.allCases {
+                let ipt = iptables(flavour, family)
+                guard ipt.hasTables() else { continue }
+                let before = try ipt.save()
+                guard ours(in: before) || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains { $0.spec.hasSuffix("-j \(j.chain)") } }) else { continue }
+                let apply = emptying(before), undo = restoring(before, family, afterFill: false)
+                for table in apply.tables {
+                    let forward = apply.only(table), backward = undo.only(table)
+                    result.steps.append(Step("remove \(ipt.tool) \(table) chains", apply: { () throws(PortFwdError) in try ipt.restore(forward, test: false) },
+                                             undo: { () throws(PortFwdError) in try ipt.restore(backward, test: false) }))
+                }
+            }
+        }
+        if admission {
+            let places = try Admission.survey(mark: .default, nft: nft, commands: commands, procNet: procNet)
+            result = result + NftablesBackend.clearing(places, nft: nft)
+        }
+        return result
+    }
+
+    public func installed() throws(PortFwdError) -> Bool {
+        let flavour = try flavour()
+        for family in Family.allCases {
+            let ipt = iptables(flavour, family)
+            if ipt.hasTables("filter"), try ipt.save(table: "filter")["filter"].chains[IptablesRenderer.forward] != nil { return true }
+        }
+        return false
+    }
+
+    public func counters() throws(PortFwdError) -> [EndpointCounter]? {
+        let flavour = try flavour()
+        var result: [EndpointCounter] = []
+        var found = false
+        for family in Family.allCases {
+            let ipt = iptables(flavour, family)
+            guard ipt.hasTables("filter") else { continue }
+            let rules = try ipt.save(table: "filter", counters: true)
+            found = found || rules["filter"].chains[IptablesRenderer.forward] != nil
+            result += Self.counters(rules)
+        }
+        return found ? Self.merge(result) : nil
+    }
+
+    public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
+        let flavour = try flavour()
+        var lines: [String] = []
+        var saved: [Iptables: IptablesRuleset] = [:]
+        for family in Family.allCases {
+            let ipt = iptables(flavour, family)
+            let used = !plan.entries(family).isEmpty
+            guard used || ipt.hasTables() else { continue }
+            let now = try ipt.save()
+            saved[ipt] = now
+            let expected = renderer.rules(plan, family: family)
+            for (table, chain) in IptablesRenderer.chains {
+                let have = now[table].rules(in: chain).map(\.spec)
+                if !used {
+                    if now[table].chains[chain] != nil { lines.append("\(ipt.tool): chain \(chain) is left over") }
+                    continue
+                }
+                guard now[table].chains[chain] != nil else { lines.append("\(ipt.tool): chain \(chain) is missing"); continue }
+                if have != expected[chain] ?? [] { lines.append("\(ipt.tool): chain \(chain) differs from the plan") }
+            }
+            guard used else { continue }
+            for jump in Self.jumps {
+                let builtin = now[jump.table].rules(in: jump.builtin)
+                let ours = builtin.filter { $0.spec.hasSuffix("-j \(jump.chain)") }
+                if ours.isEmpty { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is missing") }
+                else if ours.count > 1 || builtin.first != jump.rule(family) { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is not first") }
+            }
+        }
+        let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
+        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
+        let admission = Admission(mark: plan.settings.mark, mode: plan.settings.admission)
+        lines += places.filter { admission.wants($0, among: places, covered: covered) && !$0.isCorrect }.map {
+            $0.hasOurs ? "admission rule in \($0.id) is not first" : "admission rule in \($0.id) is missing"
+        }
+        return lines
+    }
+
+    /// The counting rules of LIBVIRT_PORTFWD_FWD (those without a target) in an
+    /// `iptables-save -c`: one per guest endpoint and direction.
+    static func counters(_ rules: IptablesRuleset) -> [EndpointCounter] {
+        let table = rules["filter"]
+        return table.rules.enumerated().compactMap { index, rule in
+            guard rule.chain == IptablesRenderer.forward, !rule.spec.contains(" -j "), let counts = table.counters[index] else { return nil }
+            let words = rule.spec.split(separator: " ").map(String.init)
+            func value(after flag: String) -> String? { words.firstIndex(of: flag).flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil } }
+            guard let proto = value(after: "-p"), let address = value(after: "-d") ?? value(after: "-s"),
+                  let ports = value(after: "--dport") ?? value(after: "--sport") else { return nil }
+            return EndpointCounter(address: String(address.split(separator: "/")[0]), proto: proto,
+                                   ports: ports.replacingOccurrences(of: ":", with: "-"), packets: counts.packets, bytes: counts.bytes)
+        }
+    }
+
+    /// Both directions of one endpoint add up to one counter, as in the nftables backend.
+    static func merge(_ counters: [EndpointCounter]) -> [EndpointCounter] {
+        var order: [String] = []
+        var sums: [String: EndpointCounter] = [:]
+        for c in counters {
+            let key = "\(c.address) \(c.proto) \(c.ports)"
+            if let s = sums[key] {
+                sums[key] = EndpointCounter(address: c.address, proto: c.proto, ports: c.ports, packets: s.packets + c.packets, bytes: s.bytes + c.bytes)
+            } else {
+                order.append(key)
+                sums[key] = c
+            }
+        }
+        return order.map { sums[$0]! }
+    }
+}

@@ -1,0 +1,142 @@
+import PortFwdCore
+import PortFwdSystem
+
+/// The default strategy: one `inet libvirt_portfwd` table replaced whole through libnftables,
+/// plus mark-scoped admission where another firewall would reject our connections.
+///
+/// An install is at most a few iptables-restore calls for admission in iptables chains, each
+/// with its undo, and then one libnftables transaction holding both the table swap and every
+/// admission edit in libvirt's own nftables tables: if that transaction fails, nothing of it
+/// happened, and the iptables edits are undone.
+public struct NftablesBackend: FirewallBackend {
+    public let name = "nftables"
+    let nft: NftablesRunner
+    let commands: CommandRunner
+    let procNet: String
+
+    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String = "/proc/net") {
+        self.nft = nft
+        self.commands = commands
+        self.procNet = procNet
+    }
+
+    public static let table = "inet \(NftRenderer.table)"
+
+    var renderer: NftRenderer { NftRenderer(replace: nft.hasDestroy ? .destroy : .declareAndDelete) }
+
+    public func render(_ plan: Plan) -> String { renderer.render(plan) }
+
+    public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
+        // Survey first. The swap does not touch the other firewalls, and after a large commit
+        // libnftables' next read fetches every set element again, ours included.
+        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet)
+        let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
+        var steps: [Step] = []
+        var alongside = ""
+        for edit in edits {
+            switch edit {
+            case .iptables(let iptables, let apply, let undo):
+                steps.append(Step("admission in \(iptables.tool) FORWARD",
+                                  apply: { () throws(PortFwdError) in try iptables.restore(apply, test: false) },
+                                  undo: { () throws(PortFwdError) in try iptables.restore(undo, test: false) }))
+            case .nft(let script, _):
+                alongside += script
+            }
+        }
+        let script = alongside + render(plan)
+        let nft = self.nft
+        // Last, so it never needs undoing: a transaction the kernel refused left nothing behind.
+        steps.append(Step("replace table \(Self.table)",
+                          apply: { () throws(PortFwdError) in _ = try nft.run(script) },
+                          undo: { () throws(PortFwdError) in throw PortFwdError(.partial, "a committed table swap is never undone") }))
+        return Installation(steps: steps, notes: held.map { "admission rule in \($0)" })
+    }
+
+    public func validate(_ plan: Plan) throws(PortFwdError) {
+        do { _ = try nft.run(render(plan), json: false, dryRun: true) } catch {
+            throw PortFwdError(error.code, "the kernel refused the ruleset: \(error.message)")
+        }
+    }
+
+    public func removal(admission: Bool) throws(PortFwdError) -> Installation {
+        var result = Installation()
+        if admission {
+            let places = try Admission.survey(mark: .default, nft: nft, commands: commands, procNet: procNet)
+            result = result + Self.clearing(places, nft: nft)
+        }
+        let nft = self.nft
+        result.steps.append(Step("delete table \(Self.table)", apply: { () throws(PortFwdError) in
+            if nft.hasDestroy { _ = try nft.run("destroy table \(Self.table)"); return }
+            do throws(PortFwdError) { _ = try nft.run("delete table \(Self.table)") } catch {
+                if error.code != .notFound { throw error }
+            }
+        }, undo: { () throws(PortFwdError) in }))
+        return result
+    }
+
+    /// Steps that take every admission rule of ours out of `places`.
+    static func clearing(_ places: [any AdmissionPlace], nft: NftablesRunner?) -> Installation {
+        var result = Installation()
+        for place in places where place.hasOurs {
+            switch place.clear() {
+            case .iptables(let iptables, let apply, let undo):
+                result.steps.append(Step("remove admission from \(place.id)",
+                                         apply: { () throws(PortFwdError) in try iptables.restore(apply, test: false) },
+                                         undo: { () throws(PortFwdError) in try iptables.restore(undo, test: false) }))
+            case .nft(let script, let undo):
+                result.steps.append(Step("remove admission from \(place.id)",
+                                         apply: { () throws(PortFwdError) in _ = try nft?.run(script) }, undo: undo))
+            }
+        }
+        return result
+    }
+
+    public func counters() throws(PortFwdError) -> [EndpointCounter]? {
+        guard try installed() else { return nil }
+        // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
+        var result: [EndpointCounter] = []
+        for set in ["count4", "count4_ranges", "count6", "count6_ranges"] {
+            result += try NftJSON.counters(try nft.run("list set \(Self.table) \(set)", json: true, dryRun: false))
+        }
+        return result
+    }
+
+    /// Whether our table exists, asked as a dry-run delete: any listing that touches our
+    /// table makes libnftables fetch all its set elements.
+    public func installed() throws(PortFwdError) -> Bool {
+        do { _ = try nft.run("delete table \(Self.table)", json: false, dryRun: true) } catch {
+            if error.code == .notFound { return false }
+            throw error
+        }
+        return true
+    }
+
+    public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
+        var lines: [String] = []
+        let listing: String
+        do { listing = try nft.run("list table \(Self.table)", json: true, dryRun: false) } catch {
+            if error.code != .notFound { throw error }
+            return ["table \(Self.table) is missing"] + (try admissionDrift(plan))
+        }
+        let table = try NftJSON.table(listing)
+        let fingerprint = renderer.fingerprint(plan)
+        let installed = table.chains["forward"]?.compactMap { $0.comment.flatMap(Fingerprint.inComment) }.first
+        if installed != fingerprint {
+            lines.append("table \(Self.table) holds another plan (\(installed?.description ?? "none") instead of \(fingerprint))")
+        } else {
+            // Same plan: anything else is a change made behind our back.
+            let shape = TableShape(sets: table.sets, chains: table.chains.mapValues(\.count))
+            lines += shape.differences(from: TableShape(rendered: render(plan))).map { "table \(Self.table): \($0)" }
+        }
+        return lines + (try admissionDrift(plan))
+    }
+
+    /// Places that should hold our rule and do not (or not first).
+    func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [String] {
+        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet)
+        let admission = Admission(mark: plan.settings.mark, mode: plan.settings.admission)
+        return places.filter { admission.wants($0, among: places) && !$0.isCorrect }.map {
+            $0.hasOurs ? "admission rule in \($0.id) is not first" : "admission rule in \($0.id) is missing"
+        }
+    }
+}

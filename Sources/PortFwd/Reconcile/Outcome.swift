@@ -1,0 +1,51 @@
+import PortFwdCore
+
+/// What one reconcile did: the plan now installed (or that would be), what is still waiting,
+/// and what the admin should hear about.
+public struct Outcome: Sendable {
+    public var plan: Plan
+    public var mode: Mode = .running
+    public var warnings: [Warning] = []
+    /// What the backend reports doing besides the table, such as where admission sits.
+    public var notes: [String] = []
+    /// Running guests whose forwards wait for a DHCP lease.
+    public var pending: [RunningGuest] = []
+    public var adopted: [GuestName] = []
+    public var dropped: [GuestName] = []
+    /// The backend that installed the plan; nil for a dry run.
+    public var backend: String?
+
+    public init(plan: Plan) { self.plan = plan }
+}
+
+/// Something an admin should hear about, though the change went through.
+public struct Warning: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// A state record was unreadable, corrupt or refused, and skipped.
+        case record
+        /// Metadata asks for more than the policy allows now; that part is not installed.
+        case policy
+        /// A configured guest could not be covered (`--all` without an address).
+        case skipped
+        /// The config did not parse; the last one that applied was used.
+        case config
+        /// Rules of the backend not in use could not be removed.
+        case retire
+        /// The state directory could not be locked or written (`flush` goes on without it).
+        case state
+        /// libvirt's status files could not all be read.
+        case libvirt
+        /// Another firewall will turn the forwards away whatever we install.
+        case blocked
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import PortFwdCore
+import PortFwdSystem
+
+/// The one transaction every change goes through: lock the state, change the records, plan,
+/// pick the backend, install, and if any step fails put the records and the kernel back
+/// exactly as they were; then retire the backend no longer in use and report. The kernel
+/// rules are a function of (config, records), so re-running any event converges.
+public struct Reconciler: Sendable {
+    public let config: Config
+    /// The config file's text: kept in the state directory once it applied, for operations
+    /// that must work when the file on disk stops parsing (`stopped` must always remove a
+    /// guest's forwards).
+    public let configText: String?
+    public let store: StateStore
+    public let libvirt: LibvirtFiles
+    /// Choosing a backend probes the kernel, so it happens only when something is installed.
+    let backends: @Sendable () -> Backends
+    let clock: @Sendable () -> Date
+    /// How long a record may lack its domain's status file before `syncWithLibvirt` drops it:
+    /// libvirt writes that file only after the `start` hook has recorded the guest.
+    public var startGrace: TimeInterval = 120
+
+    public init(config: Config, configText: String? = nil, store: StateStore, libvirt: LibvirtFiles = LibvirtFiles(),
+                backends: @escaping @Sendable () -> Backends, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.config = config
+        self.configText = configText
+        self.store = store
+        self.libvirt = libvirt
+        self.backends = backends
+        self.clock = clock
+    }
+
+    public var intake: DomainIntake {
+        DomainIntake(config: config, libvirt: libvirt, now: clock(), serviceRunning: store.serviceRunning)
+    }
+
+    public func reconcile(_ change: Change) throws(PortFwdError) -> Outcome {
+        if change.flush { return try flush() }
+        return try locked { () throws(PortFwdError) in try transaction(change) }
+    }
+
+    /// The plan for what is recorded now, without changing anything (`check`, `export`):
+    /// the running guests, and with `all` (default: the recorded mode) every configured one.
+    public func plan(all: Bool? = nil) throws(PortFwdError) -> Outcome {
+        try current(all: all).0
+    }
+
+    /// The plan and the records it came from.
+    func current(all: Bool? = nil) throws(PortFwdError) -> (Outcome, [RunningGuest]) {
+        let (records, problems) = store.load()
+        let mode = all.map { $0 ? Mode.all : .running } ?? recordedMode
+        let resolved = resolve(records, mode: mode)
+        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings))
+        outcome.mode = mode
+        outcome.pending = resolved.pending
+        outcome.warnings = problems.map { Warning(.record, $0) } + resolved.warnings.map { Warning(.policy, $0) }
+        return (outcome, records)
+    }
+
+    /// Whether the selected backend has rules of ours installed.
+    public func installed() throws(PortFwdError) -> Bool { try backends().selected.installed() }
+
+    public var recordedMode: Mode { store.mode.flatMap(Mode.init(rawValue:)) ?? .running }
+
+    private func transaction(_ change: Change) throws(PortFwdError) -> Outcome {
+        let (loaded, problems) = store.load()
+        var warnings = problems.map { Warning(.record, $0) }
+        var records = loaded
+        let mode = change.mode ?? recordedMode
+        var touched = Set(change.forget + change.record.map(\.uuid))
+        records.removeAll { touched.contains($0.uuid) }
+        records += change.record
+        var adopted: [GuestName] = [], dropped: [GuestName] = []
+        if change.syncWithLibvirt {
+            let synced = sync(&records)
+            adopted = synced.adopted.map(\.name)
+            dropped = synced.dropped.map(\.name)
+            warnings += synced.warnings
+            touched.formUnion(synced.adopted.map(\.uuid) + synced.dropped.map(\.uuid) + synced.changed)
+        }
+        let resolved = resolve(records, mode: mode)
+        warnings += resolved.warnings.map { Warning(.policy, $0) }
+        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings))
+        outcome.mode = mode
+        outcome.pending = resolved.pending
+        outcome.adopted = adopted
+        outcome.dropped = dropped
+        if change.dryRun { outcome.warnings = warnings; return outcome }
+
+        // Off (after `flush`): the records follow the guests, the kernel is left alone.
+        let chosen = mode == .off ? nil : backends()
+        let installation = try chosen?.selected.install(outcome.plan) ?? Installation()
+        let store = self.store
+        let snapshot = store.snapshot(Array(touched))
+        let writes = records.filter { touched.contains($0.uuid) }
+        let removals = touched.filter { uuid in !records.contains { $0.uuid == uuid } }
+        let recordStep = Step("update the records in \(store.directory)", apply: { () throws(PortFwdError) in
+            for guest in writes { try store.save(guest) }
+            for uuid in removals { try store.remove(uuid) }
+            try store.setMode(mode == .running ? nil : mode.rawValue)
+        }, undo: { () throws(PortFwdError) in
+            let failures = store.restore(snapshot)
+            if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
+        })
+        try Steps.run([recordStep] + installation.steps)
+
+        outcome.notes = installation.notes
+        outcome.warnings = warnings
+        if let chosen {
+            outcome.backend = chosen.selected.name
+            outcome.warnings += retire(chosen) + remember(chosen.selected.name) + blockers(chosen, outcome.plan)
+        }
+        return outcome
+    }
+
+    /// Records made to agree with the domains libvirt reports running.
+    private func sync(_ records: inout [RunningGuest]) -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning]) {
+        guard FileManager.default.fileExists(atPath: libvirt.paths.runningDomainDirectory) else {
+            return ([], [], [], [])
+        }
+        let (domains, problems) = libvirt.runningDomains()
+        var warnings = problems.map { Warning(.libvirt, "skipping \($0)") }
+        let intake = self.intake
+        let now = Int64(clock().timeIntervalSince1970)
+        var adopted: [RunningGuest] = [], dropped: [RunningGuest] = [], changed: [DomainUUID] = []
+        let running = Dictionary(domains.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+        for record in records where running[record.uuid] == nil && now - record.since > Int64(startGrace) {
+            dropped.append(record)
+        }
+        records.removeAll { r in dropped.contains { $0.uuid == r.uuid } }
+        for domain in domains {
+            let existing = records.first { $0.uuid == domain.uuid }
+            let others = records.filter { $0.uuid != domain.uuid }
+            let fresh: RunningGuest?
+            do { fresh = try intake.take(domain, others: others, strict: false) } catch {
+                warnings.append(Warning(.libvirt, "guest \(domain.name): \(error.message)"))
+                continue
+            }
+            guard var fresh else {
+                if let existing { dropped.append(existing); records.removeAll { $0.uuid == existing.uuid } }
+                continue
+            }
+            if let existing {
+                // Keep what the record found at start unless the domain now names its address.
+                if fresh.addressSource != .explicit && existing.addressSource != .pending {
+                    fresh = fresh.readdressed(existing.address4, existing.address6, source: existing.addressSource)
+                }
+                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: fresh.interfaces, address4: fresh.address4,
+                                     address6: fresh.address6, addressSource: fresh.addressSource, metadata: fresh.metadata, since: existing.since)
+                if fresh != existing {
+                    records.removeAll { $0.uuid == existing.uuid }
+                    records.append(fresh)
+                    changed.append(fresh.uuid)
+                }
+            } else {
+                records.append(fresh)
+                adopted.append(fresh)
+            }
+        }
+        for (index, record) in records.enumerated() {
+            if let moved = intake.followLease(record) { records[index] = moved; changed.append(moved.uuid) }
+        }
+        return (adopted, dropped, changed, warnings)
+    }
+
+    /// Firewalls that will turn our forwards away whatever we install.
+    func blockers(_ chosen: Backends, _ plan: Plan) -> [Warning] {
+        guard !plan.entries.isEmpty, let nft = chosen.nft, (try? Firewalld.strictForwardPorts(nft)) == true else { return [] }
+        return [Warning(.blocked, Firewalld.strictProblem)]
+    }
+
+    private func resolve(_ records: [RunningGuest], mode: Mode) -> Resolver.Result {
+        let libvirt = self.libvirt
+        return Resolver.resolve(config: config, running: records, all: mode == .all,
+                                surroundings: Surroundings(networks: libvirt.networks(), hostAddresses: HostAddresses.current()))
+    }
+
+    /// Removes what the backend used before left behind, but only after a switch: the state
+    /// directory remembers which backend applied last, so the common case costs no look at the
+    /// other firewall.
+    private func retire(_ chosen: Backends) -> [Warning] {
+        guard let previous = store.lastBackend, previous != chosen.selected.name else { return [] }
+        var warnings: [Warning] = []
+        for other in chosen.others where other.name == previous {
+            do throws(PortFwdError) {
+                warnings += Steps.runAll(try other.removal(admission: false).steps).map { Warning(.retire, "cannot remove \(other.name) rules: \($0)") }
+            } catch { warnings.append(Warning(.retire, "cannot remove \(other.name) rules: \(error.message)")) }
+        }
+        return warnings
+    }
+
+    private func remember(_ backend: String) -> [Warning] {
+        var warnings: [Warning] = []
+        do { try store.setLastBackend(backend) } catch { warnings.append(Warning(.state, error.message)) }
+        if let configText { do { try store.setLastConfig(configText) } catch { warnings.append(Warning(.state, error.message)) } }
+        return warnings
+    }
+
+    /// Every rule of ours goes, whichever backend made it. The admin's way out never depends on
+    /// the thing that broke: without the state lock (a read-only /run, a lock that cannot be
+    /// taken) it goes on, and says so. Records stay: the next apply or hook event re-installs.
+    private func flush() throws(PortFwdError) -> Outcome {
+        var outcome = Outcome(plan: .empty(config.settings))
+        let backends = self.backends
+        let removeAll = { @Sendable () -> [String] in
+            let chosen = backends()
+            var failures: [String] = []
+            for (index, backend) in ([chosen.selected] + chosen.others).enumerated() {
+                do throws(PortFwdError) { failures += Steps.runAll(try backend.removal(admission: index == 0).steps) } catch { failures.append(error.message) }
+            }
+            return failures
+        }
+        var failures: [String]
+        let store = self.store
+        do throws(PortFwdError) {
+            failures = try locked { () throws(PortFwdError) in
+                // Off until the next apply: neither the hooks nor the service put them back.
+                try store.setMode(Mode.off.rawValue)
+                return removeAll()
+            }
+        } catch {
+            outcome.warnings.append(Warning(.state, "\(error.message); removing the rules without the lock"))
+            failures = removeAll()
+        }
+        if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
+        return outcome
+    }
+
+    private func locked<T>(_ body: () throws(PortFwdError) -> T) throws(PortFwdError) -> T {
+        do {
+            return try store.withLock { try body() }
+        } catch let error as PortFwdError {
+            throw error
+        } catch {
+            throw PortFwdError(.io, "\(error)")
+        }
+    }
+}
+
+extension Steps {
+    /// Runs every step, keeping going past failures, and returns one line per failure: for
+    /// removals, where each rule that can go should go.
+    public static func runAll(_ steps: [Step]) -> [String] {
+        var failures: [String] = []
+        for step in steps {
+            do { try step.forward() } catch { failures.append("\(step.name): \(error.message)") }
+        }
+        return failures
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import PortFwdCore
+import PortFwdSystem
+
+/// What `status` shows: each planned forward beside the counters the kernel holds for it, the
+/// guests still waiting for an address, and whether the kernel matches the plan. `healthy` is
+/// what the exit status says, so a monitoring system can alert on it alone.
+public struct StatusReport: Codable, Sendable {
+    public struct Row: Codable, Sendable {
+        public let guest: String
+        public let family: String
+        public let spec: String
+        public let proto: String
+        /// nil: every local address.
+        public let hostAddress: String?
+        public let hostPort: Int
+        public let hostPortLast: Int
+        public let guestPort: Int
+        public let guestPortLast: Int
+        public let sources: [String]
+        public let target: String
+        /// `config` or `metadata`.
+        public let origin: String
+        /// `explicit`, `dhcp-host`, `lease`, or `config` for a guest covered by `--all` only.
+        public let addressSource: String
+        public let packets: UInt64?
+        public let bytes: UInt64?
+
+        enum CodingKeys: String, CodingKey {
+            case guest, family, spec, proto, sources, target, origin, packets, bytes
+            case hostAddress = "host_address", hostPort = "host_port", hostPortLast = "host_port_last"
+            case guestPort = "guest_port", guestPortLast = "guest_port_last", addressSource = "address_source"
+        }
+    }
+
+    public struct Pending: Codable, Sendable {
+        public let guest: String
+        public let forwards: [String]
+        public let addressSource: String
+
+        enum CodingKeys: String, CodingKey { case guest, forwards, addressSource = "address_source" }
+    }
+
+    public let installed: Bool
+    public let mode: String
+    public let backend: String
+    public let healthy: Bool
+    /// One line per problem: drift, a stale record, a pending guest, a firewall that blocks.
+    public let problems: [String]
+    public let forwards: [Row]
+    public let pending: [Pending]
+
+    public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [RunningGuest],
+                counters: [EndpointCounter]?, problems: [String], guests filter: Set<String>? = nil) {
+        installed = counters != nil
+        self.mode = mode.rawValue
+        self.backend = backend
+        self.problems = problems
+        healthy = problems.isEmpty
+        let sources = Dictionary(records.map { ($0.name.value, $0.addressSource.rawValue) }, uniquingKeysWith: { a, _ in a })
+        forwards = plan.entries.filter { filter?.contains($0.guest.value) ?? true }.map { e in
+            // Counters live per guest endpoint; find the element whose range covers this forward.
+            let counter = counters?.first { c in
+                c.address == e.guestAddress.description && c.proto == e.proto.rawValue
+                    && (try? PortRange.parse(Substring(c.ports)))?.contains(e.guestPorts) == true
+            }
+            let anySource = e.sources == [Network.any(e.family)]
+            return Row(guest: e.guest.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
+                       hostAddress: e.hostAddress?.description, hostPort: Int(e.hostPorts.lower), hostPortLast: Int(e.hostPorts.upper),
+                       guestPort: Int(e.guestPorts.lower), guestPortLast: Int(e.guestPorts.upper),
+                       sources: anySource ? [] : e.sources.map(\.description), target: "\(e.family.bracketed(e.guestAddress)):\(e.guestPorts)",
+                       origin: e.forward.origin.rawValue, addressSource: sources[e.guest.value] ?? "config",
+                       packets: counter?.packets, bytes: counter?.bytes)
+        }
+        self.pending = pending.filter { filter?.contains($0.name.value) ?? true }.map {
+            Pending(guest: $0.name.value, forwards: $0.metadata.forwards.map(\.spec.description), addressSource: $0.addressSource.rawValue)
+        }
+    }
+
+    public var table: String {
+        var lines = [["GUEST", "SPEC", "TARGET", "SOURCES", "ADDRESS", "PACKETS", "BYTES"]]
+        for r in forwards {
+            lines.append([r.guest, r.spec, r.target, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.addressSource,
+                          r.packets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
+        }
+        for p in pending { lines.append([p.guest, "-", "-", "-", "pending", "-", "-"]) }
+        let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
+        var text = ""
+        for line in lines {
+            var row = zip(line, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            while row.last == " " { row.removeLast() }
+            text += row + "\n"
+        }
+        return text
+    }
+}
+
+extension Reconciler {
+    /// The status of what is recorded now: the plan, its counters, and every way in which
+    /// the kernel or the records differ from what they should be.
+    public func status(all: Bool? = nil, guests: Set<String>? = nil) throws(PortFwdError) -> StatusReport {
+        let (outcome, records) = try current(all: all)
+        var problems: [String] = []
+        let chosen = backends()
+        var counters: [EndpointCounter]?
+        if outcome.mode == .off {
+            problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
+        } else {
+            problems += try chosen.selected.drift(from: outcome.plan)
+            counters = try chosen.selected.counters()
+            if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { problems.append(Firewalld.strictProblem) }
+        }
+        problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }
+        problems += outcome.pending.map { "guest \($0.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)" }
+        return StatusReport(plan: outcome.plan, mode: outcome.mode, backend: chosen.selected.name, records: records, pending: outcome.pending,
+                            counters: counters, problems: problems, guests: guests)
+    }
+
+    /// Records of domains libvirt does not report running, past the start grace.
+    func staleRecords(_ records: [RunningGuest]) -> [RunningGuest] {
+        guard FileManager.default.fileExists(atPath: libvirt.paths.runningDomainDirectory) else { return [] }
+        let running = Set(libvirt.runningDomains().domains.map(\.uuid))
+        let now = Int64(clock().timeIntervalSince1970)
+        return records.filter { !running.contains($0.uuid) && now - $0.since > Int64(startGrace) }
+    }
+}

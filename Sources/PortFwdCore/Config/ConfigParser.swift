@@ -1,0 +1,304 @@
+import TOMLKit
+
+/// Turns TOML text into a `Config`, collecting every problem with its key path.
+/// Unknown keys are errors: a typo like `adress` must not silently drop a guest's address.
+struct ConfigParser {
+    let text: String
+    let file: String
+    private var problems: [ConfigProblem] = []
+
+    init(text: String, file: String) {
+        self.text = text
+        self.file = file
+    }
+
+    mutating func parse() throws(PortFwdError) -> Config {
+        // TOMLKit hands the text to C++ as a C string: a NUL byte would silently end the file
+        // there, and a \u0000 escape would end a string. Neither is ever meant.
+        if let line = Self.lineOfNUL(text) {
+            throw PortFwdError(.invalidInput, "\(file): line \(line): a NUL byte or \\u0000 escape is not allowed in the config")
+        }
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            let at = error.source.begin
+            throw PortFwdError(.invalidInput, "\(file): line \(at.line), column \(at.column): \(error.description)")
+        } catch {
+            throw PortFwdError(.invalidInput, "\(file): \(error)")
+        }
+
+        var config = Config(file: file)
+        for key in root.keys where key != "settings" && key != "guest" {
+            problem(key, "unknown key (expected [settings] or [[guest]])")
+        }
+        if let value = root["settings"] {
+            if let table = value.table { config.settings = parseSettings(table) } else { problem("settings", "must be a table") }
+        }
+        if let value = root["guest"] {
+            if let array = value.array {
+                for (i, item) in array.enumerated() {
+                    let path = "guest[\(i)]"
+                    guard let table = item.table else { problem(path, "must be a table ([[guest]])"); continue }
+                    if let guest = parseGuest(table, path: path) { config.guests.append(guest) }
+                }
+            } else {
+                problem("guest", "must be an array of tables: write [[guest]]")
+            }
+        }
+        checkDuplicateGuests(config.guests)
+        if !problems.isEmpty { throw PortFwdError(.invalidInput, lines: problems.map(\.description)) }
+        return config
+    }
+
+    // MARK: - [settings]
+
+    private mutating func parseSettings(_ table: TOMLTable) -> Settings {
+        var settings = Settings()
+        for key in table.keys {
+            let path = "settings.\(key)"
+            let value = table[key]!.tomlValue
+            switch key {
+            case "backend":
+                if let v = enumValue(value, path, Settings.Backend.self) { settings.backend = v }
+            case "admission":
+                if let v = enumValue(value, path, Settings.AdmissionMode.self) { settings.admission = v }
+            case "mark":
+                guard let n = value.int else { problem(path, "must be an integer such as 0x10000000"); break }
+                do { settings.mark = try Mark(n) } catch { problem(path, error.message) }
+            case "hairpin": if let b = bool(value, path) { settings.hairpin = b }
+            case "host-access": if let b = bool(value, path) { settings.hostAccess = b }
+            case "metadata": if let b = bool(value, path) { settings.metadata = b }
+            case "metadata-host-ports":
+                guard let array = value.array else { problem(path, "must be an array of port ranges like \"1024-65535\""); break }
+                var ranges: [PortRange] = []
+                for (i, item) in array.enumerated() {
+                    guard let s = item.string else { problem("\(path)[\(i)]", "must be a string like \"1024-65535\""); continue }
+                    do { ranges.append(try PortRange.parse(Substring(s))) } catch { problem("\(path)[\(i)]", error.message, value: s) }
+                }
+                settings.metadataHostPorts = ranges
+            case "metadata-address":
+                if let v = enumValue(value, path, Settings.MetadataAddress.self) { settings.metadataAddress = v }
+            case "metadata-max-forwards":
+                if let n = count(value, path) { settings.metadataMaxForwards = n }
+            case "metadata-max-ports":
+                if let n = count(value, path) { settings.metadataMaxPorts = n }
+            case "floating-addresses":
+                guard let array = value.array else { problem(path, "must be an array of addresses like \"203.0.113.7\""); break }
+                for (i, item) in array.enumerated() {
+                    guard let s = item.string else { problem("\(path)[\(i)]", "must be a string"); continue }
+                    guard let a = IPAddress(s) else { problem("\(path)[\(i)]", "'\(s)' is not an IP address", value: s); continue }
+                    if let refusal = PortSpec.hostRefusal(a) { problem("\(path)[\(i)]", refusal, value: s); continue }
+                    settings.floatingAddresses.append(a)
+                }
+            default:
+                problem(path, "unknown key")
+            }
+        }
+        return settings
+    }
+
+    // MARK: - [[guest]]
+
+    private mutating func parseGuest(_ table: TOMLTable, path: String) -> GuestConfig? {
+        var guest = GuestConfig(path: path)
+        var guestSources: [Network]?
+        var rawForwards: TOMLArray?
+        let before = problems.count
+        for key in table.keys {
+            let keyPath = "\(path).\(key)"
+            let value = table[key]!.tomlValue
+            switch key {
+            case "name":
+                guard let s = string(value, keyPath) else { break }
+                do { guest.name = try GuestName(s) } catch { problem(keyPath, error.message, value: s) }
+            case "uuid":
+                guard let s = string(value, keyPath) else { break }
+                do { guest.uuid = try DomainUUID(s) } catch { problem(keyPath, error.message, value: s) }
+            case "address": guest.address4 = address(value, keyPath, .ipv4)
+            case "address6": guest.address6 = address(value, keyPath, .ipv6)
+            case "sources": guestSources = sources(value, keyPath)
+            case "forwards":
+                if let array = value.array { rawForwards = array } else { problem(keyPath, "must be an array") }
+            default:
+                problem(keyPath, "unknown key")
+            }
+        }
+        if guest.name == nil && guest.uuid == nil && problems.count == before {
+            problem(path, "needs a name or a uuid")
+        }
+        for (i, item) in (rawForwards ?? TOMLArray()).enumerated() {
+            // The key path is built only for a message: there may be ten thousand forwards.
+            if let forward = parseForward(item.tomlValue, path: { "\(path).forwards[\(i)]" }, guestSources: guestSources ?? []) {
+                guest.forwards.append(forward)
+            }
+        }
+        return problems.count == before ? guest : nil
+    }
+
+    /// A forward is `"SPEC"` or `{ spec = "SPEC", sources = [...] }`. Its own sources replace the guest's.
+    private mutating func parseForward(_ value: TOMLValue, path makePath: () -> String, guestSources: [Network]) -> Forward? {
+        if let s = value.string {
+            do { return Forward(spec: try PortSpec.parse(s), sources: guestSources) } catch {
+                problem(makePath(), error.message, value: s)
+                return nil
+            }
+        }
+        let path = makePath()
+        guard let table = value.table else {
+            problem(path, "must be a port spec string or { spec = \"...\", sources = [...] }")
+            return nil
+        }
+        var spec: PortSpec?
+        var sources: [Network]?
+        for key in table.keys {
+            let keyPath = "\(path).\(key)"
+            let item = table[key]!.tomlValue
+            switch key {
+            case "spec":
+                guard let s = string(item, keyPath) else { break }
+                do { spec = try PortSpec.parse(s) } catch { problem(keyPath, error.message, value: s) }
+            case "sources": sources = self.sources(item, keyPath)
+            default: problem(keyPath, "unknown key (expected spec or sources)")
+            }
+        }
+        guard let spec else {
+            if !table.keys.contains("spec") { problem(path, "missing spec") }
+            return nil
+        }
+        return Forward(spec: spec, sources: sources ?? guestSources)
+    }
+
+    private mutating func checkDuplicateGuests(_ guests: [GuestConfig]) {
+        var seen: [String: String] = [:]
+        for guest in guests {
+            let key = guest.uuid.map { "uuid \($0)" } ?? guest.name.map { "name \($0)" } ?? guest.path
+            if let first = seen[key] {
+                problem(guest.path, "same domain \(key) as \(first); merge the two [[guest]] tables")
+            } else {
+                seen[key] = guest.path
+            }
+        }
+    }
+
+    // MARK: - typed values
+
+    private mutating func sources(_ value: TOMLValue, _ path: String) -> [Network]? {
+        guard let array = value.array else { problem(path, "must be an array of networks like \"203.0.113.0/24\""); return nil }
+        var networks: [Network] = []
+        for (i, item) in array.enumerated() {
+            guard let s = item.string else { problem("\(path)[\(i)]", "must be a string"); continue }
+            do { networks.append(try Network.parse(s)) } catch { problem("\(path)[\(i)]", error.message, value: s) }
+        }
+        if networks.isEmpty && array.count == 0 {
+            problem(path, "is empty, which would allow nobody; remove the key to allow everyone")
+        }
+        return networks
+    }
+
+    private mutating func address(_ value: TOMLValue, _ path: String, _ family: Family) -> IPAddress? {
+        guard let s = string(value, path) else { return nil }
+        guard let a = IPAddress(s), a.family == family else {
+            problem(path, "'\(s)' is not an \(family.label) address", value: s)
+            return nil
+        }
+        if let refusal = a.guestRefusal {
+            problem(path, "\(refusal), which cannot be a guest address", value: s)
+            return nil
+        }
+        return a
+    }
+
+    private mutating func string(_ value: TOMLValue, _ path: String) -> String? {
+        if let s = value.string { return s }
+        problem(path, "must be a string")
+        return nil
+    }
+
+    private mutating func bool(_ value: TOMLValue, _ path: String) -> Bool? {
+        if let b = value.bool { return b }
+        problem(path, "must be true or false")
+        return nil
+    }
+
+    private mutating func enumValue<E: RawRepresentable & CaseIterable>(_ value: TOMLValue, _ path: String, _: E.Type) -> E?
+    where E.RawValue == String {
+        guard let s = string(value, path) else { return nil }
+        if let e = E(rawValue: s) { return e }
+        problem(path, "'\(s)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))", value: s)
+        return nil
+    }
+
+    private mutating func count(_ value: TOMLValue, _ path: String) -> Int? {
+        guard let n = value.int, n >= 0 else { problem(path, "must be a whole number, 0 or more"); return nil }
+        return n
+    }
+
+    /// Records a problem. When the offending string appears on exactly one line of the file,
+    /// the line number is added too: TOMLKit keeps no positions for values, and a line is what
+    /// an admin's editor jumps to.
+    private mutating func problem(_ path: String, _ reason: String, value: String? = nil) {
+        var location = path
+        if let value, let line = lineOf(quoted: value) { location = "line \(line): \(path)" }
+        problems.append(ConfigProblem(file: file, location: location, reason: reason))
+    }
+
+    /// For each quoted string in the file, the one line it stands on (nil when on several).
+    /// Built once, on the first problem: a file with ten thousand bad specs is read once,
+    /// not once per spec.
+    private var quotedLines: [Substring: Int?]?
+
+    private mutating func lineOf(quoted value: String) -> Int? {
+        if quotedLines == nil { quotedLines = Self.indexQuoted(text) }
+        return quotedLines?[Substring(value)] ?? nil
+    }
+
+    /// Every run of text between a pair of the same quote character on one line.
+    static func indexQuoted(_ text: String) -> [Substring: Int?] {
+        var index: [Substring: Int?] = [:]
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var open: (quote: Character, start: Substring.Index)?
+            var i = line.startIndex
+            while i < line.endIndex {
+                let c = line[i]
+                if let o = open {
+                    if c == o.quote {
+                        let key = line[o.start..<i]
+                        if let seen = index[key], seen != number + 1 { index[key] = .some(nil) } else { index[key] = number + 1 }
+                        open = nil
+                    }
+                } else if c == "\"" || c == "'" {
+                    open = (c, line.index(after: i))
+                }
+                i = line.index(after: i)
+            }
+        }
+        return index
+    }
+
+    /// The line of the first NUL byte, or of the first `\u0000`/`\U00000000` escape (one
+    /// preceded by an even number of backslashes, so `\\u0000` is not one).
+    static func lineOfNUL(_ text: String) -> Int? {
+        var line = 1
+        var backslashes = 0
+        let bytes = Array(text.utf8)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == 0 { return line }
+            if b == UInt8(ascii: "\n") { line += 1 }
+            if b == UInt8(ascii: "\\") {
+                backslashes += 1
+            } else {
+                if backslashes % 2 == 1, b == UInt8(ascii: "u") || b == UInt8(ascii: "U") {
+                    let width = b == UInt8(ascii: "u") ? 4 : 8
+                    let digits = bytes[(i + 1)..<min(bytes.count, i + 1 + width)]
+                    if digits.count == width && digits.allSatisfy({ $0 == UInt8(ascii: "0") }) { return line }
+                }
+                backslashes = 0
+            }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,74 @@
+/// The parts of a libvirt domain XML the hook needs, read from the hook's stdin or from
+/// libvirt's runtime status files. Everything in it is untrusted and parsed into typed values.
+public struct Domain: Sendable {
+    public let name: GuestName
+    public let uuid: DomainUUID
+    public let interfaces: [RunningGuest.Interface]
+    /// nil when the domain has no `<metadata>` element in our namespace.
+    public let metadata: RunningGuest.Metadata?
+
+    public static let namespace = "urn:libvirt-portfwd:1"
+
+    public init(_ root: XMLNode) throws(PortFwdError) {
+        // libvirt's runtime status files wrap the domain: <domstatus state=...><domain>...
+        var root = root
+        if root.name == "domstatus", let inner = root.child("domain") { root = inner }
+        guard root.name == "domain" else { throw PortFwdError(.invalidInput, "not a domain XML (root element <\(root.name)>)") }
+        guard let nameText = root.child("name")?.trimmedText else { throw PortFwdError(.invalidInput, "domain XML has no <name>") }
+        guard let uuidText = root.child("uuid")?.trimmedText else { throw PortFwdError(.invalidInput, "domain XML has no <uuid>") }
+        name = try GuestName(nameText)
+        uuid = try DomainUUID(uuidText)
+        var interfaces: [RunningGuest.Interface] = []
+        for node in root.child("devices")?.children("interface") ?? [] {
+            guard let macText = node.child("mac")?.attributes["address"], let mac = MAC(macText) else { continue }
+            let source = node.child("source")
+            let type = node.attributes["type"]
+            interfaces.append(RunningGuest.Interface(mac: mac, network: type == "network" ? source?.attributes["network"] : nil,
+                                                     bridge: source?.attributes["bridge"]))
+        }
+        self.interfaces = interfaces
+        // Our element is recognised by its namespace; what is inside by local name only,
+        // because `virsh metadata --set` and hand-written XML differ in prefixes.
+        let element = root.child("metadata")?.children.first { $0.namespace == Self.namespace }
+        metadata = try element.map { node throws(PortFwdError) in try Self.metadata(node) }
+    }
+
+    /// `<forwards xmlns="urn:libvirt-portfwd:1">` in a domain's metadata:
+    ///
+    ///     <forwards>
+    ///       <forward spec="8080:80" source="203.0.113.0/24,198.51.100.7"/>
+    ///       <address>192.168.122.10</address>
+    ///       <address6>fd00:122::10</address6>
+    ///     </forwards>
+    static func metadata(_ node: XMLNode) throws(PortFwdError) -> RunningGuest.Metadata {
+        var forwards: [Forward] = []
+        var addresses: [Family: IPAddress] = [:]
+        for (index, child) in node.children.enumerated() {
+            let at = "metadata <\(child.name)> #\(index + 1)"
+            switch child.name {
+            case "forward":
+                guard let specText = child.attributes["spec"] else { throw PortFwdError(.invalidInput, "\(at): missing spec attribute") }
+                let spec: PortSpec
+                do { spec = try PortSpec.parse(specText) } catch { throw error.prefixed(at) }
+                var sources: [Network] = []
+                if let list = child.attributes["source"] {
+                    for item in list.split(separator: ",", omittingEmptySubsequences: false) {
+                        do { sources.append(try Network.parse(item.trimmed)) } catch { throw PortFwdError(.invalidInput, "\(at): source \(error.message)") }
+                    }
+                }
+                forwards.append(Forward(spec: spec, sources: sources, origin: .metadata))
+            case "address", "address6":
+                let family: Family = child.name == "address" ? .ipv4 : .ipv6
+                let text = child.trimmedText
+                guard let a = IPAddress(text), a.family == family else {
+                    throw PortFwdError(.invalidInput, "\(at): '\(text)' is not an \(family.label) address")
+                }
+                if let refusal = a.guestRefusal { throw PortFwdError(.invalidInput, "\(at): \(refusal)") }
+                addresses[family] = a
+            default:
+                throw PortFwdError(.invalidInput, "\(at): unknown element (expected forward, address or address6)")
+            }
+        }
+        return RunningGuest.Metadata(forwards: forwards, address4: addresses[.ipv4], address6: addresses[.ipv6])
+    }
+}

@@ -1,0 +1,62 @@
+/// A libvirt network's name, bridge, subnets and static DHCP hosts, from its XML (a definition,
+/// or the `<networkstatus>` wrapper libvirt keeps under /run).
+public struct NetworkDefinition: Sendable, Equatable {
+    public struct Host: Sendable, Equatable {
+        public let mac: MAC
+        public let address: IPAddress
+    }
+
+    /// One `<ip>` element: the host's own address on the bridge and the subnet around it.
+    public struct Subnet: Sendable, Equatable {
+        public let gateway: IPAddress
+        public let network: Network
+    }
+
+    public let name: String
+    public let bridge: String?
+    public let subnets: [Subnet]
+    public let hosts: [Host]
+
+    public init(name: String, bridge: String?, subnets: [Subnet] = [], hosts: [Host] = []) {
+        self.name = name
+        self.bridge = bridge
+        self.subnets = subnets
+        self.hosts = hosts
+    }
+
+    public init(_ root: XMLNode) throws(PortFwdError) {
+        var root = root
+        if root.name == "networkstatus", let inner = root.child("network") { root = inner }
+        guard root.name == "network", let name = root.child("name")?.trimmedText else {
+            throw PortFwdError(.invalidInput, "not a network XML")
+        }
+        var hosts: [Host] = []
+        var subnets: [Subnet] = []
+        for ip in root.children("ip") {
+            if let text = ip.attributes["address"], let gateway = IPAddress(text), let prefix = Self.prefix(of: ip, family: gateway.family) {
+                subnets.append(Subnet(gateway: gateway, network: Network(masking: gateway, prefix: prefix)))
+            }
+            for host in ip.child("dhcp")?.children("host") ?? [] {
+                guard let mac = host.attributes["mac"].flatMap(MAC.init), let text = host.attributes["ip"],
+                      let address = IPAddress(text) else { continue }
+                hosts.append(Host(mac: mac, address: address))
+            }
+        }
+        self.init(name: name, bridge: root.child("bridge")?.attributes["name"], subnets: subnets, hosts: hosts)
+    }
+
+    /// `prefix='24'`, or `netmask='255.255.255.0'` (IPv4 only).
+    private static func prefix(of ip: XMLNode, family: Family) -> Int? {
+        if let text = ip.attributes["prefix"] { return Int(text).flatMap { (0...family.bits).contains($0) ? $0 : nil } }
+        guard family == .ipv4, let text = ip.attributes["netmask"], let mask = IPAddress(text), mask.family == .ipv4 else {
+            return family == .ipv4 ? nil : 64
+        }
+        let bits = mask.bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let ones = bits.leadingZeroBitCount == 0 ? (~bits).leadingZeroBitCount : 0
+        // A netmask must be contiguous ones.
+        return bits == (ones == 0 ? 0 : UInt32.max << (32 - ones)) ? ones : nil
+    }
+
+    /// The subnet of this network holding `address`, if any.
+    public func subnet(containing address: IPAddress) -> Subnet? { subnets.first { $0.network.contains(address) } }
+}

@@ -1,0 +1,88 @@
+/// What we know about a running domain beyond the config: its identity, its interfaces, the
+/// addresses found for it at start, and what its own `<metadata>` asked for. Metadata is kept
+/// as asked, not as allowed: every plan re-checks it against the policy of the moment.
+public struct RunningGuest: Hashable, Sendable {
+    public let uuid: DomainUUID
+    public let name: GuestName
+    public let interfaces: [Interface]
+    public let address4: IPAddress?
+    public let address6: IPAddress?
+    public let addressSource: AddressSource
+    public let metadata: Metadata
+    /// When the record was written (seconds since 1970): a record younger than a start's
+    /// duration may belong to a guest whose runtime status file libvirt has not written yet.
+    public let since: Int64
+
+    public init(uuid: DomainUUID, name: GuestName, interfaces: [Interface] = [], address4: IPAddress? = nil,
+                address6: IPAddress? = nil, addressSource: AddressSource = .explicit, metadata: Metadata = Metadata(), since: Int64 = 0) {
+        self.uuid = uuid
+        self.name = name
+        self.interfaces = interfaces
+        self.address4 = address4
+        self.address6 = address6
+        self.addressSource = addressSource
+        self.metadata = metadata
+        self.since = since
+    }
+
+    public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
+
+    /// The same guest at another address (a lease changed), or still waiting for one.
+    public func readdressed(_ address4: IPAddress?, _ address6: IPAddress?, source: AddressSource) -> RunningGuest {
+        RunningGuest(uuid: uuid, name: name, interfaces: interfaces, address4: address4, address6: address6,
+                     addressSource: source, metadata: metadata, since: since)
+    }
+
+    /// One network interface of a domain: its MAC, and the libvirt network or bridge it is on.
+    public struct Interface: Hashable, Sendable {
+        public let mac: MAC
+        public let network: String?
+        public let bridge: String?
+
+        public init(mac: MAC, network: String?, bridge: String?) {
+            self.mac = mac
+            self.network = network
+            self.bridge = bridge
+        }
+    }
+
+    /// What a domain's `<metadata>` declares, before the policy has had its say.
+    public struct Metadata: Hashable, Sendable {
+        public let forwards: [Forward]
+        public let address4: IPAddress?
+        public let address6: IPAddress?
+
+        public init(forwards: [Forward] = [], address4: IPAddress? = nil, address6: IPAddress? = nil) {
+            self.forwards = forwards
+            self.address4 = address4
+            self.address6 = address6
+        }
+
+        public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
+        public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
+    }
+}
+
+/// Where a running guest's addresses came from; `status` shows it.
+public enum AddressSource: String, Sendable, Hashable, Codable, CaseIterable {
+    /// `address`/`address6` in the config or in the domain's metadata.
+    case explicit
+    /// A static `<host mac= ip=/>` in the network's DHCP section.
+    case dhcpHost = "dhcp-host"
+    /// A current lease in libvirt's lease file for the interface's MAC.
+    case lease
+    /// None yet: the watch service installs the forwards when a lease appears.
+    case pending
+}
+
+/// A MAC address in libvirt's lower-case colon form.
+public struct MAC: Hashable, Sendable, CustomStringConvertible {
+    public let value: String
+    public init?(_ text: String) {
+        let lower = text.lowercased()
+        let parts = lower.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy { $0.isHexDigit && $0.isASCII } }) else { return nil }
+        value = lower
+    }
+    public var description: String { value }
+}

@@ -1,0 +1,37 @@
+/// A short digest of a rendered ruleset, carried in the installed rules as a comment, so that
+/// `status` and `watch` can tell "installed from this very plan" from "installed from an older
+/// one" without comparing every rule. Not a security measure: FNV-1a 64 finds changes, and the
+/// element-by-element comparison (`Inspection`) finds tampering.
+public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
+    public let value: UInt64
+
+    public init(_ text: String) {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        value = hash
+    }
+
+    public init?(hex: some StringProtocol) {
+        guard hex.count == 16, let value = UInt64(hex, radix: 16) else { return nil }
+        self.value = value
+    }
+
+    /// 16 hex digits.
+    public var description: String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// The comment text that carries it: `libvirt-portfwd plan 0123456789abcdef`.
+    public var comment: String { "libvirt-portfwd plan \(self)" }
+
+    /// The fingerprint in such a comment, if it is one.
+    public static func inComment(_ comment: some StringProtocol) -> Fingerprint? {
+        let prefix = "libvirt-portfwd plan "
+        guard comment.hasPrefix(prefix) else { return nil }
+        return Fingerprint(hex: comment.dropFirst(prefix.count))
+    }
+}

@@ -1,0 +1,95 @@
+import CXMLShim
+import Foundation
+import PortFwdCore
+
+/// Parses untrusted XML (the hook's stdin, libvirt's files) into an `XMLNode` tree through
+/// libxml2's SAX2 interface (CXMLShim), loaded on the first parse.
+///
+/// What makes hostile input harmless is the shim's handler: it registers no entity and no
+/// DTD callbacks, so no entity is declared or expanded and nothing is fetched. Before that,
+/// input that is not plain UTF-8 (any NUL byte: UTF-16 or binary) is refused, and so is any
+/// DOCTYPE or entity declaration, which libvirt never writes. Size is bounded here too.
+public enum XMLParser {
+    public static let maximumSize = 4 << 20
+
+    public static func parse(_ data: Data) throws(PortFwdError) -> XMLNode {
+        guard data.count <= maximumSize else {
+            throw PortFwdError(.invalidInput, "XML is \(data.count) bytes; refusing more than \(maximumSize) bytes")
+        }
+        guard !data.isEmpty else { throw PortFwdError(.invalidInput, "malformed XML: the document is empty") }
+        let bytes = [UInt8](data)
+        if bytes.contains(0) {
+            throw PortFwdError(.invalidInput, "XML holds a NUL byte (UTF-16 or binary data); libvirt writes UTF-8")
+        }
+        for marker in ["<!DOCTYPE", "<!doctype", "<!ENTITY"] where Self.contains(bytes, Array(marker.utf8)) {
+            throw PortFwdError(.invalidInput, "XML with a DOCTYPE or entity declarations is refused")
+        }
+        let builder = TreeBuilder()
+        var handler = pf_xml_handler(
+            context: Unmanaged.passUnretained(builder).toOpaque(),
+            start: { context, name, uri, count, names, prefixes, values, lengths in
+                var attributes: [String: String] = [:]
+                for i in 0..<Int(count) {
+                    guard let name = names?[i], let value = values?[i], let length = lengths?[i] else { continue }
+                    let local = String(cString: name)
+                    let key = prefixes?[i].map { String(cString: $0) + ":" + local } ?? local
+                    attributes[key] = String(decoding: UnsafeRawBufferPointer(start: value, count: Int(length)), as: UTF8.self)
+                }
+                let uri = uri.map { String(cString: $0) }
+                TreeBuilder.from(context).start(name: name.map { String(cString: $0) } ?? "",
+                                                namespace: uri?.isEmpty == false ? uri : nil, attributes: attributes)
+            },
+            end: { context in TreeBuilder.from(context).end() },
+            text: { context, bytes, length in
+                guard let bytes else { return }
+                TreeBuilder.from(context).text(String(decoding: UnsafeRawBufferPointer(start: bytes, count: Int(length)), as: UTF8.self))
+            })
+        var message = [CChar](repeating: 0, count: 512)
+        var line: Int32 = 0
+        let status = withExtendedLifetime(builder) {
+            bytes.withUnsafeBytes { raw in
+                pf_xml_parse(raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), &handler,
+                             &message, Int32(message.count), &line)
+            }
+        }
+        guard status == 0, let root = builder.root else {
+            let detail = status == 0 ? "no root element" : String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw PortFwdError(.invalidInput, "malformed XML at line \(line): \(detail)")
+        }
+        return root
+    }
+
+    private static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard hay.count >= needle.count else { return false }
+        return (0...(hay.count - needle.count)).contains { start in hay[start] == needle[0] && hay[start..<(start + needle.count)].elementsEqual(needle) }
+    }
+}
+
+/// Builds the tree from the shim's callbacks, which carry it as an unretained context pointer.
+private final class TreeBuilder {
+    var root: XMLNode?
+    private var stack: [XMLNode] = []
+
+    static func from(_ context: UnsafeMutableRawPointer?) -> TreeBuilder {
+        Unmanaged<TreeBuilder>.fromOpaque(context!).takeUnretainedValue()
+    }
+
+    func start(name: String, namespace: String?, attributes: [String: String]) {
+        let node = XMLNode(name: name, namespace: namespace, attributes: attributes)
+        if let parent = stack.last { parent.children.append(node) } else { root = node }
+        stack.append(node)
+    }
+
+    func end() { stack.removeLast() }
+
+    func text(_ string: String) { stack.last?.text += string }
+}
+
+extension Domain {
+    /// A domain from its XML bytes (the hook's stdin, a runtime status file).
+    public static func parse(_ data: Data) throws(PortFwdError) -> Domain { try Domain(XMLParser.parse(data)) }
+}
+
+extension NetworkDefinition {
+    public static func parse(_ data: Data) throws(PortFwdError) -> NetworkDefinition { try NetworkDefinition(XMLParser.parse(data)) }
+}

@@ -1,0 +1,34 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the tool reports what it did: syslog for the record, and stderr for errors (libvirt
+/// puts a failing hook's stderr into the error virsh shows). Tests use a recording fake.
+public protocol Log: Sendable {
+    func info(_ line: String)
+    func warning(_ line: String)
+    func error(_ line: String)
+}
+
+public struct SyslogLog: Log {
+    /// What also goes to stderr besides syslog.
+    public enum Echo: Sendable { case errors, all, none }
+
+    let echo: Echo
+
+    public init(echo: Echo = .errors) {
+        self.echo = echo
+        openlog("libvirt-portfwd", LOG_PID, LOG_DAEMON)
+    }
+
+    public func info(_ line: String) { send(LOG_INFO, line, echoed: echo == .all) }
+    public func warning(_ line: String) { send(LOG_WARNING, line, echoed: echo != .none) }
+    public func error(_ line: String) { send(LOG_ERR, line, echoed: echo != .none) }
+
+    private func send(_ priority: Int32, _ line: String, echoed: Bool) {
+        // syslog(3) is variadic; vsyslog with a "%s" format keeps the line from being a format.
+        withVaList([line]) { vsyslog(priority, "%s", $0) }
+        if echoed { FileHandle.standardError.write(Data("libvirt-portfwd: \(line)\n".utf8)) }
+    }
+}

@@ -1,0 +1,79 @@
+import CNftables
+import Foundation
+import PortFwdCore
+
+/// The one seam to the kernel's nftables: run a script as a single transaction.
+/// `LibNftables.shared` is the real one; tests use an in-memory ruleset (`FakeNftables`).
+public protocol NftablesRunner: Sendable {
+    /// Runs `script`. With `json`, listings come back as libnftables JSON.
+    /// With `dryRun`, the kernel checks the whole transaction and commits nothing.
+    func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String
+    /// Whether `destroy` is understood (nftables >= 1.0.7).
+    var hasDestroy: Bool { get }
+}
+
+extension NftablesRunner {
+    public func run(_ script: String) throws(PortFwdError) -> String { try run(script, json: false, dryRun: false) }
+    public var hasDestroy: Bool { false }
+}
+
+/// libnftables through its C API (CNftables). The library keeps global state, so there is one
+/// context per process, used under a lock.
+public final class LibNftables: NftablesRunner, @unchecked Sendable {
+    public static let shared = LibNftables()
+
+    private let lock = NSLock()
+    private var context: OpaquePointer?
+
+    /// The tool uses `shared`; tests make one per network namespace they run in, since a
+    /// context talks to the namespace of the thread that created it.
+    public init() {}
+
+    public var hasDestroy: Bool { pf_nft_api_get()?.pointee.has_destroy ?? false }
+
+    public func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let (api, ctx) = try self.ctx()
+        api.output_set_flags(ctx, json ? UInt32(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE) : 0)
+        api.set_dry_run(ctx, dryRun)
+        let status = api.run_cmd_from_buffer(ctx, script)
+        // The buffers are reused by the next command: copy them now.
+        let output = api.get_output_buffer(ctx).map { String(cString: $0) } ?? ""
+        let error = api.get_error_buffer(ctx).map { String(cString: $0) } ?? ""
+        api.set_dry_run(ctx, false)
+        guard status == 0 else {
+            let text = error.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw Self.classify(text.isEmpty ? "libnftables failed with status \(status)" : text)
+        }
+        return output
+    }
+
+    /// libnftables reports errno through nft's own message text; this is the one place that
+    /// reads it, so callers branch on the code instead.
+    static func classify(_ message: String) -> PortFwdError {
+        if message.contains("No such file or directory") { return PortFwdError(.notFound, message) }
+        if message.contains("Operation not permitted") || message.contains("Permission denied") { return PortFwdError(.permission, message) }
+        if message.contains("File exists") { return PortFwdError(.exists, message) }
+        return PortFwdError(.refused, message)
+    }
+
+    private func ctx() throws(PortFwdError) -> (pf_nft_api, OpaquePointer) {
+        guard let api = pf_nft_api_get()?.pointee else {
+            throw PortFwdError(.unavailable, String(cString: pf_nft_load_error()))
+        }
+        if let context { return (api, context) }
+        // nft_ctx_new() calls exit() when it cannot open a netlink socket; find out first.
+        let probe = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue), 12 /* NETLINK_NETFILTER */)
+        guard probe >= 0 else {
+            let code: PortFwdError.Code = errno == EPERM || errno == EACCES ? .permission : .unavailable
+            throw PortFwdError(code, "cannot open a netfilter netlink socket: \(String(cString: strerror(errno)))")
+        }
+        close(probe)
+        guard let created = api.ctx_new(UInt32(NFT_CTX_DEFAULT)) else { throw PortFwdError(.unavailable, "nft_ctx_new failed") }
+        _ = api.buffer_output(created)
+        _ = api.buffer_error(created)
+        context = created
+        return (api, created)
+    }
+}

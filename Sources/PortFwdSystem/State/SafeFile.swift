@@ -1,0 +1,142 @@
+import Foundation
+import PortFwdCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File operations for paths that other people might be able to plant things in: nothing is
+/// followed through a symlink, new files are created exclusively, and a directory or file that
+/// someone other than root (or the user running the tool) could have written is refused, the
+/// way sshd's StrictModes refuses a writable ~/.ssh.
+public enum SafeFile {
+    /// Why `st` may not be trusted, or nil: it must be owned by root or by us, and not be
+    /// writable by group or others.
+    static func refusal(_ path: String, _ st: stat) -> String? {
+        let owner = st.st_uid
+        if owner != 0 && owner != geteuid() {
+            return "\(path) is owned by uid \(owner), not root; refusing to use it"
+        }
+        let mode = st.st_mode & 0o7777
+        if mode & 0o022 != 0 {
+            return "\(path) has mode \(String(mode, radix: 8, uppercase: false).leftPadded(4)), writable by group or others; refusing to use it (chmod go-w)"
+        }
+        return nil
+    }
+
+    /// Creates `path` as a directory (mode 0700 unless told) if it is missing, and checks it
+    /// either way.
+    public static func directory(_ path: String, create: Bool, mode: mode_t = 0o700) throws(PortFwdError) {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            guard errno == ENOENT, create else { throw error("cannot use \(path)") }
+            let parent = (path as NSString).deletingLastPathComponent
+            if !parent.isEmpty && parent != path { try directory(parent, create: true, strict: false) }
+            guard mkdir(path, mode) == 0 || errno == EEXIST else { throw error("cannot create \(path)") }
+            guard lstat(path, &st) == 0 else { throw error("cannot use \(path)") }
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw PortFwdError(.permission, "\(path) is not a directory (a symlink?); refusing to use it") }
+        if let refusal = refusal(path, st) { throw PortFwdError(.permission, refusal) }
+    }
+
+    /// Parents of the state directory only need to exist (they are /run and such).
+    private static func directory(_ path: String, create: Bool, strict: Bool) throws(PortFwdError) {
+        var st = stat()
+        if stat(path, &st) == 0 { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try directory(parent, create: true, strict: false) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw error("cannot create \(path)") }
+    }
+
+    /// Reads a file that must be a regular file passing `refusal`, up to `limit` bytes.
+    /// nil when it does not exist.
+    public static func read(_ path: String, limit: Int = 1 << 20) throws(PortFwdError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP { throw PortFwdError(.permission, "\(path) is a symlink; refusing to follow it") }
+            throw error("cannot read \(path)")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error("cannot read \(path)") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw PortFwdError(.permission, "\(path) is not a regular file; refusing to read it") }
+        if let refusal = refusal(path, st) { throw PortFwdError(.permission, refusal) }
+        guard st.st_size <= limit else { throw PortFwdError(.invalidInput, "\(path) is \(st.st_size) bytes, more than \(limit)") }
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    static func readAll(_ fd: Int32, path: String, limit: Int) throws(PortFwdError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw error("cannot read \(path)") }
+            if n == 0 { return bytes }
+            bytes += chunk[..<n]
+            if bytes.count > limit { throw PortFwdError(.invalidInput, "\(path) is more than \(limit) bytes") }
+        }
+    }
+
+    /// Replaces `path` atomically: a new file created exclusively (O_EXCL, O_NOFOLLOW) beside
+    /// it, written, synced, and renamed over it; then the directory is synced.
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(PortFwdError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        var fd: Int32 = -1
+        var temp = ""
+        for _ in 0..<8 {
+            temp = "\(directory)/.\(name).\(String(UInt32.random(in: 0...UInt32.max), radix: 16)).tmp"
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw error("cannot write \(temp)") }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 { if errno == EINTR { continue }; break }
+            written += n
+        }
+        let failure = errno
+        let synced = written == bytes.count && fchmod(fd, mode) == 0 && fsync(fd) == 0
+        close(fd)
+        guard synced else {
+            unlink(temp)
+            errno = failure
+            throw error("cannot write \(temp)")
+        }
+        guard rename(temp, path) == 0 else {
+            let e = error("cannot rename \(temp) to \(path)")
+            unlink(temp)
+            throw e
+        }
+        syncDirectory(directory)
+    }
+
+    /// Removes `path` (never what a symlink there points to); a missing file is fine.
+    public static func remove(_ path: String) throws(PortFwdError) {
+        if unlink(path) != 0 && errno != ENOENT { throw error("cannot remove \(path)") }
+        syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+
+    /// An error from errno, with its code classified once here.
+    static func error(_ what: String) -> PortFwdError {
+        let e = errno
+        let code: PortFwdError.Code
+        switch e {
+        case ENOENT: code = .notFound
+        case EEXIST: code = .exists
+        case EPERM, EACCES, EROFS: code = .permission
+        default: code = .io
+        }
+        return PortFwdError(code, "\(what): \(String(cString: strerror(e)))")
+    }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

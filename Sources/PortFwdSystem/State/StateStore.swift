@@ -1,0 +1,184 @@
+import Foundation
+import PortFwdCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The state directory: one JSON record per running guest, named by domain UUID, a lock file,
+/// and a few small files (which backend applied last, the recorded mode, the last config that
+/// applied). Every change runs under an exclusive flock, because libvirt runs hooks for
+/// different guests concurrently.
+///
+/// Other people must not be able to steer it: the directory and every file in it must be
+/// owned by root (or the user running the tool) and not writable by group or others, and no
+/// path in it is followed through a symlink (`SafeFile`).
+public struct StateStore: Sendable {
+    public static let defaultDirectory = "/run/libvirt-portfwd"
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// Runs `body` holding the exclusive lock.
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        try SafeFile.directory(directory, create: true)
+        let path = "\(directory)/lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SafeFile.error("cannot open \(path)") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw PortFwdError(.permission, "\(path) is not a regular file") }
+        if let refusal = SafeFile.refusal(path, st) { throw PortFwdError(.permission, refusal) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw SafeFile.error("cannot lock \(path)") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Every readable record. Corrupt or refused ones are reported in `problems` and skipped:
+    /// one bad file must not take every other guest's forwards down with it.
+    public func load() -> (guests: [RunningGuest], problems: [String]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return ([], []) }
+        do { try SafeFile.directory(directory, create: false) } catch { return ([], [error.message]) }
+        var guests: [RunningGuest] = []
+        var problems: [String] = []
+        for file in names.sorted() where file.hasSuffix(".json") && !file.hasPrefix(".") {
+            let path = "\(directory)/\(file)"
+            do throws(PortFwdError) {
+                guard let bytes = try SafeFile.read(path) else { continue }
+                let record: GuestRecord
+                do { record = try JSONDecoder().decode(GuestRecord.self, from: Data(bytes)) } catch {
+                    throw PortFwdError(.invalidInput, "not a record (\(Self.describe(error)))")
+                }
+                let guest = try record.validated()
+                guard "\(guest.uuid).json" == file else { throw PortFwdError(.invalidInput, "file name does not match uuid \(guest.uuid)") }
+                guests.append(guest)
+            } catch {
+                problems.append("skipping state record \(path): \(error.message)")
+            }
+        }
+        return (guests, problems)
+    }
+
+    /// The record of one guest, if it exists and reads.
+    public func record(_ uuid: DomainUUID) -> RunningGuest? {
+        guard let bytes = try? SafeFile.read(path(uuid)),
+              let record = try? JSONDecoder().decode(GuestRecord.self, from: Data(bytes)) else { return nil }
+        return try? record.validated()
+    }
+
+    /// Writes a record atomically.
+    public func save(_ guest: RunningGuest) throws(PortFwdError) {
+        try SafeFile.directory(directory, create: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data: Data
+        do { data = try encoder.encode(GuestRecord(guest)) } catch { throw PortFwdError(.io, "cannot encode the record of \(guest.name): \(error)") }
+        try SafeFile.write(path(guest.uuid), [UInt8](data))
+    }
+
+    /// Whether a record exists. Cheap and lock-free: the no-forwards path must not touch anything.
+    public func has(_ uuid: DomainUUID) -> Bool {
+        access(path(uuid), F_OK) == 0
+    }
+
+    public func remove(_ uuid: DomainUUID) throws(PortFwdError) {
+        try SafeFile.remove(path(uuid))
+    }
+
+    func path(_ uuid: DomainUUID) -> String { "\(directory)/\(uuid).json" }
+
+    // MARK: - small files
+
+    /// The backend that applied last (see Reconciler's retiring of the other one).
+    public var lastBackend: String? { small("backend") }
+    public func setLastBackend(_ name: String) throws(PortFwdError) {
+        guard lastBackend != name else { return }
+        try setSmall("backend", name)
+    }
+
+    /// The text of the last config that applied, for operations that must work when the
+    /// config on disk does not parse (stopping a guest must still remove its forwards).
+    public var lastConfig: String? { small("config.last", limit: 64 << 20, trimmed: false) }
+    public func setLastConfig(_ text: String) throws(PortFwdError) {
+        guard lastConfig != text else { return }
+        try setSmall("config.last", text, trimmed: false)
+    }
+
+    /// Which guests the rules cover: `running`, or `all` configured ones (`apply --all`).
+    public var mode: String? { small("mode") }
+    public func setMode(_ mode: String?) throws(PortFwdError) {
+        guard self.mode != mode else { return }
+        if let mode { try setSmall("mode", mode) } else { try SafeFile.remove("\(directory)/mode") }
+    }
+
+    private func small(_ name: String, limit: Int = 4096, trimmed: Bool = true) -> String? {
+        guard let bytes = try? SafeFile.read("\(directory)/\(name)", limit: limit), let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        return trimmed ? text.trimmed : text
+    }
+
+    private func setSmall(_ name: String, _ text: String, trimmed: Bool = true) throws(PortFwdError) {
+        try SafeFile.directory(directory, create: true)
+        try SafeFile.write("\(directory)/\(name)", Array((trimmed ? text + "\n" : text).utf8))
+    }
+
+    // MARK: - rollback
+
+    /// The bytes of some files of the store as they are now (nil: absent), to put back.
+    public struct Snapshot: Sendable {
+        fileprivate let files: [(path: String, bytes: [UInt8]?)]
+    }
+
+    public func snapshot(_ uuids: [DomainUUID], small names: [String] = ["backend", "config.last", "mode"]) -> Snapshot {
+        let paths = uuids.map(path) + names.map { "\(directory)/\($0)" }
+        return Snapshot(files: paths.map { p in
+            let fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { return (p, nil) }
+            defer { close(fd) }
+            return (p, try? SafeFile.readAll(fd, path: p, limit: 64 << 20))
+        })
+    }
+
+    /// Puts every file of the snapshot back as it was; reports what could not be.
+    public func restore(_ snapshot: Snapshot) -> [String] {
+        var failures: [String] = []
+        for (path, bytes) in snapshot.files {
+            do {
+                if let bytes { try SafeFile.write(path, bytes) } else { try SafeFile.remove(path) }
+            } catch { failures.append(error.message) }
+        }
+        return failures
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if case DecodingError.keyNotFound(let key, _) = error { return "no \(key.stringValue)" }
+        if case DecodingError.typeMismatch(_, let context) = error { return "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))" }
+        if case DecodingError.dataCorrupted(let context) = error { return context.debugDescription }
+        return "\(error)"
+    }
+}
+
+extension StateStore {
+    /// Whether the watch service runs: it holds a lock on `watch.lock` for its lifetime, so
+    /// the answer cannot be fooled by a stale pid file.
+    public var serviceRunning: Bool {
+        let fd = open("\(directory)/watch.lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return false }
+        return errno == EWOULDBLOCK
+    }
+
+    /// Takes the service's lock for the life of the process; fails if another service holds it.
+    public func holdServiceLock() throws(PortFwdError) -> Int32 {
+        try SafeFile.directory(directory, create: true)
+        let path = "\(directory)/watch.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SafeFile.error("cannot open \(path)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw PortFwdError(.exists, "another libvirt-portfwd watch is running (it holds \(path))")
+        }
+        return fd
+    }
+}
