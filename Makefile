@@ -12,17 +12,23 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # The commit `--version` shows (read by Package.swift).
 export LIBVIRT_PORTFWD_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 BIN    = .build/release/libvirt-portfwd
-# Static Swift runtime: the hook starts five times per guest lifecycle, and this measured
-# 7 ms faster per start here (no-op hook 23.7 -> 16.5 ms); the binary grows to about 80 MB.
+# Static Swift runtime: the hook starts five times per guest lifecycle, and loading the
+# shared Swift libraries is a large share of a no-op start (bench/RESULTS.md).
 RELEASE_FLAGS = -c release -Xswiftc -static-stdlib
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
 # Headers only: libnftables and libxml2 are loaded with dlopen, typed from these headers.
 BUILD_PKGS   = libxml2-dev libnftables-dev
-TEST_PKGS    = socat iproute2 procps python3 \
+TEST_PKGS    = socat iproute2 procps python3 busybox \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
+               $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap \
                $(BENCH_PKGS)
+# Daemons the libvirt lab runs only inside its namespaces (Tests/libvirt/lab.sh FIREWALLD=1).
+# apt-ensure never lets a package start a service, and leaves these disabled at boot too.
+LAB_ONLY_PKGS = firewalld
+# Debian releases whose libvirt the lab also runs (ROOT=...), built once by scripts/test-root.
+TEST_ROOTS   = trixie
 BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
 
 .PHONY: all build deps test-deps install uninstall test demo rulesets bench clean
@@ -37,7 +43,8 @@ deps:
 	@scripts/apt-ensure $(RUNTIME_PKGS) $(BUILD_PKGS)
 
 test-deps: deps
-	@scripts/apt-ensure $(TEST_PKGS)
+	@scripts/apt-ensure --no-enable="$(LAB_ONLY_PKGS)" $(TEST_PKGS)
+	@for suite in $(TEST_ROOTS); do scripts/test-root $$suite >/dev/null || exit 1; done
 
 install: deps build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/libvirt-portfwd

@@ -159,4 +159,30 @@ import Testing
             #expect(lab.connect(lab.client1, to: Lab.hostOutside4, port: 8080) == nil)
         }
     }
+
+    /// A LAN neighbour that routes 127.0.0.0/8 to the host gets nothing through 127.0.0.1
+    /// (moby #45610), on every backend (hardening, class 3). A counter on the host proves the
+    /// packets arrive; the forward through the real address proves the path works.
+    @Test(arguments: Variant.allCases)
+    func loopbackIsNeverReachableFromOutside(variant: Variant) throws {
+        try withLab(variant) { lab in
+            try lab.run(lab.client1, """
+                set -e
+                sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.eth0.route_localnet=1
+                ip route del local 127.0.0.0/8 dev lo table local
+                ip route add 127.0.0.0/8 via 198.51.100.1 dev eth0
+                """)
+            try lab.run(lab.host, """
+                nft add table ip witness
+                nft add chain ip witness pre '{ type filter hook prerouting priority raw; }'
+                nft add rule ip witness pre ip daddr 127.0.0.2 tcp dport 8080 counter
+                """)
+            #expect(lab.reach(lab.client1, to: Lab.hostOutside4, port: 8080) == "g1-80")
+            // 127.0.0.2: the client's own 127.0.0.1 keeps a host route of its own.
+            #expect(lab.connect(lab.client1, to: "127.0.0.2", port: 8080) == nil)
+            let witness = try lab.run(lab.host, "nft list chain ip witness pre")
+            #expect(!witness.contains("packets 0 "), "the spoofed packets reached the host: \(witness)")
+        }
+    }
 }
+

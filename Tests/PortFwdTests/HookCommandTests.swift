@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortFwdSystem
 
 /// The `hook qemu` command itself: stdin, config reading and the no-op triage in front of the library.
 @Suite struct HookCommandTests {
@@ -56,6 +57,63 @@ import Testing
             // The same through the environment, as libvirtd would run an admin's own wrapper.
             let r = Shell.capture("LIBVIRT_PORTFWD_CONFIG=\(path) LIBVIRT_PORTFWD_STATE_DIR=\(state) \(Paths.binary) hook qemu -- plain prepare begin -", input: xml)
             #expect(r.status == status, "\(config) from the environment: \(r.stderr)")
+        }
+    }
+}
+
+/// The hook and flush as processes, against a real kernel in a namespace of their own.
+@Suite(.privileged, .serialized) struct RootHookCommandTests {
+    let dir = TempDir()
+    let xml = String(decoding: Fixtures.domain(), as: UTF8.self)
+
+    func tool(_ ns: Namespace, _ arguments: String, input: String? = nil) -> Shell.Result {
+        // Global options first: after `--` every word is libvirt's.
+        Shell.capture("ip netns exec \(ns.name) \(Paths.binary) --config \(dir.path)/c.toml --state-dir \(dir.path)/state --libvirt-root \(dir.path)/tree \(arguments)", input: input)
+    }
+
+    func elements(_ ns: Namespace) -> String {
+        Shell.capture("ip netns exec \(ns.name) nft list map inet libvirt_portfwd dnat4_any").stdout
+    }
+
+    /// Stopping removes the guest's forwards even when the config no longer parses: the
+    /// config as it last applied stands in (hardening, class 5).
+    @Test func stoppedWithABrokenConfigStillRemovesTheForward() throws {
+        dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
+        dir.write("c.toml", Fixtures.web1Discovered)
+        try Namespace.with { ns in
+            #expect(tool(ns, "hook qemu -- web1 start begin -", input: xml).status == 0)
+            #expect(elements(ns).contains("tcp . 8080 : 192.168.122.10 . 80"))
+            dir.write("c.toml", "[[guest]]\nname = = broken\n")
+            let r = tool(ns, "hook qemu -- web1 stopped end -", input: xml)
+            #expect(r.status == 0)
+            #expect(r.stderr.contains("using the config as it last applied"), "\(r.stderr)")
+            #expect(!elements(ns).contains("8080"))
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/state")) ?? []).filter { $0.hasSuffix(".json") }.isEmpty)
+        }
+    }
+
+    /// The admin's way out works when the state directory's lock is held by a stuck process
+    /// or the directory is read-only (hardening, class 5).
+    @Test func flushWorksWithoutTheLockOrAWritableStateDirectory() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            #expect(tool(ns, "apply --all").status == 0)
+            #expect(elements(ns).contains("8080"))
+            // The holder is the process that holds the lock (sh execs sleep with fd 9 open), so
+            // ending it by PID releases the lock.
+            let holder = try Spawn.start(["/bin/sh", "-c", "exec 9>>\(dir.path)/state/lock && flock 9 && exec sleep 600"])
+            defer { kill(holder, SIGKILL); _ = Spawn.wait(holder) }
+            for _ in 0..<100 where Shell.capture("flock -n \(dir.path)/state/lock true").status == 0 { usleep(20_000) }
+            let r = tool(ns, "flush")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("another process has held it for 5 s; removing the rules without the lock"), "\(r.stderr)")
+            #expect(Shell.capture("ip netns exec \(ns.name) nft list tables").stdout.isEmpty)
+            kill(holder, SIGKILL)
+            #expect(tool(ns, "apply --all").status == 0)
+            let ro = Shell.capture("ip netns exec \(ns.name) unshare -m sh -c 'mount --bind \(dir.path)/state \(dir.path)/state && mount -o remount,bind,ro \(dir.path)/state && \(Paths.binary) flush --config \(dir.path)/c.toml --state-dir \(dir.path)/state'")
+            #expect(ro.status == 0, "\(ro.stderr)")
+            #expect(ro.stderr.contains("Read-only file system"), "\(ro.stderr)")
+            #expect(Shell.capture("ip netns exec \(ns.name) nft list tables").stdout.isEmpty)
         }
     }
 }

@@ -11,7 +11,7 @@ final class NamespacedCommands: CommandRunner, @unchecked Sendable {
     let namespace: String
     var failCommit: Int?
     var corrupt = false
-    private var commits = 0
+    private(set) var commits = 0
 
     init(namespace: String, failCommit: Int? = nil, corrupt: Bool = false) {
         self.namespace = namespace

@@ -214,7 +214,7 @@ public struct Reconciler: Sendable {
         var failures: [String]
         let store = self.store
         do throws(PortFwdError) {
-            failures = try locked { () throws(PortFwdError) in
+            failures = try locked(timeout: 5) { () throws(PortFwdError) in
                 // Off until the next apply: neither the hooks nor the service put them back.
                 try store.setMode(Mode.off.rawValue)
                 return removeAll()
@@ -227,9 +227,9 @@ public struct Reconciler: Sendable {
         return outcome
     }
 
-    private func locked<T>(_ body: () throws(PortFwdError) -> T) throws(PortFwdError) -> T {
+    private func locked<T>(timeout: Double? = nil, _ body: () throws(PortFwdError) -> T) throws(PortFwdError) -> T {
         do {
-            return try store.withLock { try body() }
+            return try store.withLock(timeout: timeout) { try body() }
         } catch let error as PortFwdError {
             throw error
         } catch {

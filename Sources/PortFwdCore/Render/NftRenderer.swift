@@ -49,13 +49,13 @@ public struct NftRenderer: Sendable {
         let s = plan.settings
         let mark = s.mark
         var out = "table inet \(Self.table) {\n"
-        // One string, grown in place: at 10,000 forwards the sets hold some 40,000 lines.
+        // One string, grown in place: the sets hold several lines per forward.
         out.reserveCapacity(4096 + plan.entries.count * 200)
         let entries = plan.entries
         for family in Family.allCases {
             let v = family
             // Each set picks its entries by index: PlanEntry is large, and copying or lazily
-            // filtering 10,000 of them per set showed up in profiles.
+            // filtering thousands of them per set showed up in profiles.
             let everyone = [Network.any(family)]
             var inFamily: [Int] = [], any: [Int] = [], bound: [Int] = [], openAny: [Int] = [], openBound: [Int] = [], allowAny: [Int] = [], allowBound: [Int] = []
             for (i, e) in entries.enumerated() where e.family == family {

@@ -18,8 +18,9 @@ public struct StateStore: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
-    /// Runs `body` holding the exclusive lock.
-    public func withLock<T>(_ body: () throws -> T) throws -> T {
+    /// Runs `body` holding the exclusive lock; with `timeout`, gives up waiting after that
+    /// many seconds (`flush` goes on without it rather than wait on a stuck holder).
+    public func withLock<T>(timeout: Double? = nil, _ body: () throws -> T) throws -> T {
         try SafeFile.directory(directory, create: true)
         let path = "\(directory)/lock"
         let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -28,8 +29,12 @@ public struct StateStore: Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw PortFwdError(.permission, "\(path) is not a regular file") }
         if let refusal = SafeFile.refusal(path, st) { throw PortFwdError(.permission, refusal) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw SafeFile.error("cannot lock \(path)") }
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
+        while flock(fd, deadline == nil ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            guard errno == EWOULDBLOCK, let deadline else { throw SafeFile.error("cannot lock \(path)") }
+            guard Date() < deadline else { throw PortFwdError(.io, "cannot lock \(path): another process has held it for \(Int(timeout!)) s") }
+            usleep(50_000)
         }
         defer { flock(fd, LOCK_UN) }
         return try body()

@@ -12,13 +12,16 @@ enum IsolatedNetwork {
         let description: String
     }
 
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+    /// In a new namespace of its own, or in the named one (`ip netns add NAME`), so that
+    /// iptables commands run with `ip netns exec NAME` see the same kernel rules.
+    static func run<T: Sendable>(in name: String? = nil, _ body: @escaping @Sendable () throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             defer { done.signal() }
-            guard unshareNetwork() == 0 else {
-                box.result = .failure(Failure(description: "unshare(CLONE_NEWNET): \(String(cString: strerror(errno)))"))
+            let entered = name.map { enter($0) } ?? unshareNetwork()
+            guard entered == 0 else {
+                box.result = .failure(Failure(description: "entering a network namespace: \(String(cString: strerror(errno)))"))
                 return
             }
             box.result = Result { try body() }
@@ -26,6 +29,16 @@ enum IsolatedNetwork {
         thread.start()
         done.wait()
         return try box.result!.get()
+    }
+
+    /// setns(2) into /run/netns/NAME, for this thread only.
+    private static func enter(_ name: String) -> Int32 {
+        typealias SetNS = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(nil, "setns") else { return -1 }
+        let fd = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return -1 }
+        defer { close(fd) }
+        return unsafeBitCast(symbol, to: SetNS.self)(fd, 0x4000_0000)
     }
 
     /// glibc declares unshare(2) only under _GNU_SOURCE, which Swift's Glibc module lacks.
