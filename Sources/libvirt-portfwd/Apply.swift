@@ -23,22 +23,24 @@ enum Apply {
         }
         let global = GlobalOptions(arguments)
         let log = SyslogLog(echo: .none)
+        let outcome: Outcome
         do {
             let reconciler = try global.reconciler()
             var change = Change.reapply
             change.syncWithLibvirt = true
             change.mode = arguments.flag("all") ? .all : arguments.flag("running") ? .running
                 : (reconciler.recordedMode == .all ? .all : .running)
-            let outcome = try reconciler.reconcile(change)
-            outcome.warnings.forEach { warn($0.message) }
-            let summary = Apply.summary(outcome)
-            print(summary)
-            log.info("apply: \(summary)")
-            if outcome.warnings.contains(where: { $0.kind == .blocked }) { throw ExitStatus(1) }
+            outcome = try reconciler.reconcile(change)
         } catch {
             log.error("apply: \(error.oneLine)")
             throw fail(error)
         }
+        outcome.warnings.forEach { warn($0.message) }
+        let summary = Apply.summary(outcome)
+        print(summary)
+        log.info("apply: \(summary)")
+        // Installed, but another firewall turns the forwards away: not a success.
+        if outcome.warnings.contains(where: { $0.kind == .blocked }) { throw ExitStatus(1) }
     }
 
     static func summary(_ outcome: Outcome) -> String {

@@ -58,6 +58,12 @@ struct GlobalOptions {
         return reconciler(config, text: text, probe: probe)
     }
 
+    /// On the config as it last applied (kept in the state directory), else the file's.
+    func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
+        guard let last = store.lastConfig else { return try reconciler() }
+        return reconciler(try Config.parse(last, file: "\(configPath.path) (as last applied)"), text: last)
+    }
+
     func reconciler(_ config: Config, text: String?, probe: Bool = true) -> Reconciler {
         Reconciler(config: config, configText: text, store: store, libvirt: libvirt, backends: backends(config.settings, probe: probe))
     }

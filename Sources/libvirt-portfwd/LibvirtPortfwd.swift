@@ -16,7 +16,7 @@ enum LibvirtPortfwd {
         options: GlobalOptions.specs)
 
     static let commands: [Command] = [
-        Export.command, Apply.command, Flush.command, Check.command, Status.command,
+        Export.command, Apply.command, Flush.command, Check.command, Status.command, Watch.command,
         Hook.command, Hook.qemu, Hook.network, InstallHook.command, UninstallHook.command,
     ]
 

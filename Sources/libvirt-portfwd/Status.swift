@@ -18,10 +18,11 @@ enum Status {
 
     static func run(_ arguments: Arguments) throws {
         let global = GlobalOptions(arguments)
+        let report: StatusReport
         do {
             let reconciler = try global.reconciler()
             let filter = arguments.positionals.isEmpty ? nil : Set(arguments.positionals)
-            let report = try reconciler.status(all: arguments.flag("all") ? true : nil, guests: filter)
+            report = try reconciler.status(all: arguments.flag("all") ? true : nil, guests: filter)
             if arguments.flag("json") {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -29,10 +30,10 @@ enum Status {
             } else {
                 print(report.table, terminator: "")
             }
-            report.problems.forEach(warn)
-            if !report.healthy { throw ExitStatus(2) }
         } catch {
             throw fail(error)
         }
+        report.problems.forEach(warn)
+        if !report.healthy { throw ExitStatus(2) }
     }
 }

@@ -5,6 +5,7 @@
 #   ./lab.sh down                 # destroy everything, host left untouched
 #   ./lab.sh virsh list --all     # virsh -c qemu:///system inside the lab
 #   ./lab.sh exec CMD...          # run CMD inside lab (net ns + mount ns [+ root]), e.g. iptables-save
+#   ./lab.sh run CMD...           # the same, but CMD replaces lab.sh: start it in the background, end it by PID
 #   ./lab.sh restart-libvirtd     # kill libvirtd by PID and start it again (reconnect test)
 #   ./lab.sh reattach             # re-enslave guest veth to virbr0 (needed after net-destroy/net-start)
 #   ./lab.sh dhcp [ADDR|release]  # busybox udhcpc in the guest ns: lease (ADDR: ask for it), or release
@@ -78,11 +79,12 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 IN_ROOT=${ROOT:+chroot $RT env PATH=$ROOT_PATH}
 
 in_lab() { # CMD... inside the lab: its net ns, its mount ns and, for ROOT labs, its root
+  # With IN_LAB_EXEC=exec the command replaces this script (`run`): its PID is ours.
   if [ -z "$ROOT" ]; then
-    nsenter --mount="$MNTNS" --net="$NETNS" --wd="$PWD" -- "$@"   # --wd: keep relative paths working
+    ${IN_LAB_EXEC:-} nsenter --mount="$MNTNS" --net="$NETNS" --wd="$PWD" -- "$@"   # --wd: keep relative paths working
   else # the cwd carries over only where the host's directory is shown inside the root
     local wd=/; ! visible_in_root "$PWD" || wd=$PWD
-    nsenter --mount="$MNTNS" --net="$NETNS" -- $IN_ROOT sh -c 'cd "$0" && exec "$@"' "$wd" "$@"
+    ${IN_LAB_EXEC:-} nsenter --mount="$MNTNS" --net="$NETNS" -- $IN_ROOT sh -c 'cd "$0" && exec "$@"' "$wd" "$@"
   fi
 }
 lvirsh() { in_lab virsh -q -c qemu:///system "$@"; }
@@ -398,6 +400,7 @@ define_network() {
       <host mac='52:54:00:00:00:10' ip='192.168.122.10'/>
     </dhcp>
   </ip>
+  <ip family='ipv6' address='fd00:122::1' prefix='64'/>
 </network>
 EOF
     lvirsh net-define "$W/net-default.xml" >/dev/null
@@ -422,21 +425,25 @@ guest_up() {
   ip -n "$LAB" link add "$GUEST_VETH" type veth peer name eth0 netns "$GUEST"
   ip -n "$GUEST" link set eth0 address "$GUEST_MAC"
   ip -n "$GUEST" addr add "$GUEST_IP/24" dev eth0
+  ip -n "$GUEST" addr add "fd00:122::${GUEST_IP##*.}/64" dev eth0 nodad
   local extra; for extra in $GUEST_EXTRA_IPS; do ip -n "$GUEST" addr add "$extra/24" dev eth0; done
   ip -n "$GUEST" link set eth0 up
   ip -n "$GUEST" route add default via 192.168.122.1
+  ip -n "$GUEST" -6 route add default via fd00:122::1
   reattach
 }
 
-client_up() { # the outside world: 198.51.100.2 and 203.0.113.2, facing the lab host's .1 on each
+client_up() { # the outside world: 198.51.100.2, 203.0.113.2 and 2001:db8::2, facing the lab host's ::1/.1 on each
   ip netns add "$CLIENT"
   ip -n "$CLIENT" link set lo up
   ip -n "$LAB" link add outside type veth peer name eth0 netns "$CLIENT"
   ip -n "$LAB" addr add 198.51.100.1/24 dev outside
   ip -n "$LAB" addr add 203.0.113.1/24 dev outside
+  ip -n "$LAB" addr add 2001:db8::1/64 dev outside nodad
   ip -n "$LAB" link set outside up
   ip -n "$CLIENT" addr add 198.51.100.2/24 dev eth0
   ip -n "$CLIENT" addr add 203.0.113.2/24 dev eth0
+  ip -n "$CLIENT" addr add 2001:db8::2/64 dev eth0 nodad
   ip -n "$CLIENT" link set eth0 up
 }
 
@@ -606,6 +613,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   exec) shift; in_lab "$@" ;;
+  run) shift; IN_LAB_EXEC=exec in_lab "$@" ;;
   virsh) shift; lvirsh "$@" ;;
   restart-libvirtd) stop_libvirtd; start_daemons ;;
   reattach) reattach ;;

@@ -12,6 +12,8 @@ public struct Outcome: Sendable {
     public var pending: [RunningGuest] = []
     public var adopted: [GuestName] = []
     public var dropped: [GuestName] = []
+    /// Recorded guests whose addresses or metadata changed (a new lease, `virsh metadata --live`).
+    public var changed: [GuestName] = []
     /// The backend that installed the plan; nil for a dry run.
     public var backend: String?
 

@@ -58,6 +58,9 @@ public struct Reconciler: Sendable {
         return (outcome, records)
     }
 
+    /// Where the kernel differs from `plan`, one line each (see FirewallBackend.drift).
+    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try backends().selected.drift(from: plan) }
+
     /// Whether the selected backend has rules of ours installed.
     public func installed() throws(PortFwdError) -> Bool { try backends().selected.installed() }
 
@@ -71,11 +74,12 @@ public struct Reconciler: Sendable {
         var touched = Set(change.forget + change.record.map(\.uuid))
         records.removeAll { touched.contains($0.uuid) }
         records += change.record
-        var adopted: [GuestName] = [], dropped: [GuestName] = []
+        var adopted: [GuestName] = [], dropped: [GuestName] = [], changed: [GuestName] = []
         if change.syncWithLibvirt {
             let synced = sync(&records)
             adopted = synced.adopted.map(\.name)
             dropped = synced.dropped.map(\.name)
+            changed = records.filter { synced.changed.contains($0.uuid) }.map(\.name)
             warnings += synced.warnings
             touched.formUnion(synced.adopted.map(\.uuid) + synced.dropped.map(\.uuid) + synced.changed)
         }
@@ -86,6 +90,7 @@ public struct Reconciler: Sendable {
         outcome.pending = resolved.pending
         outcome.adopted = adopted
         outcome.dropped = dropped
+        outcome.changed = changed
         if change.dryRun { outcome.warnings = warnings; return outcome }
 
         // Off (after `flush`): the records follow the guests, the kernel is left alone.

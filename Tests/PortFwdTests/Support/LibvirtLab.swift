@@ -2,9 +2,43 @@ import Foundation
 import PortFwdSystem
 import Testing
 
+/// The libvirts the hook is proven on: Debian 12's own (libvirt 9.0, whose firewall is
+/// iptables), and Debian 13's from a root built by scripts/test-root (libvirt 11.3) on each
+/// of its firewall backends: iptables (Debian's default order) and nftables (Fedora, RHEL 10).
+enum LibvirtHost: String, CaseIterable, CustomStringConvertible, Sendable {
+    case debian12 = "Debian 12"
+    case debian13 = "Debian 13"
+    case debian13Nftables = "Debian 13, nftables backend"
+
+    var description: String { rawValue }
+
+    /// The root its daemons run from; nil for the host's own libvirt.
+    var root: String? {
+        guard self != .debian12 else { return nil }
+        return Self.trixie
+    }
+
+    /// libvirt's firewall_backend; nil for the release's default.
+    var firewallBackend: String? { self == .debian13Nftables ? "nftables" : self == .debian13 ? "iptables" : nil }
+
+    /// Whether libvirt's own rules live in its nftables tables (else in iptables-nft's FORWARD).
+    var libvirtNftables: Bool { self == .debian13Nftables }
+
+    private static let trixie: String = {
+        (try? Shell.run("\(Paths.root)/scripts/test-root trixie"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "/nonexistent"
+    }()
+}
+
+/// firewalld in the lab, started before libvirtd on a private system bus.
+enum FirewalldMode: String, Sendable, CustomStringConvertible {
+    case none, standard, strict
+    var description: String { rawValue }
+}
+
 /// A real libvirtd in its own network and mount namespaces (Tests/libvirt/lab.sh), with our
 /// hook installed before it starts, a "guest" namespace on virbr0 that carries the traffic
-/// diskless domains cannot, and a "client" namespace outside (198.51.100.2 and 203.0.113.2).
+/// diskless domains cannot (192.168.122.10, fd00:122::10), and a "client" namespace outside
+/// (198.51.100.2, 203.0.113.2, 2001:db8::2).
 final class LibvirtLab {
     let name: String
     let work: String
@@ -12,13 +46,20 @@ final class LibvirtLab {
     let stateDir: String
     let guestNS: String
     let clientNS: String
-    private let env: [String: String]
+    private var env: [String: String] = [:]
     private var pids: [Int32] = []
 
     static let script = "\(Paths.root)/Tests/libvirt/lab.sh"
     static let base = "/tmp/libvirt-portfwd-lab"
 
-    init(config: String, guestAddresses: [String] = ["192.168.122.10"]) throws {
+    let host: LibvirtHost
+    let firewalld: FirewalldMode
+    /// Our backend, for the compatibility table.
+    var variant = Variant.nftables
+
+    init(config: String, host: LibvirtHost = .debian12, firewalld: FirewalldMode = .none, guestAddresses: [String] = ["192.168.122.10"]) throws {
+        self.host = host
+        self.firewalld = firewalld
         name = "pfl" + String(UInt32.random(in: 0..<UInt32.max), radix: 16)
         guestNS = "\(name)-guest"
         clientNS = "\(name)-client"
@@ -27,11 +68,16 @@ final class LibvirtLab {
         configPath = "\(work)/portfwd.toml"
         stateDir = "\(work)/state"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        env = [
+        var env = [
             "LAB": name, "LAB_BASE": Self.base, "STP": "off",
             "GUEST_IP": guestAddresses[0], "GUEST_EXTRA_IPS": guestAddresses.dropFirst().joined(separator: " "),
             "LAB_PORTFWD": "\(Paths.binary) --config \(configPath) --state-dir \(stateDir)",
         ]
+        if let root = host.root { env["ROOT"] = root }
+        if let backend = host.firewallBackend { env["FW_BACKEND"] = backend }
+        if firewalld != .none { env["FIREWALLD"] = "1" }
+        if firewalld == .strict { env["FIREWALLD_STRICT"] = "1" }
+        self.env = env
         do { try lab("up") } catch {
             close()
             throw error
@@ -63,6 +109,38 @@ final class LibvirtLab {
 
     func inLab(_ command: String) throws -> String { try lab("exec sh -c \(Lab.quote(command))") }
 
+    /// The tool inside the lab (its namespaces, and for a root its libnftables), on the lab's
+    /// config and state.
+    @discardableResult
+    func tool(_ arguments: String) throws -> String {
+        try inLab("\(Paths.binary) --config \(configPath) --state-dir \(stateDir) \(arguments)")
+    }
+
+    func toolResult(_ arguments: String) -> Shell.Result {
+        let exports = env.map { "\($0.key)=\(Lab.quote($0.value))" }.sorted().joined(separator: " ")
+        return Shell.capture("env \(exports) \(Self.script) exec sh -c \(Lab.quote("\(Paths.binary) --config \(configPath) --state-dir \(stateDir) \(arguments)"))")
+    }
+
+    /// Connects from the guest namespace, or from the lab host itself, to an address of the host.
+    func connect(from where: String, to address: String = "198.51.100.1", port: Int) -> String? {
+        let target = address.contains(":") ? "[\(address)]" : address
+        let command = "timeout 5 socat -T2 - TCP:\(target):\(port),connect-timeout=2 </dev/null"
+        for attempt in 0..<10 {
+            if attempt > 0 { usleep(300_000) }
+            let r = `where` == "host" ? Shell.capture("env LAB=\(name) LAB_BASE=\(Self.base) \(Self.script) exec sh -c \(Lab.quote(command))")
+                : Shell.capture("ip netns exec \(guestNS) sh -c \(Lab.quote(command))")
+            let text = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { return text }
+        }
+        return nil
+    }
+
+    /// The chain where admission must come first, as lines of its rules.
+    func admissionChain() throws -> [String] {
+        let listing = host.libvirtNftables ? try inLab("nft list chain ip libvirt_network forward") : try inLab("iptables -S FORWARD")
+        return listing.split(separator: "\n").map(String.init).filter { $0.hasPrefix("-A") || ($0.hasPrefix("\t\t") && !$0.hasPrefix("\t\ttype ")) }
+    }
+
     /// Defines a diskless TCG domain with one interface on the default network.
     func define(_ domain: String, mac: String, metadata: String = "") throws {
         let xml = """
@@ -90,8 +168,10 @@ final class LibvirtLab {
 
     /// A socat server in the guest namespace answering with the address it was reached on.
     func serveInGuest(port: Int) throws {
-        pids.append(try Spawn.start(["/usr/sbin/ip", "netns", "exec", guestNS, "socat", "TCP-LISTEN:\(port),fork,reuseaddr",
-                                     "SYSTEM:echo guest-$SOCAT_SOCKADDR"]))
+        // One server per family: a dual-stack socket would name IPv4 peers ::ffff:a.b.c.d.
+        for listen in ["TCP4-LISTEN:\(port),fork,reuseaddr", "TCP6-LISTEN:\(port),ipv6only=1,fork,reuseaddr"] {
+            pids.append(try Spawn.start(["/usr/sbin/ip", "netns", "exec", guestNS, "socat", listen, "SYSTEM:echo guest-$SOCAT_SOCKADDR"]))
+        }
         for _ in 0..<50 {
             if Shell.capture("ip netns exec \(guestNS) ss -Hltn").stdout.contains(":\(port) ") { return }
             usleep(50_000)
@@ -103,7 +183,8 @@ final class LibvirtLab {
     func connect(to address: String = "198.51.100.1", port: Int, attempts: Int = 1) -> String? {
         for attempt in 0..<attempts {
             if attempt > 0 { usleep(300_000) }
-            let r = Shell.capture("ip netns exec \(clientNS) timeout 5 socat -T2 - TCP:\(address):\(port),connect-timeout=2 </dev/null")
+            let target = address.contains(":") ? "[\(address)]" : address
+            let r = Shell.capture("ip netns exec \(clientNS) timeout 5 socat -T2 - TCP:\(target):\(port),connect-timeout=2 </dev/null")
             let text = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             if !text.isEmpty { return text }
         }
@@ -111,6 +192,28 @@ final class LibvirtLab {
     }
 
     func reach(_ address: String = "198.51.100.1", port: Int) -> String? { connect(to: address, port: port, attempts: 10) }
+
+    /// Notes that this lab's setup passed the named cases, for the README's compatibility
+    /// table (scripts/compat-table): host, versions read from the lab, backends, firewalld.
+    func record(_ cases: String, result: String = "forwards work") {
+        let libvirt = (try? virsh("version --daemon"))?.split(separator: "\n").first { $0.contains("daemon") }?
+            .split(separator: " ").last.map(String.init) ?? "?"
+        var firewalldText = "none"
+        if firewalld != .none {
+            let version = (try? inLab("firewall-cmd --version"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            firewalldText = "\(version)\(firewalld == .strict ? ", StrictForwardPorts=yes" : "")"
+        }
+        let backend = host.firewallBackend ?? "iptables"
+        let row = [host.rawValue.components(separatedBy: ",")[0], libvirt, backend, firewalldText, variant.rawValue, result, cases].joined(separator: "\t")
+        let dir = "\(Paths.root)/.build/compat"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = "\(dir)/rows.tsv"
+        if let handle = FileHandle(forWritingAtPath: file) ?? (FileManager.default.createFile(atPath: file, contents: nil) ? FileHandle(forWritingAtPath: file) : nil) {
+            handle.seekToEndOfFile()
+            handle.write(Data((row + "\n").utf8))
+            handle.closeFile()
+        }
+    }
 
     /// Elements of our DNAT maps as `nft` lists them, one per line.
     func dnatElements() throws -> [String] {

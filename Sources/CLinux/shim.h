@@ -1,0 +1,8 @@
+/* Linux interfaces the watch service uses that Swift's Glibc module does not export:
+   signalfd, inotify, and netfilter's netlink notifications, with their constants taken from
+   the kernel's own headers (linux-libc-dev). Nothing is linked: these are system calls. */
+#include <sys/signalfd.h>
+#include <sys/inotify.h>
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>

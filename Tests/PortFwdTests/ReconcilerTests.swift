@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
+
+/// One truth about which guests run: `apply` and the service make the records agree with the
+/// status files libvirt keeps for running domains, and hooks never drop a guest mid-start.
+@Suite struct ReconcilerSyncTests {
+    let host = FakeHost()
+    let now = Date(timeIntervalSince1970: 1_900_000_000)
+
+    /// libvirt's status file of a running domain.
+    func running(_ name: String = "web1", uuid: String = Fixtures.web1UUID, mac: String = "52:54:00:00:00:10", metadata: String = "") {
+        let domain = String(decoding: Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac)), as: UTF8.self)
+        host.tree.write("run/libvirt/qemu/\(name).xml", "<domstatus state='running' reason='booted' pid='4242'>\n\(domain)\n</domstatus>\n")
+    }
+
+    var sync: Change { var c = Change.reapply; c.syncWithLibvirt = true; return c }
+    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+
+    @Test func applyAdoptsARunningGuestThatHasForwardsButNoRecord() throws {
+        running()
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(outcome.adopted.map(\.value) == ["web1"])
+        #expect(host.records.first?.addressSource == .dhcpHost)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
+    }
+
+    @Test func applyDropsTheRecordOfAGuestThatDoesNotRun() throws {
+        host.tree.write("run/libvirt/qemu/.keep", "")
+        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10"),
+                                         since: Int64(now.timeIntervalSince1970) - 3600))
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(outcome.dropped.map(\.value) == ["web1"])
+        #expect(host.records.isEmpty)
+        #expect(dnat.isEmpty)
+    }
+
+    /// A guest mid-start has a record (written by the start hook) before libvirt writes its
+    /// status file: within the grace period the record stays.
+    @Test func aRecordYoungerThanAStartIsKept() throws {
+        host.tree.write("run/libvirt/qemu/.keep", "")
+        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10"),
+                                         since: Int64(now.timeIntervalSince1970) - 5))
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(outcome.dropped.isEmpty && host.records.count == 1)
+    }
+
+    /// Without libvirt's status directory nobody can tell what runs: nothing is dropped.
+    @Test func withoutLibvirtsStatusDirectoryNothingIsDropped() throws {
+        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10")))
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(outcome.dropped.isEmpty && host.records.count == 1)
+    }
+
+    /// `virsh metadata --live` changes the running domain's XML: the next sync follows it.
+    @Test func liveMetadataChangesAreFollowed() throws {
+        running(metadata: Fixtures.metadata("<forward spec='9090:90'/>"))
+        _ = try host.reconciler("", now: now).reconcile(sync)
+        #expect(dnat == ["tcp . 9090 : 192.168.122.10 . 90"])
+        running(metadata: Fixtures.metadata("<forward spec='9191:91'/>"))
+        let outcome = try host.reconciler("", now: now).reconcile(sync)
+        #expect(outcome.changed.map(\.value) == ["web1"])
+        #expect(dnat == ["tcp . 9191 : 192.168.122.10 . 91"])
+    }
+
+    /// A guest pending its lease gets its forwards once the lease is written, and follows
+    /// the guest to a new address.
+    @Test func pendingGuestsFollowTheirLease() throws {
+        let lock = try host.store.holdServiceLock()
+        defer { close(lock) }
+        running(mac: "52:54:00:00:00:20")
+        _ = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(host.records.first?.addressSource == .pending)
+        #expect(dnat.isEmpty)
+        let expiry = Int(now.timeIntervalSince1970) + 3600
+        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[{\"ip-address\":\"192.168.122.57\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
+        var outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(outcome.changed.map(\.value) == ["web1"])
+        #expect(dnat == ["tcp . 8080 : 192.168.122.57 . 80"])
+        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[{\"ip-address\":\"192.168.122.58\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
+        outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.58 . 80"])
+        #expect(host.records.first?.addressSource == .lease)
+    }
+
+    /// `apply --all` is recorded, and hooks keep it; `apply --running` ends it; `flush` turns
+    /// forwards off until the next apply, and neither hooks nor the service put them back.
+    @Test func modesAreRecordedAndKept() throws {
+        let toml = Fixtures.web1
+        var all = Change.reapply
+        all.mode = .all
+        _ = try host.reconciler(toml, now: now).reconcile(all)
+        #expect(host.store.mode == "all")
+        #expect(dnat.count == 1)
+        _ = try host.reconciler(toml, now: now).reconcile(.reapply)
+        #expect(dnat.count == 1, "a hook's reapply keeps every configured guest")
+        _ = try host.reconciler(toml, now: now).reconcile(.flushAll)
+        #expect(host.store.mode == "off" && host.nft.table == nil)
+        _ = try host.reconciler(toml, now: now).reconcile(.reapply)
+        #expect(host.nft.table == nil, "off until apply")
+        var running = Change.reapply
+        running.mode = .running
+        _ = try host.reconciler(toml, now: now).reconcile(running)
+        #expect(host.store.mode == nil)
+        #expect(dnat.isEmpty)
+    }
+}
+
+@Suite struct HealLimiterTests {
+    @Test func repairsPastTheLimitBackOffAndASteadyCheckEndsIt() {
+        var limiter = HealLimiter(window: 60, limit: 3, longest: 16)
+        let t0 = Date(timeIntervalSince1970: 0)
+        #expect(limiter.healed(at: t0) == nil)
+        #expect(limiter.healed(at: t0 + 1) == nil)
+        #expect(limiter.healed(at: t0 + 2) == "another program keeps undoing the rules: repaired 3 times in the last 60 s; waiting 2 s before the next repair")
+        #expect(!limiter.mayHeal(at: t0 + 3) && limiter.mayHeal(at: t0 + 4))
+        #expect(limiter.healed(at: t0 + 4)?.hasSuffix("waiting 4 s before the next repair") == true)
+        #expect(limiter.healed(at: t0 + 8)?.hasSuffix("waiting 8 s before the next repair") == true)
+        #expect(limiter.healed(at: t0 + 16)?.hasSuffix("waiting 16 s before the next repair") == true)
+        #expect(limiter.healed(at: t0 + 32)?.hasSuffix("waiting 16 s before the next repair") == true, "never longer than `longest`")
+        limiter.steady()
+        #expect(limiter.mayHeal(at: t0 + 33))
+        // Old repairs leave the window.
+        var fresh = HealLimiter(window: 60, limit: 3, longest: 16)
+        #expect(fresh.healed(at: t0) == nil && fresh.healed(at: t0 + 30) == nil && fresh.healed(at: t0 + 70) == nil)
+    }
+}

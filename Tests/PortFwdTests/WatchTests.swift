@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+import PortFwdSystem
+
+/// `watch` as a process in a namespace of its own, logging to a file.
+final class WatchProcess {
+    let pid: pid_t
+    let logPath: String
+
+    init(namespace: String, arguments: String, dir: String) throws {
+        logPath = "\(dir)/watch.log"
+        pid = try Spawn.start(["/usr/sbin/ip", "netns", "exec", namespace] + Self.words("\(Paths.binary) \(arguments) watch --log stderr"),
+                              stderr: logPath)
+        try waitFor("the service to start") { self.log.contains("watch start: ") }
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var repairs: Int { log.components(separatedBy: "watch: repaired after").count - 1 }
+
+    /// Wake-ups so far: the process's voluntary context switches. An idle service sleeps in
+    /// poll(2) and makes none.
+    var wakeups: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+            .flatMap { Int($0.split(separator: "\t").last ?? "") } ?? -1
+    }
+
+    func stop() {
+        kill(pid, SIGTERM)
+        if Spawn.wait(pid) != 0 { kill(pid, SIGKILL) }
+    }
+
+    static func words(_ text: String) -> [String] { text.split(separator: " ").map(String.init) }
+}
+
+/// Polls `condition` until it holds, or fails after `seconds`: tests wait on conditions with
+/// deadlines, never on fixed sleeps, and never assert how long something took.
+func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(50_000)
+    }
+    throw Shell.Failure(command: "waiting for \(what)", status: -1, output: "not within \(Int(seconds)) s")
+}
+
+/// The service against a real kernel in a namespace, without libvirt: repairs, idleness and
+/// backing off; and `status` telling the truth.
+@Suite(.privileged, .serialized) struct RootWatchTests {
+    let dir = TempDir()
+
+    func arguments(_ config: String = "c.toml") -> String {
+        "--config \(dir.path)/\(config) --state-dir \(dir.path)/state --libvirt-root \(dir.path)/tree"
+    }
+
+    func run(_ ns: Namespace, _ command: String) -> Shell.Result {
+        Shell.capture("ip netns exec \(ns.name) \(Paths.binary) \(arguments()) \(command)")
+    }
+
+    func table(_ ns: Namespace) -> String { Shell.capture("ip netns exec \(ns.name) nft list tables").stdout }
+
+    @Test func flushedTableAndDeletedAdmissionAreRepaired() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            try Shell.run("ip netns exec \(ns.name) sh -ec \(Lab.quote("ip link add virbr0 type bridge\n" + Obstacle.libvirtIptablesNft.script))")
+            #expect(run(ns, "apply --all").status == 0)
+            let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
+            defer { watch.stop() }
+            try Shell.run("ip netns exec \(ns.name) nft flush ruleset")
+            try waitFor("the table to come back") { table(ns).contains("table inet libvirt_portfwd") }
+            try Shell.run("ip netns exec \(ns.name) sh -ec \(Lab.quote(Obstacle.libvirtIptablesNft.script))")
+            try waitFor("admission to come back first") {
+                Shell.capture("ip netns exec \(ns.name) iptables-nft -S FORWARD").stdout.split(separator: "\n")
+                    .first { $0.hasPrefix("-A") }?.contains("libvirt-portfwd") == true
+            }
+            #expect(watch.log.contains("table inet libvirt_portfwd is missing"))
+            #expect(watch.log.contains("admission rule in iptables-nft FORWARD is missing"))
+            #expect(run(ns, "status").status == 0)
+        }
+    }
+
+    /// Idle means idle: nothing changes for 60 s, and the service neither repairs nor wakes.
+    @Test func idleMeansNoRepairsAndNoWakeups() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            #expect(run(ns, "apply --all").status == 0)
+            let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
+            defer { watch.stop() }
+            let before = watch.wakeups
+            // The one fixed wait in the suite: what is measured is the absence of activity over it.
+            sleep(60)
+            #expect(watch.repairs == 0)
+            #expect(watch.wakeups == before, "the service woke \(watch.wakeups - before) times while nothing changed")
+        }
+    }
+
+    /// A program that deletes our table every 100 ms does not turn into a fight: repairs are
+    /// bounded, and the service says why it backs off.
+    @Test func aCompetingProgramGetsABoundedNumberOfRepairs() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            #expect(run(ns, "apply --all").status == 0)
+            let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
+            defer { watch.stop() }
+            let rival = try Spawn.start(["/usr/sbin/ip", "netns", "exec", ns.name, "sh", "-c",
+                                         "while :; do nft delete table inet libvirt_portfwd 2>/dev/null; sleep 0.1; done"])
+            defer { kill(rival, SIGKILL); _ = Spawn.wait(rival) }
+            try waitFor("the service to back off", seconds: 60) { watch.log.contains("another program keeps undoing the rules") }
+            let repairs = watch.repairs
+            // Backing off doubles the wait each time: over the next 20 s, at most a handful more.
+            let observed = Date().addingTimeInterval(20)
+            while Date() < observed { usleep(200_000) }
+            #expect(watch.repairs - repairs <= 4, "\(watch.repairs - repairs) repairs while backing off")
+            #expect(watch.log.contains("repaired 5 times in the last 60 s"))
+        }
+    }
+
+    /// Exit 0 only when the kernel matches the plan; otherwise one line per problem and exit 2,
+    /// in the table and in JSON alike.
+    @Test func statusTellsTheTruth() throws {
+        dir.write("c.toml", Fixtures.web1)
+        dir.write("tree/run/libvirt/qemu/.keep", "")
+        dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
+        try Namespace.with { ns in
+            try Shell.run("ip netns exec \(ns.name) sh -ec \(Lab.quote("ip link add virbr0 type bridge\n" + Obstacle.libvirtIptablesNft.script))")
+            #expect(run(ns, "apply --all").status == 0)
+            var r = run(ns, "status")
+            #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr)")
+            try Shell.run("ip netns exec \(ns.name) iptables-nft -D FORWARD 1")
+            r = run(ns, "status")
+            #expect(r.status == 2)
+            #expect(r.stderr == "libvirt-portfwd: admission rule in iptables-nft FORWARD is missing\n")
+            try Shell.run("ip netns exec \(ns.name) nft delete table inet libvirt_portfwd")
+            r = run(ns, "status --json")
+            #expect(r.status == 2)
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            #expect(report["healthy"] as? Bool == false)
+            #expect((report["problems"] as? [String])?.first == "table inet libvirt_portfwd is missing")
+            #expect(run(ns, "apply --all").status == 0)
+            #expect(run(ns, "status").status == 0)
+            // A record of a domain libvirt does not run, and a guest waiting for its lease.
+            let old = Int(Date().timeIntervalSince1970) - 3600
+            dir.write("state/00000000-0000-4000-8000-000000000007.json", """
+                {"version":2,"uuid":"00000000-0000-4000-8000-000000000007","name":"gone","address4":"192.168.122.77","addressSource":"explicit","metadataForwards":[{"spec":"7070:70","sources":[]}],"since":\(old)}
+                """)
+            dir.write("state/00000000-0000-4000-8000-000000000008.json", """
+                {"version":2,"uuid":"00000000-0000-4000-8000-000000000008","name":"waiting","addressSource":"pending","metadataForwards":[{"spec":"7171:71","sources":[]}],"since":\(old)}
+                """)
+            chmod("\(dir.path)/state/00000000-0000-4000-8000-000000000007.json", 0o600)
+            chmod("\(dir.path)/state/00000000-0000-4000-8000-000000000008.json", 0o600)
+            r = run(ns, "status")
+            #expect(r.status == 2)
+            #expect(r.stderr.contains("the record of guest gone is stale: libvirt does not run it"), "\(r.stderr)")
+            #expect(r.stderr.contains("guest waiting is pending: its forwards wait for a DHCP lease"), "\(r.stderr)")
+            #expect(r.stdout.contains("waiting  -"))
+        }
+    }
+}
