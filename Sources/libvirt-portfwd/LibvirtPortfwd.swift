@@ -17,7 +17,7 @@ enum LibvirtPortfwd {
 
     static let commands: [Command] = [
         Export.command, Apply.command, Flush.command, Check.command, Status.command, Watch.command,
-        Hook.command, Hook.qemu, Hook.network, InstallHook.command, UninstallHook.command,
+        Hook.command, Hook.qemu, Hook.network, InstallHook.command, UninstallHook.command, Completions.command,
     ]
 
     static func main() {

@@ -7,10 +7,14 @@ final class WatchProcess {
     let pid: pid_t
     let logPath: String
 
-    init(namespace: String, arguments: String, dir: String) throws {
-        logPath = "\(dir)/watch.log"
-        pid = try Spawn.start(["/usr/sbin/ip", "netns", "exec", namespace] + Self.words("\(Paths.binary) \(arguments) watch --log stderr"),
-                              stderr: logPath)
+    convenience init(namespace: String, arguments: String, dir: String) throws {
+        try self.init(["/usr/sbin/ip", "netns", "exec", namespace] + Self.words("\(Paths.binary) \(arguments) watch --log stderr"), log: "\(dir)/watch.log")
+    }
+
+    /// `argv` must become the service itself (exec all the way), so its PID is the service's.
+    init(_ argv: [String], log: String) throws {
+        logPath = log
+        pid = try Spawn.start(argv, stderr: logPath)
         try waitFor("the service to start") { self.log.contains("watch start: ") }
     }
 

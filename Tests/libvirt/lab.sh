@@ -458,6 +458,12 @@ cmd_up() {
   trap 'trap - ERR EXIT; log "up failed, cleaning up"; cmd_down; exit 1' ERR EXIT
   mkdir -p "$W"; save_settings
   ip netns add "$LAB"; ip -n "$LAB" link set lo up
+  # Like a libvirt host without br_netfilter (Debian's default; Docker loads it): bridged
+  # frames skip netfilter. With it, a guest's connection to its own forward through the host's
+  # address is DNATed in the bridge and cannot go back out the port it came in on.
+  if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+    ip netns exec "$LAB" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0
+  fi
   prepare_state
   setup_mntns
   start_daemons

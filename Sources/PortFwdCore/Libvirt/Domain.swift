@@ -30,7 +30,7 @@ public struct Domain: Sendable {
         // Our element is recognised by its namespace; what is inside by local name only,
         // because `virsh metadata --set` and hand-written XML differ in prefixes.
         let element = root.child("metadata")?.children.first { $0.namespace == Self.namespace }
-        metadata = try element.map { node throws(PortFwdError) in try Self.metadata(node) }
+        metadata = try element.map { node throws(PortFwdError) in try Self.parseMetadata(node) }
     }
 
     /// `<forwards xmlns="urn:libvirt-portfwd:1">` in a domain's metadata:
@@ -40,7 +40,7 @@ public struct Domain: Sendable {
     ///       <address>192.168.122.10</address>
     ///       <address6>fd00:122::10</address6>
     ///     </forwards>
-    static func metadata(_ node: XMLNode) throws(PortFwdError) -> RunningGuest.Metadata {
+    public static func parseMetadata(_ node: XMLNode) throws(PortFwdError) -> RunningGuest.Metadata {
         var forwards: [Forward] = []
         var addresses: [Family: IPAddress] = [:]
         for (index, child) in node.children.enumerated() {

@@ -57,7 +57,8 @@ final class LibvirtLab {
     /// Our backend, for the compatibility table.
     var variant = Variant.nftables
 
-    init(config: String, host: LibvirtHost = .debian12, firewalld: FirewalldMode = .none, guestAddresses: [String] = ["192.168.122.10"]) throws {
+    init(config: String, host: LibvirtHost = .debian12, firewalld: FirewalldMode = .none, guestAddresses: [String] = ["192.168.122.10"],
+         guestMAC: String = "52:54:00:00:00:10") throws {
         self.host = host
         self.firewalld = firewalld
         name = "pfl" + String(UInt32.random(in: 0..<UInt32.max), radix: 16)
@@ -73,6 +74,7 @@ final class LibvirtLab {
             "GUEST_IP": guestAddresses[0], "GUEST_EXTRA_IPS": guestAddresses.dropFirst().joined(separator: " "),
             "LAB_PORTFWD": "\(Paths.binary) --config \(configPath) --state-dir \(stateDir)",
         ]
+        env["GUEST_MAC"] = guestMAC
         if let root = host.root { env["ROOT"] = root }
         if let backend = host.firewallBackend { env["FW_BACKEND"] = backend }
         if firewalld != .none { env["FIREWALLD"] = "1" }
@@ -133,6 +135,15 @@ final class LibvirtLab {
             if !text.isEmpty { return text }
         }
         return nil
+    }
+
+    /// The watch service inside the lab, ended by PID when the lab closes.
+    func startWatch() throws -> WatchProcess {
+        let exports = env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let watch = try WatchProcess(["/usr/bin/env"] + exports + [Self.script, "run", Paths.binary, "--config", configPath, "--state-dir", stateDir,
+                                                                   "watch", "--log", "stderr"], log: "\(work)/watch.log")
+        pids.append(watch.pid)
+        return watch
     }
 
     /// The chain where admission must come first, as lines of its rules.
