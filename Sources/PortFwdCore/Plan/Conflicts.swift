@@ -1,13 +1,13 @@
 /// Finds forwards that claim the same host port. Two claims clash when protocol and ports
 /// overlap and the addresses do: equal bound addresses, or either one on every address.
 /// A clash would make one DNAT silently shadow the other, so it is an error naming both guests.
-enum Conflicts {
+public enum Conflicts {
     private struct Claim {
         let guest: GuestName
         let spec: PortSpec
     }
 
-    static func find(in guests: [Guest]) -> [String] {
+    public static func find(in guests: [Guest]) -> [String] {
         var byProto: [Proto: [Claim]] = [:]
         for guest in guests {
             for forward in guest.forwards {

@@ -31,6 +31,7 @@ public struct Virsh: Sendable {
         return try DomainUUID(text)
     }
 
+    /// `domain`: an id or UUID (virsh's domname takes no name).
     public func name(_ domain: String) throws(PortFwdError) -> GuestName {
         try GuestName(try run(["domname", domain]).trimmingCharacters(in: .whitespacesAndNewlines))
     }
@@ -47,6 +48,8 @@ public struct Virsh: Sendable {
             if result.stderr.contains("metadata not found") || result.stderr.contains("Requested metadata element is not present") { return nil }
             throw PortFwdError(.io, "virsh metadata: \(result.reason)")
         }
+        // libvirt 11 answers a missing element with nothing at all.
+        guard result.stdout.contains("<") else { return nil }
         // virsh prints the element without its namespace; read it as ours.
         let text = result.stdout.replacingFirst("<forwards", with: "<forwards xmlns=\"\(Domain.namespace)\"")
         let node = try XMLParser.parse(Data(text.utf8))
