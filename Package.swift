@@ -30,6 +30,8 @@ let package = Package(
         // /usr/include/libxml2; `system/libxml2` points there. A pkg-config system library
         // would add -lxml2 to the link and load libxml2 (and ICU) into every hook call.
         .target(name: "CXMLShim", cSettings: [.headerSearchPath("system/libxml2")]),
+        // signalfd, inotify and netfilter's netlink constants from the kernel's headers.
+        .systemLibrary(name: "CLinux"),
         .target(name: "CBuildInfo", cSettings: [.define("PF_COMMIT", to: "\"\(commit)\"")]),
         .target(
             name: "PortFwdCore",
@@ -37,7 +39,7 @@ let package = Package(
         ),
         .target(
             name: "PortFwdSystem",
-            dependencies: ["PortFwdCore", "CNftables", "CXMLShim"]
+            dependencies: ["PortFwdCore", "CNftables", "CXMLShim", "CLinux"]
         ),
         .target(
             name: "PortFwd",

@@ -7,6 +7,7 @@ enum Completions {
         path: "completions",
         abstract: "Print a completion script for bash, zsh or fish.",
         discussion: "make install and the Debian package install them; to try one: source <(libvirt-portfwd completions bash).",
+        options: GlobalOptions.specs,
         positionals: [PositionalSpec(name: "shell", help: "bash, zsh or fish.")],
         run: run)
 

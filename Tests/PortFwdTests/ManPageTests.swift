@@ -82,8 +82,101 @@ import Testing
         let text = try String(contentsOfFile: "\(Paths.root)/man/libvirt-portfwd.toml.5", encoding: .utf8)
             .replacingOccurrences(of: "\\-", with: "-")
         for key in ["backend", "admission", "mark", "hairpin", "host-access", "metadata", "metadata-host-ports",
+                    "metadata-max-forwards", "metadata-max-ports", "metadata-address", "floating-addresses",
                     "name", "uuid", "address", "address6", "forwards", "sources"] {
             #expect(text.contains(".B \(key) ="), "libvirt-portfwd.toml(5) does not document \(key)")
         }
+    }
+
+    /// The page as man shows it: what the admin reads, quotes and all.
+    static func rendered(_ page: String) throws -> String {
+        try Shell.run("MANWIDTH=250 man -l -P cat \(Paths.root)/man/\(page) 2>/dev/null")
+    }
+
+    /// The lines of one section of a rendered page.
+    static func section(_ name: String, of text: String) -> [String] {
+        var lines: [String] = [], inside = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if !line.hasPrefix(" ") && !line.isEmpty && line.uppercased() == line && !line.contains("(") { inside = line == name; continue }
+            if inside { lines.append(line) }
+        }
+        return lines
+    }
+
+    /// Every key documented in libvirt-portfwd.toml(5) is shown as valid TOML, and the example
+    /// is a config `check` accepts: a rendering that lost its quotes fails here.
+    @Test func configPageExamplesAreValidAsRendered() throws {
+        let page = try Self.rendered("libvirt-portfwd.toml.5")
+        let entry = try NSRegularExpression(pattern: "^       ([a-z0-9-]+ = .*)$")
+        func entries(_ section: String) -> [String] {
+            Self.section(section, of: page).compactMap { line in
+                entry.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)).map { String(line[Range($0.range(at: 1), in: line)!]) }
+            }
+        }
+        let settings = entries("SETTINGS"), guest = entries("GUESTS")
+        #expect(settings.count == 11 && guest.count == 6, "\(settings) \(guest)")
+        let dir = TempDir()
+        dir.write("keys.toml", "[settings]\n" + settings.joined(separator: "\n") + "\n[[guest]]\n" + guest.joined(separator: "\n") + "\n")
+        let keys = Shell.capture("\(Paths.binary) check --config \(dir.path)/keys.toml --state-dir \(dir.path)/s")
+        #expect(keys.status == 0, "the documented keys: \(keys.stderr)")
+        let example = Self.section("EXAMPLE", of: page).filter { $0.hasPrefix("       ") && $0.contains("=") || $0.hasPrefix("       [") }
+            .map { String($0.dropFirst(7)) }
+        #expect(example.contains("name = \"web1\""), "\(example)")
+        dir.write("example.toml", example.joined(separator: "\n") + "\n")
+        let check = Shell.capture("\(Paths.binary) check --config \(dir.path)/example.toml --state-dir \(dir.path)/s")
+        #expect(check.status == 0, "the example: \(check.stderr)")
+    }
+
+    /// The example command lines of libvirt-portfwd(8), as rendered, with continuations joined.
+    static func commandExamples() throws -> [String] {
+        let page = try rendered("libvirt-portfwd.8")
+        var commands: [String] = []
+        var pending = ""
+        for line in section("METADATA", of: page) + section("EXAMPLES", of: page) {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if !pending.isEmpty {
+                pending += " " + text
+            } else if ["libvirt-portfwd ", "virsh ", "systemctl "].contains(where: text.hasPrefix) {
+                pending = text
+            } else {
+                continue
+            }
+            if pending.hasSuffix("\\") { pending = String(pending.dropLast()).trimmingCharacters(in: .whitespaces); continue }
+            commands.append(pending)
+            pending = ""
+        }
+        return commands
+    }
+
+    @Test func theManPageHasRunnableExamples() throws {
+        let commands = try Self.commandExamples()
+        #expect(commands.filter { $0.hasPrefix("libvirt-portfwd ") }.count >= 8, "\(commands)")
+        #expect(commands.contains { $0.hasPrefix("virsh metadata web1 urn:libvirt-portfwd:1 --key portfwd --config --set '<forwards>") })
+    }
+}
+
+/// Every example of libvirt-portfwd(8) runs, in document order, against a real libvirtd with
+/// a guest web1 running, and exits 0. `systemctl` lines need systemd, which the lab lacks.
+@Suite(.privileged, .serialized) struct RootManPageExampleTests {
+    @Test func everyExampleRuns() throws {
+        let lab = try LibvirtLab(config: RootLibvirtTests.web1Guest, host: .debian13)
+        defer { lab.close() }
+        try lab.serveInGuest(port: 80)
+        try lab.define("web1", mac: "52:54:00:00:00:10")
+        try lab.virsh("start web1")
+        // The examples say plain `libvirt-portfwd`, with the default config and state: point
+        // those at the lab's through the environment, and PATH at the binary under test.
+        let bin = "\(lab.work)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(bin)/libvirt-portfwd", withDestinationPath: Paths.binary)
+        var ran = 0
+        for command in try ManPageTests.commandExamples() {
+            if command.hasPrefix("systemctl ") { continue }
+            let line = command.hasPrefix("virsh ") ? command.replacingOccurrences(of: "virsh ", with: "virsh -c qemu:///system ", options: .anchored) : command
+            let r = lab.shell("export PATH=\(bin):$PATH LIBVIRT_PORTFWD_CONFIG=\(lab.configPath) LIBVIRT_PORTFWD_STATE_DIR=\(lab.stateDir); \(line)")
+            #expect(r.status == 0, "`\(command)` exited \(r.status): \(r.stderr)")
+            ran += 1
+        }
+        #expect(ran >= 9)
     }
 }

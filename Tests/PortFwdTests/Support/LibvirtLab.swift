@@ -118,6 +118,12 @@ final class LibvirtLab {
         try inLab("\(Paths.binary) --config \(configPath) --state-dir \(stateDir) \(arguments)")
     }
 
+    /// A shell command line inside the lab.
+    func shell(_ command: String) -> Shell.Result {
+        let exports = env.map { "\($0.key)=\(Lab.quote($0.value))" }.sorted().joined(separator: " ")
+        return Shell.capture("env \(exports) \(Self.script) exec sh -c \(Lab.quote(command))")
+    }
+
     func toolResult(_ arguments: String) -> Shell.Result {
         let exports = env.map { "\($0.key)=\(Lab.quote($0.value))" }.sorted().joined(separator: " ")
         return Shell.capture("env \(exports) \(Self.script) exec sh -c \(Lab.quote("\(Paths.binary) --config \(configPath) --state-dir \(stateDir) \(arguments)"))")
