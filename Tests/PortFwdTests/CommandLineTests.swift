@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortFwdSystem
 
 /// The command-line grammar: usage errors are one line plus the usage and exit 64, and `--`
 /// makes everything after it a positional argument (libvirt passes guest names through it).
@@ -91,5 +92,73 @@ import Testing
         let xml = "<domain><name>--help</name><uuid>0a0b0c0d-0000-4000-8000-000000000099</uuid></domain>"
         let r = run("hook qemu --config \(dir.path)/none.toml --state-dir \(dir.path)/s -- --help prepare begin -", input: xml)
         #expect(r.status == 0 && r.stdout.isEmpty && r.stderr.isEmpty)
+    }
+}
+
+/// Habits admins bring from Docker and from libvirt's own tools.
+@Suite struct CommandHabitTests {
+    let dir = TempDir()
+
+    @Test func aHostAddressTheHostDoesNotHoldIsRefusedUnlessFloating() {
+        dir.write("c.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"203.0.113.77:8443:443\"]\n")
+        let r = Shell.capture("\(Paths.binary) check --config \(dir.path)/c.toml --state-dir \(dir.path)/s")
+        #expect(r.status == 1)
+        #expect(r.stderr == "libvirt-portfwd: guest web1: forward 203.0.113.77:8443:443/tcp is bound to 203.0.113.77, which this host does not hold; add it to settings.floating-addresses if it arrives later (keepalived, say)\n")
+        dir.write("f.toml", "[settings]\nfloating-addresses = [\"203.0.113.77\"]\n[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"203.0.113.77:8443:443\"]\n")
+        #expect(Shell.capture("\(Paths.binary) check --config \(dir.path)/f.toml --state-dir \(dir.path)/s").status == 0)
+        // Docker's 0.0.0.0 means every address; loopback is refused with the reason.
+        dir.write("d.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"0.0.0.0:8080:80\"]\n")
+        #expect(Shell.capture("\(Paths.binary) check --config \(dir.path)/d.toml --state-dir \(dir.path)/s").status == 0)
+        dir.write("l.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"127.0.0.1:8080:80\"]\n")
+        let loopback = Shell.capture("\(Paths.binary) check --config \(dir.path)/l.toml --state-dir \(dir.path)/s")
+        #expect(loopback.status == 1 && loopback.stderr.contains("forwarding from it needs route_localnet"))
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "install-hook needs root")) func installHookNamesTheDaemonsOnlyWhenSomethingChanged() {
+        let first = Shell.capture("\(Paths.binary) install-hook --hooks-dir \(dir.path)/hooks")
+        #expect(first.status == 0)
+        #expect(first.stdout.contains("Restart ") && first.stdout.contains("systemctl restart "), "\(first.stdout)")
+        let again = Shell.capture("\(Paths.binary) install-hook --hooks-dir \(dir.path)/hooks")
+        #expect(again.stdout == "hooks already installed in \(dir.path)/hooks\n")
+    }
+
+    @Test func theDaemonsToRestartAreTheOnesThisHostRuns() throws {
+        let proc = TempDir(), bin = TempDir()
+        proc.write("1/comm", "systemd\n")
+        proc.write("77/comm", "libvirtd\n")
+        #expect(LibvirtDaemons.detect(proc: proc.path, binaries: bin.path) == ["libvirtd"])
+        let modular = TempDir()
+        modular.write("12/comm", "virtqemud\n")
+        modular.write("13/comm", "virtnetworkd\n")
+        #expect(LibvirtDaemons.detect(proc: modular.path, binaries: bin.path) == ["virtqemud", "virtnetworkd"])
+        // Nothing runs: what is installed decides.
+        bin.write("virtqemud", "")
+        chmod("\(bin.path)/virtqemud", 0o755)
+        #expect(LibvirtDaemons.detect(proc: TempDir().path, binaries: bin.path) == ["virtqemud", "virtnetworkd"])
+        #expect(LibvirtDaemons.detect(proc: TempDir().path, binaries: TempDir().path) == ["libvirtd"])
+    }
+
+    /// The completion scripts come from the command table: every subcommand and option is there,
+    /// and bash completes them.
+    @Test func completionsKnowEveryCommand() throws {
+        let bash = try Shell.run("\(Paths.binary) completions bash")
+        for word in ["apply", "status", "watch", "forward", "--running", "--source", "--json"] { #expect(bash.contains(word), "\(word)") }
+        let script = "\(dir.path)/c.bash"
+        try bash.write(toFile: script, atomically: true, encoding: .utf8)
+        let complete = { (words: String, current: Int) in
+            try Shell.run("bash -c 'source \(script); COMP_WORDS=(\(words)); COMP_CWORD=\(current); _libvirt_portfwd; echo \"${COMPREPLY[*]}\"'")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(try complete("libvirt-portfwd --config x fo", 3) == "forward")
+        #expect(try complete("libvirt-portfwd forward \"\"", 2).hasPrefix("add remove list"))
+        #expect(try complete("libvirt-portfwd apply --backend \"\"", 3) == "auto nftables iptables")
+        for shell in ["zsh", "fish"] {
+            let text = try Shell.run("\(Paths.binary) completions \(shell)")
+            #expect(text.contains("forward") && text.contains("--running") || text.contains("running"), "\(shell)")
+            if Shell.capture("command -v \(shell)").status == 0 {
+                try text.write(toFile: "\(dir.path)/c.\(shell)", atomically: true, encoding: .utf8)
+                #expect(Shell.capture("\(shell) -n \(dir.path)/c.\(shell)").status == 0, "\(shell) syntax")
+            }
+        }
     }
 }

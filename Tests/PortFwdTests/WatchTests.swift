@@ -115,7 +115,7 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             let observed = Date().addingTimeInterval(20)
             while Date() < observed { usleep(200_000) }
             #expect(watch.repairs - repairs <= 4, "\(watch.repairs - repairs) repairs while backing off")
-            #expect(watch.log.contains("repaired 5 times in the last 60 s"))
+            #expect(watch.log.contains("repaired 10 times in the last 60 s"))
         }
     }
 

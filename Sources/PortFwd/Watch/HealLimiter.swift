@@ -14,7 +14,7 @@ public struct HealLimiter: Sendable {
     /// No repair before this.
     public private(set) var notBefore: Date?
 
-    public init(window: TimeInterval = 60, limit: Int = 5, longest: TimeInterval = 300) {
+    public init(window: TimeInterval = 60, limit: Int = 10, longest: TimeInterval = 300) {
         self.window = window
         self.limit = limit
         self.longest = longest

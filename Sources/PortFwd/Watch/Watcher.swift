@@ -145,7 +145,9 @@ public final class Watcher {
             log.info("watch: repaired after \(reasons.joined(separator: ", ")): \((drift + guests).prefix(4).joined(separator: "; ")); "
                 + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
             SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") so far")
-            if let throttle = limiter.healed(at: Date()) { log.warning("watch: \(throttle)") }
+            // Only rules undone by someone else count towards the backoff: following leases and
+            // guests is the service's job, however often it comes.
+            if !drift.isEmpty, let throttle = limiter.healed(at: Date()) { log.warning("watch: \(throttle)") }
         } catch {
             log.error("watch: check after \(reasons.joined(separator: ", ")): \(error.oneLine)")
         }
