@@ -133,8 +133,13 @@ root_binds() { # host dirs shown inside the root at the same path, one "ro|rw DI
 }
 
 visible_in_root() { # PATH: is it inside one of root_binds' dirs?
-  local mode dir
-  while read -r mode dir; do case $1/ in "$dir"/*) return 0 ;; esac; done < <(root_binds)
+  # Read whole first: returning from a loop over `< <(root_binds)` leaves root_binds writing
+  # into a closed pipe. The test runner ignores SIGPIPE (so do its children), so that write
+  # fails with EPIPE instead, and under set -E the failing subshell ran up's ERR trap: a lab
+  # torn down under its own `up`, whenever the machine was busy enough to lose the race.
+  local binds mode dir
+  binds=$(root_binds)
+  while read -r mode dir; do case $1/ in "$dir"/*) return 0 ;; esac; done <<<"$binds"
   return 1
 }
 
@@ -414,7 +419,7 @@ reattach() { # (re-)enslave the guest veth to virbr0 and flush stale neighbours
   ip -n "$LAB" neigh flush all
   local i t0; t0=$(date +%s%N)
   for ((i = 0; i < 100; i++)); do
-    bridge -n "$LAB" link show dev "$GUEST_VETH" | grep -q 'state forwarding' && break; sleep 0.05
+    [[ $(bridge -n "$LAB" link show dev "$GUEST_VETH") == *'state forwarding'* ]] && break; sleep 0.05
   done
   log "$GUEST_VETH in virbr0: $(bridge -n "$LAB" link show dev "$GUEST_VETH" | grep -o 'state [a-z]*') after $(ms_since "$t0") ms"
 }
@@ -455,7 +460,8 @@ cmd_up() {
   check_settings
   local t0; t0=$(date +%s%N)
   # from here on any failure, a die's exit included, takes down what was made so far
-  trap 'trap - ERR EXIT; log "up failed, cleaning up"; cmd_down; exit 1' ERR EXIT
+  # (set -E hands the ERR trap to subshells too; only this shell may take the lab down.)
+  trap '[ "$BASHPID" = "$$" ] || exit 1; trap - ERR EXIT; log "up failed, cleaning up"; failure_logs; cmd_down; exit 1' ERR EXIT
   mkdir -p "$W"; save_settings
   ip netns add "$LAB"; ip -n "$LAB" link set lo up
   # Like a libvirt host without br_netfilter (Debian's default; Docker loads it): bridged
@@ -472,6 +478,14 @@ cmd_up() {
   client_up
   trap - ERR EXIT
   log "up done in $(ms_since "$t0") ms${ROOT:+ (root $ROOT, libvirt $(lvirsh version | sed -n 's/.*libvirt \([0-9.]*\)$/\1/p' | head -n1))}"
+}
+
+failure_logs() { # the daemons' last words, into the test's failure message before down removes them
+  local f
+  for f in "$S/log/libvirtd.log" "$W/daemons.out" "$W/firewalld.log"; do
+    [ -s "$f" ] || continue
+    log "last lines of $f:"; tail -n 12 "$f" | sed 's/^/    /' >&2
+  done
 }
 
 cmd_down() {
