@@ -7,6 +7,15 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 HOOKSDIR   ?= $(SYSCONFDIR)/libvirt/hooks
+# The watch service's unit: $(PREFIX)/lib/systemd/system is on systemd's unit search path for
+# both /usr/local (the default) and /usr. Completions go where each shell looks for PREFIX.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+STATEDIR    ?= /run/libvirt-portfwd
+# `make deb VERSION=X.Y.Z` packages the build as another version; empty: what --version says.
+VERSION    ?=
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # The commit `--version` shows (read by Package.swift).
@@ -22,16 +31,19 @@ RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
 BUILD_PKGS   = libxml2-dev libnftables-dev
 TEST_PKGS    = socat iproute2 procps python3 busybox \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
-               $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap \
+               $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap lintian man-db groff-base zsh fish \
                $(BENCH_PKGS)
 # Daemons the libvirt lab runs only inside its namespaces (Tests/libvirt/lab.sh FIREWALLD=1).
 # apt-ensure never lets a package start a service, and leaves these disabled at boot too.
 LAB_ONLY_PKGS = firewalld
-# Debian releases whose libvirt the lab also runs (ROOT=...), built once by scripts/test-root.
-TEST_ROOTS   = trixie
+# Roots built once by scripts/test-root: Debian releases whose libvirt the lab also runs
+# (ROOT=...), and bookworm-deb, a bare Debian 12 where scripts/test-deb installs the package.
+TEST_ROOTS   = trixie bookworm-deb
 BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
+# `make deb`: dpkg-shlibdeps (and binutils' strip).
+DEB_PKGS     = dpkg-dev
 
-.PHONY: all build deps test-deps install uninstall test demo rulesets bench clean
+.PHONY: all build deps test-deps install uninstall deb test compat demo rulesets bench clean
 
 all: build
 
@@ -56,22 +68,75 @@ install: deps build
 	else \
 		install -D -m 0644 examples/portfwd.toml $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml; \
 	fi
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/libvirt-portfwd.service.in > $(DESTDIR)$(UNITDIR)/libvirt-portfwd.service
+	$(BIN) completions bash > $(DESTDIR)$(BASHCOMPDIR)/libvirt-portfwd
+	$(BIN) completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_libvirt-portfwd
+	$(BIN) completions fish > $(DESTDIR)$(FISHCOMPDIR)/libvirt-portfwd.fish
+	chmod 0644 $(DESTDIR)$(UNITDIR)/libvirt-portfwd.service $(DESTDIR)$(BASHCOMPDIR)/libvirt-portfwd \
+		$(DESTDIR)$(ZSHCOMPDIR)/_libvirt-portfwd $(DESTDIR)$(FISHCOMPDIR)/libvirt-portfwd.fish
 	$(DESTDIR)$(SBINDIR)/libvirt-portfwd install-hook --hooks-dir $(DESTDIR)$(HOOKSDIR) --binary $(SBINDIR)/libvirt-portfwd
+	@# The watch service, where systemd runs; never for a DESTDIR (a staging tree, not this host).
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl daemon-reload && systemctl enable --now libvirt-portfwd.service"; \
+		systemctl daemon-reload && systemctl enable --now libvirt-portfwd.service; \
+	fi
 
+# The reverse, in this order: the service stopped, every rule of ours flushed while the binary
+# is still there, the hook shims removed, then the files. An edited config stays. With a
+# DESTDIR only files: no systemctl, no flush (that would be this host's firewall).
 uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl disable --now libvirt-portfwd.service"; \
+		systemctl disable --now libvirt-portfwd.service || true; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -x $(SBINDIR)/libvirt-portfwd ]; then \
+		echo "$(SBINDIR)/libvirt-portfwd flush"; \
+		$(SBINDIR)/libvirt-portfwd flush || echo "flush failed; remove the rules by hand (nft delete table inet libvirt_portfwd)"; \
+	fi
 	-$(DESTDIR)$(SBINDIR)/libvirt-portfwd uninstall-hook --hooks-dir $(DESTDIR)$(HOOKSDIR)
+	@# The qemu.d and network.d install-hook made, if empty. The hooks directory is libvirt's.
+	-@rmdir $(DESTDIR)$(HOOKSDIR)/qemu.d $(DESTDIR)$(HOOKSDIR)/network.d 2>/dev/null
 	rm -f $(DESTDIR)$(SBINDIR)/libvirt-portfwd $(DESTDIR)$(MANDIR)/man8/libvirt-portfwd.8 $(DESTDIR)$(MANDIR)/man5/libvirt-portfwd.toml.5
+	rm -f $(DESTDIR)$(UNITDIR)/libvirt-portfwd.service $(DESTDIR)$(BASHCOMPDIR)/libvirt-portfwd \
+		$(DESTDIR)$(ZSHCOMPDIR)/_libvirt-portfwd $(DESTDIR)$(FISHCOMPDIR)/libvirt-portfwd.fish
+	@if cmp -s examples/portfwd.toml $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml; then \
+		echo "rm -f $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml"; rm -f $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/libvirt/portfwd.toml: it differs from the example (remove it by hand)"; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		rm -rf $(STATEDIR); \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
+
+# The Debian package, from the release binary with dpkg-deb: ./libvirt-portfwd_VERSION_ARCH.deb
+# (packaging/deb/ says what goes in it and why). scripts/test-deb checks it; `make test` runs both.
+deb: deps build
+	@scripts/apt-ensure $(DEB_PKGS)
+	VERSION=$(VERSION) scripts/build-deb
 
 # The whole suite. As root, the privileged tests (namespaces, nftables, a real libvirtd) must
 # run: LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 turns a would-be skip into a failure.
 test: test-deps
 	$(SWIFT) build --build-tests
+	@# The real-libvirtd tests append what ran where to .build/compat: labs.txt (one line per
+	@# libvirtd, counted per host by test-summary) and rows.tsv (README's compatibility table).
+	rm -f .build/compat/labs.txt .build/compat/rows.tsv
 	LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 $(SWIFT) test --skip-build --xunit-output .build/tests.xml 2>&1 | tee .build/test.log; \
-		status=$${PIPESTATUS[0]}; scripts/test-summary .build/tests-swift-testing.xml; summary=$$?; \
+		status=$${PIPESTATUS[0]}; scripts/test-summary .build/tests-swift-testing.xml .build/compat/labs.txt; summary=$$?; \
 		[ $$status -eq 0 ] && [ $$summary -eq 0 ]
+	scripts/compat-table .build/compat/rows.tsv README.md
 	@# Benchmark smoke check: every approach produces a result and the files are written; no timing asserted.
 	SWIFT=$(SWIFT) OUT=.build/bench-smoke BIN=.build/debug/libvirt-portfwd bench/run --quick > .build/bench-smoke.log 2>&1 || { tail -20 .build/bench-smoke.log; exit 1; }
 	scripts/bench-smoke-check .build/bench-smoke
+	@# The Debian package: lintian, Depends, install, upgrade, remove and purge in a Debian 12 root; make install/uninstall.
+	$(MAKE) --no-print-directory deb
+	scripts/test-deb
+
+# Rewrites README's compatibility table from the last `make test` (.build/compat/rows.tsv).
+compat:
+	scripts/compat-table .build/compat/rows.tsv README.md --write
 
 # Latency, data-plane and memory benchmarks in throwaway namespaces; writes bench/RESULTS.md and bench/apply.png.
 bench: deps build

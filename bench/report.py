@@ -73,7 +73,7 @@ for n in sizes:
     lines.append(f"| {n:,} | {fmt(m.get('nftables'))} | {fmt(m.get('nft-f'))} | {fmt(m.get('iptables'))} | {fmt(m.get('per-rule'))} | "
                  f"{r2(ratio(m.get('nftables'), m.get('nft-f')))} | {r2(ratio(m.get('per-rule'), m.get('nftables')))} |")
 lines += ["", "The per-rule approach is not run above N = 1,000: it spawns two `iptables` processes per forward "
-          "and grows worse than linearly (DESIGN.md measured 5.7 s at 1,000).", "", "![apply latency](apply.png)", ""]
+          "and grows worse than linearly: the row for 1,000 above is already seconds, and 10,000 would be minutes.", "", "![apply latency](apply.png)", ""]
 
 # Where the difference to nft -f goes: our process start and our own config-to-text work,
 # both measured in this run without the kernel.

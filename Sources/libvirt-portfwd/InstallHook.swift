@@ -30,16 +30,17 @@ enum InstallHook {
             if changed.isEmpty {
                 print("hooks already installed in \(hooksDir)")
             } else {
-                print(restartAdvice("picks up the new hooks"))
+                print(restartAdvice(one: "picks up the new hooks", many: "pick up the new hooks"))
             }
         } catch {
             throw fail(error)
         }
     }
 
-    static func restartAdvice(_ why: String) -> String {
+    /// `one`/`many`: the reason, its verb agreeing with one daemon or several.
+    static func restartAdvice(one: String, many: String) -> String {
         let daemons = LibvirtDaemons.detect()
-        return "Restart \(daemons.joined(separator: " and ")) once so \(daemons.count == 1 ? "it" : "they") \(why): systemctl restart \(daemons.joined(separator: " "))"
+        return "Restart \(daemons.joined(separator: " and ")) once so \(daemons.count == 1 ? "it \(one)" : "they \(many)"): systemctl restart \(daemons.joined(separator: " "))"
     }
 
     private static func absolute(_ path: String) -> String {
@@ -63,7 +64,7 @@ enum UninstallHook {
             if removed.isEmpty {
                 print("no hooks of ours in \(hooksDir)")
             } else {
-                print(InstallHook.restartAdvice("stop calling them"))
+                print(InstallHook.restartAdvice(one: "stops calling them", many: "stop calling them"))
             }
         } catch {
             throw fail(error)

@@ -84,6 +84,24 @@ final class LibvirtLab {
             close()
             throw error
         }
+        Self.ledger(host)
+    }
+
+    /// One line per real libvirtd brought up, by host: `make test`'s summary counts them per host
+    /// and fails when a host ran none (its root missing, its cases all filtered out).
+    private static func ledger(_ host: LibvirtHost) {
+        let dir = "\(Paths.root)/.build/compat"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        append(host.rawValue, to: "\(dir)/labs.txt")
+    }
+
+    /// One write with O_APPEND: parallel tests never interleave inside a line.
+    static func append(_ line: String, to file: String) {
+        let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { Foundation.close(fd) }
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     func close() {
@@ -224,12 +242,7 @@ final class LibvirtLab {
         let row = [host.rawValue.components(separatedBy: ",")[0], libvirt, backend, firewalldText, variant.rawValue, result, cases].joined(separator: "\t")
         let dir = "\(Paths.root)/.build/compat"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let file = "\(dir)/rows.tsv"
-        if let handle = FileHandle(forWritingAtPath: file) ?? (FileManager.default.createFile(atPath: file, contents: nil) ? FileHandle(forWritingAtPath: file) : nil) {
-            handle.seekToEndOfFile()
-            handle.write(Data((row + "\n").utf8))
-            handle.closeFile()
-        }
+        Self.append(row, to: "\(dir)/rows.tsv")
     }
 
     /// Elements of our DNAT maps as `nft` lists them, one per line.
