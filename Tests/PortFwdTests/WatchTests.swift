@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortFwd
 import PortFwdSystem
 
 /// `watch` as a process in a namespace of its own, logging to a file.
@@ -116,6 +117,46 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             while Date() < observed { usleep(200_000) }
             #expect(watch.repairs - repairs <= 4, "\(watch.repairs - repairs) repairs while backing off")
             #expect(watch.log.contains("repaired 10 times in the last 60 s"))
+        }
+    }
+
+    /// Following a guest's lease is the service's job however often it comes: a guest whose
+    /// address changes more often than the backoff's limit is followed every time, and the
+    /// service never mistakes it for another program undoing the rules. (It did: each follow-up
+    /// found the table holding the previous plan and counted it as a repair of someone else's
+    /// doing, so the 14th change waited 32 s.)
+    @Test func leaseChangesAreFollowedEveryTimeAndNeverThrottled() throws {
+        dir.write("c.toml", "[[guest]]\nname = \"dyn\"\nforwards = [\"8081:80\"]\n")
+        dir.write("tree/run/libvirt/qemu/.keep", "")
+        dir.write("tree/var/lib/libvirt/dnsmasq/.keep", "")
+        dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
+        let mac = "52:54:00:00:00:77"
+        let domain = String(decoding: Fixtures.domain(name: "dyn", uuid: "00000000-0000-4000-8000-000000000077",
+                                                      interfaces: Fixtures.interface(mac: mac)), as: UTF8.self)
+        func lease(_ address: String) {
+            let expiry = Int(Date().timeIntervalSince1970) + 3600
+            dir.write("tree/var/lib/libvirt/dnsmasq/virbr0.status.new",
+                      "[{\"ip-address\": \"\(address)\", \"mac-address\": \"\(mac)\", \"hostname\": \"dyn\", \"expiry-time\": \(expiry)}]")
+            rename("\(dir.path)/tree/var/lib/libvirt/dnsmasq/virbr0.status.new", "\(dir.path)/tree/var/lib/libvirt/dnsmasq/virbr0.status")
+        }
+        try Namespace.with { ns in
+            try Shell.run("ip netns exec \(ns.name) ip link add virbr0 type bridge")
+            #expect(run(ns, "apply").status == 0)
+            let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
+            defer { watch.stop() }
+            let start = Shell.capture("ip netns exec \(ns.name) \(Paths.binary) \(arguments()) hook qemu -- dyn start begin -", input: domain)
+            #expect(start.status == 0, "\(start.stderr)")
+            dir.write("tree/run/libvirt/qemu/dyn.xml", "<domstatus state='running'>\(domain)</domstatus>\n")
+            let limit = HealLimiter().limit
+            for i in 0..<(limit + 4) {
+                let address = "192.168.122.\(100 + i)"
+                lease(address)
+                try waitFor("the forward to follow the lease to \(address)") {
+                    Shell.capture("ip netns exec \(ns.name) nft list map inet libvirt_portfwd dnat4_any").stdout.contains("tcp . 8081 : \(address) . 80")
+                }
+            }
+            #expect(!watch.log.contains("another program keeps undoing the rules"), "\(watch.log)")
+            #expect(watch.repairs >= limit + 4)
         }
     }
 

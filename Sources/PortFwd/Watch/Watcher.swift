@@ -146,8 +146,10 @@ public final class Watcher {
                 + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
             SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") so far")
             // Only rules undone by someone else count towards the backoff: following leases and
-            // guests is the service's job, however often it comes.
-            if !drift.isEmpty, let throttle = limiter.healed(at: Date()) { log.warning("watch: \(throttle)") }
+            // guests is the service's job, however often it comes. When a guest changed, the
+            // kernel differs from the new plan because of that change (it still holds the old
+            // one), so only a difference with nothing on libvirt's side to explain it counts.
+            if !drift.isEmpty, guests.isEmpty, let throttle = limiter.healed(at: Date()) { log.warning("watch: \(throttle)") }
         } catch {
             log.error("watch: check after \(reasons.joined(separator: ", ")): \(error.oneLine)")
         }
