@@ -82,12 +82,14 @@ try:
     def stat():
         fields = open(f"/proc/{watch.pid}/stat").read().rsplit(")", 1)[1].split()
         status = dict(l.split(":", 1) for l in open(f"/proc/{watch.pid}/status").read().splitlines() if ":" in l)
-        return int(fields[11]) + int(fields[12]), int(status["voluntary_ctxt_switches"]), int(status["VmRSS"].split()[0])
+        kib = lambda key: int(status[key].split()[0])
+        return int(fields[11]) + int(fields[12]), int(status["voluntary_ctxt_switches"]), (kib("VmRSS"), kib("RssAnon"), kib("RssFile"))
     cpu0, wake0, _ = stat()
     time.sleep(IDLE)
-    cpu1, wake1, rss = stat()
+    cpu1, wake1, (rss, anon, file) = stat()
     ticks = os.sysconf("SC_CLK_TCK")
-    out.write(f"idle_seconds {IDLE}\nidle_cpu_ms {(cpu1 - cpu0) * 1000 / ticks:.0f}\nidle_wakeups {wake1 - wake0}\nidle_rss_kib {rss}\n")
+    out.write(f"idle_seconds {IDLE}\nidle_cpu_ms {(cpu1 - cpu0) * 1000 / ticks:.0f}\nidle_wakeups {wake1 - wake0}\n"
+              f"idle_rss_kib {rss}\nidle_rss_anon_kib {anon}\nidle_rss_file_kib {file}\n")
 finally:
     watch.terminate()
     watch.wait(10)
