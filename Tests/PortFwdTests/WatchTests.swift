@@ -120,25 +120,37 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
         }
     }
 
-    /// Following a guest's lease is the service's job however often it comes: a guest whose
-    /// address changes more often than the backoff's limit is followed every time, and the
-    /// service never mistakes it for another program undoing the rules. (It did: each follow-up
-    /// found the table holding the previous plan and counted it as a repair of someone else's
-    /// doing, so the 14th change waited 32 s.)
-    @Test func leaseChangesAreFollowedEveryTimeAndNeverThrottled() throws {
-        dir.write("c.toml", "[[guest]]\nname = \"dyn\"\nforwards = [\"8081:80\"]\n")
-        dir.write("tree/run/libvirt/qemu/.keep", "")
-        dir.write("tree/var/lib/libvirt/dnsmasq/.keep", "")
-        dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
-        let mac = "52:54:00:00:00:77"
-        let domain = String(decoding: Fixtures.domain(name: "dyn", uuid: "00000000-0000-4000-8000-000000000077",
-                                                      interfaces: Fixtures.interface(mac: mac)), as: UTF8.self)
+    /// A guest `dyn` on dynamic DHCP (MAC ...:77, forward 8081) started through the hook while
+    /// the service runs, so it is pending; `lease` then writes its lease the way libvirt's lease
+    /// helper does, and `follows` waits for its forward to point at an address.
+    struct PendingGuest {
+        let dir: TempDir
+        let ns: Namespace
+        static let mac = "52:54:00:00:00:77"
+
         func lease(_ address: String) {
             let expiry = Int(Date().timeIntervalSince1970) + 3600
             dir.write("tree/var/lib/libvirt/dnsmasq/virbr0.status.new",
-                      "[{\"ip-address\": \"\(address)\", \"mac-address\": \"\(mac)\", \"hostname\": \"dyn\", \"expiry-time\": \(expiry)}]")
+                      "[{\"ip-address\": \"\(address)\", \"mac-address\": \"\(Self.mac)\", \"hostname\": \"dyn\", \"expiry-time\": \(expiry)}]")
             rename("\(dir.path)/tree/var/lib/libvirt/dnsmasq/virbr0.status.new", "\(dir.path)/tree/var/lib/libvirt/dnsmasq/virbr0.status")
         }
+
+        func follows(_ address: String, seconds: Double = 20) throws {
+            try waitFor("the forward to follow the lease to \(address)", seconds: seconds) {
+                Shell.capture("ip netns exec \(ns.name) nft list map inet libvirt_portfwd dnat4_any").stdout.contains("tcp . 8081 : \(address) . 80")
+            }
+        }
+    }
+
+    /// The config (web1 static, dyn without an address), libvirt's files, the service running,
+    /// and dyn started and pending.
+    func withPendingGuest(_ body: (Namespace, WatchProcess, PendingGuest) throws -> Void) throws {
+        dir.write("c.toml", Fixtures.web1 + "[[guest]]\nname = \"dyn\"\nforwards = [\"8081:80\"]\n")
+        dir.write("tree/run/libvirt/qemu/.keep", "")
+        dir.write("tree/var/lib/libvirt/dnsmasq/.keep", "")
+        dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
+        let domain = String(decoding: Fixtures.domain(name: "dyn", uuid: "00000000-0000-4000-8000-000000000077",
+                                                      interfaces: Fixtures.interface(mac: PendingGuest.mac)), as: UTF8.self)
         try Namespace.with { ns in
             try Shell.run("ip netns exec \(ns.name) ip link add virbr0 type bridge")
             #expect(run(ns, "apply").status == 0)
@@ -147,16 +159,44 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             let start = Shell.capture("ip netns exec \(ns.name) \(Paths.binary) \(arguments()) hook qemu -- dyn start begin -", input: domain)
             #expect(start.status == 0, "\(start.stderr)")
             dir.write("tree/run/libvirt/qemu/dyn.xml", "<domstatus state='running'>\(domain)</domstatus>\n")
+            try body(ns, watch, PendingGuest(dir: dir, ns: ns))
+        }
+    }
+
+    /// Following a guest's lease is the service's job however often it comes: a guest whose
+    /// address changes more often than the backoff's limit is followed every time, and the
+    /// service never mistakes it for another program undoing the rules. (It did: each follow-up
+    /// found the table holding the previous plan and counted it as a repair of someone else's
+    /// doing, so the 14th change waited 32 s.)
+    @Test func leaseChangesAreFollowedEveryTimeAndNeverThrottled() throws {
+        try withPendingGuest { _, watch, guest in
             let limit = HealLimiter().limit
             for i in 0..<(limit + 4) {
-                let address = "192.168.122.\(100 + i)"
-                lease(address)
-                try waitFor("the forward to follow the lease to \(address)") {
-                    Shell.capture("ip netns exec \(ns.name) nft list map inet libvirt_portfwd dnat4_any").stdout.contains("tcp . 8081 : \(address) . 80")
-                }
+                guest.lease("192.168.122.\(100 + i)")
+                try guest.follows("192.168.122.\(100 + i)")
             }
             #expect(!watch.log.contains("another program keeps undoing the rules"), "\(watch.log)")
             #expect(watch.repairs >= limit + 4)
+        }
+    }
+
+    /// The backoff is for another program's undoing, not for libvirt's guests: while the
+    /// service waits 32 s before its next repair of a fight, a new lease is still followed at
+    /// once (and the table the other program deleted comes back with it).
+    @Test func aLeaseIsFollowedEvenWhileBackingOffFromAFight() throws {
+        try withPendingGuest { ns, watch, guest in
+            let rival = try Spawn.start(["/usr/sbin/ip", "netns", "exec", ns.name, "sh", "-c",
+                                         "while :; do nft delete table inet libvirt_portfwd 2>/dev/null; sleep 0.1; done"])
+            var rivalRunning = true
+            defer { if rivalRunning { kill(rival, SIGKILL); _ = Spawn.wait(rival) } }
+            try waitFor("the backoff to reach 32 s", seconds: 90) { watch.log.contains("waiting 32 s before the next repair") }
+            kill(rival, SIGKILL)
+            _ = Spawn.wait(rival)
+            rivalRunning = false
+            guest.lease("192.168.122.50")
+            // Well inside the 32 s the fight's backoff still has to run.
+            try guest.follows("192.168.122.50", seconds: 15)
+            #expect(watch.log.split(separator: "\n").contains { $0.contains("repaired after") && $0.contains("a DHCP lease") }, "\(watch.log)")
         }
     }
 

@@ -54,7 +54,9 @@ public final class Watcher {
     public func run() -> Int32 {
         apply("start")
         SystemdNotify.send("READY=1\nSTATUS=watching")
-        var dirty: (first: Date, last: Date, reasons: [String])?
+        // `guests`: libvirt's side changed (a lease, a guest starting or stopping). Following it
+        // is the service's job, so it never waits for a backoff meant for another program.
+        var dirty: (first: Date, last: Date, reasons: [String], guests: Bool)?
         var nextLegacy: Date?
         while true {
             directories.watch(libvirt.paths.leaseDirectory)
@@ -64,7 +66,7 @@ public final class Watcher {
             var deadline: Date?
             if let d = dirty {
                 let settled = min(d.first.addingTimeInterval(timing.longestDelay), d.last.addingTimeInterval(timing.debounce))
-                deadline = max(settled, limiter.notBefore ?? settled)
+                deadline = d.guests ? settled : max(settled, limiter.notBefore ?? settled)
             }
             if let n = nextLegacy { deadline = min(deadline ?? n, n) }
             let timeout = deadline.map { Int32(max(0, ceil($0.timeIntervalSince(now) * 1000))) } ?? -1
@@ -83,6 +85,7 @@ public final class Watcher {
                 }
             }
             var reasons: [String] = []
+            var guests = false
             let (commits, overrun) = netfilter.drain()
             for commit in commits where commit.relevant && commit.pid != getpid() {
                 reasons.append("a firewall change by \(commit.process) (pid \(commit.pid))")
@@ -90,14 +93,15 @@ public final class Watcher {
             if overrun { reasons.append("firewall changes too many to follow") }
             for directory in directories.drain() {
                 reasons.append(directory == libvirt.paths.leaseDirectory ? "a DHCP lease" : "a guest starting or stopping")
+                guests = true
             }
             now = Date()
             if !reasons.isEmpty {
                 let merged = (dirty?.reasons ?? []) + reasons.filter { !(dirty?.reasons ?? []).contains($0) }
-                dirty = (dirty?.first ?? now, now, Array(merged.prefix(5)))
+                dirty = (dirty?.first ?? now, now, Array(merged.prefix(5)), guests || dirty?.guests == true)
             }
             if let d = dirty, now >= min(d.first.addingTimeInterval(timing.longestDelay), d.last.addingTimeInterval(timing.debounce)),
-               limiter.mayHeal(at: now) {
+               d.guests || limiter.mayHeal(at: now) {
                 dirty = nil
                 check(after: d.reasons)
             } else if let n = nextLegacy, now >= n {
