@@ -17,9 +17,12 @@ public struct SyslogLog: Log {
 
     let echo: Echo
 
+    /// openlog(3) keeps the pointer it is given, so the name must outlive every syslog call.
+    nonisolated(unsafe) private static let ident: UnsafeMutablePointer<CChar> = strdup("libvirt-portfwd")!
+
     public init(echo: Echo = .errors) {
         self.echo = echo
-        openlog("libvirt-portfwd", LOG_PID, LOG_DAEMON)
+        openlog(Self.ident, LOG_PID, LOG_DAEMON)
     }
 
     public func info(_ line: String) { send(LOG_INFO, line, echoed: echo == .all) }
@@ -28,7 +31,9 @@ public struct SyslogLog: Log {
 
     private func send(_ priority: Int32, _ line: String, echoed: Bool) {
         // syslog(3) is variadic; vsyslog with a "%s" format keeps the line from being a format.
-        withVaList([line]) { vsyslog(priority, "%s", $0) }
+        // The argument must be a C string: a Swift String passed as a CVarArg is not one, and
+        // syslog got a few bytes of its in-memory representation instead of the line.
+        line.withCString { text in withVaList([text]) { vsyslog(priority, "%s", $0) } }
         if echoed { FileHandle.standardError.write(Data("libvirt-portfwd: \(line)\n".utf8)) }
     }
 }
