@@ -31,7 +31,7 @@ RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
 BUILD_PKGS   = libxml2-dev libnftables-dev
 TEST_PKGS    = socat iproute2 procps python3 busybox \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
-               $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap lintian man-db groff-base zsh fish \
+               $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap lintian man-db groff-base zsh fish systemd-container \
                $(BENCH_PKGS)
 # Daemons the libvirt lab runs only inside its namespaces (Tests/libvirt/lab.sh FIREWALLD=1).
 # apt-ensure never lets a package start a service, and leaves these disabled at boot too.
@@ -133,6 +133,8 @@ test: test-deps
 	@# The Debian package: lintian, Depends, install, upgrade, remove and purge in a Debian 12 root; make install/uninstall.
 	$(MAKE) --no-print-directory deb
 	scripts/test-deb
+	@# The package again in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald.
+	scripts/test-deb-booted
 
 # Rewrites README's compatibility table from the last `make test` (.build/compat/rows.tsv).
 compat:
