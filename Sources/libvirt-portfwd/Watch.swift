@@ -7,7 +7,7 @@ enum Watch {
     static let command = Command(
         path: "watch",
         abstract: "Keep the rules equal to the plan: repair what others flush, follow DHCP leases (libvirt-portfwd.service).",
-        discussion: "Applies at start and on SIGHUP (systemctl reload), from the config file; repairs go back to the config as it "
+        discussion: "Applies the config file at start and on SIGHUP (systemctl reload runs apply itself); repairs go back to the config as it "
             + "last applied. Idle until netfilter announces a change by another process, a lease or a running domain changes, "
             + "or, where iptables-legacy tables are loaded, every 10 s.",
         options: GlobalOptions.specs + [.value("log", "where", "syslog (the default; under systemd it reaches the journal) or stderr.",

@@ -9,7 +9,7 @@ import PortFwdSystem
 ///     its chains, someone deleting our rule). Its own commits are recognised by PID;
 ///   - inotify on libvirt's lease files (a pending guest got its address, or a guest moved)
 ///     and on its running domains' status files (a guest started or stopped without a hook);
-///   - SIGHUP (reload: apply the config file), SIGTERM and SIGINT (stop).
+///   - SIGHUP (apply the config file; the unit's reload runs `apply` instead), SIGTERM and SIGINT (stop).
 /// Where iptables-legacy tables are loaded, which announce nothing, it also checks every
 /// `legacyInterval`. A burst of events is debounced, then one check compares the kernel with
 /// the plan and the records with libvirt, and repairs once if they differ.
