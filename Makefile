@@ -94,9 +94,8 @@ uninstall:
 		echo "$(SBINDIR)/libvirt-portfwd flush"; \
 		$(SBINDIR)/libvirt-portfwd flush || echo "flush failed; remove the rules by hand (nft delete table inet libvirt_portfwd)"; \
 	fi
+	@# The shims, and the hook directories install-hook made (never ones the admin had).
 	-$(DESTDIR)$(SBINDIR)/libvirt-portfwd uninstall-hook --hooks-dir $(DESTDIR)$(HOOKSDIR)
-	@# The qemu.d and network.d install-hook made, if empty. The hooks directory is libvirt's.
-	-@rmdir $(DESTDIR)$(HOOKSDIR)/qemu.d $(DESTDIR)$(HOOKSDIR)/network.d 2>/dev/null
 	rm -f $(DESTDIR)$(SBINDIR)/libvirt-portfwd $(DESTDIR)$(MANDIR)/man8/libvirt-portfwd.8 $(DESTDIR)$(MANDIR)/man5/libvirt-portfwd.toml.5
 	rm -f $(DESTDIR)$(UNITDIR)/libvirt-portfwd.service $(DESTDIR)$(BASHCOMPDIR)/libvirt-portfwd \
 		$(DESTDIR)$(ZSHCOMPDIR)/_libvirt-portfwd $(DESTDIR)$(FISHCOMPDIR)/libvirt-portfwd.fish
@@ -154,8 +153,8 @@ demo: deps
 rulesets:
 	$(SWIFT) build --product libvirt-portfwd
 	@for f in rulesets/*.toml; do \
-		.build/debug/libvirt-portfwd export --all --backend nftables --config $$f --state-dir /nonexistent > $${f%.toml}.nft || exit 1; \
-		.build/debug/libvirt-portfwd export --all --backend iptables --config $$f --state-dir /nonexistent > $${f%.toml}.iptables || exit 1; \
+		.build/debug/libvirt-portfwd export --all --backend nftables --config $$f --state-dir /nonexistent --libvirt-root /nonexistent > $${f%.toml}.nft || exit 1; \
+		.build/debug/libvirt-portfwd export --all --backend iptables --config $$f --state-dir /nonexistent --libvirt-root /nonexistent > $${f%.toml}.iptables || exit 1; \
 	done
 
 clean:

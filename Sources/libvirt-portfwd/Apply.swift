@@ -21,13 +21,14 @@ enum Apply {
         if arguments.flag("all") && arguments.flag("running") {
             throw UsageError(message: "--all and --running contradict each other", command: command)
         }
-        let global = GlobalOptions(arguments)
+        let setup = GlobalOptions(arguments).setup
         let log = SyslogLog(echo: .none)
         let outcome: Outcome
         do {
-            let reconciler = try global.reconciler()
+            let reconciler = try setup.reconciler()
             var change = Change.reapply
             change.syncWithLibvirt = true
+            change.refuseConflicts = true
             change.mode = arguments.flag("all") ? .all : arguments.flag("running") ? .running
                 : (reconciler.recordedMode == .all ? .all : .running)
             outcome = try reconciler.reconcile(change)
@@ -35,7 +36,7 @@ enum Apply {
             log.error("apply: \(error.oneLine)")
             throw fail(error)
         }
-        outcome.warnings.forEach { warn($0.message) }
+        LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
         let summary = Apply.summary(outcome)
         print(summary)
         log.info("apply: \(summary)")
@@ -50,7 +51,7 @@ enum Apply {
         parts += outcome.notes
         if !outcome.adopted.isEmpty { parts.append("adopted \(outcome.adopted.map(\.value).joined(separator: ", "))") }
         if !outcome.dropped.isEmpty { parts.append("dropped the records of \(outcome.dropped.map(\.value).joined(separator: ", "))") }
-        if !outcome.pending.isEmpty { parts.append("pending a DHCP lease: \(outcome.pending.map(\.name.value).joined(separator: ", "))") }
+        if !outcome.pending.isEmpty { parts.append("pending: \(outcome.pending.map(\.guest.name.value).joined(separator: ", "))") }
         return parts.joined(separator: "; ")
     }
 }

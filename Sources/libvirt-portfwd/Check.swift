@@ -14,20 +14,21 @@ enum Check {
         run: run)
 
     static func run(_ arguments: Arguments) throws {
-        let global = GlobalOptions(arguments)
+        let setup = GlobalOptions(arguments).setup
         let kernel = arguments.flag("kernel")
         if kernel && geteuid() != 0 {
             warn("check --kernel needs root: it asks the kernel to check the ruleset")
             throw ExitStatus(77)
         }
         do {
-            let reconciler = try global.reconciler(probe: kernel)
+            let reconciler = try setup.reconciler(probe: kernel)
             let outcome = try reconciler.plan(all: true)
-            outcome.warnings.forEach { warn($0.message) }
+            if !outcome.conflicts.isEmpty { throw PortFwdError(.conflict, lines: outcome.conflicts) }
+            LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
             let absent = Check.absentHostAddresses(outcome.plan, floating: reconciler.config.settings.floatingAddresses, held: HostAddresses.current())
             if !absent.isEmpty { throw PortFwdError(.invalidInput, lines: absent) }
             if kernel {
-                let chosen = global.backends(reconciler.config.settings)()
+                let chosen = setup.backends(reconciler.config.settings)()
                 try chosen.selected.validate(outcome.plan)
                 if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { throw PortFwdError(.refused, Firewalld.strictProblem) }
             }

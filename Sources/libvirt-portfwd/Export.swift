@@ -12,12 +12,12 @@ enum Export {
         run: run)
 
     static func run(_ arguments: Arguments) throws {
-        let global = GlobalOptions(arguments)
+        let setup = GlobalOptions(arguments).setup
         do {
-            let reconciler = try global.reconciler(probe: false)
+            let reconciler = try setup.reconciler(probe: false)
             let outcome = try reconciler.plan(all: arguments.flag("all"))
-            outcome.warnings.forEach { warn($0.message) }
-            print(global.backends(reconciler.config.settings, probe: false)().selected.render(outcome.plan), terminator: "")
+            LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
+            print(setup.backends(reconciler.config.settings, probe: false)().selected.render(outcome.plan), terminator: "")
         } catch {
             throw fail(error)
         }

@@ -13,12 +13,12 @@ enum Flush {
         run: run)
 
     static func run(_ arguments: Arguments) throws {
-        let global = GlobalOptions(arguments)
+        let setup = GlobalOptions(arguments).setup
         let log = SyslogLog(echo: .none)
         // The way out must not depend on the config: an unreadable one only loses its settings.
-        let config = (try? global.loadConfig().0) ?? Config(file: global.configPath.path)
+        let config = (try? setup.config()) ?? Config(file: setup.configPath)
         do {
-            let outcome = try global.reconciler(config, text: nil).reconcile(.flushAll)
+            let outcome = try setup.reconciler(config, text: nil).reconcile(.flushAll)
             outcome.warnings.forEach { warn($0.message) }
             log.info("flush: every rule of ours removed; forwards are off until libvirt-portfwd apply")
         } catch {

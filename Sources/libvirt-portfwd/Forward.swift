@@ -35,8 +35,8 @@ enum Forward {
         run: run)
 
     static func editor(_ arguments: Arguments) throws(PortFwdError) -> ForwardEditor {
-        let global = GlobalOptions(arguments)
-        return ForwardEditor(reconciler: try global.reconciler(), virsh: Virsh(uri: arguments.value("connect") ?? "qemu:///system"))
+        let setup = GlobalOptions(arguments).setup
+        return ForwardEditor(reconciler: try setup.reconciler(), virsh: Virsh(uri: arguments.value("connect") ?? "qemu:///system"))
     }
 
     static func edit(_ arguments: Arguments, remove: Bool) throws {

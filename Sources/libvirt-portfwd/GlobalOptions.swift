@@ -37,40 +37,15 @@ struct GlobalOptions {
 
     var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: libvirtRoot ?? "")) }
 
-    /// The config file's text and its meaning. `text`: the file's contents when the caller has
-    /// already read them (the hook does).
-    func loadConfig(text known: String?? = nil) throws(PortFwdError) -> (Config, String?) {
+    /// Everything the options say, for the library.
+    var setup: Setup {
         let (path, required) = configPath
-        let text: String?
-        if let known { text = known } else { text = try ConfigFile.read(path: path, required: required) }
-        guard let text else { return (Config(file: path), nil) }
-        return (try Config.parse(text, file: path), text)
-    }
-
-    /// The backends for this config. `probe`: whether `auto` may ask the kernel (see Backends).
-    func backends(_ settings: Settings, probe: Bool = true) -> @Sendable () -> Backends {
-        let override = backend, flavour = iptables
-        return { Backends.make(settings: settings, override: override, flavour: flavour, probe: probe) }
-    }
-
-    func reconciler(probe: Bool = true) throws(PortFwdError) -> Reconciler {
-        let (config, text) = try loadConfig()
-        return reconciler(config, text: text, probe: probe)
-    }
-
-    /// On the config as it last applied (kept in the state directory), else the file's.
-    func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
-        guard let last = store.lastConfig else { return try reconciler() }
-        return reconciler(try Config.parse(last, file: "\(configPath.path) (as last applied)"), text: last)
-    }
-
-    func reconciler(_ config: Config, text: String?, probe: Bool = true) -> Reconciler {
-        Reconciler(config: config, configText: text, store: store, libvirt: libvirt, backends: backends(config.settings, probe: probe))
+        return Setup(configPath: path, configRequired: required, store: store, libvirt: libvirt, backend: backend, iptables: iptables)
     }
 }
 
 /// Where the config and the state live: the option, else the environment (libvirtd runs the
-/// hook with no way to pass arguments), else the default. Shared by GlobalOptions and HookInput.
+/// hook with no way to pass arguments), else the default.
 enum Locations {
     static func config(option: String?) -> (path: String, required: Bool) {
         if let option { return (option, true) }
@@ -93,10 +68,8 @@ enum Locations {
 /// Prints one line per problem on stderr and asks for exit status 1: no stack traces for an
 /// admin to read.
 func fail(_ error: Error) -> ExitStatus {
-    for line in String(describing: error).split(separator: "\n") { warn(String(line)) }
+    for line in LogText.capped(String(describing: error).split(separator: "\n").map(String.init), limit: 20) { warn(line) }
     return ExitStatus(1)
 }
 
-func warn(_ line: String) {
-    FileHandle.standardError.write(Data("libvirt-portfwd: \(line)\n".utf8))
-}
+func warn(_ line: String) { Stderr.line(line) }

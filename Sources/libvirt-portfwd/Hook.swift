@@ -1,4 +1,3 @@
-import Foundation
 import PortFwd
 import PortFwdCore
 import PortFwdSystem
@@ -16,7 +15,7 @@ enum Hook {
             PositionalSpec(name: "sub-operation", help: "Sub-operation: begin or end."),
             PositionalSpec(name: "extra", help: "Extra argument(s), '-' when empty.", repeats: true),
         ],
-        run: { try Qemu(arguments: $0).run() })
+        run: runQemu)
 
     static let network = Command(
         path: "hook network",
@@ -27,77 +26,35 @@ enum Hook {
             PositionalSpec(name: "operation", help: "Operation: start, started, stopped, port-created, port-deleted, updated."),
             PositionalSpec(name: "rest", help: "Sub-operation and extra arguments.", repeats: true),
         ],
-        run: { try Network(arguments: $0).run() })
+        run: runNetwork)
 
-    struct Qemu {
-        let global: GlobalOptions
-        let guest: String
-        let operation: String
-        let subOperation: String
-
-        init(arguments: Arguments) {
-            global = GlobalOptions(arguments)
-            guest = arguments.positionals[0]
-            operation = arguments.positionals[1]
-            subOperation = arguments.positionals[2]
-        }
-
-        func run() throws {
-            let policy = HookPolicy.of(operation)
-            // Read all of stdin first: libvirt writes the XML whatever the operation, and
-            // migrate/restore must see us consume it and print nothing.
-            let xml: Data
-            do { xml = try HookInput.stdin() } catch {
-                SyslogLog().error("guest \(guest) \(operation): \(error)")
-                throw ExitStatus(policy.failureStatus)
-            }
-            // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
-            let input = HookInput(configPath: global.configPath.path, store: global.store)
-            if input.isNoOp(guest: guest, operation: operation) { return }
-            let log = SyslogLog()
-            guard let reconciler = reconciler(input, policy: policy, log: log) else { throw ExitStatus(policy.failureStatus) }
-            let status = QemuHook(reconciler: reconciler, log: log).handle(guest: guest, operation: operation, subOperation: subOperation, xml: xml)
-            if status != 0 { throw ExitStatus(status) }
-        }
-
-        /// The config as it is on disk. When it does not parse, operations that must not fail
-        /// go on with the last config that applied (stopping a guest must still remove its
-        /// forwards); the others fail with the config's own message.
-        private func reconciler(_ input: HookInput, policy: HookPolicy, log: Log) -> Reconciler? {
-            do {
-                return global.reconciler(try global.loadConfig(text: .some(try input.configText())).0, text: try input.configText())
-            } catch {
-                let problem = "guest \(guest) \(operation): \(error.oneLine)"
-                guard policy == .neverFails, let last = global.store.lastConfig, let config = try? Config.parse(last, file: "\(global.configPath.path) (as last applied)") else {
-                    log.error(problem)
-                    return nil
-                }
-                log.warning("\(problem); using the config as it last applied")
-                return global.reconciler(config, text: nil)
-            }
-        }
+    static func runQemu(_ arguments: Arguments) throws {
+        let setup = GlobalOptions(arguments).setup
+        let guest = arguments.positionals[0]
+        let operation = HookOperation.named(arguments.positionals[1])
+        // All of stdin first: libvirt writes the XML whatever the operation, and migrate and
+        // restore must see it consumed and nothing printed.
+        let (bytes, complete) = Stdin.read(limit: XMLParser.maximumSize)
+        // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
+        let text: String?
+        do { text = try setup.configText() } catch { text = nil }
+        if let text, Triage.isNoOp(operation: operation, guest: guest, xml: bytes, configText: text, store: setup.store) { return }
+        let log = SyslogLog()
+        let (reconciler, problem) = setup.tolerantReconciler(text: text)
+        if let problem { log.error("guest \(guest) \(operation): \(problem)") }
+        let status = QemuHook(reconciler: reconciler, log: log).handle(guest: guest, operation: operation,
+                                                                       input: QemuHook.Input(bytes: bytes, complete: complete))
+        if status != 0 { throw ExitStatus(status) }
     }
 
-    struct Network {
-        let global: GlobalOptions
-        let network: String
-        let operation: String
-
-        init(arguments: Arguments) {
-            global = GlobalOptions(arguments)
-            network = arguments.positionals[0]
-            operation = arguments.positionals[1]
-        }
-
-        func run() throws {
-            let log = SyslogLog()
-            _ = try? HookInput.stdin()
-            guard operation == "started" else { return }
-            do {
-                _ = NetworkHook(reconciler: try global.reconciler(), log: log).handle(network: network, operation: operation)
-            } catch {
-                log.error("network \(network) \(operation): \(error.oneLine)")
-            }
-        }
+    static func runNetwork(_ arguments: Arguments) throws {
+        let setup = GlobalOptions(arguments).setup
+        let network = arguments.positionals[0], operation = arguments.positionals[1]
+        _ = Stdin.read(limit: 0)
+        guard operation == "started" else { return }
+        let log = SyslogLog()
+        let (reconciler, problem) = setup.tolerantReconciler()
+        if let problem { log.error("network \(network) \(operation): \(problem)") }
+        _ = NetworkHook(reconciler: reconciler, log: log).handle(network: network, operation: operation)
     }
 }

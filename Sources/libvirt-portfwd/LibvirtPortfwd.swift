@@ -67,7 +67,7 @@ enum LibvirtPortfwd {
         } catch let error as UsageError {
             warn("error: \(error.message)")
             let help = ([Command.tool] + (error.command.path.isEmpty ? [] : [error.command.path]) + ["--help"]).joined(separator: " ")
-            FileHandle.standardError.write(Data("Usage: \(error.command.usage)\n  See '\(help)' for more information.\n".utf8))
+            Stderr.write("Usage: \(error.command.usage)\n  See '\(help)' for more information.\n")
             return 64
         } catch let status as ExitStatus {
             return status.code

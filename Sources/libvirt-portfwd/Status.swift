@@ -17,12 +17,13 @@ enum Status {
         run: run)
 
     static func run(_ arguments: Arguments) throws {
-        let global = GlobalOptions(arguments)
+        let setup = GlobalOptions(arguments).setup
         let report: StatusReport
+        // A config that does not parse is a problem to report, not a reason to show nothing.
+        let (reconciler, configProblem) = setup.tolerantReconciler()
         do {
-            let reconciler = try global.reconciler()
             let filter = arguments.positionals.isEmpty ? nil : Set(arguments.positionals)
-            report = try reconciler.status(all: arguments.flag("all") ? true : nil, guests: filter)
+            report = try reconciler.status(all: arguments.flag("all") ? true : nil, guests: filter, problems: configProblem.map { [$0] } ?? [])
             if arguments.flag("json") {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -16,16 +16,16 @@ enum Watch {
         run: run)
 
     static func run(_ arguments: Arguments) throws {
-        let global = GlobalOptions(arguments)
+        let setup = GlobalOptions(arguments).setup
         let log: Log = arguments.value("log") == "stderr" ? StderrLog() : SyslogLog(echo: .errors)
         do {
             // Held for the life of the process: hooks see it and let guests without an
             // address start, pending their lease.
-            let lock = try global.store.holdServiceLock()
+            let lock = try setup.store.holdServiceLock()
             defer { close(lock) }
             let watcher = try Watcher(reconcilers: { fromFile throws(PortFwdError) in
-                fromFile ? try global.reconciler() : try global.reconcilerAsLastApplied()
-            }, libvirt: global.libvirt, log: log)
+                fromFile ? try setup.reconciler() : try setup.reconcilerAsLastApplied()
+            }, libvirt: setup.libvirt, log: log)
             let status = watcher.run()
             if status != 0 { throw ExitStatus(status) }
         } catch let error as PortFwdError {

@@ -90,6 +90,7 @@ import PortFwdSystem
     @Test func afterTheSeparatorEverythingIsAGuestArgument() {
         // A guest named like an option is handled, not taken for --help.
         let xml = "<domain><name>--help</name><uuid>0a0b0c0d-0000-4000-8000-000000000099</uuid></domain>"
+        dir.write("none.toml", "")
         let r = run("hook qemu --config \(dir.path)/none.toml --state-dir \(dir.path)/s -- --help prepare begin -", input: xml)
         #expect(r.status == 0 && r.stdout.isEmpty && r.stderr.isEmpty)
     }

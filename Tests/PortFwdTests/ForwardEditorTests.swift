@@ -37,28 +37,35 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         tree.write("run/libvirt/qemu/\(name).xml", "<domstatus state='running' reason='booted' pid='4242'>\n\(xml)\n</domstatus>\n")
     }
 
+    /// virsh's grammar as the tool uses it: `env LC_ALL=C virsh -q -c URI COMMAND --opt=value ...`.
     func run(_ argv: [String], input: String?) throws(PortFwdError) -> CommandResult {
-        let a = Array(argv.dropFirst(4))  // virsh -q -c URI
+        guard argv.starts(with: ["env", "LC_ALL=C", "virsh", "-q", "-c"]) else {
+            return CommandResult(status: 1, stdout: "", stderr: "error: the fake takes only the tool's form of virsh, not \(argv)")
+        }
+        let a = Array(argv.dropFirst(6))
         func ok(_ text: String) -> CommandResult { CommandResult(status: 0, stdout: text, stderr: "") }
-        if a.first == "list" { return ok(domains.keys.sorted().joined(separator: "\n") + "\n") }
-        guard a.count > 1, let name = domains[a[1]] != nil ? a[1] : domains.first(where: { $0.value.uuid == a[1] })?.key,
-              var d = domains[name] else {
-            return CommandResult(status: 1, stdout: "", stderr: "error: failed to get domain '\(a.count > 1 ? a[1] : "")'")
+        func option(_ name: String) -> String? { a.first { $0.hasPrefix("--\(name)=") }.map { String($0.dropFirst(name.count + 3)) } }
+        if a == ["list", "--all", "--uuid", "--name"] {
+            return ok(domains.keys.sorted().map { "\(domains[$0]!.uuid) \($0)" }.joined(separator: "\n") + "\n")
+        }
+        // The tool names domains by UUID only.
+        guard let uuid = option("domain"), let name = domains.first(where: { $0.value.uuid == uuid })?.key, var d = domains[name] else {
+            return CommandResult(status: 1, stdout: "", stderr: "error: failed to get domain '\(option("domain") ?? "")'")
         }
         switch a[0] {
         case "domid": return ok(d.active ? "1\n" : "-\n")
-        case "domuuid": return ok(d.uuid + "\n")
-        case "domname": return ok(name + "\n")
         case "metadata":
             let live = a.contains("--live")
-            if let i = a.firstIndex(of: "--set") {
-                d.config = a[i + 1]
-                if live { d.live = a[i + 1] }
+            guard live != a.contains("--config"), option("uri") == PortFwdCore.Domain.namespace else {
+                return CommandResult(status: 1, stdout: "", stderr: "error: the fake wants one of --live or --config, and our namespace")
+            }
+            if live && !d.active { return CommandResult(status: 1, stdout: "", stderr: "error: Requested operation is not valid: domain is not running") }
+            if let value = option("set") {
+                if live { d.live = value } else { d.config = value }
             } else if a.contains("--remove") {
-                d.config = nil
-                if live { d.live = nil }
+                if live { d.live = nil } else { d.config = nil }
             } else {
-                guard let text = d.config else {
+                guard let text = live ? d.live : d.config else {
                     return CommandResult(status: 1, stdout: "", stderr: "error: metadata not found: Requested metadata element is not present")
                 }
                 return ok(text + "\n")
@@ -69,6 +76,12 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         default:
             return CommandResult(status: 1, stdout: "", stderr: "error: the fake knows no \(a[0])")
         }
+    }
+
+    /// Sets the live metadata only, as `virsh metadata --live` does.
+    func setLive(_ name: String, _ metadata: String?) {
+        domains[name]!.live = metadata
+        writeStatus(name)
     }
 }
 
@@ -107,5 +120,43 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         #expect(virsh.domains["web1"]?.live == before.2)
         #expect(virsh.statusFile("web1") == before.3)
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
+    }
+
+    /// The live definition can hold metadata the persistent one does not (`virsh metadata
+    /// --live`): an add edits each definition on its own, and a failure puts each back as it was.
+    @Test func liveOnlyMetadataSurvivesAnAddAndItsRollback() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web1", uuid: Fixtures.web1UUID, active: true)
+        virsh.setLive("web1", "<forwards><forward spec=\"7070:70/tcp\"/></forwards>")
+        let editor = ForwardEditor(reconciler: try host.reconciler("", now: now), virsh: Virsh(commands: virsh))
+        #expect(try editor.apply(.add(forward("8080:80")), to: "web1") != nil)
+        #expect(virsh.domains["web1"]?.live == "<forwards><forward spec=\"7070:70/tcp\"/><forward spec=\"8080:80/tcp\"/></forwards>")
+        #expect(virsh.domains["web1"]?.config == "<forwards><forward spec=\"8080:80/tcp\"/></forwards>")
+        #expect(dnat == ["tcp . 7070 : 192.168.122.10 . 70", "tcp . 8080 : 192.168.122.10 . 80"])
+
+        let before = (virsh.domains["web1"]?.config, virsh.domains["web1"]?.live)
+        host.nft.failMutation = host.nft.mutationCount
+        #expect(throws: PortFwdError.self) { try editor.apply(.add(forward("9090:90")), to: "web1") }
+        #expect(virsh.domains["web1"]?.config == before.0)
+        #expect(virsh.domains["web1"]?.live == before.1)
+        host.nft.failMutation = nil
+        // remove takes it out of whichever definition holds it.
+        #expect(try editor.apply(.remove(try PortSpec.parse("7070:70")), to: "web1") != nil)
+        #expect(virsh.domains["web1"]?.live == "<forwards><forward spec=\"8080:80/tcp\"/></forwards>")
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
+    }
+
+    /// A domain is found by its exact name, or its UUID, and never by virsh's own lookup: a
+    /// name like an option, a number or another domain's UUID is never another domain.
+    @Test func domainsAreFoundByExactNameOrUUIDOnly() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("victim", uuid: Fixtures.web1UUID, active: false)
+        virsh.define("--help", uuid: Fixtures.web2UUID, active: false)
+        let v = Virsh(commands: virsh)
+        #expect(try v.find("--help").uuid.value == Fixtures.web2UUID)
+        #expect(try v.find(Fixtures.web1UUID.uppercased()).name.value == "victim")
+        for name in ["victim ", " victim", "Victim", "--domain=victim", "vict\u{0}im"] {
+            #expect(throws: PortFwdError.self, "\(name.debugDescription)") { try v.find(name) }
+        }
     }
 }

@@ -10,8 +10,16 @@ import Testing
         return Resolver.resolve(config: config, running: [], all: true).guests
     }
 
+    /// Config forwards that clash are both left out, and named; `apply` and `check` refuse them.
+    func expectConflict(_ toml: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = Resolver.resolve(config: try Config.parse(toml), running: [], all: true)
+        #expect(result.conflicts == [message], sourceLocation: sourceLocation)
+        #expect(throws: PortFwdError(.conflict, message), sourceLocation: sourceLocation) { try Fixtures.plan(toml) }
+        #expect(result.guests.isEmpty, "neither side is installed: \(result.guests)", sourceLocation: sourceLocation)
+    }
+
     @Test func sameHostPortOnTwoGuestsNamesBoth() throws {
-        let g = try guests("""
+        try expectConflict("""
             [[guest]]
             name = "web1"
             address = "192.168.122.10"
@@ -20,12 +28,11 @@ import Testing
             name = "web2"
             address = "192.168.122.11"
             forwards = ["8080:8080"]
-            """)
-        #expect(throws: PortFwdError(.conflict, "conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)")) { try Plan(guests: g, settings: Settings()) }
+            """, "conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)")
     }
 
     @Test func overlappingRangesConflict() throws {
-        let g = try guests("""
+        try expectConflict("""
             [[guest]]
             name = "a"
             address = "192.168.122.10"
@@ -34,12 +41,11 @@ import Testing
             name = "b"
             address = "192.168.122.11"
             forwards = ["10050-10150:20050-20150/udp"]
-            """)
-        #expect(throws: PortFwdError(.conflict, "conflict: udp ports 10050-10099 on every address: guests a and b both claim it (10000-10099:10000-10099/udp and 10050-10150:20050-20150/udp)")) { try Plan(guests: g, settings: Settings()) }
+            """, "conflict: udp ports 10050-10099 on every address: guests a and b both claim it (10000-10099:10000-10099/udp and 10050-10150:20050-20150/udp)")
     }
 
     @Test func wildcardAgainstBoundAddressConflicts() throws {
-        let g = try guests("""
+        try expectConflict("""
             [[guest]]
             name = "a"
             address = "192.168.122.10"
@@ -48,8 +54,7 @@ import Testing
             name = "b"
             address = "192.168.122.11"
             forwards = ["443"]
-            """)
-        #expect(throws: PortFwdError(.conflict, "conflict: tcp port 443 on every address and on 198.51.100.1: guests a and b both claim it (198.51.100.1:443:443/tcp and 443:443/tcp)")) { try Plan(guests: g, settings: Settings()) }
+            """, "conflict: tcp port 443 on every address and on 198.51.100.1: guests a and b both claim it (198.51.100.1:443:443/tcp and 443:443/tcp)")
     }
 
     @Test func differentAddressesProtocolsAndPortsDoNotConflict() throws {
@@ -68,13 +73,14 @@ import Testing
     }
 
     @Test func sameGuestTwiceIsReported() throws {
-        let g = try guests("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"80\", \"79-81\"]\n")
-        #expect(throws: PortFwdError(.conflict, "conflict: tcp port 80 on every address: guest a declares it twice (79-81:79-81/tcp and 80:80/tcp)")) { try Plan(guests: g, settings: Settings()) }
+        try expectConflict("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"80\", \"79-81\"]\n",
+                           "conflict: tcp port 80 on every address: guest a declares it twice (80:80/tcp and 79-81:79-81/tcp)")
     }
 
     @Test func boundIPv6ForwardNeedsAddress6() throws {
-        let g = try guests("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"[2001:db8::1]:443\"]\n")
-        #expect(throws: PortFwdError(.invalidInput, "guest a: forward [2001:db8::1]:443:443/tcp is bound to an IPv6 host address, but the guest has no address6")) { try Plan(guests: g, settings: Settings()) }
+        #expect(throws: PortFwdError(.invalidInput, "(string): guest[0].forwards[0]: [2001:db8::1]:443:443/tcp is bound to an IPv6 host address, but this guest has no address6")) {
+            try Config.parse("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"[2001:db8::1]:443\"]\n")
+        }
     }
 
     @Test func wildcardForwardCoversEachFamilyTheGuestHas() throws {
@@ -110,7 +116,7 @@ import Testing
                      hostAddresses: [IPAddress("192.168.122.1")!, IPAddress("198.51.100.1")!])
     }
 
-    func guest(_ metadata: RunningGuest.Metadata, address4: String? = "192.168.122.10", source: AddressSource = .lease, since: Int64 = 0,
+    func guest(_ metadata: RunningGuest.Metadata, address4: String? = "192.168.122.10", source: AddressSource = .dhcpHost, since: Int64 = 0,
                uuid: DomainUUID? = nil, name: String = "web1") throws -> RunningGuest {
         RunningGuest(uuid: uuid ?? self.uuid, name: try GuestName(name), interfaces: [iface], address4: address4.flatMap(IPAddress.init),
                      addressSource: source, metadata: metadata, since: since)
@@ -156,7 +162,8 @@ import Testing
         #expect(loose.guests.first?.forwards.count == 1)
         let tight = Resolver.resolve(config: try Config.parse("[settings]\nmetadata-host-ports = [\"8000-8999\"]\n"), running: [running], all: false)
         #expect(tight.guests.isEmpty)
-        #expect(tight.warnings == ["guest web1: metadata forward 2222:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999); its metadata forwards are not installed"])
+        #expect(tight.warnings == ["guest web1: metadata forward 2222:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999); "
+            + "forwards in the config file may use any port; its metadata forwards are not installed"])
     }
 
     @Test func recordedMetadataAddressIsRecheckedAgainstTheHost() throws {
@@ -165,7 +172,8 @@ import Testing
         let running = try guest(metadata, address4: "192.168.122.1", source: .explicit)
         let result = Resolver.resolve(config: try Config.parse(""), running: [running], all: false, surroundings: surroundings)
         #expect(result.guests.isEmpty)
-        #expect(result.warnings == ["guest web1: metadata address 192.168.122.1 is an address of this host; forwards to it are not installed"])
+        #expect(result.warnings == ["guest web1: metadata address 192.168.122.1 is an address of this host"])
+        #expect(result.pending.map(\.reason) == ["guest web1: metadata address 192.168.122.1 is an address of this host"])
         // With the escape hatch on, a routed address outside libvirt's networks is fine; the host's own never is.
         let any = try Config.parse("[settings]\nmetadata-address = \"any\"\n")
         #expect(Resolver.resolve(config: any, running: [running], all: false, surroundings: surroundings).guests.isEmpty)
@@ -174,35 +182,43 @@ import Testing
         #expect(Resolver.resolve(config: try Config.parse(""), running: [routed], all: false, surroundings: surroundings).guests.isEmpty)
     }
 
-    @Test func twoGuestsClaimingOneAddressThroughMetadataLeaveItToTheFirst() throws {
+    /// Whatever the order they started in, neither guest's owner can take the other's address:
+    /// an address two guests claim through metadata goes to neither.
+    @Test func twoGuestsClaimingOneAddressThroughMetadataGetNeither() throws {
         let forwards = [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]
         let first = try guest(RunningGuest.Metadata(forwards: forwards, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50", source: .explicit, since: 1)
         let forwards2 = [Forward(spec: try PortSpec.parse("2223:22"), origin: .metadata)]
         let second = try guest(RunningGuest.Metadata(forwards: forwards2, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50", source: .explicit,
                                since: 2, uuid: try DomainUUID("00000000-0000-4000-8000-000000000002"), name: "web2")
-        let result = Resolver.resolve(config: try Config.parse(""), running: [second, first], all: false, surroundings: surroundings)
-        #expect(result.guests.map(\.name.value) == ["web1"])
-        #expect(result.warnings == ["guest web2: metadata address 192.168.122.50 is already the address of running guest web1; forwards to it are not installed"])
+        for order in [[second, first], [first, second]] {
+            let result = Resolver.resolve(config: try Config.parse(""), running: order, all: false, surroundings: surroundings)
+            #expect(result.guests.isEmpty)
+            #expect(Set(result.pending.map(\.reason)) == [
+                "guest web1: its metadata address 192.168.122.50 is disputed with guest web2 (metadata); forwards to it wait until the address is web1's alone",
+                "guest web2: its metadata address 192.168.122.50 is disputed with guest web1 (metadata); forwards to it wait until the address is web2's alone",
+            ])
+        }
     }
 
     @Test func pendingGuestsAreReportedNotPlanned() throws {
         let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]), address4: nil, source: .pending)
         let result = Resolver.resolve(config: try Config.parse(""), running: [running], all: false)
         #expect(result.guests.isEmpty)
-        #expect(result.pending.map(\.name.value) == ["web1"])
+        #expect(result.pending.map(\.guest.name.value) == ["web1"])
+        #expect(result.pending.map(\.reason) == ["waits for a DHCP lease"])
     }
 }
 
-@Suite struct MetadataPolicyTests {
-    let policy = MetadataPolicy(settings: Settings())
+@Suite struct AddressPolicyTests {
+    let policy = AddressPolicy(settings: Settings())
     let iface = RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "default", bridge: "virbr0")
     var surroundings: Surroundings {
         Surroundings(networks: ["default": try! NetworkDefinition(XMLParser.parse(Data(Fixtures.defaultNetwork.utf8)))],
                      hostAddresses: [IPAddress("192.168.122.1")!, IPAddress("198.51.100.1")!, IPAddress("fd00:122::1")!])
     }
 
-    func problem(_ text: String, others: [(name: GuestName, address: IPAddress)] = [], interfaces: [RunningGuest.Interface]? = nil) throws -> String? {
-        policy.addressProblem(try #require(IPAddress(text)), guest: try GuestName("web1"), interfaces: interfaces ?? [iface], surroundings: surroundings, others: others)
+    func problem(_ text: String, interfaces: [RunningGuest.Interface]? = nil) throws -> String? {
+        policy.problem(try #require(IPAddress(text)), source: .metadata, guest: try GuestName("web1"), interfaces: interfaces ?? [iface], surroundings: surroundings)
     }
 
     /// Every address metadata could use to make the host serve something it should not.
@@ -226,14 +242,15 @@ import Testing
         #expect(try problem("fd00:122::10") == nil)
     }
 
-    @Test func anotherGuestsAddressAndAnUnattachedNetworkAreRefused() throws {
-        #expect(try problem("192.168.122.11", others: [(try GuestName("web2"), IPAddress("192.168.122.11")!)])
-                == "guest web1: metadata address 192.168.122.11 is already the address of running guest web2")
+    @Test func anUnattachedNetworkIsRefused() throws {
         let elsewhere = RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "isolated", bridge: "virbr9")
         #expect(try problem("192.168.122.10", interfaces: [elsewhere])
                 == "guest web1: metadata address 192.168.122.10 is not in the subnet of a libvirt network the guest is attached to (it is on none with an IPv4 subnet); settings.metadata-address = \"any\" lifts this")
     }
 
+}
+
+@Suite struct MetadataPolicyTests {
     @Test func forwardCapsAndHostPorts() throws {
         var settings = Settings()
         settings.metadataMaxForwards = 2

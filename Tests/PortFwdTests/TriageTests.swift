@@ -5,6 +5,13 @@ import Testing
 @testable import PortFwdSystem
 
 /// The no-op triage may only say "nothing to do" when that is certain.
+extension Triage {
+    /// The tests' spelling: an operation by name, the XML as Data, no config file as nil.
+    static func isNoOp(operation: String, guest: String, xml: Data, configText: String?, store: StateStore) -> Bool {
+        isNoOp(operation: .named(operation), guest: guest, xml: [UInt8](xml), configText: configText ?? "", store: store)
+    }
+}
+
 @Suite struct TriageTests {
     let state = TempDir()
     var store: StateStore { StateStore(directory: state.path) }

@@ -237,7 +237,7 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             #expect(r.status == 2)
             #expect(r.stderr.contains("the record of guest gone is stale: libvirt does not run it"), "\(r.stderr)")
             #expect(r.stderr.contains("guest waiting is pending: its forwards wait for a DHCP lease"), "\(r.stderr)")
-            #expect(r.stdout.contains("waiting  -"))
+            #expect(r.stdout.contains("waiting  7171:71/tcp  -"), "\(r.stdout)")
         }
     }
 }

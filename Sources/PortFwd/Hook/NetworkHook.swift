@@ -25,7 +25,7 @@ public struct NetworkHook: Sendable {
             let ours = installed || !store.load().guests.isEmpty || reconciler.recordedMode == .all
             guard ours else { return 0 }
             let outcome = try reconciler.reconcile(.reapply)
-            for warning in outcome.warnings { log.warning("network \(network) started: \(warning)") }
+            log.warnings(outcome.warnings.map(\.message), prefix: "network \(network) started: ")
             log.info("network \(network) started: \(outcome.plan.forwardCount) forwards re-applied, \(Int(Date().timeIntervalSince(started) * 1000)) ms")
         } catch {
             log.error("network \(network) started: \(error.oneLine)")

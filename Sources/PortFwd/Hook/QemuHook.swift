@@ -14,68 +14,102 @@ public struct QemuHook: Sendable {
         self.log = log
     }
 
-    /// Handles one event and returns the exit status for libvirt (see `HookPolicy`).
-    public func handle(guest: String, operation: String, subOperation: String, xml: Data) -> Int32 {
-        let policy = HookPolicy.of(operation)
-        guard policy != .ignored else { return 0 }
+    /// The domain XML as read from stdin: `complete` is false when it was longer than the
+    /// parser takes, and only its beginning was kept.
+    public struct Input: Sendable {
+        public let bytes: [UInt8]
+        public let complete: Bool
+
+        public init(bytes: [UInt8], complete: Bool = true) {
+            self.bytes = bytes
+            self.complete = complete
+        }
+    }
+
+    /// Handles one event and returns the exit status for libvirt (see `HookOperation`).
+    public func handle(guest: String, operation: HookOperation, input: Input) -> Int32 {
         let started = Date()
+        let context = "guest \(guest) \(operation)"
         do {
-            let domain = try Domain.parse(xml)
-            let outcome = try run(operation, domain)
-            for warning in outcome?.warnings ?? [] { log.warning("guest \(guest) \(operation): \(warning)") }
-            let count = outcome?.plan.guests.first { $0.uuid == domain.uuid }?.forwards.count ?? 0
-            let pending = outcome?.pending.contains { $0.uuid == domain.uuid } == true
-            log.info("guest \(guest) \(operation): \(count) forwards\(pending ? ", pending a DHCP lease" : ""), \(Int(Date().timeIntervalSince(started) * 1000)) ms")
+            let outcome: Outcome?
+            let uuid: DomainUUID?
+            switch operation.action {
+            case .none: return 0
+            case .forget:
+                (outcome, uuid) = forget(guest, input)
+            case .check, .record, .rerecord:
+                (outcome, uuid) = try take(guest, operation, input)
+            }
+            guard let outcome else { return 0 }
+            log.warnings(outcome.warnings.map(\.message), prefix: "\(context): ")
+            if let fellBack = outcome.fellBack { log.error("\(context): \(fellBack)") }
+            log.info("\(context): \(summary(outcome, uuid)), \(Int(Date().timeIntervalSince(started) * 1000)) ms")
             return 0
         } catch {
-            log.error(policy == .strict ? "cannot start guest \(guest): \(error.oneLine)" : "guest \(guest) \(operation): \(error.oneLine)")
-            return policy.failureStatus
-        }
-    }
-
-    /// nil when the event concerns no forwards.
-    private func run(_ operation: String, _ domain: Domain) throws(PortFwdError) -> Outcome? {
-        let others = reconciler.store.load().guests
-        switch operation {
-        case "prepare":
-            guard let guest = try reconciler.intake.take(domain, others: others, strict: true) else { return nil }
-            return try reconciler.reconcile(.check(guest))
-        case "start":
-            guard let guest = try reconciler.intake.take(domain, others: others, strict: true) else { return nil }
-            return try reconciler.reconcile(.record(guest))
-        case "reconnect", "attach":
-            // The guest runs already: what the policy refuses now is left out with a warning,
-            // never a reason to fail (libvirt would kill it).
-            guard let guest = try reconciler.intake.take(domain, others: others, strict: false) else { return try forget(domain.uuid) }
-            var kept = guest
-            // Keep the address the guest started with when nothing names one now.
-            if guest.addressSource == .pending, let recorded = reconciler.store.record(domain.uuid), recorded.addressSource != .pending {
-                kept = guest.readdressed(recorded.address4, recorded.address6, source: recorded.addressSource)
+            // Only a clash of this guest's own forwards with another running guest's refuses
+            // its start; anything else is said loudly, and the guest starts.
+            if operation.mayRefuse && error.code == .conflict {
+                log.error("cannot start guest \(guest): \(error.oneLine)")
+                return 1
             }
-            return try reconciler.reconcile(.record(kept))
+            log.error("\(context): \(error.oneLine)" + (operation.mayRefuse ? "; the guest starts without its forwards" : ""))
+            return 0
+        }
+    }
+
+    /// What happened to this guest, in a few words: "2 forwards installed", "pending: ...".
+    private func summary(_ outcome: Outcome, _ uuid: DomainUUID?) -> String {
+        if let pending = outcome.pending.first(where: { $0.guest.uuid == uuid }) {
+            let count = outcome.plan.guests.first { $0.uuid == uuid }?.forwards.count ?? 0
+            return "\(count) forwards, \(pending.forwards.count) pending: \(pending.reason)"
+        }
+        return "\(outcome.plan.guests.first { $0.uuid == uuid }?.forwards.count ?? 0) forwards"
+    }
+
+    /// Starting and reconnecting: the domain is read whole. An XML that does not parse (a
+    /// guest owner can make it so) costs this guest its forwards, never its start.
+    private func take(_ guest: String, _ operation: HookOperation, _ input: Input) throws(PortFwdError) -> (Outcome?, DomainUUID?) {
+        guard input.complete else {
+            throw PortFwdError(.invalidInput, "the domain XML is larger than \(XMLParser.maximumSize) bytes; refusing to read it")
+        }
+        let domain = try Domain.parse(Data(input.bytes))
+        let (taken, notes) = reconciler.intake.take(domain, surroundings: reconciler.surroundings)
+        log.warnings(notes, prefix: "guest \(guest) \(operation): ")
+        guard var fresh = taken else {
+            // No forwards now: a guest that had some when it started is forgotten.
+            if operation.action == .rerecord, reconciler.store.has(domain.uuid) { return (try reconciler.reconcile(.forget(domain.uuid)), domain.uuid) }
+            return (nil, domain.uuid)
+        }
+        switch operation.action {
+        case .check: return (try reconciler.reconcile(.check(fresh)), domain.uuid)
+        case .record: return (try reconciler.reconcile(.start(fresh)), domain.uuid)
         default:
-            return try forget(domain.uuid)
+            // The guest runs already. Keep the address it started with when nothing names one now.
+            if fresh.addressSource == .pending, let recorded = reconciler.store.record(domain.uuid), recorded.addressSource != .pending {
+                fresh = fresh.readdressed(recorded.address4, recorded.address6, source: recorded.addressSource)
+            }
+            return (try reconciler.reconcile(.record(fresh)), domain.uuid)
         }
     }
 
-    /// Stopping always removes the guest's forwards. The record alone says what to remove; if
-    /// even the plan without it cannot be made (records that conflict, a kernel that refuses),
-    /// every rule of ours goes, loudly, rather than leave the guest's ports open to whatever
-    /// gets its address next.
-    private func forget(_ uuid: DomainUUID) throws(PortFwdError) -> Outcome? {
-        guard reconciler.store.has(uuid) else { return nil }
-        do {
-            return try reconciler.reconcile(.forget(uuid))
-        } catch {
-            log.error("cannot re-plan without guest \(uuid): \(error.oneLine); removing every forward instead")
-            try? reconciler.store.remove(uuid)
-            _ = try reconciler.reconcile(.flushAll)
-            throw PortFwdError(error.code, "every forward was removed; fix the cause and run libvirt-portfwd apply")
+    /// Stopping needs the guest's identity only: the UUID by `DomainIdentity`, which nothing
+    /// else in the document can spoil, or else the records that carry this exact name. It
+    /// never fails, and the guest's forwards always go.
+    private func forget(_ guest: String, _ input: Input) -> (Outcome?, DomainUUID?) {
+        let store = reconciler.store
+        var uuids: [DomainUUID] = []
+        if let uuid = DomainIdentity.uuid(in: input.bytes), store.has(uuid) {
+            uuids = [uuid]
+        } else if let name = try? GuestName(guest) {
+            uuids = store.load().guests.filter { $0.name == name }.map(\.uuid)
+        }
+        guard !uuids.isEmpty else { return (nil, nil) }
+        var change = Change.forget(uuids[0])
+        change.forget = uuids
+        do { return (try reconciler.reconcile(change), uuids[0]) } catch {
+            // Not even the lock or the records could be had; the shim exits 0 regardless.
+            log.error("guest \(guest) stopped: \(error.oneLine)")
+            return (nil, uuids[0])
         }
     }
-}
-
-extension Error {
-    /// An error as one line, for syslog and libvirt's error message.
-    public var oneLine: String { String(describing: self).split(separator: "\n").joined(separator: "; ") }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import PortFwdCore
 import PortFwdSystem
 
@@ -10,15 +9,12 @@ import PortFwdSystem
 /// Searches are plain byte loops on purpose: Foundation's `range(of:)` and `contains` bridge
 /// through NSData/NSString, whose first use costs more than the whole decision.
 public enum Triage {
-    static let acting: Set<String> = ["prepare", "start", "stopped", "release", "reconnect", "attach"]
-
-    public static func isNoOp(operation: String, guest: String, xml: Data, configText: String?, store: StateStore) -> Bool {
-        guard acting.contains(operation) else { return true }
-        let xml = [UInt8](xml)
-        guard let uuid = uuid(in: xml) else { return false }
+    public static func isNoOp(operation: HookOperation, guest: String, xml: [UInt8], configText: String?, store: StateStore) -> Bool {
+        guard operation.action != .none else { return true }
+        guard let uuid = DomainIdentity.uuid(in: xml) else { return false }
         // A record means the guest had forwards when it started: stop and reconnect must see it.
         if store.has(uuid) { return false }
-        if operation == "stopped" || operation == "release" { return true }
+        if operation.action == .forget { return true }
         // Forwards from the domain's own metadata.
         if find(Array(Domain.namespace.utf8), in: xml) != nil { return false }
         // Forwards from the config: only a [[guest]] naming this domain can have any. The
@@ -32,18 +28,6 @@ public enum Triage {
         if config.contains(UInt8(ascii: "\\")) { return false }
         return find(Array(guest.utf8), in: config) == nil
             && find(Array(uuid.value.utf8), in: config, asciiCaseInsensitive: true) == nil
-    }
-
-    /// The text of `<uuid>` by plain search; nil unless it is a well-formed UUID.
-    static func uuid(in xml: [UInt8]) -> DomainUUID? {
-        guard let open = find(Array("<uuid>".utf8), in: xml),
-              let close = find(Array("</uuid>".utf8), in: xml, from: open + 6) else { return nil }
-        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
-        var inner = xml[(open + 6)..<close]
-        while let first = inner.first, isSpace(first) { inner = inner.dropFirst() }
-        while let last = inner.last, isSpace(last) { inner = inner.dropLast() }
-        guard let text = String(validating: inner, as: UTF8.self) else { return nil }
-        return try? DomainUUID(text)
     }
 
     /// Index of the first occurrence of `needle` in `haystack` at or after `from`.

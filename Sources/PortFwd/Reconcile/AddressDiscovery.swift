@@ -1,21 +1,15 @@
-import Foundation
 import PortFwdCore
-import PortFwdSystem
 
 /// Finds a guest's addresses when neither the config nor its metadata names them, first match
 /// wins:
 ///   1. a static DHCP `<host mac= ip=/>` of the network the guest's interface is on;
-///   2. a current dnsmasq lease for that interface's MAC.
-/// Addresses found here pass the same checks as configured ones: a loopback, link-local,
-/// multicast or broadcast address is never a DNAT target, wherever it was written.
+///   2. the newest current dnsmasq lease for that interface's MAC.
+/// What is found here is only a claim: the resolver holds it to the address rules (a lease is
+/// the guest's own word, and another guest may hold the same address).
 public struct AddressDiscovery: Sendable {
-    public let libvirt: LibvirtFiles
-    public let now: Date
+    public let surroundings: Surroundings
 
-    public init(libvirt: LibvirtFiles, now: Date = Date()) {
-        self.libvirt = libvirt
-        self.now = now
-    }
+    public init(surroundings: Surroundings) { self.surroundings = surroundings }
 
     public struct Found: Sendable, Equatable {
         public let address4: IPAddress?
@@ -24,8 +18,7 @@ public struct AddressDiscovery: Sendable {
     }
 
     /// nil when no static host and no current lease is known for any of the interfaces.
-    public func discover(_ interfaces: [RunningGuest.Interface], networks: [String: NetworkDefinition]) -> Found? {
-        let surroundings = Surroundings(networks: networks)
+    public func discover(_ interfaces: [RunningGuest.Interface]) -> Found? {
         for iface in interfaces {
             let hosts = (surroundings.network(of: iface)?.hosts ?? []).filter { $0.mac == iface.mac && $0.address.guestRefusal == nil }
             if !hosts.isEmpty {
@@ -34,12 +27,8 @@ public struct AddressDiscovery: Sendable {
             }
         }
         for iface in interfaces {
-            let network = surroundings.network(of: iface)
-            guard let bridge = iface.bridge ?? network?.bridge else { continue }
-            // A lease outside the network's subnets is not one dnsmasq handed out for it.
-            let leased = libvirt.leases(bridge: bridge, mac: iface.mac, now: now).filter { a in
-                network.map { n in n.subnets.isEmpty || n.subnet(containing: a) != nil } ?? true
-            }
+            guard let bridge = iface.bridge ?? surroundings.network(of: iface)?.bridge else { continue }
+            let leased = surroundings.leases.leases(bridge: bridge, mac: iface.mac).map(\.address)
             if !leased.isEmpty {
                 return Found(address4: leased.first { $0.family == .ipv4 }, address6: leased.first { $0.family == .ipv6 }, source: .lease)
             }

@@ -16,13 +16,26 @@ public struct Change: Sendable {
     public var dryRun = false
     /// Remove every rule of ours instead of installing the plan (`flush`).
     public var flush = false
+    /// A guest starting: a clash of its forwards with another guest's refuses the change.
+    public var newcomer: DomainUUID?
+    /// Clashes between config forwards of other guests refuse the change (`apply`), rather
+    /// than leave both out with a warning (the hooks, the service).
+    public var refuseConflicts = false
+    /// When the plan without the forgotten guests cannot be installed, remove every rule of
+    /// ours instead (`stopped`: the guest's forwards must go, whatever else fails).
+    public var removeAllIfStuck = false
 
     public init() {}
 
     public static var reapply: Change { Change() }
+    /// A guest that runs: recorded again, with what it declares now.
     public static func record(_ guest: RunningGuest) -> Change { var c = Change(); c.record = [guest]; return c }
-    public static func forget(_ uuid: DomainUUID) -> Change { var c = Change(); c.forget = [uuid]; return c }
-    public static func check(_ guest: RunningGuest) -> Change { var c = Change(); c.record = [guest]; c.dryRun = true; return c }
+    /// A guest starting: recorded, unless its forwards clash with another guest's.
+    public static func start(_ guest: RunningGuest) -> Change { var c = record(guest); c.newcomer = guest.uuid; return c }
+    /// A guest about to start: checked only.
+    public static func check(_ guest: RunningGuest) -> Change { var c = start(guest); c.dryRun = true; return c }
+    /// A guest that stopped: forgotten, and its forwards removed whatever else fails.
+    public static func forget(_ uuid: DomainUUID) -> Change { var c = Change(); c.forget = [uuid]; c.removeAllIfStuck = true; return c }
     public static var flushAll: Change { var c = Change(); c.flush = true; return c }
 }
 

@@ -8,8 +8,12 @@ public struct Outcome: Sendable {
     public var warnings: [Warning] = []
     /// What the backend reports doing besides the table, such as where admission sits.
     public var notes: [String] = []
-    /// Running guests whose forwards wait for a DHCP lease.
-    public var pending: [RunningGuest] = []
+    /// Running guests whose forwards wait: for a DHCP lease, or for an address of their own.
+    public var pending: [PendingGuest] = []
+    /// Clashes between config forwards of running guests; both sides are left out.
+    public var conflicts: [String] = []
+    /// Set when stopping a guest could not re-plan and removed every forward instead.
+    public var fellBack: String?
     public var adopted: [GuestName] = []
     public var dropped: [GuestName] = []
     /// Recorded guests whose addresses or metadata changed (a new lease, `virsh metadata --live`).
@@ -39,6 +43,8 @@ public struct Warning: Sendable, Equatable, CustomStringConvertible {
         case libvirt
         /// Another firewall will turn the forwards away whatever we install.
         case blocked
+        /// Config forwards of two running guests clash; neither is installed.
+        case conflict
     }
 
     public let kind: Kind

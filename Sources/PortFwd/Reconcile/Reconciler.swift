@@ -31,13 +31,38 @@ public struct Reconciler: Sendable {
         self.clock = clock
     }
 
-    public var intake: DomainIntake {
-        DomainIntake(config: config, libvirt: libvirt, now: clock(), serviceRunning: store.serviceRunning)
-    }
+    public var intake: DomainIntake { DomainIntake(config: config, now: clock()) }
+
+    /// libvirt's networks, leases and the host's addresses, as they are now.
+    public var surroundings: Surroundings { libvirt.surroundings(now: clock()) }
 
     public func reconcile(_ change: Change) throws(PortFwdError) -> Outcome {
         if change.flush { return try flush() }
-        return try locked { () throws(PortFwdError) in try transaction(change) }
+        return try locked { () throws(PortFwdError) in
+            do throws(PortFwdError) { return try transaction(change) } catch {
+                guard change.removeAllIfStuck, !change.forget.isEmpty else { throw error }
+                return fallBack(change.forget, after: error)
+            }
+        }
+    }
+
+    /// Stopping always removes the guest's forwards. When even the plan without it cannot be
+    /// installed (a kernel that refuses), its record goes and every rule of ours with it, and
+    /// the mode becomes `off`, loudly, rather than leave its ports open to whatever gets its
+    /// address next. Holding the lock already.
+    private func fallBack(_ forget: [DomainUUID], after error: PortFwdError) -> Outcome {
+        var outcome = Outcome(plan: .empty(config.settings))
+        var failures: [String] = []
+        for uuid in forget {
+            do { try store.remove(uuid) } catch { failures.append(error.message) }
+        }
+        do { try store.setMode(Mode.off.rawValue) } catch { failures.append(error.message) }
+        failures += removeAll()
+        outcome.mode = .off
+        outcome.fellBack = "cannot re-plan without guest \(forget.map(\.value).joined(separator: ", ")): \(error.oneLine); "
+            + (failures.isEmpty ? "every forward was removed instead; fix the cause and run libvirt-portfwd apply"
+                : "removing every forward failed too: \(failures.joined(separator: "; "))")
+        return outcome
     }
 
     /// The plan for what is recorded now, without changing anything (`check`, `export`):
@@ -50,11 +75,13 @@ public struct Reconciler: Sendable {
     func current(all: Bool? = nil) throws(PortFwdError) -> (Outcome, [RunningGuest]) {
         let (records, problems) = store.load()
         let mode = all.map { $0 ? Mode.all : .running } ?? recordedMode
-        let resolved = resolve(records, mode: mode)
-        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings))
+        let (resolved, isolated) = resolve(records, mode: mode)
+        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated))
         outcome.mode = mode
         outcome.pending = resolved.pending
+        outcome.conflicts = resolved.conflicts
         outcome.warnings = problems.map { Warning(.record, $0) } + resolved.warnings.map { Warning(.policy, $0) }
+            + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
         return (outcome, records)
     }
 
@@ -83,9 +110,13 @@ public struct Reconciler: Sendable {
             warnings += synced.warnings
             touched.formUnion(synced.adopted.map(\.uuid) + synced.dropped.map(\.uuid) + synced.changed)
         }
-        let resolved = resolve(records, mode: mode)
-        warnings += resolved.warnings.map { Warning(.policy, $0) }
-        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings))
+        let (resolved, isolated) = resolve(records, mode: mode, newcomer: change.newcomer)
+        // The one reason a guest's start is refused: its own forwards clash with another's.
+        if !resolved.refusals.isEmpty { throw PortFwdError(.conflict, lines: resolved.refusals) }
+        if change.refuseConflicts && !resolved.conflicts.isEmpty { throw PortFwdError(.conflict, lines: resolved.conflicts) }
+        warnings += resolved.warnings.map { Warning(.policy, $0) } + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
+        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated))
+        outcome.conflicts = resolved.conflicts
         outcome.mode = mode
         outcome.pending = resolved.pending
         outcome.adopted = adopted
@@ -121,28 +152,24 @@ public struct Reconciler: Sendable {
 
     /// Records made to agree with the domains libvirt reports running.
     private func sync(_ records: inout [RunningGuest]) -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning]) {
-        guard FileManager.default.fileExists(atPath: libvirt.paths.runningDomainDirectory) else {
-            return ([], [], [], [])
-        }
-        let (domains, problems) = libvirt.runningDomains()
+        guard libvirt.knowsRunningDomains else { return ([], [], [], []) }
+        let (domains, unreadable, problems) = libvirt.runningDomains()
         var warnings = problems.map { Warning(.libvirt, "skipping \($0)") }
         let intake = self.intake
+        let surroundings = self.surroundings
         let now = Int64(clock().timeIntervalSince1970)
         var adopted: [RunningGuest] = [], dropped: [RunningGuest] = [], changed: [DomainUUID] = []
-        let running = Dictionary(domains.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
-        for record in records where running[record.uuid] == nil && now - record.since > Int64(startGrace) {
+        // A domain whose status file does not parse still runs: its record stays as it was.
+        let running = Set(domains.map(\.uuid) + unreadable)
+        for record in records where !running.contains(record.uuid) && now - record.since > Int64(startGrace) {
             dropped.append(record)
         }
         records.removeAll { r in dropped.contains { $0.uuid == r.uuid } }
         for domain in domains {
             let existing = records.first { $0.uuid == domain.uuid }
-            let others = records.filter { $0.uuid != domain.uuid }
-            let fresh: RunningGuest?
-            do { fresh = try intake.take(domain, others: others, strict: false) } catch {
-                warnings.append(Warning(.libvirt, "guest \(domain.name): \(error.message)"))
-                continue
-            }
-            guard var fresh else {
+            let (taken, notes) = intake.take(domain, surroundings: surroundings)
+            warnings += notes.map { Warning(.policy, $0) }
+            guard var fresh = taken else {
                 if let existing { dropped.append(existing); records.removeAll { $0.uuid == existing.uuid } }
                 continue
             }
@@ -164,7 +191,7 @@ public struct Reconciler: Sendable {
             }
         }
         for (index, record) in records.enumerated() {
-            if let moved = intake.followLease(record) { records[index] = moved; changed.append(moved.uuid) }
+            if let moved = intake.followLease(record, surroundings: surroundings) { records[index] = moved; changed.append(moved.uuid) }
         }
         return (adopted, dropped, changed, warnings)
     }
@@ -175,10 +202,20 @@ public struct Reconciler: Sendable {
         return [Warning(.blocked, Firewalld.strictProblem)]
     }
 
-    private func resolve(_ records: [RunningGuest], mode: Mode) -> Resolver.Result {
-        let libvirt = self.libvirt
-        return Resolver.resolve(config: config, running: records, all: mode == .all,
-                                surroundings: Surroundings(networks: libvirt.networks(), hostAddresses: HostAddresses.current()))
+    /// The guests to plan, and the bridges of isolated networks. libvirt's networks are read
+    /// every time (a forward must never open an isolated network); leases and the host's
+    /// addresses only when a guest-controlled address needs checking.
+    private func resolve(_ records: [RunningGuest], mode: Mode, newcomer: DomainUUID? = nil) -> (Resolver.Result, isolated: [String]) {
+        let networks = libvirt.networks()
+        var cached: Surroundings?
+        func around() -> Surroundings {
+            if let cached { return cached }
+            let s = Surroundings(networks: networks, hostAddresses: HostAddresses.current(), leases: libvirt.leaseTable(now: clock()))
+            cached = s
+            return s
+        }
+        let result = Resolver.resolve(config: config, running: records, all: mode == .all, newcomer: newcomer, surroundings: around())
+        return (result, networks.values.filter(\.isolated).compactMap(\.bridge))
     }
 
     /// Removes what the backend used before left behind, but only after a switch: the state
@@ -202,20 +239,22 @@ public struct Reconciler: Sendable {
         return warnings
     }
 
+    /// Removes every rule of ours, whichever backend made it; one line per failure.
+    private func removeAll() -> [String] {
+        let chosen = backends()
+        var failures: [String] = []
+        for (index, backend) in ([chosen.selected] + chosen.others).enumerated() {
+            do throws(PortFwdError) { failures += Steps.runAll(try backend.removal(admission: index == 0).steps) } catch { failures.append(error.message) }
+        }
+        return failures
+    }
+
     /// Every rule of ours goes, whichever backend made it. The admin's way out never depends on
     /// the thing that broke: without the state lock (a read-only /run, a lock that cannot be
     /// taken) it goes on, and says so. Records stay: the next apply or hook event re-installs.
     private func flush() throws(PortFwdError) -> Outcome {
         var outcome = Outcome(plan: .empty(config.settings))
-        let backends = self.backends
-        let removeAll = { @Sendable () -> [String] in
-            let chosen = backends()
-            var failures: [String] = []
-            for (index, backend) in ([chosen.selected] + chosen.others).enumerated() {
-                do throws(PortFwdError) { failures += Steps.runAll(try backend.removal(admission: index == 0).steps) } catch { failures.append(error.message) }
-            }
-            return failures
-        }
+        let removeAll = { self.removeAll() }
         var failures: [String]
         let store = self.store
         do throws(PortFwdError) {

@@ -35,10 +35,12 @@ public struct StatusReport: Codable, Sendable {
 
     public struct Pending: Codable, Sendable {
         public let guest: String
+        /// The forwards that wait.
         public let forwards: [String]
         public let addressSource: String
+        public let reason: String
 
-        enum CodingKeys: String, CodingKey { case guest, forwards, addressSource = "address_source" }
+        enum CodingKeys: String, CodingKey { case guest, forwards, reason, addressSource = "address_source" }
     }
 
     public let installed: Bool
@@ -50,7 +52,7 @@ public struct StatusReport: Codable, Sendable {
     public let forwards: [Row]
     public let pending: [Pending]
 
-    public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [RunningGuest],
+    public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
                 counters: [EndpointCounter]?, problems: [String], guests filter: Set<String>? = nil) {
         installed = counters != nil
         self.mode = mode.rawValue
@@ -72,8 +74,9 @@ public struct StatusReport: Codable, Sendable {
                        origin: e.forward.origin.rawValue, addressSource: sources[e.guest.value] ?? "config",
                        packets: counter?.packets, bytes: counter?.bytes)
         }
-        self.pending = pending.filter { filter?.contains($0.name.value) ?? true }.map {
-            Pending(guest: $0.name.value, forwards: $0.metadata.forwards.map(\.spec.description), addressSource: $0.addressSource.rawValue)
+        self.pending = pending.filter { filter?.contains($0.guest.name.value) ?? true }.map {
+            Pending(guest: $0.guest.name.value, forwards: $0.forwards.map(\.spec.description), addressSource: $0.guest.addressSource.rawValue,
+                    reason: $0.reason)
         }
     }
 
@@ -83,7 +86,10 @@ public struct StatusReport: Codable, Sendable {
             lines.append([r.guest, r.spec, r.target, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.addressSource,
                           r.packets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
         }
-        for p in pending { lines.append([p.guest, "-", "-", "-", "pending", "-", "-"]) }
+        // What waits, as `incus network forward show` shows it: each forward, with no target yet.
+        for p in pending {
+            for spec in p.forwards { lines.append([p.guest, spec, "-", "-", "pending", "-", "-"]) }
+        }
         let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
         var text = ""
         for line in lines {
@@ -98,9 +104,10 @@ public struct StatusReport: Codable, Sendable {
 extension Reconciler {
     /// The status of what is recorded now: the plan, its counters, and every way in which
     /// the kernel or the records differ from what they should be.
-    public func status(all: Bool? = nil, guests: Set<String>? = nil) throws(PortFwdError) -> StatusReport {
+    /// - Parameter known: problems the caller found already (a config that does not parse).
+    public func status(all: Bool? = nil, guests: Set<String>? = nil, problems known: [String] = []) throws(PortFwdError) -> StatusReport {
         let (outcome, records) = try current(all: all)
-        var problems: [String] = []
+        var problems = known
         let chosen = backends()
         var counters: [EndpointCounter]?
         if outcome.mode == .off {
@@ -111,15 +118,20 @@ extension Reconciler {
             if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { problems.append(Firewalld.strictProblem) }
         }
         problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }
-        problems += outcome.pending.map { "guest \($0.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)" }
+        problems += outcome.pending.map { p in
+            p.reason == "waits for a DHCP lease"
+                ? "guest \(p.guest.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)"
+                : "guest \(p.guest.name) is pending: \(p.reason)"
+        }
         return StatusReport(plan: outcome.plan, mode: outcome.mode, backend: chosen.selected.name, records: records, pending: outcome.pending,
                             counters: counters, problems: problems, guests: guests)
     }
 
     /// Records of domains libvirt does not report running, past the start grace.
     func staleRecords(_ records: [RunningGuest]) -> [RunningGuest] {
-        guard FileManager.default.fileExists(atPath: libvirt.paths.runningDomainDirectory) else { return [] }
-        let running = Set(libvirt.runningDomains().domains.map(\.uuid))
+        guard libvirt.knowsRunningDomains else { return [] }
+        let found = libvirt.runningDomains()
+        let running = Set(found.domains.map(\.uuid) + found.unreadable)
         let now = Int64(clock().timeIntervalSince1970)
         return records.filter { !running.contains($0.uuid) && now - $0.since > Int64(startGrace) }
     }

@@ -119,9 +119,9 @@ public final class Watcher {
             var change = Change.reapply
             change.syncWithLibvirt = true
             let outcome = try reconciler.reconcile(change)
-            outcome.warnings.forEach { log.warning("watch \(why): \($0)") }
+            log.warnings(outcome.warnings.map(\.message), prefix: "watch \(why): ")
             log.info("watch \(why): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) guests installed"
-                + (outcome.pending.isEmpty ? "" : ", \(outcome.pending.count) pending a DHCP lease") + ", \(milliseconds(since: started)) ms")
+                + (outcome.pending.isEmpty ? "" : ", \(outcome.pending.count) pending") + ", \(milliseconds(since: started)) ms")
         } catch {
             log.error("watch \(why): \(error.oneLine)")
         }
@@ -145,7 +145,7 @@ public final class Watcher {
             change.dryRun = false
             let outcome = try reconciler.reconcile(change)
             repairs += 1
-            outcome.warnings.forEach { log.warning("watch: \($0)") }
+            log.warnings(outcome.warnings.map(\.message), prefix: "watch: ")
             log.info("watch: repaired after \(reasons.joined(separator: ", ")): \((drift + guests).prefix(4).joined(separator: "; ")); "
                 + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
             SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") so far")

@@ -133,6 +133,15 @@ struct ConfigParser {
                 guest.forwards.append(forward)
             }
         }
+        // With an address in the config, none is discovered: a forward bound to a host address
+        // of the other family could never go anywhere.
+        if guest.address4 != nil || guest.address6 != nil {
+            for (i, f) in guest.forwards.enumerated() {
+                if let family = f.spec.hostAddress?.family, guest.address(family) == nil {
+                    problem("\(path).forwards[\(i)]", "\(f.spec) is bound to an \(family.label) host address, but this guest has no \(family.addressKey)")
+                }
+            }
+        }
         return problems.count == before ? guest : nil
     }
 

@@ -4,8 +4,13 @@ public struct Domain: Sendable {
     public let name: GuestName
     public let uuid: DomainUUID
     public let interfaces: [RunningGuest.Interface]
-    /// nil when the domain has no `<metadata>` element in our namespace.
+    /// nil when the domain has no `<metadata>` element in our namespace, or when it does not
+    /// parse (then `metadataProblem` says why).
     public let metadata: RunningGuest.Metadata?
+    /// Why our metadata element was refused. A guest owner's bad metadata costs that guest its
+    /// metadata forwards and nothing else: the domain is still read, its config forwards
+    /// still apply, and it still starts and stops.
+    public let metadataProblem: String?
 
     public static let namespace = "urn:libvirt-portfwd:1"
 
@@ -14,7 +19,8 @@ public struct Domain: Sendable {
         var root = root
         if root.name == "domstatus", let inner = root.child("domain") { root = inner }
         guard root.name == "domain" else { throw PortFwdError(.invalidInput, "not a domain XML (root element <\(root.name)>)") }
-        guard let nameText = root.child("name")?.trimmedText else { throw PortFwdError(.invalidInput, "domain XML has no <name>") }
+        // The name exactly as libvirt wrote it: `victim ` is another domain than `victim`.
+        guard let nameText = root.child("name")?.text else { throw PortFwdError(.invalidInput, "domain XML has no <name>") }
         guard let uuidText = root.child("uuid")?.trimmedText else { throw PortFwdError(.invalidInput, "domain XML has no <uuid>") }
         name = try GuestName(nameText)
         uuid = try DomainUUID(uuidText)
@@ -30,7 +36,13 @@ public struct Domain: Sendable {
         // Our element is recognised by its namespace; what is inside by local name only,
         // because `virsh metadata --set` and hand-written XML differ in prefixes.
         let element = root.child("metadata")?.children.first { $0.namespace == Self.namespace }
-        metadata = try element.map { node throws(PortFwdError) in try Self.parseMetadata(node) }
+        do {
+            metadata = try element.map { node throws(PortFwdError) in try Self.parseMetadata(node) }
+            metadataProblem = nil
+        } catch {
+            metadata = nil
+            metadataProblem = error.lines.prefix(3).joined(separator: "; ")
+        }
     }
 
     /// `<forwards xmlns="urn:libvirt-portfwd:1">` in a domain's metadata:

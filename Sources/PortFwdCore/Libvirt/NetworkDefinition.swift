@@ -16,12 +16,22 @@ public struct NetworkDefinition: Sendable, Equatable {
     public let bridge: String?
     public let subnets: [Subnet]
     public let hosts: [Host]
+    /// No `<forward>`: libvirt lets its guests reach nothing beyond the bridge.
+    public let isolated: Bool
 
-    public init(name: String, bridge: String?, subnets: [Subnet] = [], hosts: [Host] = []) {
+    public init(name: String, bridge: String?, subnets: [Subnet] = [], hosts: [Host] = [], isolated: Bool = false) {
         self.name = name
         self.bridge = bridge
         self.subnets = subnets
         self.hosts = hosts
+        self.isolated = isolated
+    }
+
+    /// Bridge names come from XML and lease file names; only interface-name characters (at
+    /// most 15, no leading dot) ever reach a path or a rule.
+    public static func isInterfaceName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 15 && !name.hasPrefix(".")
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
     }
 
     public init(_ root: XMLNode) throws(PortFwdError) {
@@ -42,7 +52,8 @@ public struct NetworkDefinition: Sendable, Equatable {
                 hosts.append(Host(mac: mac, address: address))
             }
         }
-        self.init(name: name, bridge: root.child("bridge")?.attributes["name"], subnets: subnets, hosts: hosts)
+        self.init(name: name, bridge: root.child("bridge")?.attributes["name"], subnets: subnets, hosts: hosts,
+                  isolated: root.child("forward") == nil)
     }
 
     /// `prefix='24'`, or `netmask='255.255.255.0'` (IPv4 only).

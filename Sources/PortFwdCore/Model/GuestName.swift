@@ -21,7 +21,16 @@ public struct GuestName: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     public var description: String { value }
-    public static func < (a: GuestName, b: GuestName) -> Bool { a.value < b.value }
+
+    // Byte for byte, as libvirt compares names: Swift's `==` on String treats canonically
+    // equivalent spellings ("é" as one scalar or two) as equal, and a config entry must never
+    // match a domain whose name merely looks the same.
+    public static func == (a: GuestName, b: GuestName) -> Bool { a.value.utf8.elementsEqual(b.value.utf8) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(value.utf8.count)
+        for byte in value.utf8 { hasher.combine(byte) }
+    }
+    public static func < (a: GuestName, b: GuestName) -> Bool { a.value.utf8.lexicographicallyPrecedes(b.value.utf8) }
 }
 
 /// A libvirt domain UUID in canonical lower-case 8-4-4-4-12 form. State files are named after it.

@@ -14,6 +14,10 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public let description: String
 
     public init?(_ text: String) {
+        // inet_pton reads a C string: a NUL would end the text early and let trailing bytes
+        // pass unseen ("192.168.122.5\0anything"). Nothing longer than the longest address
+        // form is an address either.
+        guard !text.isEmpty, text.utf8.count <= 45, !text.utf8.contains(0) else { return nil }
         if text.utf8.contains(UInt8(ascii: ":")) {
             var raw = in6_addr()
             guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }

@@ -79,6 +79,7 @@ public enum AddressSource: String, Sendable, Hashable, Codable, CaseIterable {
 public struct MAC: Hashable, Sendable, CustomStringConvertible {
     public let value: String
     public init?(_ text: String) {
+        guard text.utf8.count == 17 else { return nil }
         let lower = text.lowercased()
         let parts = lower.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 6, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy { $0.isHexDigit && $0.isASCII } }) else { return nil }

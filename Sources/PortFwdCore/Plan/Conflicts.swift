@@ -1,35 +1,48 @@
 /// Finds forwards that claim the same host port. Two claims clash when protocol and ports
 /// overlap and the addresses do: equal bound addresses, or either one on every address.
-/// A clash would make one DNAT silently shadow the other, so it is an error naming both guests.
+/// A clash would make one DNAT silently shadow the other.
 public enum Conflicts {
+    /// Two forwards that clash: their positions in the guests' forwards taken in order, and
+    /// a line naming both guests.
+    public struct Clash: Sendable {
+        public let first: Int
+        public let second: Int
+        public let message: String
+    }
+
     private struct Claim {
+        let index: Int
         let guest: GuestName
         let spec: PortSpec
     }
 
-    public static func find(in guests: [Guest]) -> [String] {
+    /// Every clash, one line each.
+    public static func find(in guests: [Guest]) -> [String] { clashes(in: guests).map(\.message) }
+
+    public static func clashes(in guests: [Guest]) -> [Clash] {
         var byProto: [Proto: [Claim]] = [:]
+        var index = 0
         for guest in guests {
             for forward in guest.forwards {
-                byProto[forward.spec.proto, default: []].append(Claim(guest: guest.name, spec: forward.spec))
+                byProto[forward.spec.proto, default: []].append(Claim(index: index, guest: guest.name, spec: forward.spec))
+                index += 1
             }
         }
-        var problems: [String] = []
+        var clashes: [Clash] = []
         for proto in Proto.allCases {
             // Sweep by lower port; only claims still open at this port can overlap it.
-            let claims = (byProto[proto] ?? []).enumerated().sorted {
-                ($0.element.spec.hostPorts.lower, $0.offset) < ($1.element.spec.hostPorts.lower, $1.offset)
-            }.map(\.element)
+            let claims = (byProto[proto] ?? []).sorted { ($0.spec.hostPorts.lower, $0.index) < ($1.spec.hostPorts.lower, $1.index) }
             var open: [Claim] = []
             for claim in claims {
                 open.removeAll { $0.spec.hostPorts.upper < claim.spec.hostPorts.lower }
                 for other in open where sameAddress(other.spec.hostAddress, claim.spec.hostAddress) {
-                    problems.append(message(first: other, second: claim))
+                    let (a, b) = other.index < claim.index ? (other, claim) : (claim, other)
+                    clashes.append(Clash(first: a.index, second: b.index, message: message(first: a, second: b)))
                 }
                 open.append(claim)
             }
         }
-        return problems
+        return clashes
     }
 
     private static func sameAddress(_ a: IPAddress?, _ b: IPAddress?) -> Bool {

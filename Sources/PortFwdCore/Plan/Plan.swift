@@ -20,8 +20,11 @@ public struct Plan: Hashable, Sendable {
     public let settings: Settings
     public let guests: [Guest]
     public let entries: [PlanEntry]
+    /// Bridges of isolated libvirt networks (no `<forward>`), sorted: nothing that comes in
+    /// through them is forwarded, so a forward never gives such a network a way out.
+    public let isolated: [String]
 
-    public init(guests: [Guest], settings: Settings) throws(PortFwdError) {
+    public init(guests: [Guest], settings: Settings, isolated: [String] = []) throws(PortFwdError) {
         var problems: [String] = []
         var entries: [PlanEntry] = []
         entries.reserveCapacity(guests.reduce(0) { $0 + $1.forwards.count })
@@ -37,6 +40,7 @@ public struct Plan: Hashable, Sendable {
         self.settings = settings
         self.guests = guests
         self.entries = entries
+        self.isolated = Array(Set(isolated.filter(NetworkDefinition.isInterfaceName))).sorted()
     }
 
     /// Nothing to forward: what `flush`'s rules and an empty config have in common.

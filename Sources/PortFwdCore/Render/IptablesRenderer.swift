@@ -55,6 +55,9 @@ public struct IptablesRenderer: Sendable {
         var pre: [String] = [], out: [String] = [], post: [String] = [], forward: [String] = []
         for e in entries { pre += dnat(e, family: family, mark: mark) }
         if s.hostAccess { out = pre }
+        // Guests of an isolated libvirt network may reach nothing beyond it: no forward of ours
+        // may become their way out through their bridge's host address.
+        pre = plan.isolated.map { "-i \($0) -j RETURN" } + pre
         if s.hairpin {
             // The packet mark was set in LIBVIRT_PORTFWD_FWD for bridge-to-bridge connections of ours.
             post.append("-m mark --mark \(mark) -j MASQUERADE")

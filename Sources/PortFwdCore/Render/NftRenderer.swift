@@ -114,6 +114,16 @@ public struct NftRenderer: Sendable {
         	# would otherwise reach the guests through 127.0.0.1 (moby #45610).
         	chain prerouting {
         		type nat hook prerouting priority dstnat; policy accept;
+
+        """
+        if !plan.isolated.isEmpty {
+            out += """
+            		# Isolated libvirt networks: their guests may reach nothing beyond their bridge.
+            		iifname { \(plan.isolated.map { "\"\($0)\"" }.joined(separator: ", ")) } return
+
+            """
+        }
+        out += """
         		ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4
         		ip6 daddr != ::1 fib daddr type local jump dnat6
         	}

@@ -12,13 +12,14 @@ public enum ConfigFile {
 
     /// The file's text; nil when it is absent and not required.
     public static func read(path: String, required: Bool) throws(PortFwdError) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT && !required { return nil }
-            throw PortFwdError(errno == ENOENT ? .notFound : .io, "\(path): cannot read the file: \(String(cString: strerror(errno)))")
+        let read: [UInt8]?
+        do { read = try SafeFile.read(path, limit: 64 << 20, trust: .regularFile) } catch {
+            throw PortFwdError(error.code, "\(path): cannot read the file: \(error.message)")
         }
-        defer { close(fd) }
-        let bytes = try SafeFile.readAll(fd, path: path, limit: 64 << 20)
+        guard let bytes = read else {
+            if !required { return nil }
+            throw PortFwdError(.notFound, "\(path): cannot read the file: No such file or directory")
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw PortFwdError(.invalidInput, "\(path): not UTF-8 text")
         }

@@ -1,24 +1,30 @@
 import Foundation
 import PortFwdCore
+import Synchronization
 
 /// Reads libvirt's own files: network definitions, leases, the status of running domains.
 /// They are written by libvirt, but their content comes partly from guests and from people
 /// allowed to define networks and domains, so everything is parsed into typed values and
-/// anything that does not parse is skipped.
+/// anything that does not parse is skipped. Every file is read through `SafeFile` as a regular
+/// file only, without blocking, up to a size limit.
 public struct LibvirtFiles: Sendable {
     public let paths: LibvirtPaths
+    /// Lease files parsed once per change: a long-running service shares one.
+    let leaseCache: LeaseCache
 
-    public init(paths: LibvirtPaths = LibvirtPaths()) { self.paths = paths }
+    public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache()) {
+        self.paths = paths
+        self.leaseCache = leaseCache
+    }
 
     /// Every network definition, by name; runtime state wins over the persistent definition
     /// because it includes `net-update --live` changes.
     public func networks() -> [String: NetworkDefinition] {
         var byName: [String: NetworkDefinition] = [:]
         for dir in paths.networkDirectories {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-            for file in files.sorted() where file.hasSuffix(".xml") {
-                guard let data = FileManager.default.contents(atPath: "\(dir)/\(file)"),
-                      let network = try? NetworkDefinition.parse(data) else { continue }
+            for file in Self.files(in: dir, suffix: ".xml") {
+                guard let bytes = try? SafeFile.read("\(dir)/\(file)", limit: XMLParser.maximumSize, trust: .regularFile) ?? nil,
+                      let network = try? NetworkDefinition.parse(Data(bytes)) else { continue }
                 byName[network.name] = network
             }
         }
@@ -27,47 +33,119 @@ public struct LibvirtFiles: Sendable {
 
     /// The lease file of a bridge; nil when the bridge name is not an interface name.
     public func leaseFile(bridge: String) -> String? {
-        // Bridge names come from XML; keep them to interface-name characters before using one in a path.
-        guard !bridge.isEmpty, bridge.count <= 15, !bridge.hasPrefix("."),
-              bridge.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else { return nil }
+        guard NetworkDefinition.isInterfaceName(bridge) else { return nil }
         return "\(paths.leaseDirectory)/\(bridge).status"
     }
 
-    /// Current leases for `mac` on `bridge`, newest expiry first.
+
+    /// Current leases for `mac` on `bridge`, newest first (see `Lease.newerFirst`).
     public func leases(bridge: String, mac: MAC, now: Date) -> [IPAddress] {
-        guard let file = leaseFile(bridge: bridge), let data = FileManager.default.contents(atPath: file) else { return [] }
-        return Leases.parse(data).filter { $0.mac == mac && $0.isCurrent(at: now) }.map(\.address)
+        guard let file = leaseFile(bridge: bridge) else { return [] }
+        let current = Int64(now.timeIntervalSince1970)
+        return leaseCache.leases(file).filter { $0.mac == mac && $0.isCurrent(at: current) }.sorted(by: Lease.newerFirst).map(\.address)
+    }
+
+    /// The current leases of every bridge that has a lease file.
+    public func leaseTable(now: Date) -> LeaseTable {
+        var table = LeaseTable()
+        let current = Int64(now.timeIntervalSince1970)
+        for file in Self.files(in: paths.leaseDirectory, suffix: ".status") {
+            let bridge = String(file.dropLast(".status".count))
+            guard let path = leaseFile(bridge: bridge) else { continue }
+            table.add(bridge: bridge, leaseCache.leases(path).filter { $0.isCurrent(at: current) })
+        }
+        return table
+    }
+
+    /// Everything the address rule looks at: networks, leases, and the host's own addresses.
+    public func surroundings(now: Date) -> Surroundings {
+        Surroundings(networks: networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now))
+    }
+
+    /// A domain libvirt reports running, or the file that names one but does not parse.
+    public enum RunningDomain: Sendable {
+        case parsed(Domain)
+        /// Its UUID, by `DomainIdentity`, and why the rest was refused: a guest owner can make
+        /// their live XML unparsable, but not make libvirt's running guest look stopped.
+        case unreadable(DomainUUID, problem: String)
+
+        public var uuid: DomainUUID {
+            switch self {
+            case .parsed(let d): return d.uuid
+            case .unreadable(let uuid, _): return uuid
+            }
+        }
     }
 
     /// The domains libvirt reports running: one status file per active domain. A file that
-    /// does not parse is skipped with a note; libvirt writes each atomically.
-    public func runningDomains() -> (domains: [Domain], problems: [String]) {
+    /// does not parse still names its domain, with a note; libvirt writes each atomically.
+    public func runningDomains() -> (domains: [Domain], unreadable: [DomainUUID], problems: [String]) {
         let dir = paths.runningDomainDirectory
-        guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return ([], []) }
-        var domains: [Domain] = []
+        var domains: [Domain] = [], unreadable: [DomainUUID] = []
         var problems: [String] = []
-        for file in files.sorted() where file.hasSuffix(".xml") {
-            guard let data = FileManager.default.contents(atPath: "\(dir)/\(file)") else { continue }
-            do { domains.append(try Domain.parse(data)) } catch { problems.append("\(dir)/\(file): \(error.message)") }
+        for file in Self.files(in: dir, suffix: ".xml") {
+            let path = "\(dir)/\(file)"
+            let bytes: [UInt8]
+            do {
+                // A status file is the domain's XML and more; libvirt reads them whole too.
+                guard let read = try SafeFile.read(path, limit: 4 * XMLParser.maximumSize, trust: .regularFile) else { continue }
+                bytes = read
+            } catch {
+                problems.append(error.message)
+                continue
+            }
+            do { domains.append(try Domain.parse(Data(bytes))) } catch {
+                if let uuid = DomainIdentity.uuid(in: bytes) { unreadable.append(uuid) }
+                problems.append("\(path): \(error.message)")
+            }
         }
-        return (domains, problems)
+        return (domains, unreadable, problems)
+    }
+
+    /// Whether libvirt's running-domain directory exists (libvirt has run on this host).
+    public var knowsRunningDomains: Bool { FileManager.default.fileExists(atPath: paths.runningDomainDirectory) }
+
+    /// Names in `dir` ending in `suffix`, sorted; none when it cannot be listed.
+    static func files(in dir: String, suffix: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(suffix) && !$0.hasPrefix(".") }.sorted()
+    }
+}
+
+/// Lease files as parsed, keyed by path and checked by device, inode, size and mtime: dnsmasq's
+/// helper replaces the whole file on every change, so a file that did not change is never
+/// parsed again. A database of tens of thousands of leases is parsed once per change, not once
+/// per guest per check.
+public final class LeaseCache: Sendable {
+    private struct Entry {
+        let identity: [Int64]
+        let leases: [Lease]
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    public init() {}
+
+    /// Every well-formed lease in `path`; none when it is missing or unreadable.
+    public func leases(_ path: String) -> [Lease] {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            entries.withLock { $0[path] = nil }
+            return []
+        }
+        let identity = [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec)]
+        if let hit = entries.withLock({ $0[path] }), hit.identity == identity { return hit.leases }
+        let parsed = ((try? SafeFile.read(path, limit: 64 << 20, trust: .regularFile)) ?? nil).map { Leases.parse(Data($0)) } ?? []
+        entries.withLock { $0[path] = Entry(identity: identity, leases: parsed) }
+        return parsed
     }
 }
 
 /// dnsmasq's lease records as libvirt's lease helper writes them: `<bridge>.status`, a JSON
 /// array of `{"ip-address", "mac-address", "expiry-time"}`.
 public enum Leases {
-    public struct Lease: Sendable, Equatable {
-        public let mac: MAC
-        public let address: IPAddress
-        /// Seconds since 1970; 0 means the lease never expires.
-        public let expiry: Int64
-
-        public func isCurrent(at now: Date) -> Bool { expiry == 0 || Double(expiry) > now.timeIntervalSince1970 }
-    }
-
-    /// Every well-formed lease. An entry whose address could not be a guest's, or whose expiry
-    /// is not a number (a string or `true` is not an infinite lease), is skipped.
+    /// Every well-formed lease. An entry whose address could not be a guest's, whose address
+    /// text has anything after the address, or whose expiry is not a number (a string or `true`
+    /// is not an infinite lease), is skipped.
     public static func parse(_ data: Data) -> [Lease] {
         guard let entries = try? JSONDecoder().decode([Entry].self, from: data) else { return [] }
         return entries.compactMap { entry in

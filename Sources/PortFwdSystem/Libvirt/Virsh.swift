@@ -1,8 +1,12 @@
-import Foundation
 import PortFwdCore
 
 /// libvirt's own command-line client, for `forward add/remove/list`: the one place this tool
 /// calls libvirt. Never from a hook, which would deadlock libvirtd.
+///
+/// A domain is named to virsh by its UUID only, found first by exact name in `virsh list`:
+/// a name goes through virsh's own lookup (id, then UUID, then name) and its option parser
+/// never, so a domain called `--help`, `7` or another domain's UUID is never another domain.
+/// virsh runs with LC_ALL=C, and its errors are told apart by their first line.
 public struct Virsh: Sendable {
     let commands: CommandRunner
     let uri: String
@@ -12,56 +16,76 @@ public struct Virsh: Sendable {
         self.uri = uri
     }
 
+    /// A defined domain: its UUID and its exact name.
+    public struct Ref: Sendable, Equatable {
+        public let uuid: DomainUUID
+        public let name: GuestName
+    }
+
+    /// Which of a domain's two definitions: the persistent one, or the running one's.
+    public enum Definition: String, Sendable, CaseIterable {
+        case config, live
+    }
+
+    func result(_ arguments: [String]) throws(PortFwdError) -> CommandResult {
+        try commands.run(["env", "LC_ALL=C", "virsh", "-q", "-c", uri] + arguments, input: nil)
+    }
+
     func run(_ arguments: [String]) throws(PortFwdError) -> String {
-        let result = try commands.run(["virsh", "-q", "-c", uri] + arguments, input: nil)
-        guard result.status == 0 else {
-            let reason = result.reason.replacingOccurrences(of: "error: ", with: "")
-            throw PortFwdError(reason.contains("failed to get domain") || reason.contains("Domain not found") ? .notFound : .io, "virsh \(arguments.first ?? ""): \(reason)")
+        let r = try result(arguments)
+        guard r.status == 0 else { throw PortFwdError(.io, "virsh \(arguments.first ?? ""): \(Self.firstLine(r))") }
+        return r.stdout
+    }
+
+    static func firstLine(_ r: CommandResult) -> String {
+        let line = r.stderr.split(whereSeparator: \.isNewline).first.map(String.init) ?? "exit status \(r.status)"
+        return line.hasPrefix("error: ") ? String(line.dropFirst(7)) : line
+    }
+
+    /// Every defined domain, from `virsh list --all --uuid --name` ("UUID NAME" per line).
+    public func domains() throws(PortFwdError) -> [Ref] {
+        var refs: [Ref] = []
+        for line in try run(["list", "--all", "--uuid", "--name"]).split(separator: "\n", omittingEmptySubsequences: true) {
+            guard let space = line.firstIndex(of: " "), let uuid = try? DomainUUID(String(line[..<space])),
+                  let name = try? GuestName(String(line[line.index(after: space)...])) else { continue }
+            refs.append(Ref(uuid: uuid, name: name))
         }
-        return result.stdout
+        return refs
+    }
+
+    /// The domain with this UUID, or else with exactly this name (byte for byte).
+    public func find(_ domain: String) throws(PortFwdError) -> Ref {
+        let all = try domains()
+        if let uuid = try? DomainUUID(domain), let ref = all.first(where: { $0.uuid == uuid }) { return ref }
+        if let name = try? GuestName(domain), let ref = all.first(where: { $0.name == name }) { return ref }
+        throw PortFwdError(.notFound, "no domain is named '\(LogText.line(domain))' (virsh list --all shows them)")
     }
 
     /// Whether the domain runs (running, paused, ...: anything but shut off).
-    public func isActive(_ domain: String) throws(PortFwdError) -> Bool {
-        try run(["domid", domain]).trimmingCharacters(in: .whitespacesAndNewlines) != "-"
+    public func isActive(_ ref: Ref) throws(PortFwdError) -> Bool {
+        try run(["domid", "--domain=\(ref.uuid)"]).trimmed != "-"
     }
 
-    public func uuid(_ domain: String) throws(PortFwdError) -> DomainUUID {
-        let text = try run(["domuuid", domain]).trimmingCharacters(in: .whitespacesAndNewlines)
-        return try DomainUUID(text)
-    }
-
-    /// `domain`: an id or UUID (virsh's domname takes no name).
-    public func name(_ domain: String) throws(PortFwdError) -> GuestName {
-        try GuestName(try run(["domname", domain]).trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    /// Every defined domain's name.
-    public func domains() throws(PortFwdError) -> [String] {
-        try run(["list", "--all", "--name"]).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// Our metadata element of the persistent definition; nil when there is none.
-    public func metadata(_ domain: String) throws(PortFwdError) -> RunningGuest.Metadata? {
-        let result = try commands.run(["virsh", "-q", "-c", uri, "metadata", domain, Domain.namespace, "--config"], input: nil)
-        guard result.status == 0 else {
-            if result.stderr.contains("metadata not found") || result.stderr.contains("Requested metadata element is not present") { return nil }
-            throw PortFwdError(.io, "virsh metadata: \(result.reason)")
+    /// Our metadata element of one definition; nil when there is none.
+    public func metadata(_ ref: Ref, _ definition: Definition) throws(PortFwdError) -> RunningGuest.Metadata? {
+        let r = try result(["metadata", "--domain=\(ref.uuid)", "--uri=\(Domain.namespace)", "--\(definition.rawValue)"])
+        guard r.status == 0 else {
+            let reason = Self.firstLine(r)
+            if reason.hasPrefix("metadata not found") { return nil }
+            throw PortFwdError(.io, "virsh metadata: \(reason)")
         }
         // libvirt 11 answers a missing element with nothing at all.
-        guard result.stdout.contains("<") else { return nil }
+        guard r.stdout.contains("<") else { return nil }
         // virsh prints the element without its namespace; read it as ours.
-        let text = result.stdout.replacingFirst("<forwards", with: "<forwards xmlns=\"\(Domain.namespace)\"")
-        let node = try XMLParser.parse(Data(text.utf8))
-        return try Domain.parseMetadata(node)
+        let text = r.stdout.replacingFirst("<forwards", with: "<forwards xmlns=\"\(Domain.namespace)\"")
+        return try Domain.parseMetadata(try XMLParser.parse(Array(text.utf8)))
     }
 
-    /// Writes our metadata element into the persistent definition, and into the running
-    /// domain too when `live`; nil removes it.
-    public func setMetadata(_ domain: String, _ metadata: RunningGuest.Metadata?, live: Bool) throws(PortFwdError) {
-        var arguments = ["metadata", domain, Domain.namespace, "--config"] + (live ? ["--live"] : [])
+    /// Writes our metadata element into one definition; nil or empty removes it.
+    public func setMetadata(_ ref: Ref, _ definition: Definition, _ metadata: RunningGuest.Metadata?) throws(PortFwdError) {
+        var arguments = ["metadata", "--domain=\(ref.uuid)", "--uri=\(Domain.namespace)", "--\(definition.rawValue)"]
         if let metadata, !metadata.isEmpty {
-            arguments += ["--key", "portfwd", "--set", MetadataXML.render(metadata)]
+            arguments += ["--key=portfwd", "--set=\(MetadataXML.render(metadata))"]
         } else {
             arguments += ["--remove"]
         }

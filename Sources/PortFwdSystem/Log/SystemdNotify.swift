@@ -27,12 +27,3 @@ public enum SystemdNotify {
         }
     }
 }
-
-/// Log lines to stderr only: `watch --log stderr`, and tests.
-public struct StderrLog: Log {
-    public init() {}
-    public func info(_ line: String) { write(line) }
-    public func warning(_ line: String) { write(line) }
-    public func error(_ line: String) { write(line) }
-    private func write(_ line: String) { FileHandle.standardError.write(Data("libvirt-portfwd: \(line)\n".utf8)) }
-}

@@ -47,22 +47,55 @@ public enum SafeFile {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw error("cannot create \(path)") }
     }
 
-    /// Reads a file that must be a regular file passing `refusal`, up to `limit` bytes.
-    /// nil when it does not exist.
-    public static func read(_ path: String, limit: Int = 1 << 20) throws(PortFwdError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+    /// Who may have written a file that is read.
+    public enum Trust: Sendable {
+        /// Ours: owned by root or us, not writable by group or others, never through a symlink.
+        case strict
+        /// Another program's (libvirt's leases, network and status files): any owner, and a
+        /// symlink is followed, but it must still be a regular file.
+        case regularFile
+    }
+
+    /// Reads a file that must be a regular file (and with `.strict`, pass `refusal`), up to
+    /// `limit` bytes. nil when it does not exist. Never blocks: a FIFO or a device planted
+    /// under the name is refused with a line, not waited on while the state lock is held.
+    public static func read(_ path: String, limit: Int = 1 << 20, trust: Trust = .strict) throws(PortFwdError) -> [UInt8]? {
+        guard let fd = try openRegular(path, trust: trust, limit: limit) else { return nil }
+        defer { close(fd) }
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    /// The one way a file is opened for reading: O_NONBLOCK (opening a FIFO would otherwise
+    /// wait for a writer), then fstat on the open descriptor, so the checks hold for what is
+    /// read. nil when it does not exist.
+    static func openRegular(_ path: String, trust: Trust, limit: Int) throws(PortFwdError) -> Int32? {
+        let follow = trust == .strict ? O_NOFOLLOW : 0
+        let fd = open(path, O_RDONLY | follow | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             if errno == ENOENT { return nil }
             if errno == ELOOP { throw PortFwdError(.permission, "\(path) is a symlink; refusing to follow it") }
             throw error("cannot read \(path)")
         }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw error("cannot read \(path)") }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw PortFwdError(.permission, "\(path) is not a regular file; refusing to read it") }
-        if let refusal = refusal(path, st) { throw PortFwdError(.permission, refusal) }
-        guard st.st_size <= limit else { throw PortFwdError(.invalidInput, "\(path) is \(st.st_size) bytes, more than \(limit)") }
-        return try readAll(fd, path: path, limit: limit)
+        guard fstat(fd, &st) == 0 else { let e = error("cannot read \(path)"); close(fd); throw e }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw PortFwdError(.permission, "\(path) is not a regular file (\(kind(st.st_mode))); refusing to read it")
+        }
+        if trust == .strict, let refusal = refusal(path, st) { close(fd); throw PortFwdError(.permission, refusal) }
+        guard st.st_size <= limit else { close(fd); throw PortFwdError(.invalidInput, "\(path) is \(st.st_size) bytes, more than \(limit)") }
+        return fd
+    }
+
+    static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFDIR: return "a directory"
+        case S_IFLNK: return "a symlink"
+        default: return "not a file"
+        }
     }
 
     static func readAll(_ fd: Int32, path: String, limit: Int) throws(PortFwdError) -> [UInt8] {

@@ -23,11 +23,13 @@ public struct StateStore: Sendable {
     public func withLock<T>(timeout: Double? = nil, _ body: () throws -> T) throws -> T {
         try SafeFile.directory(directory, create: true)
         let path = "\(directory)/lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw SafeFile.error("cannot open \(path)") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw PortFwdError(.permission, "\(path) is not a regular file") }
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw PortFwdError(.permission, "\(path) is not a regular file (\(SafeFile.kind(st.st_mode))); refusing to lock it")
+        }
         if let refusal = SafeFile.refusal(path, st) { throw PortFwdError(.permission, refusal) }
         let deadline = timeout.map { Date().addingTimeInterval($0) }
         while flock(fd, deadline == nil ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
@@ -136,12 +138,9 @@ public struct StateStore: Sendable {
 
     public func snapshot(_ uuids: [DomainUUID], small names: [String] = ["backend", "config.last", "mode"]) -> Snapshot {
         let paths = uuids.map(path) + names.map { "\(directory)/\($0)" }
-        return Snapshot(files: paths.map { p in
-            let fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { return (p, nil) }
-            defer { close(fd) }
-            return (p, try? SafeFile.readAll(fd, path: p, limit: 64 << 20))
-        })
+        // Anything but a regular file of ours counts as absent: load() refused it already, and
+        // a rollback then leaves no record there.
+        return Snapshot(files: paths.map { p in (p, (try? SafeFile.read(p, limit: 64 << 20)) ?? nil) })
     }
 
     /// Puts every file of the snapshot back as it was; reports what could not be.
@@ -167,9 +166,11 @@ extension StateStore {
     /// Whether the watch service runs: it holds a lock on `watch.lock` for its lifetime, so
     /// the answer cannot be fooled by a stale pid file.
     public var serviceRunning: Bool {
-        let fd = open("\(directory)/watch.lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open("\(directory)/watch.lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
         if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return false }
         return errno == EWOULDBLOCK
     }
@@ -178,8 +179,13 @@ extension StateStore {
     public func holdServiceLock() throws(PortFwdError) -> Int32 {
         try SafeFile.directory(directory, create: true)
         let path = "\(directory)/watch.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw SafeFile.error("cannot open \(path)") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw PortFwdError(.permission, "\(path) is not a regular file; refusing to lock it")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw PortFwdError(.exists, "another libvirt-portfwd watch is running (it holds \(path))")

@@ -79,6 +79,9 @@ extension Fixtures {
     /// The plan of every configured guest (what `apply --all` installs).
     static func plan(_ toml: String) throws -> Plan {
         let config = try Config.parse(toml)
-        return try Plan(guests: Resolver.resolve(config: config, running: [], all: true).guests, settings: config.settings)
+        let result = Resolver.resolve(config: config, running: [], all: true)
+        // As apply refuses it: config forwards that clash.
+        if !result.conflicts.isEmpty { throw PortFwdError(.conflict, lines: result.conflicts) }
+        return try Plan(guests: result.guests, settings: config.settings)
     }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import PortFwdCore
+import PortFwdSystem
+
+/// Where this process finds its config, its state and libvirt's files, and which backend it
+/// was told to use: everything a command line or a hook shim can say, turned into reconcilers.
+/// The one place that decides which config applies when the file on disk does not parse.
+public struct Setup: Sendable {
+    public let configPath: String
+    /// Whether the config file must exist: named by an option or the environment. At the
+    /// default path a missing file means "no config forwards".
+    public let configRequired: Bool
+    public let store: StateStore
+    public let libvirt: LibvirtFiles
+    public let backend: Settings.Backend?
+    public let iptables: IptablesFlavour?
+
+    public init(configPath: String, configRequired: Bool, store: StateStore, libvirt: LibvirtFiles,
+                backend: Settings.Backend? = nil, iptables: IptablesFlavour? = nil) {
+        self.configPath = configPath
+        self.configRequired = configRequired
+        self.store = store
+        self.libvirt = libvirt
+        self.backend = backend
+        self.iptables = iptables
+    }
+
+    /// The config file's text ("" when it is absent and need not exist).
+    public func configText() throws(PortFwdError) -> String {
+        try ConfigFile.read(path: configPath, required: configRequired) ?? ""
+    }
+
+    /// The config file, parsed; throws with its file and line when it does not parse.
+    public func config() throws(PortFwdError) -> Config {
+        try Config.parse(try configText(), file: configPath)
+    }
+
+    /// The backends for these settings. `probe`: whether `auto` may ask the kernel.
+    public func backends(_ settings: Settings, probe: Bool = true) -> @Sendable () -> Backends {
+        let override = backend, flavour = iptables
+        return { Backends.make(settings: settings, override: override, flavour: flavour, probe: probe) }
+    }
+
+    /// On the config file, which must parse: `apply`, `check`, reload, `forward add`.
+    public func reconciler(probe: Bool = true) throws(PortFwdError) -> Reconciler {
+        let text = try configText()
+        return reconciler(try Config.parse(text, file: configPath), text: text, probe: probe)
+    }
+
+    /// On the config as it last applied (kept in the state directory), else the file's: what
+    /// the service repairs towards, so that an edit applies on `apply` or reload only.
+    public func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
+        guard let last = store.lastConfig else { return try reconciler() }
+        return reconciler(try Config.parse(last, file: "\(configPath) (as last applied)"), text: nil)
+    }
+
+    /// For events (hooks, `status`, `forward list`): the config file; when it does not parse,
+    /// the config as it last applied, and failing that none, with `problem` saying so. As
+    /// nginx and haproxy do: a typo is reported loudly, and everything else goes on.
+    public func tolerantReconciler(text known: String? = nil) -> (Reconciler, problem: String?) {
+        do {
+            let text = try known ?? configText()
+            return (reconciler(try Config.parse(text, file: configPath), text: text), nil)
+        } catch {
+            let problem = "\(error.oneLine) (libvirt-portfwd check shows every problem)"
+            if let last = store.lastConfig, let config = try? Config.parse(last, file: "\(configPath) (as last applied)") {
+                return (reconciler(config, text: nil), problem + "; using the config as it last applied")
+            }
+            return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
+        }
+    }
+
+    /// `text`: what `remember` keeps as the config last applied, nil to keep what is there.
+    public func reconciler(_ config: Config, text: String?, probe: Bool = true) -> Reconciler {
+        Reconciler(config: config, configText: text, store: store, libvirt: libvirt, backends: backends(config.settings, probe: probe))
+    }
+}

@@ -1,0 +1,46 @@
+/// One DHCP lease as libvirt's lease helper records it for dnsmasq. A guest's DHCP client
+/// chooses what it asks for, so a lease is a claim by the guest, never the admin's word.
+public struct Lease: Sendable, Hashable {
+    public let mac: MAC
+    public let address: IPAddress
+    /// Seconds since 1970; 0 means the lease never expires.
+    public let expiry: Int64
+
+    public init(mac: MAC, address: IPAddress, expiry: Int64) {
+        self.mac = mac
+        self.address = address
+        self.expiry = expiry
+    }
+
+    public func isCurrent(at now: Int64) -> Bool { expiry == 0 || expiry > now }
+
+    /// Newer first: a lease that never expires, then the latest expiry. Of two current leases
+    /// for one MAC, dnsmasq handed out the newer one last.
+    public static func newerFirst(_ a: Lease, _ b: Lease) -> Bool {
+        if (a.expiry == 0) != (b.expiry == 0) { return a.expiry == 0 }
+        if a.expiry != b.expiry { return a.expiry > b.expiry }
+        return a.address < b.address
+    }
+}
+
+/// The current leases of every bridge, by MAC and by address: what address discovery and the
+/// address rule look up, without scanning a lease database per guest.
+public struct LeaseTable: Sendable {
+    public private(set) var byMAC: [String: [MAC: [Lease]]] = [:]
+    public private(set) var byAddress: [IPAddress: [(bridge: String, lease: Lease)]] = [:]
+
+    public init() {}
+
+    /// Adds a bridge's current leases (`leases` newest first per MAC, see `Lease.newerFirst`).
+    public mutating func add(bridge: String, _ leases: [Lease]) {
+        var macs: [MAC: [Lease]] = [:]
+        for lease in leases.sorted(by: Lease.newerFirst) {
+            macs[lease.mac, default: []].append(lease)
+            byAddress[lease.address, default: []].append((bridge, lease))
+        }
+        byMAC[bridge] = macs
+    }
+
+    /// Current leases for `mac` on `bridge`, newest first.
+    public func leases(bridge: String, mac: MAC) -> [Lease] { byMAC[bridge]?[mac] ?? [] }
+}
