@@ -101,6 +101,24 @@ import PortFwdSystem
         }
     }
 
+    /// The same when no config file existed at the start, so none ever applied: the guest's
+    /// metadata forward still goes when it stops.
+    @Test func stoppedWithABrokenConfigAndNoneEverAppliedStillRemovesTheForward() throws {
+        dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
+        let xml = String(decoding: Fixtures.domain(metadata: Fixtures.metadata("<forward spec='9090:90'/>")), as: UTF8.self)
+        try Namespace.with { ns in
+            let start = tool(ns, "hook qemu -- web1 start begin -", input: xml)
+            #expect(start.status == 0, "\(start.stderr)")
+            #expect(elements(ns).contains("tcp . 9090 : 192.168.122.10 . 90"))
+            dir.write("c.toml", "[[guest]]\nname = = broken\n")
+            let r = tool(ns, "hook qemu -- web1 stopped end -", input: xml)
+            #expect(r.status == 0)
+            #expect(r.stderr.contains("no config has applied yet"), "\(r.stderr)")
+            #expect(!elements(ns).contains("9090"))
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/state")) ?? []).filter { $0.hasSuffix(".json") }.isEmpty)
+        }
+    }
+
     /// The admin's way out works when the state directory's lock is held by a stuck process
     /// or the directory is read-only (hardening, class 5).
     @Test func flushWorksWithoutTheLockOrAWritableStateDirectory() throws {

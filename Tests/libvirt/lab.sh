@@ -8,6 +8,7 @@
 #   ./lab.sh run CMD...           # the same, but CMD replaces lab.sh: start it in the background, end it by PID
 #   ./lab.sh restart-libvirtd     # kill libvirtd by PID and start it again (reconnect test)
 #   ./lab.sh reattach             # re-enslave guest veth to virbr0 (needed after net-destroy/net-start)
+#   ./lab.sh isolated             # an isolated network (virbr9, 192.168.100.0/24) and a namespace ${LAB}-iso on it
 #   ./lab.sh dhcp [ADDR|release]  # busybox udhcpc in the guest ns: lease (ADDR: ask for it), or release
 #   ./lab.sh ping [IP]            # ICMP echo from guest ns (default 192.168.122.1), python raw socket
 #   ./lab.sh firewalld-reload [ARG]  # firewall-cmd --reload (or ARG, e.g. --complete-reload); FIREWALLD labs
@@ -62,6 +63,7 @@ GUEST_IP=${GUEST_IP:-192.168.122.10}
 GUEST_MAC=${GUEST_MAC:-52:54:00:00:00:10}
 GUEST_EXTRA_IPS=${GUEST_EXTRA_IPS:-}
 CLIENT=${CLIENT:-${LAB}-client}
+ISO=${LAB}-iso               # a namespace on an isolated network (`isolated`), made on demand
 STP=${STP:-on}               # libvirt default; 'off' makes enslaved ports forward at once (on: ~4 s)
 GUEST_VETH=veth-guest        # lab-side veth name (lives only inside $LAB)
 HOOKLOG=$W/hooks.log
@@ -438,6 +440,32 @@ guest_up() {
   reattach
 }
 
+# An isolated libvirt network (no <forward>: libvirt lets its guests reach nothing beyond the
+# bridge), virbr9 on 192.168.100.0/24, and a namespace ${LAB}-iso plugged into it at .10.
+isolated_up() {
+  cat >"$W/net-isolated.xml" <<EOF
+<network>
+  <name>isolated</name>
+  <bridge name='virbr9' stp='off' delay='0'/>
+  <ip address='192.168.100.1' prefix='24'/>
+</network>
+EOF
+  lvirsh net-define "$W/net-isolated.xml" >/dev/null
+  lvirsh net-start isolated >/dev/null
+  ip netns add "$ISO"
+  ip -n "$ISO" link set lo up
+  ip -n "$LAB" link add veth-iso type veth peer name eth0 netns "$ISO"
+  ip -n "$ISO" addr add 192.168.100.10/24 dev eth0
+  ip -n "$ISO" link set eth0 up
+  ip -n "$ISO" route add default via 192.168.100.1
+  ip -n "$LAB" link set veth-iso master virbr9 up
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ $(bridge -n "$LAB" link show dev veth-iso) == *'state forwarding'* ]] && break; sleep 0.05
+  done
+  log "isolated network up: virbr9, $ISO at 192.168.100.10"
+}
+
 client_up() { # the outside world: 198.51.100.2, 203.0.113.2 and 2001:db8::2, facing the lab host's ::1/.1 on each
   ip netns add "$CLIENT"
   ip -n "$CLIENT" link set lo up
@@ -503,7 +531,7 @@ cmd_down() {
   killpid "$(readpid "$W/dbus.pid")" 5 dbus-daemon
   killpid "$(readpid "$W/reaper.pid")" 5 python3
   # safety net: anything still living in our net namespaces (kill by PID)
-  for d in "$LAB" "$GUEST" "$CLIENT"; do
+  for d in "$LAB" "$GUEST" "$CLIENT" "$ISO"; do
     [ -e "/run/netns/$d" ] || continue
     for p in $(ip netns pids "$d" 2>/dev/null); do log "killing leftover pid $p ($(cat /proc/$p/comm 2>/dev/null))"; killpid "$p" 3; done
   done
@@ -511,6 +539,7 @@ cmd_down() {
   mountpoint -q "$NSDIR" 2>/dev/null && umount -n "$NSDIR"
   [ -e "/run/netns/$GUEST" ] && ip netns del "$GUEST"
   [ -e "/run/netns/$CLIENT" ] && ip netns del "$CLIENT"
+  [ -e "/run/netns/$ISO" ] && ip netns del "$ISO"
   [ -e "$NETNS" ] && ip netns del "$LAB"
   rm -rf "$W"
   log "down done"
@@ -637,13 +666,14 @@ case "${1:-}" in
   virsh) shift; lvirsh "$@" ;;
   restart-libvirtd) stop_libvirtd; start_daemons ;;
   reattach) reattach ;;
+  isolated) isolated_up ;;
   dhcp) shift; cmd_dhcp "$@" ;;
   ping) shift; cmd_ping "$@" ;;
   firewalld-reload) shift; cmd_firewalld_reload "$@" ;;
   status) cmd_status ;;
   notes) cmd_notes ;;
   _mounts) cmd_mounts ;;   # internal, see setup_mntns
-  *) echo "usage: $0 up|down|exec CMD..|virsh ARGS..|restart-libvirtd|reattach|dhcp [ADDR|release]|ping [IP]|firewalld-reload [ARG]|status|notes" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|exec CMD..|virsh ARGS..|restart-libvirtd|reattach|isolated|dhcp [ADDR|release]|ping [IP]|firewalld-reload [ARG]|status|notes" >&2; exit 2 ;;
 esac
 exit 0
 

@@ -161,6 +161,14 @@ final class LibvirtLab {
         return nil
     }
 
+    /// A program inside the lab, in the background; ended by PID when the lab closes.
+    func startInLab(_ argv: [String]) throws -> pid_t {
+        let exports = env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let pid = try Spawn.start(["/usr/bin/env"] + exports + [Self.script, "run"] + argv)
+        pids.append(pid)
+        return pid
+    }
+
     /// The watch service inside the lab, ended by PID when the lab closes.
     func startWatch() throws -> WatchProcess {
         let exports = env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -196,7 +204,8 @@ final class LibvirtLab {
               </devices>
             </domain>
             """
-        let path = "\(work)/\(domain).xml"
+        // Names here may hold spaces or start with dashes: the file is named by the MAC.
+        let path = "\(work)/domain-\(mac.replacingOccurrences(of: ":", with: "")).xml"
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
         try virsh("define \(path)")
     }
