@@ -74,7 +74,7 @@ import Testing
 
     @Test func sameGuestTwiceIsReported() throws {
         try expectConflict("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"80\", \"79-81\"]\n",
-                           "conflict: tcp port 80 on every address: guest a declares it twice (80:80/tcp and 79-81:79-81/tcp)")
+                           "conflict: tcp port 80 on every address: guest a declares it twice (79-81:79-81/tcp and 80:80/tcp)")
     }
 
     @Test func boundIPv6ForwardNeedsAddress6() throws {

@@ -70,7 +70,7 @@ import Testing
         #expect(handle(h, "start") == 0)
         let scripts = host.nft.scripts.count
         #expect(handle(h, "prepare", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 1)
-        #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web2 and web1 both claim it (8080:8080/tcp and 8080:80/tcp)"])
+        #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)"])
         #expect(host.nft.scripts.count == scripts, "prepare changes nothing")
     }
 

@@ -36,7 +36,9 @@ public enum Conflicts {
             for claim in claims {
                 open.removeAll { $0.spec.hostPorts.upper < claim.spec.hostPorts.lower }
                 for other in open where sameAddress(other.spec.hostAddress, claim.spec.hostAddress) {
-                    let (a, b) = other.index < claim.index ? (other, claim) : (claim, other)
+                    // Named in an order of their own (guest, then spec), not of the plan's: the
+                    // line for the same two forwards is always the same.
+                    let (a, b) = (other.guest, other.spec.description) < (claim.guest, claim.spec.description) ? (other, claim) : (claim, other)
                     clashes.append(Clash(first: a.index, second: b.index, message: message(first: a, second: b)))
                 }
                 open.append(claim)
