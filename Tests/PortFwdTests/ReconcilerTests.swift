@@ -107,23 +107,3 @@ import Testing
         #expect(dnat.isEmpty)
     }
 }
-
-@Suite struct HealLimiterTests {
-    @Test func repairsPastTheLimitBackOffAndASteadyCheckEndsIt() {
-        var limiter = HealLimiter(window: 60, limit: 3, longest: 16)
-        let t0 = Date(timeIntervalSince1970: 0)
-        #expect(limiter.healed(at: t0) == nil)
-        #expect(limiter.healed(at: t0 + 1) == nil)
-        #expect(limiter.healed(at: t0 + 2) == "another program keeps undoing the rules: repaired 3 times in the last 60 s; waiting 2 s before the next repair")
-        #expect(!limiter.mayHeal(at: t0 + 3) && limiter.mayHeal(at: t0 + 4))
-        #expect(limiter.healed(at: t0 + 4)?.hasSuffix("waiting 4 s before the next repair") == true)
-        #expect(limiter.healed(at: t0 + 8)?.hasSuffix("waiting 8 s before the next repair") == true)
-        #expect(limiter.healed(at: t0 + 16)?.hasSuffix("waiting 16 s before the next repair") == true)
-        #expect(limiter.healed(at: t0 + 32)?.hasSuffix("waiting 16 s before the next repair") == true, "never longer than `longest`")
-        limiter.steady()
-        #expect(limiter.mayHeal(at: t0 + 33))
-        // Old repairs leave the window.
-        var fresh = HealLimiter(window: 60, limit: 3, longest: 16)
-        #expect(fresh.healed(at: t0) == nil && fresh.healed(at: t0 + 30) == nil && fresh.healed(at: t0 + 70) == nil)
-    }
-}

@@ -12,6 +12,8 @@ public struct Outcome: Sendable {
     public var pending: [PendingGuest] = []
     /// Clashes between config forwards of running guests; both sides are left out.
     public var conflicts: [String] = []
+    /// The records the plan came from (those written, for a change that is not a dry run).
+    public var records: [RunningGuest] = []
     /// Set when stopping a guest could not re-plan and removed every forward instead.
     public var fellBack: String?
     public var adopted: [GuestName] = []

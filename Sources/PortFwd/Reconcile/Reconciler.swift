@@ -122,6 +122,7 @@ public struct Reconciler: Sendable {
         outcome.adopted = adopted
         outcome.dropped = dropped
         outcome.changed = changed
+        outcome.records = records
         if change.dryRun { outcome.warnings = warnings; return outcome }
 
         // Off (after `flush`): the records follow the guests, the kernel is left alone.

@@ -8,20 +8,12 @@ import PortFwdSystem
 ///     our forwards depend on (`nft flush ruleset`, firewalld's reload, libvirt re-creating
 ///     its chains, someone deleting our rule). Its own commits are recognised by PID;
 ///   - inotify on libvirt's lease files (a pending guest got its address, or a guest moved)
-///     and on its running domains' status files (a guest started or stopped without a hook);
+///     and on its running domains' status files (a guest started or stopped without a hook),
+///     picked up when those directories appear later;
 ///   - SIGHUP (apply the config file; the unit's reload runs `apply` instead), SIGTERM and SIGINT (stop).
-/// Where iptables-legacy tables are loaded, which announce nothing, it also checks every
-/// `legacyInterval`. A burst of events is debounced, then one check compares the kernel with
-/// the plan and the records with libvirt, and repairs once if they differ.
+/// When to check, and how often another program's changes are repaired, is `WatchPolicy`'s
+/// decision; this class only feeds it events and check results, and does what it says.
 public final class Watcher {
-    public struct Timing: Sendable {
-        /// Quiet time after the last event before checking, and the longest wait after the first.
-        public var debounce: TimeInterval = 0.2
-        public var longestDelay: TimeInterval = 1
-        public var legacyInterval: TimeInterval = 10
-        public init() {}
-    }
-
     /// A reconciler on the config file (`fromFile`), or on the config as it last applied, which
     /// is what repairs go back to: an edit to the file applies on `apply` or reload only.
     public typealias Reconcilers = (_ fromFile: Bool) throws(PortFwdError) -> Reconciler
@@ -29,47 +21,50 @@ public final class Watcher {
     let reconcilers: Reconcilers
     let libvirt: LibvirtFiles
     let log: Log
-    let timing: Timing
     let procNet: String
-    var limiter = HealLimiter()
+    var policy: WatchPolicy
     private let netfilter: NetfilterEvents
     private let directories: DirectoryEvents
     private let signals: SignalEvents
-    /// Repairs so far, for tests and STATUS.
+    /// Repairs of other programs' changes so far, for STATUS.
     public private(set) var repairs = 0
 
-    public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: Timing = Timing(),
+    public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: WatchPolicy.Timing = WatchPolicy.Timing(),
                 procNet: String = "/proc/net") throws(PortFwdError) {
         self.reconcilers = reconcilers
         self.libvirt = libvirt
         self.log = log
-        self.timing = timing
         self.procNet = procNet
+        policy = WatchPolicy(timing: timing)
         signals = try SignalEvents()
         netfilter = try NetfilterEvents()
         directories = try DirectoryEvents()
     }
 
+    /// Seconds on the monotonic clock: the policy's time, which wall-clock jumps do not move.
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// Runs until SIGTERM or SIGINT; returns the exit status.
     public func run() -> Int32 {
+        let leases = libvirt.paths.leaseDirectory, domains = libvirt.paths.runningDomainDirectory
+        directories.watch(leases)
+        directories.watch(domains)
         apply("start")
         SystemdNotify.send("READY=1\nSTATUS=watching")
-        // `guests`: libvirt's side changed (a lease, a guest starting or stopping). Following it
-        // is the service's job, so it never waits for a backoff meant for another program.
-        var dirty: (first: Date, last: Date, reasons: [String], guests: Bool)?
-        var nextLegacy: Date?
         while true {
-            directories.watch(libvirt.paths.leaseDirectory)
-            directories.watch(libvirt.paths.runningDomainDirectory)
-            var now = Date()
-            if legacyTablesLoaded() { nextLegacy = nextLegacy ?? now.addingTimeInterval(timing.legacyInterval) } else { nextLegacy = nil }
-            var deadline: Date?
-            if let d = dirty {
-                let settled = min(d.first.addingTimeInterval(timing.longestDelay), d.last.addingTimeInterval(timing.debounce))
-                deadline = d.guests ? settled : max(settled, limiter.notBefore ?? settled)
+            var now = Self.now()
+            policy.legacyTables(loaded: legacyTablesLoaded(), at: now)
+            let action = policy.next(at: now)
+            if case .check(let reasons) = action {
+                check(after: reasons)
+                continue
             }
-            if let n = nextLegacy { deadline = min(deadline ?? n, n) }
-            let timeout = deadline.map { Int32(max(0, ceil($0.timeIntervalSince(now) * 1000))) } ?? -1
+            guard case .sleep(let until) = action else { continue }
+            let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             var fds = [netfilter.fd, directories.fd, signals.fd].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
                 log.error("watch: poll: \(String(cString: strerror(errno)))")
@@ -80,40 +75,25 @@ public final class Watcher {
                     apply("reload")
                 } else {
                     SystemdNotify.send("STOPPING=1")
-                    log.info("watch: stopping after \(repairs) repair\(repairs == 1 ? "" : "s")")
+                    log.info("watch: stopping after \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes")
                     return 0
                 }
             }
-            var reasons: [String] = []
-            var guests = false
-            let (commits, overrun) = netfilter.drain()
+            now = Self.now()
+            let (commits, overrun, _) = netfilter.drain()
             for commit in commits where commit.relevant && commit.pid != getpid() {
-                reasons.append("a firewall change by \(commit.process) (pid \(commit.pid))")
+                policy.note(.firewall("a firewall change by \(commit.process) (pid \(commit.pid))"), at: now)
             }
-            if overrun { reasons.append("firewall changes too many to follow") }
+            if overrun { policy.note(.firewall("firewall changes too many to follow"), at: now) }
             for directory in directories.drain() {
-                reasons.append(directory == libvirt.paths.leaseDirectory ? "a DHCP lease" : "a guest starting or stopping")
-                guests = true
-            }
-            now = Date()
-            if !reasons.isEmpty {
-                let merged = (dirty?.reasons ?? []) + reasons.filter { !(dirty?.reasons ?? []).contains($0) }
-                dirty = (dirty?.first ?? now, now, Array(merged.prefix(5)), guests || dirty?.guests == true)
-            }
-            if let d = dirty, now >= min(d.first.addingTimeInterval(timing.longestDelay), d.last.addingTimeInterval(timing.debounce)),
-               d.guests || limiter.mayHeal(at: now) {
-                dirty = nil
-                check(after: d.reasons)
-            } else if let n = nextLegacy, now >= n {
-                nextLegacy = now.addingTimeInterval(timing.legacyInterval)
-                if limiter.mayHeal(at: now) { check(after: ["the iptables-legacy timer"]) }
+                policy.note(.guests(directory == leases ? "a DHCP lease" : "a guest starting or stopping"), at: now)
             }
         }
     }
 
     /// What `apply` does, from the config file: at start and on reload.
     func apply(_ why: String) {
-        let started = Date()
+        let started = Self.now()
         do {
             let reconciler = try reconcilers(true)
             var change = Change.reapply
@@ -127,10 +107,12 @@ public final class Watcher {
         }
     }
 
-    /// Compares the kernel with the plan and the records with libvirt; repairs once if either
-    /// differs.
+    /// Compares the kernel with the plan and the records with libvirt; installs once if either
+    /// differs, and tells the policy what it was: nothing, a routine follow-up of libvirt, or a
+    /// repair of another program's change.
     func check(after reasons: [String]) {
-        let started = Date()
+        let started = Self.now()
+        let result: WatchPolicy.CheckResult
         do {
             let reconciler = try reconcilers(false)
             guard reconciler.recordedMode != .off else { return }
@@ -139,32 +121,58 @@ public final class Watcher {
             change.dryRun = true
             let preview = try reconciler.reconcile(change)
             let drift = try reconciler.drift(from: preview.plan)
-            let guests = preview.adopted.map { "adopting guest \($0)" } + preview.dropped.map { "dropping the record of guest \($0)" }
-                + preview.changed.map { "guest \($0) changed address or metadata" }
-            guard !drift.isEmpty || !guests.isEmpty else { limiter.steady(); return }
-            change.dryRun = false
-            let outcome = try reconciler.reconcile(change)
-            repairs += 1
-            log.warnings(outcome.warnings.map(\.message), prefix: "watch: ")
-            log.info("watch: repaired after \(reasons.joined(separator: ", ")): \((drift + guests).prefix(4).joined(separator: "; ")); "
-                + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
-            SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") so far")
-            // Only rules undone by someone else count towards the backoff: following leases and
-            // guests is the service's job, however often it comes. When a guest changed, the
-            // kernel differs from the new plan because of that change (it still holds the old
-            // one), so only a difference with nothing on libvirt's side to explain it counts.
-            if !drift.isEmpty, guests.isEmpty, let throttle = limiter.healed(at: Date()) { log.warning("watch: \(throttle)") }
+            let guestsChanged = !(preview.adopted.isEmpty && preview.dropped.isEmpty && preview.changed.isEmpty)
+            if drift.isEmpty && !guestsChanged {
+                result = .steady
+            } else {
+                // A guest changed: routine, if the kernel still held the plan from before it did.
+                // Anything else in the kernel is another program's doing.
+                let others = guestsChanged ? try reconciler.drift(from: try reconciler.plan().plan) : drift
+                change.dryRun = false
+                let outcome = try reconciler.reconcile(change)
+                log.warnings(outcome.warnings.map(\.message), prefix: "watch: ")
+                for line in followed(outcome) { log.info("watch: \(line)") }
+                if others.isEmpty {
+                    result = .followed
+                } else {
+                    result = .repaired
+                    repairs += 1
+                    log.info("watch: repaired after \(reasons.joined(separator: ", ")): \(LogText.capped(others, limit: 3).joined(separator: "; ")); "
+                        + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
+                    SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes so far")
+                }
+            }
         } catch {
             log.error("watch: check after \(reasons.joined(separator: ", ")): \(error.oneLine)")
+            result = .failed
         }
+        for line in policy.checked(result, at: Self.now()) { log.warning("watch: \(line)") }
+    }
+
+    /// One line per guest that libvirt's side changed: `guest web1: lease 192.168.122.253, 3 forwards installed`.
+    func followed(_ outcome: Outcome) -> [String] {
+        var lines: [String] = []
+        func describe(_ name: GuestName) -> String {
+            if let guest = outcome.plan.guests.first(where: { $0.name == name }) {
+                let source = outcome.records.first { $0.name == name }?.addressSource
+                let address = Family.allCases.compactMap { guest.address($0)?.description }.joined(separator: ", ")
+                return "\(source.map { $0 == .explicit ? "address" : $0.rawValue } ?? "address") \(address), \(guest.forwards.count) forwards installed"
+            }
+            if let pending = outcome.pending.first(where: { $0.guest.name == name }) { return "\(pending.forwards.count) forwards pending: \(pending.reason)" }
+            return "no forwards"
+        }
+        lines += outcome.adopted.map { "guest \($0) adopted (running, no record): \(describe($0))" }
+        lines += outcome.changed.map { "guest \($0): \(describe($0))" }
+        lines += outcome.dropped.map { "guest \($0) no longer runs: its forwards removed" }
+        return LogText.capped(lines)
     }
 
     /// iptables-legacy announces nothing: where its tables are loaded, a timer stands in.
     func legacyTablesLoaded() -> Bool {
         ["ip_tables_names", "ip6_tables_names"].contains { name in
-            !((try? String(contentsOfFile: "\(procNet)/\(name)", encoding: .utf8)) ?? "").isEmpty
+            !(SafeFile.kernelText("\(procNet)/\(name)") ?? "").isEmpty
         }
     }
 
-    private func milliseconds(since start: Date) -> Int { Int(Date().timeIntervalSince(start) * 1000) }
+    private func milliseconds(since start: Double) -> Int { Int((Self.now() - start) * 1000) }
 }

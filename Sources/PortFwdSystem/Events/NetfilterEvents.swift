@@ -6,21 +6,12 @@ import PortFwdCore
 /// iptables-nft commit is announced, table by table, and closed by a NEWGEN message naming
 /// the process that made it. That is how the watch service tells its own changes from
 /// others' without polling. iptables-legacy changes are not announced.
+///
+/// Only the kernel's messages count: anything unicast to the socket by a process (any sender
+/// port id but 0) is dropped unread, and every length in what is read is checked before use.
 public final class NetfilterEvents {
     public let fd: Int32
-    /// Tables a change to which can affect our forwards: ours, libvirt's, iptables-nft's
-    /// (admission in FORWARD, the iptables backend's chains) and firewalld's.
-    public static let relevantTables: Set<String> = ["libvirt_portfwd", "libvirt_network", "filter", "nat", "firewalld"]
-
-    /// One commit: which process made it, and whether it touched a relevant table.
-    public struct Commit: Sendable, Equatable {
-        public let pid: Int32
-        /// The committing process's name, as the kernel recorded it.
-        public let process: String
-        public let relevant: Bool
-    }
-
-    private var pending = false
+    private var parser = NetfilterMessages()
 
     public init() throws(PortFwdError) {
         fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), NETLINK_NETFILTER)
@@ -45,67 +36,111 @@ public final class NetfilterEvents {
     deinit { close(fd) }
 
     /// Everything readable now. `overrun` is true when the kernel dropped notifications
-    /// (ENOBUFS): something changed, nobody knows what.
-    public func drain() -> (commits: [Commit], overrun: Bool) {
-        var commits: [Commit] = []
-        var overrun = false
+    /// (ENOBUFS): something changed, nobody knows what. `foreign` counts messages from
+    /// processes, dropped.
+    public func drain() -> (commits: [NetfilterMessages.Commit], overrun: Bool, foreign: Int) {
+        var commits: [NetfilterMessages.Commit] = []
+        var overrun = false, foreign = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            var sender = sockaddr_nl()
+            var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
+            let n = buffer.withUnsafeMutableBytes { raw in
+                withUnsafeMutablePointer(to: &sender) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
+                }
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == ENOBUFS { overrun = true; continue }
                 break
             }
             if n == 0 { break }
-            commits += parse(buffer[..<n])
+            guard sender.nl_family == sa_family_t(AF_NETLINK), sender.nl_pid == 0 else { foreign += 1; continue }
+            commits += parser.parse(buffer[..<n])
         }
-        return (commits, overrun)
+        return (commits, overrun, foreign)
+    }
+}
+
+/// The parse of netfilter's notification messages, apart from the socket: a run of table
+/// changes closed by NEWGEN. Every length is checked against what was read; a message that
+/// does not fit ends the parse of its datagram. `pending` carries, across datagrams, whether
+/// the run so far touched a relevant table.
+public struct NetfilterMessages: Sendable {
+    /// Tables a change to which can affect our forwards: ours, libvirt's, iptables-nft's
+    /// (admission in FORWARD, the iptables backend's chains) and firewalld's.
+    public static let relevantTables: Set<String> = ["libvirt_portfwd", "libvirt_network", "filter", "nat", "firewalld"]
+
+    /// One commit: which process made it, and whether it touched a relevant table.
+    public struct Commit: Sendable, Equatable {
+        public let pid: Int32
+        /// The committing process's name, as the kernel recorded it (printable only).
+        public let process: String
+        public let relevant: Bool
     }
 
-    /// Messages are a run of table changes closed by NEWGEN; `pending` carries whether the run
-    /// so far touched a relevant table across reads.
-    func parse(_ bytes: ArraySlice<UInt8>) -> [Commit] {
+    private var pending = false
+
+    public init() {}
+
+    static let headerSize = 16      // struct nlmsghdr
+    static let familySize = 4       // struct nfgenmsg
+    static let subsysNftables = Int(NFNL_SUBSYS_NFTABLES)
+    static let newgen = Int(NFT_MSG_NEWGEN.rawValue)
+
+    public mutating func parse(_ bytes: ArraySlice<UInt8>) -> [Commit] {
         var commits: [Commit] = []
         var offset = bytes.startIndex
-        while offset + 16 <= bytes.endIndex {
+        while bytes.endIndex - offset >= Self.headerSize {
             let length = Int(Self.u32(bytes, offset))
             let type = Int(Self.u16(bytes, offset + 4))
-            guard length >= 16, offset + length <= bytes.endIndex else { break }
-            if type >> 8 == Int(NFNL_SUBSYS_NFTABLES) {
-                let attributes = Self.attributes(bytes[(offset + 20)..<(offset + length)])
-                if type & 0xff == Int(NFT_MSG_NEWGEN.rawValue) {
-                    let pid = attributes[Int(NFTA_GEN_PROC_PID.rawValue)].map { Int32(bitPattern: Self.be32($0, $0.startIndex)) } ?? 0
-                    let name = attributes[Int(NFTA_GEN_PROC_NAME.rawValue)].map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } ?? "?"
+            guard length >= Self.headerSize, length <= bytes.endIndex - offset else { break }
+            let body = bytes[(offset + Self.headerSize)..<(offset + length)]
+            if type >> 8 == Self.subsysNftables, body.count >= Self.familySize {
+                let attributes = Self.attributes(body.dropFirst(Self.familySize))
+                if type & 0xff == Self.newgen {
+                    let pid = attributes[Int(NFTA_GEN_PROC_PID.rawValue)].flatMap { $0.count >= 4 ? Int32(bitPattern: Self.be32($0, $0.startIndex)) : nil } ?? 0
+                    let name = attributes[Int(NFTA_GEN_PROC_NAME.rawValue)].map { Self.text($0) } ?? "?"
                     commits.append(Commit(pid: pid, process: name, relevant: pending))
                     pending = false
-                } else if let table = attributes[1].map({ String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }) {
+                } else if let table = attributes[1].map(Self.text) {
                     // Attribute 1 is the table's name in every table, chain, rule, set and element message.
                     if Self.relevantTables.contains(table) { pending = true }
                 } else {
                     pending = true
                 }
             }
-            offset += (length + 3) & ~3
+            let step = (length + 3) & ~3
+            guard step <= bytes.endIndex - offset else { break }
+            offset += step
         }
         return commits
     }
 
-    private static func attributes(_ bytes: ArraySlice<UInt8>) -> [Int: ArraySlice<UInt8>] {
+    /// Attributes by type; one whose length does not fit ends the list.
+    static func attributes(_ bytes: ArraySlice<UInt8>) -> [Int: ArraySlice<UInt8>] {
         var result: [Int: ArraySlice<UInt8>] = [:]
         var offset = bytes.startIndex
-        while offset + 4 <= bytes.endIndex {
+        while bytes.endIndex - offset >= 4 {
             let length = Int(u16(bytes, offset)), type = Int(u16(bytes, offset + 2)) & ~(Int(NLA_F_NESTED) | Int(NLA_F_NET_BYTEORDER))
-            guard length >= 4, offset + length <= bytes.endIndex else { break }
+            guard length >= 4, length <= bytes.endIndex - offset else { break }
             result[type] = bytes[(offset + 4)..<(offset + length)]
-            offset += (length + 3) & ~3
+            let step = (length + 3) & ~3
+            guard step <= bytes.endIndex - offset else { break }
+            offset += step
         }
         return result
     }
 
-    private static func u16(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
-    private static func u32(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt32 { UInt32(u16(b, i)) | UInt32(u16(b, i + 2)) << 16 }
-    private static func be32(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt32 {
+    /// A NUL-terminated name, kept to printable ASCII and 64 bytes: it reaches log lines.
+    static func text(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.prefix { $0 != 0 }.prefix(64).map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+    }
+
+    static func u16(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
+    static func u32(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt32 { UInt32(u16(b, i)) | UInt32(u16(b, i + 2)) << 16 }
+    static func be32(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt32 {
         UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
     }
 }

@@ -35,7 +35,7 @@ public struct Iptables: Sendable, Hashable, CustomStringConvertible {
     public func loadedLegacyTables() -> [String]? {
         guard flavour == .legacy else { return nil }
         let file = "\(procNet)/\(family == .ipv4 ? "ip_tables_names" : "ip6_tables_names")"
-        return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        return (SafeFile.kernelText(file) ?? "").split(separator: "\n").map(String.init)
     }
 
     /// Whether saving `table` (nil: every table) can say anything without creating tables.

@@ -19,8 +19,8 @@ public enum LibvirtDaemons {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []
         var names = Set<String>()
         for pid in entries where pid.allSatisfy(\.isNumber) {
-            if let comm = try? String(contentsOfFile: "\(proc)/\(pid)/comm", encoding: .utf8) {
-                names.insert(comm.trimmingCharacters(in: .whitespacesAndNewlines))
+            if let comm = SafeFile.kernelText("\(proc)/\(pid)/comm") {
+                names.insert(comm.trimmed)
             }
         }
         return names

@@ -87,6 +87,14 @@ public enum SafeFile {
         return fd
     }
 
+    /// A kernel file's text (/proc, /sys), read with read(2) to its end. Such files report
+    /// size 0; Foundation's String(contentsOfFile:) leaked a page per read of one (4 KiB a
+    /// call, every wake-up of a service that runs for months). nil when it cannot be read.
+    public static func kernelText(_ path: String, limit: Int = 1 << 20) -> String? {
+        guard let bytes = (try? read(path, limit: limit, trust: .regularFile)) ?? nil else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFIFO: return "a FIFO"

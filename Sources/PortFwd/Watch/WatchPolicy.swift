@@ -1,0 +1,176 @@
+/// The watch service's decisions, apart from its event sources and its clock: when to check,
+/// how long to wait, and what to say about a fight. Pure: time is seconds on a monotonic clock,
+/// given by the caller, so every decision is unit-tested with a fake clock.
+///
+/// Events are debounced: a burst settles `debounce` after its last event, and never later than
+/// `longestDelay` after its first, into one check.
+///
+/// Repairs of another program's changes are rate-bounded like kube-proxy's
+/// BoundedFrequencyRunner, not backed off: a bucket of `burst` repairs, refilled at one per
+/// `repairInterval`. Why this and not a growing backoff:
+/// - during a fight (a script in a loop, a second manager of the same chains) our cost is
+///   bounded at one repair per interval, whatever the other program's rate;
+/// - once the other program stops, its last change is repaired within one interval (plus the
+///   debounce), not after a backoff that grew to minutes;
+/// - there is no state to reset, so nothing (a lease, a guest starting) can cancel it.
+///
+/// Following libvirt (a lease, a guest starting or stopping) is the service's job and never
+/// waits for the bucket. But a check that followed a guest and found another program's change
+/// besides is charged as a repair: lease changes during a fight do not lift the bound on the
+/// checks the fight itself causes.
+public struct WatchPolicy: Sendable {
+    public struct Timing: Sendable, Equatable {
+        /// Quiet time after the last event before checking, and the longest wait after the first.
+        public var debounce = 0.2
+        public var longestDelay = 1.0
+        /// Once `burst` repairs are spent, at most one per `repairInterval`.
+        public var repairInterval = 1.0
+        public var burst = 3
+        /// Where iptables-legacy tables are loaded, which announce nothing: a check this often.
+        public var legacyInterval = 10.0
+        /// This many repairs of other programs' changes within a minute is a fight, said once.
+        public var fightRepairs = 10
+        /// At most one line about an ongoing fight per this many seconds.
+        public var fightReport = 60.0
+        /// In a fight, a check this long after the last repair, with no event needed, to see
+        /// whether the other program stopped (and say so).
+        public var fightConfirm = 5.0
+        public init() {}
+    }
+
+    public enum Event: Sendable, Equatable {
+        /// Another process changed a table our forwards depend on (or netfilter dropped
+        /// notifications: something changed).
+        case firewall(String)
+        /// libvirt's side: a lease, a guest starting or stopping.
+        case guests(String)
+    }
+
+    public enum CheckResult: Sendable, Equatable {
+        /// The kernel matched the plan, and the records matched libvirt.
+        case steady
+        /// Guests changed, and the kernel held the plan from before: a routine follow-up.
+        case followed
+        /// Another program's change was undone.
+        case repaired
+        /// The check could not be done; said by the caller.
+        case failed
+    }
+
+    public enum Action: Sendable, Equatable {
+        case check(reasons: [String])
+        /// Until this time, or (nil) until the next event.
+        case sleep(until: Double?)
+    }
+
+    public let timing: Timing
+    private var dirty: (first: Double, last: Double, reasons: [String], guests: Bool)?
+    private var tokens: Double
+    private var refilled: Double?
+    private var nextLegacy: Double?
+    private var repairs: [Double] = []
+    /// When the fight going on, if one is, was first said.
+    private var fightSince: Double?
+    private var fightRepairs = 0
+    private var lastReport: Double?
+    /// The repair whose quiet spell was checked already.
+    private var confirmed: Double?
+
+    public init(timing: Timing = Timing()) {
+        self.timing = timing
+        tokens = Double(timing.burst)
+    }
+
+    /// Whether the service is holding back repairs now: for `status` and tests.
+    public var fighting: Bool { fightSince != nil }
+
+    public mutating func note(_ event: Event, at now: Double) {
+        let (reason, guests): (String, Bool)
+        switch event {
+        case .firewall(let r): (reason, guests) = (r, false)
+        case .guests(let r): (reason, guests) = (r, true)
+        }
+        if var d = dirty {
+            d.last = now
+            if !d.reasons.contains(reason) && d.reasons.count < 5 { d.reasons.append(reason) }
+            d.guests = d.guests || guests
+            dirty = d
+        } else {
+            dirty = (now, now, [reason], guests)
+        }
+    }
+
+    /// Whether iptables-legacy tables are loaded now: arms or disarms the timer.
+    public mutating func legacyTables(loaded: Bool, at now: Double) {
+        if !loaded { nextLegacy = nil } else if nextLegacy == nil { nextLegacy = now + timing.legacyInterval }
+    }
+
+    /// What to do now: check, or sleep until a time (or the next event).
+    public mutating func next(at now: Double) -> Action {
+        refill(at: now)
+        if let due = nextLegacy, now >= due {
+            nextLegacy = now + timing.legacyInterval
+            note(.firewall("the iptables-legacy timer"), at: now)
+        }
+        // In a fight, a quiet spell is checked once: did the other program stop?
+        if dirty == nil, fightSince != nil, let last = repairs.last, now >= last + timing.fightConfirm, confirmed != last {
+            confirmed = last
+            note(.firewall("checking that the other program stopped"), at: now)
+        }
+        let confirm = fightSince != nil && dirty == nil ? repairs.last.flatMap { $0 == confirmed ? nil : $0 + timing.fightConfirm } : nil
+        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm].compactMap { $0 }.min()) }
+        let settled = min(d.first + timing.longestDelay, d.last + timing.debounce)
+        let ready = d.guests ? settled : max(settled, tokenTime(at: now))
+        if now >= ready {
+            dirty = nil
+            return .check(reasons: d.reasons)
+        }
+        return .sleep(until: nextLegacy.map { min($0, ready) } ?? ready)
+    }
+
+    /// Takes the check's result; returns the lines to log about a fight, if any.
+    public mutating func checked(_ result: CheckResult, at now: Double) -> [String] {
+        refill(at: now)
+        repairs.removeAll { now - $0 >= 60 }
+        var lines: [String] = []
+        switch result {
+        case .repaired:
+            // Spent, but never into debt: once the other program stops, its last change is
+            // repaired within one interval, however many follow-ups were charged meanwhile.
+            tokens = max(0, tokens - 1)
+            repairs.append(now)
+            if fightSince != nil { fightRepairs += 1 }
+            if repairs.count >= timing.fightRepairs && fightSince == nil {
+                fightSince = now
+                fightRepairs = repairs.count
+                lastReport = now
+                lines.append("another program keeps undoing the rules: \(repairs.count) repairs in the last 60 s; "
+                    + "repairing at most once every \(Self.seconds(timing.repairInterval)) while it goes on")
+            } else if let last = lastReport, fightSince != nil, now - last >= timing.fightReport {
+                lastReport = now
+                lines.append("another program still undoes the rules: \(repairs.count) repairs in the last 60 s")
+            }
+        case .steady, .followed:
+            // A check with nothing of another program's to undo, or a minute without one.
+            if let since = fightSince, result == .steady || repairs.isEmpty {
+                lines.append("the rules held: the other program stopped undoing them after \(fightRepairs) repairs over \(Self.seconds(now - since))")
+                fightSince = nil
+            }
+        case .failed:
+            break
+        }
+        return lines
+    }
+
+    private mutating func refill(at now: Double) {
+        if let last = refilled { tokens = min(Double(timing.burst), tokens + max(0, now - last) / timing.repairInterval) }
+        refilled = now
+    }
+
+    /// When the bucket holds a whole repair again.
+    private func tokenTime(at now: Double) -> Double {
+        tokens >= 1 ? now : now + (1 - tokens) * timing.repairInterval
+    }
+
+    static func seconds(_ t: Double) -> String { t < 10 ? "\(Double(Int(t * 10)) / 10) s" : "\(Int(t)) s" }
+}
