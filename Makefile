@@ -43,7 +43,7 @@ BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
 # `make deb`: dpkg-shlibdeps (and binutils' strip).
 DEB_PKGS     = dpkg-dev
 
-.PHONY: all build deps test-deps install uninstall deb test compat demo rulesets bench clean
+.PHONY: all build deps test-deps install uninstall deb test compat demo rulesets bench fuzz clean
 
 all: build
 
@@ -126,6 +126,8 @@ test: test-deps
 		status=$${PIPESTATUS[0]}; scripts/test-summary .build/tests-swift-testing.xml .build/compat/labs.txt; summary=$$?; \
 		[ $$status -eq 0 ] && [ $$summary -eq 0 ]
 	scripts/compat-table .build/compat/rows.tsv README.md
+	@# Every fuzz corpus (Fuzz/Corpus) once through its libFuzzer target, with ASan.
+	SWIFT=$(SWIFT) scripts/fuzz --replay
 	@# Benchmark smoke check: every approach produces a result and the files are written; no timing asserted.
 	SWIFT=$(SWIFT) OUT=.build/bench-smoke BIN=.build/debug/libvirt-portfwd bench/run --quick > .build/bench-smoke.log 2>&1 || { tail -20 .build/bench-smoke.log; exit 1; }
 	scripts/bench-smoke-check .build/bench-smoke
@@ -143,6 +145,12 @@ compat:
 bench: deps build
 	@scripts/apt-ensure $(BENCH_PKGS)
 	SWIFT=$(SWIFT) BIN=$(BIN) bench/run
+
+# libFuzzer on every parser of untrusted input, FUZZ_SECONDS each (default 60); new inputs that
+# add coverage are merged into Fuzz/Corpus. `make test` replays the corpora.
+FUZZ_SECONDS ?= 60
+fuzz:
+	SWIFT=$(SWIFT) scripts/fuzz $(FUZZ_SECONDS)
 
 # A forward working end to end inside throwaway namespaces; touches nothing on the host.
 demo: deps

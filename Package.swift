@@ -19,9 +19,7 @@ let package = Package(
         .executable(name: "libvirt-portfwd", targets: ["libvirt-portfwd"]),
         .library(name: "PortFwd", targets: ["PortFwd"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-    ],
+    // No dependencies: the config's TOML is read by PortFwdCore's own TOML reader.
     targets: [
         // libnftables' API typed from its own header (libnftables-dev), loaded with dlopen on
         // first use: hook calls that change nothing never load it.
@@ -33,10 +31,7 @@ let package = Package(
         // signalfd, inotify and netfilter's netlink constants from the kernel's headers.
         .systemLibrary(name: "CLinux"),
         .target(name: "CBuildInfo", cSettings: [.define("PF_COMMIT", to: "\"\(commit)\"")]),
-        .target(
-            name: "PortFwdCore",
-            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
-        ),
+        .target(name: "PortFwdCore"),
         .target(
             name: "PortFwdSystem",
             dependencies: ["PortFwdCore", "CNftables", "CXMLShim", "CLinux"]

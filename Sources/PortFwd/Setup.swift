@@ -1,6 +1,7 @@
 import Foundation
 import PortFwdCore
 import PortFwdSystem
+import Synchronization
 
 /// Where this process finds its config, its state and libvirt's files, and which backend it
 /// was told to use: everything a command line or a hook shim can say, turned into reconcilers.
@@ -32,7 +33,7 @@ public struct Setup: Sendable {
 
     /// The config file, parsed; throws with its file and line when it does not parse.
     public func config() throws(PortFwdError) -> Config {
-        try Config.parse(try configText(), file: configPath)
+        try ConfigCache.shared.parse(try configText(), file: configPath)
     }
 
     /// The backends for these settings. `probe`: whether `auto` may ask the kernel.
@@ -44,14 +45,14 @@ public struct Setup: Sendable {
     /// On the config file, which must parse: `apply`, `check`, reload, `forward add`.
     public func reconciler(probe: Bool = true) throws(PortFwdError) -> Reconciler {
         let text = try configText()
-        return reconciler(try Config.parse(text, file: configPath), text: text, probe: probe)
+        return reconciler(try ConfigCache.shared.parse(text, file: configPath), text: text, probe: probe)
     }
 
     /// On the config as it last applied (kept in the state directory), else the file's: what
     /// the service repairs towards, so that an edit applies on `apply` or reload only.
     public func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
         guard let last = store.lastConfig else { return try reconciler() }
-        return reconciler(try Config.parse(last, file: "\(configPath) (as last applied)"), text: nil)
+        return reconciler(try ConfigCache.shared.parse(last, file: "\(configPath) (as last applied)"), text: nil)
     }
 
     /// For events (hooks, `status`, `forward list`): the config file; when it does not parse,
@@ -60,10 +61,10 @@ public struct Setup: Sendable {
     public func tolerantReconciler(text known: String? = nil) -> (Reconciler, problem: String?) {
         do {
             let text = try known ?? configText()
-            return (reconciler(try Config.parse(text, file: configPath), text: text), nil)
+            return (reconciler(try ConfigCache.shared.parse(text, file: configPath), text: text), nil)
         } catch {
             let problem = "\(error.oneLine) (libvirt-portfwd check shows every problem)"
-            if let last = store.lastConfig, let config = try? Config.parse(last, file: "\(configPath) (as last applied)") {
+            if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: "\(configPath) (as last applied)") {
                 return (reconciler(config, text: nil), problem + "; using the config as it last applied")
             }
             return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
@@ -73,5 +74,22 @@ public struct Setup: Sendable {
     /// `text`: what `remember` keeps as the config last applied, nil to keep what is there.
     public func reconciler(_ config: Config, text: String?, probe: Bool = true) -> Reconciler {
         Reconciler(config: config, configText: text, store: store, libvirt: libvirt, backends: backends(config.settings, probe: probe))
+    }
+}
+
+/// Configs parsed, by their exact text: the service checks against the config at every wake-up,
+/// and parses each text once. A few entries: the file's, and the last applied.
+final class ConfigCache: Sendable {
+    static let shared = ConfigCache()
+    private let entries = Mutex<[(text: String, file: String, config: Config)]>([])
+
+    func parse(_ text: String, file: String) throws(PortFwdError) -> Config {
+        if let hit = entries.withLock({ $0.first { $0.text == text && $0.file == file } }) { return hit.config }
+        let config = try Config.parse(text, file: file)
+        entries.withLock { list in
+            list.insert((text, file, config), at: 0)
+            if list.count > 4 { list.removeLast() }
+        }
+        return config
     }
 }

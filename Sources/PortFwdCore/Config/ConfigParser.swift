@@ -1,5 +1,3 @@
-import TOMLKit
-
 /// Turns TOML text into a `Config`, collecting every problem with its key path.
 /// Unknown keys are errors: a typo like `adress` must not silently drop a guest's address.
 struct ConfigParser {
@@ -13,19 +11,15 @@ struct ConfigParser {
     }
 
     mutating func parse() throws(PortFwdError) -> Config {
-        // TOMLKit hands the text to C++ as a C string: a NUL byte would silently end the file
-        // there, and a \u0000 escape would end a string. Neither is ever meant.
+        // A NUL byte or a \u0000 escape is never meant, and would end a C string downstream.
         if let line = Self.lineOfNUL(text) {
             throw PortFwdError(.invalidInput, "\(file): line \(line): a NUL byte or \\u0000 escape is not allowed in the config")
         }
-        let root: TOMLTable
+        let root: TOML.Table
         do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            let at = error.source.begin
-            throw PortFwdError(.invalidInput, "\(file): line \(at.line), column \(at.column): \(error.description)")
+            root = try TOML.parse(text)
         } catch {
-            throw PortFwdError(.invalidInput, "\(file): \(error)")
+            throw PortFwdError(.invalidInput, "\(file): line \(error.line), column \(error.column): \(error.reason)")
         }
 
         var config = Config(file: file)
@@ -53,11 +47,11 @@ struct ConfigParser {
 
     // MARK: - [settings]
 
-    private mutating func parseSettings(_ table: TOMLTable) -> Settings {
+    private mutating func parseSettings(_ table: TOML.Table) -> Settings {
         var settings = Settings()
         for key in table.keys {
             let path = "settings.\(key)"
-            let value = table[key]!.tomlValue
+            let value = table[key]!
             switch key {
             case "backend":
                 if let v = enumValue(value, path, Settings.Backend.self) { settings.backend = v }
@@ -74,7 +68,7 @@ struct ConfigParser {
                 var ranges: [PortRange] = []
                 for (i, item) in array.enumerated() {
                     guard let s = item.string else { problem("\(path)[\(i)]", "must be a string like \"1024-65535\""); continue }
-                    do { ranges.append(try PortRange.parse(Substring(s))) } catch { problem("\(path)[\(i)]", error.message, value: s) }
+                    do { ranges.append(try PortRange.parse(Substring(s))) } catch { problem("\(path)[\(i)]", error.message, at: item) }
                 }
                 settings.metadataHostPorts = ranges
             case "metadata-address":
@@ -87,8 +81,8 @@ struct ConfigParser {
                 guard let array = value.array else { problem(path, "must be an array of addresses like \"203.0.113.7\""); break }
                 for (i, item) in array.enumerated() {
                     guard let s = item.string else { problem("\(path)[\(i)]", "must be a string"); continue }
-                    guard let a = IPAddress(s) else { problem("\(path)[\(i)]", "'\(s)' is not an IP address", value: s); continue }
-                    if let refusal = PortSpec.hostRefusal(a) { problem("\(path)[\(i)]", refusal, value: s); continue }
+                    guard let a = IPAddress(s) else { problem("\(path)[\(i)]", "'\(s)' is not an IP address", at: item); continue }
+                    if let refusal = PortSpec.hostRefusal(a) { problem("\(path)[\(i)]", refusal, at: item); continue }
                     settings.floatingAddresses.append(a)
                 }
             default:
@@ -100,21 +94,21 @@ struct ConfigParser {
 
     // MARK: - [[guest]]
 
-    private mutating func parseGuest(_ table: TOMLTable, path: String) -> GuestConfig? {
+    private mutating func parseGuest(_ table: TOML.Table, path: String) -> GuestConfig? {
         var guest = GuestConfig(path: path)
         var guestSources: [Network]?
-        var rawForwards: TOMLArray?
+        var rawForwards: [TOML.Value]?
         let before = problems.count
         for key in table.keys {
             let keyPath = "\(path).\(key)"
-            let value = table[key]!.tomlValue
+            let value = table[key]!
             switch key {
             case "name":
                 guard let s = string(value, keyPath) else { break }
-                do { guest.name = try GuestName(s) } catch { problem(keyPath, error.message, value: s) }
+                do { guest.name = try GuestName(s) } catch { problem(keyPath, error.message, at: value) }
             case "uuid":
                 guard let s = string(value, keyPath) else { break }
-                do { guest.uuid = try DomainUUID(s) } catch { problem(keyPath, error.message, value: s) }
+                do { guest.uuid = try DomainUUID(s) } catch { problem(keyPath, error.message, at: value) }
             case "address": guest.address4 = address(value, keyPath, .ipv4)
             case "address6": guest.address6 = address(value, keyPath, .ipv6)
             case "sources": guestSources = sources(value, keyPath)
@@ -127,9 +121,9 @@ struct ConfigParser {
         if guest.name == nil && guest.uuid == nil && problems.count == before {
             problem(path, "needs a name or a uuid")
         }
-        for (i, item) in (rawForwards ?? TOMLArray()).enumerated() {
+        for (i, item) in (rawForwards ?? []).enumerated() {
             // The key path is built only for a message: there may be ten thousand forwards.
-            if let forward = parseForward(item.tomlValue, path: { "\(path).forwards[\(i)]" }, guestSources: guestSources ?? []) {
+            if let forward = parseForward(item, path: { "\(path).forwards[\(i)]" }, guestSources: guestSources ?? []) {
                 guest.forwards.append(forward)
             }
         }
@@ -146,10 +140,10 @@ struct ConfigParser {
     }
 
     /// A forward is `"SPEC"` or `{ spec = "SPEC", sources = [...] }`. Its own sources replace the guest's.
-    private mutating func parseForward(_ value: TOMLValue, path makePath: () -> String, guestSources: [Network]) -> Forward? {
+    private mutating func parseForward(_ value: TOML.Value, path makePath: () -> String, guestSources: [Network]) -> Forward? {
         if let s = value.string {
             do { return Forward(spec: try PortSpec.parse(s), sources: guestSources) } catch {
-                problem(makePath(), error.message, value: s)
+                problem(makePath(), error.message, at: value)
                 return nil
             }
         }
@@ -162,11 +156,11 @@ struct ConfigParser {
         var sources: [Network]?
         for key in table.keys {
             let keyPath = "\(path).\(key)"
-            let item = table[key]!.tomlValue
+            let item = table[key]!
             switch key {
             case "spec":
                 guard let s = string(item, keyPath) else { break }
-                do { spec = try PortSpec.parse(s) } catch { problem(keyPath, error.message, value: s) }
+                do { spec = try PortSpec.parse(s) } catch { problem(keyPath, error.message, at: item) }
             case "sources": sources = self.sources(item, keyPath)
             default: problem(keyPath, "unknown key (expected spec or sources)")
             }
@@ -192,12 +186,12 @@ struct ConfigParser {
 
     // MARK: - typed values
 
-    private mutating func sources(_ value: TOMLValue, _ path: String) -> [Network]? {
+    private mutating func sources(_ value: TOML.Value, _ path: String) -> [Network]? {
         guard let array = value.array else { problem(path, "must be an array of networks like \"203.0.113.0/24\""); return nil }
         var networks: [Network] = []
         for (i, item) in array.enumerated() {
             guard let s = item.string else { problem("\(path)[\(i)]", "must be a string"); continue }
-            do { networks.append(try Network.parse(s)) } catch { problem("\(path)[\(i)]", error.message, value: s) }
+            do { networks.append(try Network.parse(s)) } catch { problem("\(path)[\(i)]", error.message, at: item) }
         }
         if networks.isEmpty && array.count == 0 {
             problem(path, "is empty, which would allow nobody; remove the key to allow everyone")
@@ -205,84 +199,48 @@ struct ConfigParser {
         return networks
     }
 
-    private mutating func address(_ value: TOMLValue, _ path: String, _ family: Family) -> IPAddress? {
+    private mutating func address(_ value: TOML.Value, _ path: String, _ family: Family) -> IPAddress? {
         guard let s = string(value, path) else { return nil }
         guard let a = IPAddress(s), a.family == family else {
-            problem(path, "'\(s)' is not an \(family.label) address", value: s)
+            problem(path, "'\(s)' is not an \(family.label) address", at: value)
             return nil
         }
         if let refusal = a.guestRefusal {
-            problem(path, "\(refusal), which cannot be a guest address", value: s)
+            problem(path, "\(refusal), which cannot be a guest address", at: value)
             return nil
         }
         return a
     }
 
-    private mutating func string(_ value: TOMLValue, _ path: String) -> String? {
+    private mutating func string(_ value: TOML.Value, _ path: String) -> String? {
         if let s = value.string { return s }
         problem(path, "must be a string")
         return nil
     }
 
-    private mutating func bool(_ value: TOMLValue, _ path: String) -> Bool? {
+    private mutating func bool(_ value: TOML.Value, _ path: String) -> Bool? {
         if let b = value.bool { return b }
         problem(path, "must be true or false")
         return nil
     }
 
-    private mutating func enumValue<E: RawRepresentable & CaseIterable>(_ value: TOMLValue, _ path: String, _: E.Type) -> E?
+    private mutating func enumValue<E: RawRepresentable & CaseIterable>(_ value: TOML.Value, _ path: String, _: E.Type) -> E?
     where E.RawValue == String {
         guard let s = string(value, path) else { return nil }
         if let e = E(rawValue: s) { return e }
-        problem(path, "'\(s)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))", value: s)
+        problem(path, "'\(s)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))", at: value)
         return nil
     }
 
-    private mutating func count(_ value: TOMLValue, _ path: String) -> Int? {
+    private mutating func count(_ value: TOML.Value, _ path: String) -> Int? {
         guard let n = value.int, n >= 0 else { problem(path, "must be a whole number, 0 or more"); return nil }
         return n
     }
 
-    /// Records a problem. When the offending string appears on exactly one line of the file,
-    /// the line number is added too: TOMLKit keeps no positions for values, and a line is what
-    /// an admin's editor jumps to.
-    private mutating func problem(_ path: String, _ reason: String, value: String? = nil) {
-        var location = path
-        if let value, let line = lineOf(quoted: value) { location = "line \(line): \(path)" }
+    /// Records a problem, with the line of the value it is about: what an admin's editor jumps to.
+    private mutating func problem(_ path: String, _ reason: String, at value: TOML.Value? = nil) {
+        let location = value.map { "line \($0.line): \(path)" } ?? path
         problems.append(ConfigProblem(file: file, location: location, reason: reason))
-    }
-
-    /// For each quoted string in the file, the one line it stands on (nil when on several).
-    /// Built once, on the first problem: a file with ten thousand bad specs is read once,
-    /// not once per spec.
-    private var quotedLines: [Substring: Int?]?
-
-    private mutating func lineOf(quoted value: String) -> Int? {
-        if quotedLines == nil { quotedLines = Self.indexQuoted(text) }
-        return quotedLines?[Substring(value)] ?? nil
-    }
-
-    /// Every run of text between a pair of the same quote character on one line.
-    static func indexQuoted(_ text: String) -> [Substring: Int?] {
-        var index: [Substring: Int?] = [:]
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var open: (quote: Character, start: Substring.Index)?
-            var i = line.startIndex
-            while i < line.endIndex {
-                let c = line[i]
-                if let o = open {
-                    if c == o.quote {
-                        let key = line[o.start..<i]
-                        if let seen = index[key], seen != number + 1 { index[key] = .some(nil) } else { index[key] = number + 1 }
-                        open = nil
-                    }
-                } else if c == "\"" || c == "'" {
-                    open = (c, line.index(after: i))
-                }
-                i = line.index(after: i)
-            }
-        }
-        return index
     }
 
     /// The line of the first NUL byte, or of the first `\u0000`/`\U00000000` escape (one

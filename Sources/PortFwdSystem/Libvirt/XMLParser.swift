@@ -81,6 +81,7 @@ private final class TreeBuilder {
 extension Domain {
     /// A domain from its XML bytes (the hook's stdin, a runtime status file).
     public static func parse(_ data: Data) throws(PortFwdError) -> Domain { try Domain(XMLParser.parse(data)) }
+    public static func parse(_ bytes: [UInt8]) throws(PortFwdError) -> Domain { try Domain(XMLParser.parse(bytes)) }
 }
 
 extension NetworkDefinition {
