@@ -74,7 +74,7 @@ enum Forward {
             return
         }
         var lines = [["GUEST", "SPEC", "SOURCES", "FROM", "STATE"]]
-        for r in rows { lines.append([r.guest, r.spec, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.origin, r.running ? "running" : "shut off"]) }
+        for r in rows { lines.append([LogText.line(r.guest), r.spec, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.origin, r.running ? "running" : "shut off"]) }
         let widths = (0..<5).map { i in lines.map { $0[i].count }.max()! }
         for line in lines {
             var row = zip(line, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")

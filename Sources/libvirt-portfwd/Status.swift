@@ -34,6 +34,7 @@ enum Status {
         } catch {
             throw fail(error)
         }
+        report.warnings.forEach { warn("warning: \($0)") }
         report.problems.forEach(warn)
         if !report.healthy { throw ExitStatus(2) }
     }

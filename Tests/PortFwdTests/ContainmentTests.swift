@@ -271,3 +271,123 @@ final class Box<T>: @unchecked Sendable {
         set { lock.withLock { stored = newValue } }
     }
 }
+
+/// What a guest owner tried next, and the rules that hold it (the attack round on this change).
+@Suite struct ContainmentFollowUpTests {
+    let host = FakeHost()
+    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+
+    func xml(_ name: String, uuid: String, mac: String, metadata: String = "") -> [UInt8] {
+        [UInt8](Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac)))
+    }
+
+    /// Thousands of sources on one forward used to cost minutes in a pairwise cover, inside the
+    /// state lock: now a metadata forward names at most 64, and the cover is one sort.
+    @Test func sourceListsAreBoundedAndCheap() throws {
+        let many = (0..<5000).map { "10.\($0 / 250).\($0 % 250).0/24" }
+        let cover = Network.minimalCover(try many.map { try Network.parse($0) } + [try Network.parse("10.0.0.0/8")])
+        #expect(cover.map(\.description) == ["10.0.0.0/8"])
+        let metadata = Fixtures.metadata("<forward spec='9000:80' source='\(many.prefix(65).joined(separator: ","))'/>")
+        let d = try Domain.parse(Data(xml("a", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: metadata)))
+        #expect(d.metadataProblem == "metadata <forward> #1: 65 sources, more than 64; name a covering network instead")
+        // The cover keeps what it should: nested blocks go, disjoint ones and other families stay.
+        let mixed = try ["10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/16", "10.1.2.3", "2001:db8::/32", "2001:db8:1::/48", "10.2.0.0/16"].map { try Network.parse($0) }
+        #expect(Network.minimalCover(mixed).map(\.description) == ["10.1.0.0/16", "10.2.0.0/16", "2001:db8::/32"])
+    }
+
+    /// A guest whose stop hook ran is not adopted again from a status file libvirt has not
+    /// removed yet; a guest adopted from its status file is dropped as soon as the file goes.
+    @Test func aStoppingGuestIsNotAdoptedBack() throws {
+        let h = try host.hook(Fixtures.web1Discovered)
+        let web1 = Fixtures.domain()
+        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: [UInt8](web1))) == 0)
+        host.tree.write("run/libvirt/qemu/web1.xml", "<domstatus state='running'>\(String(decoding: web1, as: UTF8.self))</domstatus>")
+        #expect(h.handle(guest: "web1", operation: .named("stopped"), input: .init(bytes: [UInt8](web1))) == 0)
+        var change = Change.reapply
+        change.syncWithLibvirt = true
+        let outcome = try host.reconciler(Fixtures.web1Discovered).reconcile(change)
+        #expect(outcome.adopted.isEmpty)
+        #expect(host.records.isEmpty && dnat.isEmpty)
+        // Started again through the hook: no longer a guest that stopped.
+        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: [UInt8](web1))) == 0)
+        #expect(!host.store.recentlyStopped(now: Int64(Date().timeIntervalSince1970), window: 120).contains(try DomainUUID(Fixtures.web1UUID)))
+    }
+
+    /// A guest owner's live edit cannot take the port of another guest's running metadata
+    /// forward: the forward that was there first keeps it.
+    @Test func aLiveEditCannotTakeARunningGuestsPort() throws {
+        let h = try host.hook("")
+        let victim = Fixtures.metadata("<forward spec='9100:80'/><address>192.168.122.30</address>")
+        #expect(h.handle(guest: "vic", operation: .named("start"), input: .init(bytes: xml("vic", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30", metadata: victim))) == 0)
+        let benign = Fixtures.metadata("<forward spec='9200:80'/><address>192.168.122.20</address>")
+        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: benign))) == 0)
+        // A moment later, the attacker's live edit claims 9100; libvirtd restarts (reconnect).
+        let attack = Fixtures.metadata("<forward spec='9100:80'/><address>192.168.122.20</address>")
+        let later = try host.reconciler("", now: Date().addingTimeInterval(60))
+        let hook = QemuHook(reconciler: later, log: host.log)
+        #expect(hook.handle(guest: "atk", operation: .named("reconnect"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: attack))) == 0)
+        #expect(dnat == ["tcp . 9100 : 192.168.122.30 . 80"])
+        #expect(host.log.warnings.contains { $0.contains("guest vic's forward was there first, so 9100:80/tcp of guest atk is left out") }, "\(host.log.warnings)")
+    }
+
+    /// The config gives an address to its guest while that guest is shut off too.
+    @Test func aConfiguredAddressIsReservedWhileItsGuestIsDown() throws {
+        let config = "[[guest]]\nname = \"db\"\naddress = \"192.168.122.20\"\nforwards = [\"5432\"]\n"
+        let h = try host.hook(config)
+        let meta = Fixtures.metadata("<forward spec='9020:5432'/><address>192.168.122.20</address>")
+        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: meta))) == 0)
+        #expect(dnat.isEmpty)
+        let pending = try host.reconciler(config).plan().pending
+        #expect(pending.first?.reason.contains("disputed with the config's guest[0] (db)") == true, "\(pending)")
+    }
+
+    /// An address the host's neighbour table shows at another MAC, or another MAC's SLAAC
+    /// address, is no guest owner's to name.
+    @Test func addressesSeenAtAnotherMACAreRefusedToMetadata() throws {
+        host.tree.write("proc/net/arp", "IP address       HW type     Flags       HW address            Mask     Device\n192.168.122.77   0x1         0x2         52:54:00:00:00:30     *        virbr0\n")
+        let h = try host.hook("")
+        let meta = Fixtures.metadata("<forward spec='9001:80'/><address>192.168.122.77</address><address6>fd00:122::5054:ff:fe00:30</address6>")
+        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: meta))) == 0)
+        #expect(host.nft.table == nil || dnat.isEmpty)
+        let reason = try host.reconciler("").plan().pending.first?.reason ?? ""
+        #expect(reason.contains("52:54:00:00:00:30, which answers for it on the host's link"), "\(reason)")
+        #expect(reason.contains("the SLAAC address of 52:54:00:00:00:30"), "\(reason)")
+        // Its own SLAAC address is the guest's to name.
+        #expect(IPAddress("fd00:122::5054:ff:fe00:20")?.eui64MAC == MAC("52:54:00:00:00:20"))
+    }
+
+    /// Without the service, nothing moves a forward when its guest's lease changes: status says
+    /// so for every guest that follows a lease.
+    @Test func statusSaysWhenLeasesGoUnfollowed() throws {
+        let config = "[[guest]]\nname = \"dyn\"\nforwards = [\"8081:80\"]\n"
+        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", #"[{"ip-address":"192.168.122.60","mac-address":"52:54:00:00:00:60","expiry-time":0}]"#)
+        let h = try host.hook(config)
+        #expect(h.handle(guest: "dyn", operation: .named("start"), input: .init(bytes: xml("dyn", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:60"))) == 0)
+        #expect(dnat == ["tcp . 8081 : 192.168.122.60 . 80"])
+        let line = "guest dyn follows a DHCP lease, but the libvirt-portfwd service is not running: nothing moves its forwards when the lease changes"
+        #expect(try host.reconciler(config).status().problems.contains(line))
+        let lock = try host.store.holdServiceLock()
+        defer { close(lock) }
+        #expect(!(try host.reconciler(config).status().problems.contains(line)))
+    }
+
+    /// A metadata forward never takes a port a host service listens on; a config forward that
+    /// does is installed (the admin's word) and said.
+    @Test func hostServicesAreNeverHiddenByMetadata() throws {
+        // 0.0.0.0:9000 and 198.51.100.1:9001 listening (TCP), 127.0.0.1:9002 (loopback: never hidden).
+        host.tree.write("proc/net/tcp", """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 00000000:2328 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0 100 0 0 10 0
+               1: 016433C6:2329 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 112 1 0 100 0 0 10 0
+               2: 0100007F:232A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 113 1 0 100 0 0 10 0
+
+            """)
+        let config = "[[guest]]\nname = \"web1\"\nforwards = [\"9001:80\"]\n"
+        let h = try host.hook(config)
+        let meta = Fixtures.metadata("<forward spec='9000:80'/><forward spec='9002:80'/>")
+        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: meta))) == 0)
+        #expect(Set(dnat) == ["tcp . 9001 : 192.168.122.10 . 80", "tcp . 9002 : 192.168.122.10 . 80"])
+        #expect(host.log.warnings.contains("guest web1 start: guest web1: metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000; left out"), "\(host.log.warnings)")
+        #expect(host.log.warnings.contains("guest web1 start: guest web1: forward 9001:80/tcp hides a host service listening on tcp 198.51.100.1:9001"), "\(host.log.warnings)")
+    }
+}

@@ -158,5 +158,10 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         for name in ["victim ", " victim", "Victim", "--domain=victim", "vict\u{0}im"] {
             #expect(throws: PortFwdError.self, "\(name.debugDescription)") { try v.find(name) }
         }
+        // A domain named like another's UUID: which one is meant cannot be told, so neither.
+        virsh.define(Fixtures.web1UUID, uuid: "0a0b0c0d-0000-4000-8000-0000000000ff", active: false)
+        #expect(throws: PortFwdError(.invalidInput, "'\(Fixtures.web1UUID)' is the UUID of domain victim and the name of domain 0a0b0c0d-0000-4000-8000-0000000000ff; name the one you mean by its UUID")) {
+            try v.find(Fixtures.web1UUID)
+        }
     }
 }

@@ -152,6 +152,27 @@ import Testing
         lab.record("forward add/list with hostile names, live-only metadata")
     }
 
+    /// Real sockets of the host: a guest's metadata forward never hides one (it is left out,
+    /// and the host service still answers); a config forward that does is the admin's word, is
+    /// installed, and every report names the socket and its process.
+    @Test(arguments: [LibvirtHost.debian12, .debian13])
+    func hostServicesAreNeverHiddenByMetadata(host: LibvirtHost) throws {
+        let lab = try LibvirtLab(config: "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"9001:80\"]\n", host: host)
+        defer { lab.close() }
+        try lab.serveInGuest(port: 80)
+        for port in [9000, 9001] { _ = try lab.startInLab(["socat", "TCP-LISTEN:\(port),fork,reuseaddr", "SYSTEM:echo host"]) }
+        try waitFor("the host's services") { lab.connect(port: 9000) == "host" && lab.connect(port: 9001) == "host" }
+        try lab.define("web1", mac: "52:54:00:00:00:10", metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward spec='9000:80'/></pf:forwards>")
+        try lab.virsh("start web1")
+        #expect(lab.reach(port: 9001) == "guest-192.168.122.10", "the config's forward is installed")
+        #expect(lab.connect(port: 9000) == "host", "the host's service still answers on 9000")
+        let status = lab.toolResult("status")
+        #expect(status.stderr.contains("forward 9001:80/tcp hides a host service listening on tcp *:9001 (socat (pid "), "\(status.stderr)")
+        let apply = lab.toolResult("apply")
+        #expect(apply.stderr.contains("metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000 (socat (pid "), "\(apply.stderr)")
+        lab.record("forwards on ports host services listen on", result: "metadata refused, config warned")
+    }
+
     /// A guest on an isolated libvirt network (no `<forward>`) reaches its own host, but no
     /// forward through it: a forward is no way out of the isolation.
     @Test(arguments: LibvirtHost.allCases)

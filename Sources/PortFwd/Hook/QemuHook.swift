@@ -84,9 +84,15 @@ public struct QemuHook: Sendable {
         case .check: return (try reconciler.reconcile(.check(fresh)), domain.uuid)
         case .record: return (try reconciler.reconcile(.start(fresh)), domain.uuid)
         default:
-            // The guest runs already. Keep the address it started with when nothing names one now.
-            if fresh.addressSource == .pending, let recorded = reconciler.store.record(domain.uuid), recorded.addressSource != .pending {
-                fresh = fresh.readdressed(recorded.address4, recorded.address6, source: recorded.addressSource)
+            // The guest runs already: keep what its record knows. The address it started with,
+            // when nothing names one now; when each metadata forward first appeared; its start.
+            if let recorded = reconciler.store.record(domain.uuid) {
+                if fresh.addressSource == .pending && recorded.addressSource != .pending {
+                    fresh = fresh.readdressed(recorded.address4, recorded.address6, source: recorded.addressSource)
+                }
+                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: fresh.interfaces, address4: fresh.address4,
+                                     address6: fresh.address6, addressSource: fresh.addressSource,
+                                     metadata: fresh.metadata.stamped(fresh.since, after: recorded.metadata), since: recorded.since)
             }
             return (try reconciler.reconcile(.record(fresh)), domain.uuid)
         }

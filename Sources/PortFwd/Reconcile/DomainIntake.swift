@@ -24,7 +24,8 @@ public struct DomainIntake: Sendable {
         if let problem = domain.metadataProblem, config.settings.metadata {
             warnings.append("guest \(domain.name): its metadata is refused, so its metadata forwards are not installed: \(problem)")
         }
-        let metadata = config.settings.metadata ? (domain.metadata ?? RunningGuest.Metadata()) : RunningGuest.Metadata()
+        let metadata = (config.settings.metadata ? (domain.metadata ?? RunningGuest.Metadata()) : RunningGuest.Metadata())
+            .stamped(Int64(now.timeIntervalSince1970))
         if (entry?.forwards ?? []).isEmpty && metadata.forwards.isEmpty { return (nil, warnings) }
         var addresses: [Family: IPAddress] = [:]
         for family in Family.allCases {

@@ -141,6 +141,9 @@ public struct Reconciler: Sendable {
             if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
         })
         try Steps.run([recordStep] + installation.steps)
+        let now = Int64(clock().timeIntervalSince1970)
+        store.markStopped(change.forget, at: now)
+        if let newcomer = change.newcomer { store.clearStopped(newcomer) }
 
         outcome.notes = installation.notes
         outcome.warnings = warnings
@@ -159,6 +162,8 @@ public struct Reconciler: Sendable {
         let intake = self.intake
         let surroundings = self.surroundings
         let now = Int64(clock().timeIntervalSince1970)
+        // A guest whose stop hook ran a moment ago may still have its status file: not adopted.
+        let stopping = store.recentlyStopped(now: now, window: Int64(startGrace))
         var adopted: [RunningGuest] = [], dropped: [RunningGuest] = [], changed: [DomainUUID] = []
         // A domain whose status file does not parse still runs: its record stays as it was.
         let running = Set(domains.map(\.uuid) + unreadable)
@@ -180,13 +185,17 @@ public struct Reconciler: Sendable {
                     fresh = fresh.readdressed(existing.address4, existing.address6, source: existing.addressSource)
                 }
                 fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: fresh.interfaces, address4: fresh.address4,
-                                     address6: fresh.address6, addressSource: fresh.addressSource, metadata: fresh.metadata, since: existing.since)
+                                     address6: fresh.address6, addressSource: fresh.addressSource,
+                                     metadata: fresh.metadata.stamped(now, after: existing.metadata), since: existing.since)
                 if fresh != existing {
                     records.removeAll { $0.uuid == existing.uuid }
                     records.append(fresh)
                     changed.append(fresh.uuid)
                 }
-            } else {
+            } else if !stopping.contains(domain.uuid) {
+                // Adopted from its status file: dropped as soon as that file goes, no grace.
+                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: fresh.interfaces, address4: fresh.address4,
+                                     address6: fresh.address6, addressSource: fresh.addressSource, metadata: fresh.metadata, since: 0)
                 records.append(fresh)
                 adopted.append(fresh)
             }
@@ -211,7 +220,7 @@ public struct Reconciler: Sendable {
         var cached: Surroundings?
         func around() -> Surroundings {
             if let cached { return cached }
-            let s = Surroundings(networks: networks, hostAddresses: HostAddresses.current(), leases: libvirt.leaseTable(now: clock()))
+            let s = libvirt.surroundings(now: clock(), networks: networks)
             cached = s
             return s
         }

@@ -49,11 +49,15 @@ public struct StatusReport: Codable, Sendable {
     public let healthy: Bool
     /// One line per problem: drift, a stale record, a pending guest, a firewall that blocks.
     public let problems: [String]
+    /// What the plan left out or should be known (metadata the policy refuses, a host service
+    /// a forward hides), a few lines at most; no cause for an unhealthy exit.
+    public let warnings: [String]
     public let forwards: [Row]
     public let pending: [Pending]
 
     public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
-                counters: [EndpointCounter]?, problems: [String], guests filter: Set<String>? = nil) {
+                counters: [EndpointCounter]?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil) {
+        self.warnings = LogText.capped(warnings)
         installed = counters != nil
         self.mode = mode.rawValue
         self.backend = backend
@@ -83,12 +87,12 @@ public struct StatusReport: Codable, Sendable {
     public var table: String {
         var lines = [["GUEST", "SPEC", "TARGET", "SOURCES", "ADDRESS", "PACKETS", "BYTES"]]
         for r in forwards {
-            lines.append([r.guest, r.spec, r.target, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.addressSource,
+            lines.append([LogText.line(r.guest), r.spec, r.target, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.addressSource,
                           r.packets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
         }
         // What waits, as `incus network forward show` shows it: each forward, with no target yet.
         for p in pending {
-            for spec in p.forwards { lines.append([p.guest, spec, "-", "-", "pending", "-", "-"]) }
+            for spec in p.forwards { lines.append([LogText.line(p.guest), spec, "-", "-", "pending", "-", "-"]) }
         }
         let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
         var text = ""
@@ -118,13 +122,19 @@ extension Reconciler {
             if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { problems.append(Firewalld.strictProblem) }
         }
         problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }
+        // Only the service moves a forward when its guest's lease changes: without it, the
+        // address may be another guest's by now.
+        if !store.serviceRunning {
+            let leased = records.filter { r in r.addressSource == .lease && outcome.plan.guests.contains { $0.uuid == r.uuid } }
+            problems += leased.map { "guest \($0.name) follows a DHCP lease, but the libvirt-portfwd service is not running: nothing moves its forwards when the lease changes" }
+        }
         problems += outcome.pending.map { p in
             p.reason == "waits for a DHCP lease"
                 ? "guest \(p.guest.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)"
                 : "guest \(p.guest.name) is pending: \(p.reason)"
         }
         return StatusReport(plan: outcome.plan, mode: outcome.mode, backend: chosen.selected.name, records: records, pending: outcome.pending,
-                            counters: counters, problems: problems, guests: guests)
+                            counters: counters, problems: problems, warnings: outcome.warnings.map(\.message), guests: guests)
     }
 
     /// Records of domains libvirt does not report running, past the start grace.

@@ -13,6 +13,8 @@ public struct Domain: Sendable {
     public let metadataProblem: String?
 
     public static let namespace = "urn:libvirt-portfwd:1"
+    /// Client networks one metadata forward may name: a guest owner's list must stay cheap.
+    public static let maximumSources = 64
 
     public init(_ root: XMLNode) throws(PortFwdError) {
         // libvirt's runtime status files wrap the domain: <domstatus state=...><domain>...
@@ -64,7 +66,11 @@ public struct Domain: Sendable {
                 do { spec = try PortSpec.parse(specText) } catch { throw error.prefixed(at) }
                 var sources: [Network] = []
                 if let list = child.attributes["source"] {
-                    for item in list.split(separator: ",", omittingEmptySubsequences: false) {
+                    let items = list.split(separator: ",", omittingEmptySubsequences: false)
+                    guard items.count <= Self.maximumSources else {
+                        throw PortFwdError(.invalidInput, "\(at): \(items.count) sources, more than \(Self.maximumSources); name a covering network instead")
+                    }
+                    for item in items {
                         do { sources.append(try Network.parse(item.trimmed)) } catch { throw PortFwdError(.invalidInput, "\(at): source \(error.message)") }
                     }
                 }

@@ -101,6 +101,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         return nil
     }
 
+    /// The MAC an IPv6 address's interface identifier was made from by SLAAC (EUI-64:
+    /// `xxxx:xxff:fexx:xxxx`, universal/local bit flipped); nil for any other address.
+    public var eui64MAC: MAC? {
+        guard family == .ipv6, bytes[11] == 0xff, bytes[12] == 0xfe else { return nil }
+        let octets = [bytes[8] ^ 0x02, bytes[9], bytes[10], bytes[13], bytes[14], bytes[15]]
+        return MAC(octets.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+    }
+
     public static func < (a: IPAddress, b: IPAddress) -> Bool {
         if a.family != b.family { return a.family < b.family }
         return a.bytes.lexicographicallyPrecedes(b.bytes)

@@ -74,13 +74,17 @@ public struct Network: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// Sorted, without duplicates and without networks inside another one of the list.
     /// nft refuses overlapping elements in an interval set, and the result admits the same clients.
+    ///
+    /// One sort and one pass: two CIDR blocks are either nested or apart, so once sorted by
+    /// start (the bigger block first on a tie), a block inside any kept one is inside the last
+    /// one kept. (A pairwise check took minutes on a guest owner's list of 5,000 sources.)
     public static func minimalCover(_ networks: [Network]) -> [Network] {
         if networks.count < 2 { return networks }
-        let sorted = Set(networks).sorted { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : a < b }
         var kept: [Network] = []
-        for n in sorted where !kept.contains(where: { $0.prefix <= n.prefix && $0.contains(n.address) }) {
+        for n in networks.sorted() {
+            if let last = kept.last, last.family == n.family, last.prefix <= n.prefix, last.contains(n.address) { continue }
             kept.append(n)
         }
-        return kept.sorted()
+        return kept
     }
 }

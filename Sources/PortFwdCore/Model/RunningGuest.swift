@@ -51,15 +51,26 @@ public struct RunningGuest: Hashable, Sendable {
         public let forwards: [Forward]
         public let address4: IPAddress?
         public let address6: IPAddress?
+        /// When each forward first appeared on the running guest (seconds since 1970): of two
+        /// guests' metadata forwards on one port, the one that was there first keeps it, so a
+        /// guest owner's live edit can never take a port from another guest.
+        public let since: [Forward: Int64]
 
-        public init(forwards: [Forward] = [], address4: IPAddress? = nil, address6: IPAddress? = nil) {
+        public init(forwards: [Forward] = [], address4: IPAddress? = nil, address6: IPAddress? = nil, since: [Forward: Int64] = [:]) {
             self.forwards = forwards
             self.address4 = address4
             self.address6 = address6
+            self.since = since
         }
 
         public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
         public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
+
+        /// The same forwards, each dated: from `previous` where it was there already, else `now`.
+        public func stamped(_ now: Int64, after previous: Metadata? = nil) -> Metadata {
+            Metadata(forwards: forwards, address4: address4, address6: address6,
+                     since: Dictionary(forwards.map { ($0, previous?.since[$0] ?? now) }, uniquingKeysWith: min))
+        }
     }
 }
 

@@ -44,7 +44,7 @@ public enum Resolver {
         }
         var candidates = Candidate.running(config: config, running: running, around: around, warnings: &result.warnings)
         if all { candidates += Candidate.configured(config: config, besides: candidates, warnings: &result.warnings) }
-        Addresses.settle(&candidates, around: around)
+        Addresses.settle(&candidates, config: config, around: around)
         Ports.settle(&candidates, newcomer: newcomer, into: &result)
         for candidate in candidates {
             let (guest, waiting, notes) = candidate.placed()
@@ -59,8 +59,13 @@ public enum Resolver {
 
     /// Config forwards first, then metadata ones (when the policy allows them now); exact
     /// duplicates collapse, so declaring a forward in both places is not a conflict with itself.
-    static func forwards(_ entry: GuestConfig?, _ r: RunningGuest, _ settings: Settings, warnings: inout [String]) -> [Forward] {
+    static func forwards(_ entry: GuestConfig?, _ r: RunningGuest, _ settings: Settings, around: () -> Surroundings,
+                         warnings: inout [String]) -> [Forward] {
         var forwards = entry?.forwards ?? []
+        for f in forwards {
+            let hidden = around().hidden(by: f.spec)
+            if !hidden.isEmpty { warnings.append("guest \(r.name): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
+        }
         guard settings.metadata, !r.metadata.forwards.isEmpty else { return forwards }
         let problems = MetadataPolicy(settings: settings).forwardProblems(r.metadata.forwards, guest: r.name)
         guard problems.isEmpty else {
@@ -68,6 +73,12 @@ public enum Resolver {
             return forwards
         }
         for f in r.metadata.forwards where !forwards.contains(where: { $0.spec == f.spec && $0.sources == f.sources }) {
+            // Metadata may not take a port a host service listens on: only the admin may.
+            let hidden = around().hidden(by: f.spec)
+            if !hidden.isEmpty {
+                warnings.append("guest \(r.name): metadata forward \(f.spec) would hide a host service listening on \(hidden.joined(separator: ", ")); left out")
+                continue
+            }
             forwards.append(f)
         }
         return forwards
@@ -122,7 +133,7 @@ struct Candidate {
         var result: [Candidate] = []
         for r in running.sorted(by: { $0.uuid < $1.uuid }) {
             let entry = config.guest(named: r.name, uuid: r.uuid)
-            var c = Candidate(name: r.name, uuid: r.uuid, record: r, forwards: Resolver.forwards(entry, r, settings, warnings: &warnings))
+            var c = Candidate(name: r.name, uuid: r.uuid, record: r, forwards: Resolver.forwards(entry, r, settings, around: around, warnings: &warnings))
             if c.forwards.isEmpty { continue }
             for family in Family.allCases {
                 if let a = entry?.address(family) {
@@ -198,7 +209,7 @@ struct Candidate {
 
 /// The address rule: each address to at most one guest.
 enum Addresses {
-    static func settle(_ candidates: inout [Candidate], around: () -> Surroundings) {
+    static func settle(_ candidates: inout [Candidate], config: Config, around: () -> Surroundings) {
         var byAddress: [IPAddress: [(index: Int, claim: Candidate.Claim)]] = [:]
         for (i, c) in candidates.enumerated() {
             for claim in c.claims.values { byAddress[claim.address, default: []].append((i, claim)) }
@@ -213,7 +224,15 @@ enum Addresses {
                 if claim.rank == .guest {
                     // Not again for a MAC of a rival guest named already.
                     let named = (byAddress[claim.address] ?? []).reduce(candidates[i].macs) { $0.union(candidates[$1.index].macs) }
-                    rivals += around().holders(of: claim.address, except: named).map { ($0.who, $0.trusted ? .staticHost : .guest) }
+                    rivals += around().holders(of: claim.address, except: named, seenOnTheWire: claim.source == "metadata")
+                        .map { ($0.who, $0.trusted ? .staticHost : .guest) }
+                    // The config gives an address to its guest whether or not that guest runs now.
+                    let own = candidates[i].record.flatMap { config.guest(named: $0.name, uuid: $0.uuid) }
+                    let claimed = Set((byAddress[claim.address] ?? []).map { candidates[$0.index].name })
+                    for entry in config.guests where entry != own && Family.allCases.contains(where: { entry.address($0) == claim.address }) {
+                        guard entry.name.map({ !claimed.contains($0) }) ?? true else { continue }
+                        rivals.append(("the config's \(entry.path) (\(entry.label))", .config))
+                    }
                 }
                 let top = rivals.map(\.rank).max()
                 if let top, top >= claim.rank {
@@ -268,9 +287,19 @@ enum Ports {
                 dropped.insert(clash.second)
                 result.warnings.append(clash.message + "; the second is left out")
             case (.metadata, .metadata):
-                // Neither guest's owner may take the port from the other: both are left out.
-                dropped.formUnion([clash.first, clash.second])
-                result.warnings.append(clash.message + "; neither is installed")
+                // The forward that was there first keeps the port: no guest owner's later edit
+                // takes it from another guest. Of two as old, neither.
+                let sa = ca.record?.metadata.since[fa] ?? .max, sb = cb.record?.metadata.since[fb] ?? .max
+                if sa < sb {
+                    dropped.insert(clash.second)
+                    result.warnings.append(clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out")
+                } else if sb < sa {
+                    dropped.insert(clash.first)
+                    result.warnings.append(clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out")
+                } else {
+                    dropped.formUnion([clash.first, clash.second])
+                    result.warnings.append(clash.message + "; neither is installed")
+                }
             case (.config, .config):
                 dropped.formUnion([clash.first, clash.second])
                 result.conflicts.append(clash.message)

@@ -57,9 +57,12 @@ public struct LibvirtFiles: Sendable {
         return table
     }
 
-    /// Everything the address rule looks at: networks, leases, and the host's own addresses.
-    public func surroundings(now: Date) -> Surroundings {
-        Surroundings(networks: networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now))
+    /// Everything the address and port rules look at: networks, leases, the host's own
+    /// addresses, its neighbours and its listening sockets.
+    public func surroundings(now: Date, networks known: [String: NetworkDefinition]? = nil) -> Surroundings {
+        Surroundings(networks: known ?? networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now),
+                     neighbours: HostSockets.neighbours(procNet: paths.procNet), listeners: HostSockets.listening(procNet: paths.procNet),
+                     owner: { HostSockets.owner(of: $0) })
     }
 
     /// A domain libvirt reports running, or the file that names one but does not parse.

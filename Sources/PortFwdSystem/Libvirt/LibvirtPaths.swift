@@ -13,4 +13,6 @@ public struct LibvirtPaths: Sendable, Equatable {
     public var leaseDirectory: String { "\(root)/var/lib/libvirt/dnsmasq" }
     /// The status XML of every running qemu domain, written by libvirtd and virtqemud alike.
     public var runningDomainDirectory: String { "\(root)/run/libvirt/qemu" }
+    /// The kernel's view of this network namespace: sockets and neighbours.
+    public var procNet: String { "\(root)/proc/net" }
 }

@@ -53,12 +53,21 @@ public struct Virsh: Sendable {
         return refs
     }
 
-    /// The domain with this UUID, or else with exactly this name (byte for byte).
+    /// The domain with this UUID or with exactly this name (byte for byte). When the word is
+    /// one domain's UUID and another's name, it is refused: an admin asked to "add a port to
+    /// my guest ab37..." must not edit the guest whose UUID that is.
     public func find(_ domain: String) throws(PortFwdError) -> Ref {
         let all = try domains()
-        if let uuid = try? DomainUUID(domain), let ref = all.first(where: { $0.uuid == uuid }) { return ref }
-        if let name = try? GuestName(domain), let ref = all.first(where: { $0.name == name }) { return ref }
-        throw PortFwdError(.notFound, "no domain is named '\(LogText.line(domain))' (virsh list --all shows them)")
+        let byUUID = (try? DomainUUID(domain)).flatMap { uuid in all.first { $0.uuid == uuid } }
+        let byName = (try? GuestName(domain)).flatMap { name in all.first { $0.name == name } }
+        if let byUUID, let byName, byUUID != byName {
+            throw PortFwdError(.invalidInput, "'\(LogText.line(domain))' is the UUID of domain \(byUUID.name) and the name of domain \(byName.uuid); "
+                + "name the one you mean by its UUID")
+        }
+        guard let ref = byUUID ?? byName else {
+            throw PortFwdError(.notFound, "no domain is named '\(LogText.line(domain))' (virsh list --all shows them)")
+        }
+        return ref
     }
 
     /// Whether the domain runs (running, paused, ...: anything but shut off).

@@ -8,6 +8,7 @@ struct GuestRecord: Codable {
     struct RecordForward: Codable {
         var spec: String
         var sources: [String]
+        var since: Int64?
     }
 
     struct RecordInterface: Codable {
@@ -35,7 +36,7 @@ struct GuestRecord: Codable {
         address4 = guest.address4?.description
         address6 = guest.address6?.description
         addressSource = guest.addressSource.rawValue
-        metadataForwards = guest.metadata.forwards.map { RecordForward(spec: $0.spec.description, sources: $0.sources.map(\.description)) }
+        metadataForwards = guest.metadata.forwards.map { RecordForward(spec: $0.spec.description, sources: $0.sources.map(\.description), since: guest.metadata.since[$0]) }
         metadataAddress4 = guest.metadata.address4?.description
         metadataAddress6 = guest.metadata.address6?.description
         since = guest.since
@@ -50,10 +51,15 @@ struct GuestRecord: Codable {
             return a
         }
         var forwards: [Forward] = []
+        var dated: [Forward: Int64] = [:]
+        guard metadataForwards.count <= 4096 else { throw PortFwdError(.invalidInput, "\(metadataForwards.count) metadata forwards") }
         for f in metadataForwards {
+            guard f.sources.count <= Domain.maximumSources else { throw PortFwdError(.invalidInput, "\(f.sources.count) sources on one forward") }
             var sources: [Network] = []
             for s in f.sources { sources.append(try Network.parse(s)) }
-            forwards.append(Forward(spec: try PortSpec.parse(f.spec), sources: sources, origin: .metadata))
+            let forward = Forward(spec: try PortSpec.parse(f.spec), sources: sources, origin: .metadata)
+            forwards.append(forward)
+            if let since = f.since { dated[forward] = since }
         }
         var parsedInterfaces: [RunningGuest.Interface] = []
         for i in interfaces ?? [] {
@@ -71,7 +77,7 @@ struct GuestRecord: Codable {
                             address4: try address(address4, .ipv4, "address4"), address6: try address(address6, .ipv6, "address6"),
                             addressSource: source,
                             metadata: RunningGuest.Metadata(forwards: forwards, address4: try address(metadataAddress4, .ipv4, "metadataAddress4"),
-                                                            address6: try address(metadataAddress6, .ipv6, "metadataAddress6")),
+                                                            address6: try address(metadataAddress6, .ipv6, "metadataAddress6"), since: dated),
                             since: since ?? 0)
     }
 }

@@ -95,6 +95,33 @@ public struct StateStore: Sendable {
 
     func path(_ uuid: DomainUUID) -> String { "\(directory)/\(uuid).json" }
 
+    // MARK: - guests stopped lately
+
+    /// Notes that these guests stopped. libvirt removes a domain's status file only after its
+    /// stop hooks ran, so a service check in between would see it still running and adopt it.
+    /// Best effort: a tombstone that cannot be written costs at most that race.
+    public func markStopped(_ uuids: [DomainUUID], at now: Int64) {
+        for uuid in uuids { try? SafeFile.write("\(directory)/\(uuid).stopped", Array("\(now)\n".utf8)) }
+    }
+
+    /// A guest that starts again is no longer one that stopped.
+    public func clearStopped(_ uuid: DomainUUID) {
+        try? SafeFile.remove("\(directory)/\(uuid).stopped")
+    }
+
+    /// Guests that stopped within `window` seconds; older notes are removed.
+    public func recentlyStopped(now: Int64, window: Int64) -> Set<DomainUUID> {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var result = Set<DomainUUID>()
+        for file in names where file.hasSuffix(".stopped") && !file.hasPrefix(".") {
+            guard let uuid = try? DomainUUID(String(file.dropLast(".stopped".count))) else { continue }
+            let path = "\(directory)/\(file)"
+            let when = ((try? SafeFile.read(path, limit: 64)) ?? nil).flatMap { Int64(String(decoding: $0, as: UTF8.self).trimmed) } ?? 0
+            if now - when < window { result.insert(uuid) } else { try? SafeFile.remove(path) }
+        }
+        return result
+    }
+
     // MARK: - small files
 
     /// The backend that applied last (see Reconciler's retiring of the other one).

@@ -1,0 +1,65 @@
+import Foundation
+import PortFwdCore
+
+/// The host's own sockets, from /proc/net (this network namespace): what a forward could hide,
+/// and the neighbour table, which shows which MAC answers for an address right now.
+public enum HostSockets {
+    /// Every listening TCP socket and bound UDP socket, IPv4 and IPv6.
+    public static func listening(procNet: String = "/proc/net") -> [Listener] {
+        var result: [Listener] = []
+        for (file, proto, state) in [("tcp", Proto.tcp, "0A"), ("tcp6", .tcp, "0A"), ("udp", .udp, "07"), ("udp6", .udp, "07")] {
+            guard let text = SafeFile.kernelText("\(procNet)/\(file)", limit: 64 << 20) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 9, fields[3] == state, let local = endpoint(fields[1]), let inode = UInt64(fields[9]) else { continue }
+                // A UDP socket connected to a peer takes only that peer's datagrams.
+                if proto == .udp, let remote = endpoint(fields[2]), remote.port != 0 { continue }
+                result.append(Listener(proto: proto, address: local.address.isUnspecified ? nil : local.address, port: local.port, inode: inode))
+            }
+        }
+        return result
+    }
+
+    /// `0100007F:0016`, or 32 hex digits for IPv6: addresses as the kernel prints them, each
+    /// 32-bit word in host (little-endian) order.
+    static func endpoint(_ text: Substring) -> (address: IPAddress, port: UInt16)? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1], radix: 16), parts[0].count == 8 || parts[0].count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        var word = parts[0].startIndex
+        while word < parts[0].endIndex {
+            let end = parts[0].index(word, offsetBy: 8)
+            guard let value = UInt32(parts[0][word..<end], radix: 16) else { return nil }
+            bytes += withUnsafeBytes(of: value.littleEndian, Array.init)
+            word = end
+        }
+        return (IPAddress(family: bytes.count == 4 ? .ipv4 : .ipv6, bytes: bytes), port)
+    }
+
+    /// The process holding a socket, as `name (pid N)`, when it can be found.
+    public static func owner(of inode: UInt64, proc: String = "/proc") -> String? {
+        guard inode != 0, let pids = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return nil }
+        let target = "socket:[\(inode)]"
+        for pid in pids where pid.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/\(pid)/fd") else { continue }
+            for fd in fds where (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/\(pid)/fd/\(fd)")) == target {
+                let name = SafeFile.kernelText("\(proc)/\(pid)/comm")?.trimmed ?? "?"
+                return "\(name) (pid \(pid))"
+            }
+        }
+        return nil
+    }
+
+    /// IPv4 neighbours with a complete entry: address -> MAC.
+    public static func neighbours(procNet: String = "/proc/net") -> [IPAddress: MAC] {
+        guard let text = SafeFile.kernelText("\(procNet)/arp") else { return [:] }
+        var result: [IPAddress: MAC] = [:]
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 4, let flags = UInt32(fields[2].dropFirst(2), radix: 16), flags & 0x2 != 0,
+                  let address = IPAddress(String(fields[0])), let mac = MAC(String(fields[3])) else { continue }
+            result[address] = mac
+        }
+        return result
+    }
+}
