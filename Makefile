@@ -43,7 +43,7 @@ BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
 # `make deb`: dpkg-shlibdeps (and binutils' strip).
 DEB_PKGS     = dpkg-dev
 
-.PHONY: all build deps test-deps install uninstall deb test compat demo rulesets bench fuzz clean
+.PHONY: all build deps test-deps install uninstall deb test compat demo rulesets bench fuzz chaos clean
 
 all: build
 
@@ -133,6 +133,8 @@ test: test-deps
 	scripts/bench-smoke-check .build/bench-smoke
 	@# The Debian package: lintian, Depends, install, upgrade, remove and purge in a Debian 12 root; make install/uninstall.
 	$(MAKE) --no-print-directory deb
+	@# The release binary is FoundationEssentials only: no ICU, no Foundation.
+	scripts/check-lean $(BIN)
 	scripts/test-deb
 	@# The package again in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald.
 	scripts/test-deb-booted
@@ -151,6 +153,12 @@ bench: deps build
 FUZZ_SECONDS ?= 60
 fuzz:
 	SWIFT=$(SWIFT) scripts/fuzz $(FUZZ_SECONDS)
+
+# 1,000 random events against a real libvirtd with the service running (make test runs 100);
+# CHAOS_SEED=N replays a run.
+chaos: test-deps
+	$(SWIFT) build --build-tests
+	CHAOS_EVENTS=$${CHAOS_EVENTS:-1000} LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 $(SWIFT) test --skip-build --filter RootChaosTests
 
 # A forward working end to end inside throwaway namespaces; touches nothing on the host.
 demo: deps

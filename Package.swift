@@ -2,6 +2,11 @@
 import Foundation
 import PackageDescription
 
+// A member is visible only where its module is imported: no Foundation method can creep in
+// through another module's `import Foundation` and pull ICU into the binary
+// (scripts/check-lean fails the build's test if it does).
+let lean: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 // `make` passes the commit being built; `libvirt-portfwd --version` shows it.
 let commitDigits = (ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_COMMIT"] ?? "").filter(\.isHexDigit).prefix(40)
 let commit = commitDigits.isEmpty ? "unknown" : String(commitDigits)
@@ -31,18 +36,21 @@ let package = Package(
         // signalfd, inotify and netfilter's netlink constants from the kernel's headers.
         .systemLibrary(name: "CLinux"),
         .target(name: "CBuildInfo", cSettings: [.define("PF_COMMIT", to: "\"\(commit)\"")]),
-        .target(name: "PortFwdCore"),
+        .target(name: "PortFwdCore", swiftSettings: lean),
         .target(
             name: "PortFwdSystem",
-            dependencies: ["PortFwdCore", "CNftables", "CXMLShim", "CLinux"]
+            dependencies: ["PortFwdCore", "CNftables", "CXMLShim", "CLinux"],
+            swiftSettings: lean
         ),
         .target(
             name: "PortFwd",
-            dependencies: ["PortFwdCore", "PortFwdSystem"]
+            dependencies: ["PortFwdCore", "PortFwdSystem"],
+            swiftSettings: lean
         ),
         .executableTarget(
             name: "libvirt-portfwd",
-            dependencies: ["PortFwd", "CBuildInfo"]
+            dependencies: ["PortFwd", "CBuildInfo"],
+            swiftSettings: lean
         ),
         .testTarget(
             name: "PortFwdTests",

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 /// The command line's grammar, small enough to read in one sitting. Every call of the tool
 /// goes through here, and libvirtd waits on the hook calls: a declarative parser built on
 /// runtime reflection cost more than the work of most calls (bench/RESULTS.md), so

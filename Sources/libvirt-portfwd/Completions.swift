@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwd
 
 /// Shell completions, generated from the command table itself so they cannot drift from it.
@@ -140,5 +143,5 @@ enum Completions {
         return text
     }
 
-    private static func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "\\'") + "'" }
+    private static func quote(_ text: String) -> String { "'" + text.replacing("'", with: "\\'") + "'" }
 }

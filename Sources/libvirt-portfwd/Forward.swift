@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwd
 import PortFwdCore
 import PortFwdSystem
@@ -77,7 +80,7 @@ enum Forward {
         for r in rows { lines.append([LogText.line(r.guest), r.spec, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.origin, r.running ? "running" : "shut off"]) }
         let widths = (0..<5).map { i in lines.map { $0[i].count }.max()! }
         for line in lines {
-            var row = zip(line, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            var row = zip(line, widths).map { $0.0 + String(repeating: " ", count: max(0, $0.1 - $0.0.count)) }.joined(separator: "  ")
             while row.last == " " { row.removeLast() }
             print(row)
         }

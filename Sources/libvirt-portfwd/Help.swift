@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 /// `--help` text: the sections ManPageTests reads (OPTIONS, SUBCOMMANDS) and the usage line
 /// shown with a usage error.
 extension Command {

@@ -1,6 +1,9 @@
 import CBuildInfo
 import CNftables
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwd
 import PortFwdCore
 import PortFwdSystem

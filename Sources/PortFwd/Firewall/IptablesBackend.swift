@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 import PortFwdSystem
 
@@ -284,7 +287,7 @@ public struct IptablesBackend: FirewallBackend {
             guard let proto = value(after: "-p"), let address = value(after: "-d") ?? value(after: "-s"),
                   let ports = value(after: "--dport") ?? value(after: "--sport") else { return nil }
             return EndpointCounter(address: String(address.split(separator: "/")[0]), proto: proto,
-                                   ports: ports.replacingOccurrences(of: ":", with: "-"), packets: counts.packets, bytes: counts.bytes)
+                                   ports: ports.replacing(":", with: "-"), packets: counts.packets, bytes: counts.bytes)
         }
     }
 

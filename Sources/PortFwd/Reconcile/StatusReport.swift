@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 import PortFwdSystem
 
@@ -97,7 +100,7 @@ public struct StatusReport: Codable, Sendable {
         let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
         var text = ""
         for line in lines {
-            var row = zip(line, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            var row = zip(line, widths).map { $0.0 + String(repeating: " ", count: max(0, $0.1 - $0.0.count)) }.joined(separator: "  ")
             while row.last == " " { row.removeLast() }
             text += row + "\n"
         }

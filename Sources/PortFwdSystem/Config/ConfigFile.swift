@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// Reading the config file: the bytes come from disk here, the meaning from `Config.parse`.

@@ -1,5 +1,8 @@
 import CLinux
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// inotify on a few directories: libvirt's lease files (a guest got or changed its address)

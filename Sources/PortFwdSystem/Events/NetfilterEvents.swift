@@ -1,5 +1,8 @@
 import CLinux
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// netfilter's change notifications (netlink group NFNLGRP_NFTABLES): every nftables and

@@ -1,5 +1,8 @@
 import CLinux
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// SIGTERM, SIGINT and SIGHUP as readable events (signalfd), so the service's one poll loop

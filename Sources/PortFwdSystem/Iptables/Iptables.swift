@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// iptables comes in two kernels' worth: nf_tables and the old x_tables ("legacy").

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import PortFwdCore
 #if canImport(Glibc)
 import Glibc

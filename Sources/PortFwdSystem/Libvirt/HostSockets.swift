@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// The host's own sockets, from /proc/net (this network namespace): what a forward could hide,

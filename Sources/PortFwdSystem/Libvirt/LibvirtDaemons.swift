@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+import PortFwdCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which libvirt daemons this host runs: the monolithic libvirtd, or the modular virtqemud
 /// and virtnetworkd (Fedora, RHEL, and Debian when an admin switched). Hooks directories are

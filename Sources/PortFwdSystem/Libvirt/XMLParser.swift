@@ -1,5 +1,8 @@
 import CXMLShim
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
 
 /// Parses untrusted XML (the hook's stdin, libvirt's files) into an `XMLNode` tree through

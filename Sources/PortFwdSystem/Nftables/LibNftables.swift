@@ -1,5 +1,9 @@
 import CNftables
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
 import PortFwdCore
 
 /// The one seam to the kernel's nftables: run a script as a single transaction.
@@ -22,8 +26,8 @@ extension NftablesRunner {
 public final class LibNftables: NftablesRunner, @unchecked Sendable {
     public static let shared = LibNftables()
 
-    private let lock = NSLock()
-    private var context: OpaquePointer?
+    private let lock = Mutex<Void>(())
+    nonisolated(unsafe) private var context: OpaquePointer?
 
     /// The tool uses `shared`; tests make one per network namespace they run in, since a
     /// context talks to the namespace of the thread that created it.
@@ -32,8 +36,13 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
     public var hasDestroy: Bool { pf_nft_api_get()?.pointee.has_destroy ?? false }
 
     public func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
-        lock.lock()
-        defer { lock.unlock() }
+        let result: Result<String, PortFwdError> = lock.withLock { _ in
+            do throws(PortFwdError) { return .success(try locked(script, json: json, dryRun: dryRun)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    private func locked(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
         let (api, ctx) = try self.ctx()
         api.output_set_flags(ctx, json ? UInt32(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE) : 0)
         api.set_dry_run(ctx, dryRun)
@@ -43,7 +52,7 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
         let error = api.get_error_buffer(ctx).map { String(cString: $0) } ?? ""
         api.set_dry_run(ctx, false)
         guard status == 0 else {
-            let text = error.trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = error.trimmed
             throw Self.classify(text.isEmpty ? "libnftables failed with status \(status)" : text)
         }
         return output

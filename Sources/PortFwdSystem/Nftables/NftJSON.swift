@@ -1,5 +1,51 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwdCore
+
+/// A JSON document as values, decoded by FoundationEssentials' JSONDecoder: what libnftables
+/// prints with NFT_CTX_OUTPUT_JSON.
+public enum JSONValue: Decodable, Sendable, Equatable {
+    case object([String: JSONValue])
+    case array([JSONValue])
+    case string(String)
+    case unsigned(UInt64)
+    case integer(Int64)
+    case double(Double)
+    case bool(Bool)
+    case null
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(UInt64.self) { self = .unsigned(n) }
+        else if let n = try? c.decode(Int64.self) { self = .integer(n) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    public subscript(key: String) -> JSONValue? { if case .object(let o) = self { return o[key] }; return nil }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var int: Int? {
+        switch self {
+        case .unsigned(let n): return Int(exactly: n)
+        case .integer(let n): return Int(exactly: n)
+        default: return nil
+        }
+    }
+    public var uint64: UInt64? {
+        switch self {
+        case .unsigned(let n): return n
+        case .integer(let n): return UInt64(exactly: n)
+        default: return nil
+        }
+    }
+}
 
 /// The pieces of libnftables' JSON output we read back: rules with their handles and
 /// comments, set elements in the same text form the renderer writes them, and counters.
@@ -17,31 +63,32 @@ public enum NftJSON {
         public var chains: [String: [Rule]] = [:]
     }
 
-    static func items(_ text: String) throws(PortFwdError) -> [[String: Any]] {
+    static func items(_ text: String) throws(PortFwdError) -> [JSONValue] {
         do {
-            let root = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
-            return root?["nftables"] as? [[String: Any]] ?? []
+            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))["nftables"]?.array ?? []
         } catch {
-            throw PortFwdError(.invalidInput, "libnftables printed JSON that does not parse: \(error.localizedDescription)")
+            throw PortFwdError(.invalidInput, "libnftables printed JSON that does not parse: \(error)")
         }
     }
 
+    static func rule(_ rule: JSONValue) -> Rule? {
+        guard let handle = rule["handle"]?.int else { return nil }
+        return Rule(chain: rule["chain"]?.string ?? "", handle: handle, comment: rule["comment"]?.string)
+    }
+
     public static func rules(_ text: String) throws(PortFwdError) -> [Rule] {
-        try items(text).compactMap { $0["rule"] as? [String: Any] }.compactMap { rule in
-            guard let handle = rule["handle"] as? Int else { return nil }
-            return Rule(chain: rule["chain"] as? String ?? "", handle: handle, comment: rule["comment"] as? String)
-        }
+        try items(text).compactMap { $0["rule"] }.compactMap(rule)
     }
 
     public static func table(_ text: String) throws(PortFwdError) -> Table {
         var table = Table()
         for item in try items(text) {
-            if let set = (item["set"] ?? item["map"]) as? [String: Any], let name = set["name"] as? String {
-                table.sets[name] = (set["elem"] as? [Any] ?? []).map(element)
-            } else if let chain = item["chain"] as? [String: Any], let name = chain["name"] as? String {
+            if let set = item["set"] ?? item["map"], let name = set["name"]?.string {
+                table.sets[name] = (set["elem"]?.array ?? []).map(element)
+            } else if let chain = item["chain"], let name = chain["name"]?.string {
                 table.chains[name, default: []] = table.chains[name] ?? []
-            } else if let rule = item["rule"] as? [String: Any], let chain = rule["chain"] as? String {
-                table.chains[chain, default: []].append(Rule(chain: chain, handle: rule["handle"] as? Int ?? 0, comment: rule["comment"] as? String))
+            } else if let r = item["rule"], let chain = r["chain"]?.string {
+                table.chains[chain, default: []].append(Rule(chain: chain, handle: r["handle"]?.int ?? 0, comment: r["comment"]?.string))
             }
         }
         return table
@@ -51,35 +98,40 @@ public enum NftJSON {
     public static func counters(_ text: String) throws(PortFwdError) -> [EndpointCounter] {
         var result: [EndpointCounter] = []
         for item in try items(text) {
-            guard let set = item["set"] as? [String: Any], let elems = set["elem"] as? [Any] else { continue }
-            for case let wrapper as [String: Any] in elems {
-                guard let elem = wrapper["elem"] as? [String: Any],
-                      let val = elem["val"] as? [String: Any], let concat = val["concat"] as? [Any], concat.count == 3 else { continue }
-                let counter = elem["counter"] as? [String: Any]
+            guard let elems = item["set"]?["elem"]?.array else { continue }
+            for wrapper in elems {
+                guard let elem = wrapper["elem"], let concat = elem["val"]?["concat"]?.array, concat.count == 3 else { continue }
+                let counter = elem["counter"]
                 result.append(EndpointCounter(
                     address: value(concat[0]), proto: value(concat[1]), ports: value(concat[2]),
-                    packets: (counter?["packets"] as? NSNumber)?.uint64Value ?? 0,
-                    bytes: (counter?["bytes"] as? NSNumber)?.uint64Value ?? 0))
+                    packets: counter?["packets"]?.uint64 ?? 0, bytes: counter?["bytes"]?.uint64 ?? 0))
             }
         }
         return result
     }
 
     /// One element as the renderer writes it: `tcp . 8080 : 192.168.122.10 . 80`.
-    static func element(_ any: Any) -> String {
-        if let pair = any as? [Any], pair.count == 2 { return "\(value(pair[0])) : \(value(pair[1]))" }
-        if let wrapper = any as? [String: Any], let elem = wrapper["elem"] as? [String: Any], let val = elem["val"] { return value(val) }
+    static func element(_ any: JSONValue) -> String {
+        if let pair = any.array, pair.count == 2 { return "\(value(pair[0])) : \(value(pair[1]))" }
+        if let val = any["elem"]?["val"] { return value(val) }
         return value(any)
     }
 
-    static func value(_ any: Any) -> String {
-        if let dict = any as? [String: Any] {
-            if let parts = dict["concat"] as? [Any] { return parts.map(value).joined(separator: " . ") }
-            if let prefix = dict["prefix"] as? [String: Any] { return "\(value(prefix["addr"] ?? ""))/\(value(prefix["len"] ?? ""))" }
-            if let range = dict["range"] as? [Any], range.count == 2 { return "\(value(range[0]))-\(value(range[1]))" }
-            if let elem = dict["elem"] as? [String: Any], let val = elem["val"] { return value(val) }
+    static func value(_ any: JSONValue) -> String {
+        switch any {
+        case .object:
+            if let parts = any["concat"]?.array { return parts.map(value).joined(separator: " . ") }
+            if let prefix = any["prefix"] { return "\(value(prefix["addr"] ?? .string("")))/\(value(prefix["len"] ?? .string("")))" }
+            if let range = any["range"]?.array, range.count == 2 { return "\(value(range[0]))-\(value(range[1]))" }
+            if let val = any["elem"]?["val"] { return value(val) }
+            return ""
+        case .string(let s): return s
+        case .unsigned(let n): return "\(n)"
+        case .integer(let n): return "\(n)"
+        case .double(let d): return "\(d)"
+        case .bool(let b): return b ? "true" : "false"
+        case .array(let a): return a.map(value).joined(separator: " . ")
+        case .null: return ""
         }
-        if let number = any as? NSNumber { return number.stringValue }
-        return "\(any)"
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import PortFwdCore
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +29,7 @@ public enum SafeFile {
         var st = stat()
         if lstat(path, &st) != 0 {
             guard errno == ENOENT, create else { throw error("cannot use \(path)") }
-            let parent = (path as NSString).deletingLastPathComponent
+            let parent = Self.parent(of: path)
             if !parent.isEmpty && parent != path { try directory(parent, create: true, strict: false) }
             guard mkdir(path, mode) == 0 || errno == EEXIST else { throw error("cannot create \(path)") }
             guard lstat(path, &st) == 0 else { throw error("cannot use \(path)") }
@@ -42,7 +42,7 @@ public enum SafeFile {
     private static func directory(_ path: String, create: Bool, strict: Bool) throws(PortFwdError) {
         var st = stat()
         if stat(path, &st) == 0 { return }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = Self.parent(of: path)
         if !parent.isEmpty && parent != path { try directory(parent, create: true, strict: false) }
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw error("cannot create \(path)") }
     }
@@ -121,8 +121,8 @@ public enum SafeFile {
     /// Replaces `path` atomically: a new file created exclusively (O_EXCL, O_NOFOLLOW) beside
     /// it, written, synced, and renamed over it; then the directory is synced.
     public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(PortFwdError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
+        let directory = Self.parent(of: path)
+        let name = path.split(separator: "/").last.map(String.init) ?? path
         var fd: Int32 = -1
         var temp = ""
         for _ in 0..<8 {
@@ -156,7 +156,15 @@ public enum SafeFile {
     /// Removes `path` (never what a symlink there points to); a missing file is fine.
     public static func remove(_ path: String) throws(PortFwdError) {
         if unlink(path) != 0 && errno != ENOENT { throw error("cannot remove \(path)") }
-        syncDirectory((path as NSString).deletingLastPathComponent)
+        syncDirectory(Self.parent(of: path))
+    }
+
+    /// The directory a path is in: `/run/x/y` -> `/run/x`, `/y` -> `/`, `y` -> ``.
+    static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 
     static func syncDirectory(_ path: String) {
