@@ -132,9 +132,11 @@ import Testing
             let problems = status.stderr.split(separator: "\n").filter { !$0.contains("is pending") && !$0.contains("warning:") }
             if !problems.isEmpty { return "status: \(problems.joined(separator: "; "))" }
         }
+        // Where admission is needed, status says when it is missing or not first (above); where
+        // it stands, there is one, and it is first.
         let admission = try lab.admissionChain()
         let ours = admission.filter { $0.contains("libvirt-portfwd") }
-        if !running.isEmpty && !elements.isEmpty && (ours.count != 1 || admission.first?.contains("libvirt-portfwd") != true) {
+        if !ours.isEmpty && (ours.count != 1 || admission.first?.contains("libvirt-portfwd") != true) {
             return "admission: \(admission.prefix(3))"
         }
         return nil
