@@ -29,9 +29,17 @@ public struct Setup: Sendable {
         self.iptables = iptables
     }
 
-    /// The config file's text ("" when it is absent and need not exist).
+    /// The drop-in directory beside the config file: `/etc/libvirt/portfwd.d`.
+    public var dropInDirectory: String { ConfigFile.dropInDirectory(of: configPath) }
+
+    /// The config's text: the file's ("" when it is absent and need not exist), then every
+    /// drop-in's, as one bundle (`ConfigFiles`).
     public func configText() throws(PortFwdError) -> String {
-        try ConfigFile.read(path: configPath, required: configRequired) ?? ""
+        var files = [ConfigFiles.File(path: configPath, text: try ConfigFile.read(path: configPath, required: configRequired) ?? "")]
+        for path in ConfigFile.dropIns(in: dropInDirectory) {
+            files.append(ConfigFiles.File(path: path, text: try ConfigFile.read(path: path, required: true) ?? ""))
+        }
+        return ConfigFiles(files).bundle
     }
 
     /// The config file, parsed; throws with its file and line when it does not parse.
@@ -55,7 +63,7 @@ public struct Setup: Sendable {
     /// the service repairs towards, so that an edit applies on `apply` or reload only.
     public func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
         guard let last = store.lastConfig else { return try reconciler() }
-        return reconciler(try ConfigCache.shared.parse(last, file: "\(configPath) (as last applied)"), text: nil)
+        return reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil)
     }
 
     /// For events (hooks, `status`, `forward list`): the config file; when it does not parse,
@@ -67,7 +75,7 @@ public struct Setup: Sendable {
             return (reconciler(try ConfigCache.shared.parse(text, file: configPath), text: text), nil)
         } catch {
             let problem = "\(error.oneLine) (libvirt-portfwd check shows every problem)"
-            if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: "\(configPath) (as last applied)") {
+            if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: configPath, lastApplied: true) {
                 return (reconciler(config, text: nil), problem + "; using the config as it last applied")
             }
             return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
@@ -86,11 +94,17 @@ final class ConfigCache: Sendable {
     static let shared = ConfigCache()
     private let entries = Mutex<[(text: String, file: String, config: Config)]>([])
 
-    func parse(_ text: String, file: String) throws(PortFwdError) -> Config {
-        if let hit = entries.withLock({ $0.first { $0.text == text && $0.file == file } }) { return hit.config }
-        let config = try Config.parse(text, file: file)
+    /// `text`: a bundle of the config's files (`ConfigFiles`); `file`: the main one's path.
+    func parse(_ text: String, file: String, lastApplied: Bool = false) throws(PortFwdError) -> Config {
+        let key = lastApplied ? file + " (as last applied)" : file
+        if let hit = entries.withLock({ $0.first { $0.text == text && $0.file == key } }) { return hit.config }
+        var config: Config
+        do { config = try ConfigFiles(bundle: text, main: file).parse() } catch {
+            throw lastApplied ? PortFwdError(error.code, lines: error.lines.map { "(as last applied) \($0)" }) : error
+        }
+        config.file = file
         entries.withLock { list in
-            list.insert((text, file, config), at: 0)
+            list.insert((text, key, config), at: 0)
             if list.count > 4 { list.removeLast() }
         }
         return config

@@ -35,6 +35,9 @@ enum Check {
                 try chosen.selected.validate(outcome.plan)
                 if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { throw PortFwdError(.refused, Firewalld.strictProblem) }
             }
+            // One line, as `firewall-cmd --check-config` prints `success`.
+            print("success: \(setup.configPath): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) configured guests"
+                + (kernel ? "; the kernel accepts the ruleset" : ""))
         } catch {
             throw fail(error)
         }

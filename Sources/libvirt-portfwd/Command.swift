@@ -2,6 +2,7 @@ import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
+import PortFwdCore
 /// The command line's grammar, small enough to read in one sitting. Every call of the tool
 /// goes through here, and libvirtd waits on the hook calls: a declarative parser built on
 /// runtime reflection cost more than the work of most calls (bench/RESULTS.md), so
@@ -21,6 +22,8 @@ struct OptionSpec: Sendable {
     var choices: [String] = []
     /// May be given more than once (`--source A --source B`).
     var repeats = false
+    /// Understood, but left out of help and completions (`--libvirt-root`, for tests).
+    var hidden = false
 
     static func flag(_ name: String, _ help: String) -> OptionSpec { OptionSpec(name: name, valueName: nil, help: help) }
     static func value(_ name: String, _ valueName: String, _ help: String, choices: [String] = [], repeats: Bool = false) -> OptionSpec {
@@ -45,6 +48,8 @@ struct Command: Sendable {
     var positionals: [PositionalSpec] = []
     /// Whether it changes or reads the kernel's rules, or writes root's files.
     var needsRoot = false
+    /// Command lines shown under EXAMPLES in `--help`.
+    var examples: [String] = []
     var run: (@Sendable (Arguments) throws -> Void)?
 
     var words: [String] { path.split(separator: " ").map(String.init) }
@@ -119,31 +124,3 @@ extension Command {
     }
 }
 
-/// "Did you mean": the closest known word within a small edit distance.
-enum Suggestion {
-    static func nearest(_ word: String, in candidates: [String]) -> String? {
-        let scored = candidates.map { ($0, distance(Array(word), Array($0))) }.filter { $0.1 <= max(2, word.count / 3) }
-        return scored.min { $0.1 < $1.1 }?.0
-    }
-
-    /// Levenshtein distance, with a swap of two neighbours counting as one edit.
-    static func distance(_ a: [Character], _ b: [Character]) -> Int {
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
-        for i in 0...a.count { d[i][0] = i }
-        for j in 0...b.count { d[0][j] = j }
-        for i in 1...a.count {
-            for j in 1...b.count {
-                let cost = a[i - 1] == b[j - 1] ? 0 : 1
-                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
-            }
-        }
-        return d[a.count][b.count]
-    }
-}
-
-extension Optional where Wrapped == String {
-    var orEmpty: String { self ?? "" }
-}

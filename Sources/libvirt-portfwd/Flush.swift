@@ -23,7 +23,9 @@ enum Flush {
         do {
             let outcome = try setup.reconciler(config, text: nil).reconcile(.flushAll)
             outcome.warnings.forEach { warn($0.message) }
-            log.info("flush: every rule of ours removed; forwards are off until libvirt-portfwd apply")
+            let line = "every rule of ours removed; forwards are off until libvirt-portfwd apply"
+            print(line)
+            log.info("flush: \(line)")
         } catch {
             log.error("flush: \(error.oneLine)")
             throw fail(error)

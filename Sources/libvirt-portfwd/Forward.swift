@@ -7,23 +7,32 @@ import PortFwdCore
 import PortFwdSystem
 
 enum Forward {
-    static let command = Command(path: "forward", abstract: "Add, remove and list a guest's forwards; added ones live in its domain metadata.")
+    static let command = Command(path: "forward", abstract: "Add, remove and list a guest's forwards: in its metadata, or in the config's drop-ins.")
 
     static let connect: OptionSpec = .value("connect", "uri", "libvirt connection for virsh (default qemu:///system).")
 
     static let add = Command(
         path: "forward add",
-        abstract: "Add a forward to a guest's metadata; applied at once when it runs.",
-        discussion: "Checked against settings.metadata-host-ports, the caps and every other forward before anything is written. "
-            + "Runs virsh, so never from a hook.",
-        options: GlobalOptions.specs + [connect, .value("source", "cidr", "A client network allowed to use it (repeatable; default: everyone).", repeats: true)],
+        abstract: "Add a forward to a guest; applied at once when it runs, and kept across reboots.",
+        discussion: "Stored in the guest's metadata, which travels with it, when settings.metadata-host-ports and the caps allow it; "
+            + "otherwise (port 443, say) in the config's drop-in portfwd.d/GUEST.toml, which may open any port. --in chooses. "
+            + "Checked against every other forward before anything is written. Runs virsh, so never from a hook.",
+        options: GlobalOptions.specs + [
+            connect,
+            .value("source", "cidr", "A client network allowed to use it (repeatable; default: everyone).", repeats: true),
+            .value("address", "ip", "The guest's address, when it cannot be discovered (a static address inside the guest)."),
+            .value("in", "where", "Where to store it: auto (the default), metadata or config.", choices: ForwardEditor.Destination.allCases.map(\.rawValue)),
+        ],
         positionals: [PositionalSpec(name: "guest", help: "Domain name or UUID."), PositionalSpec(name: "spec", help: "Port spec, as in the config: 8080:80, 5353/udp, ...")],
         needsRoot: true,
+        examples: ["libvirt-portfwd forward add web1 8443:443 --source 203.0.113.0/24",
+                   "libvirt-portfwd forward add web1 443           # outside the metadata fence: stored in portfwd.d/web1.toml",
+                   "libvirt-portfwd forward add db1 5432 --address 192.168.122.20 --in config"],
         run: { try edit($0, remove: false) })
 
     static let remove = Command(
         path: "forward remove",
-        abstract: "Remove a forward from a guest's metadata; applied at once when it runs.",
+        abstract: "Remove a forward forward add made (from the metadata or the drop-in); applied at once when it runs.",
         options: GlobalOptions.specs + [connect],
         positionals: [PositionalSpec(name: "guest", help: "Domain name or UUID."), PositionalSpec(name: "spec", help: "The port spec to remove.")],
         needsRoot: true,
@@ -35,31 +44,50 @@ enum Forward {
         options: GlobalOptions.specs + [connect, .flag("json", "Machine-readable JSON.")],
         positionals: [PositionalSpec(name: "guest", help: "Only this domain.", repeats: true)],
         needsRoot: true,
+        examples: ["libvirt-portfwd forward list", "libvirt-portfwd forward list web1 --json"],
         run: run)
 
     static func editor(_ arguments: Arguments) throws(PortFwdError) -> ForwardEditor {
         let setup = GlobalOptions(arguments).setup
-        return ForwardEditor(reconciler: try setup.reconciler(), virsh: Virsh(uri: arguments.value("connect") ?? "qemu:///system"))
+        return ForwardEditor(reconciler: try setup.reconciler(), virsh: Virsh(uri: arguments.value("connect") ?? "qemu:///system"),
+                             dropIn: DropIn(directory: setup.dropInDirectory), reload: { () throws(PortFwdError) in try setup.reconciler() })
     }
 
     static func edit(_ arguments: Arguments, remove: Bool) throws {
         let guest = arguments.positionals[0], specText = arguments.positionals[1]
         let log = SyslogLog(echo: .none)
-        let outcome: Outcome?
+        let result: ForwardEditor.Result
         do {
             let spec = try PortSpec.parse(specText)
             var sources: [Network] = []
             for text in arguments.all("source") { sources.append(try Network.parse(text)) }
-            let edit: ForwardEditor.Edit = remove ? .remove(spec) : .add(PortFwdCore.Forward(spec: spec, sources: sources, origin: .metadata))
-            outcome = try editor(arguments).apply(edit, to: guest)
+            var address: IPAddress?
+            if let text = arguments.value("address") {
+                guard let a = IPAddress(text), a.guestRefusal == nil else { throw PortFwdError(.invalidInput, "--address: '\(text)' is not an address a guest can hold") }
+                address = a
+            }
+            let edit: ForwardEditor.Edit = remove ? .remove(spec)
+                : .add(PortFwdCore.Forward(spec: spec, sources: sources, origin: .metadata), address: address)
+            let destination = arguments.value("in").flatMap(ForwardEditor.Destination.init(rawValue:)) ?? .auto
+            result = try editor(arguments).apply(edit, to: guest, in: destination)
         } catch {
             throw fail(error)
         }
-        let verb = remove ? "removed" : "added"
-        let line = "\(verb) \(specText) \(remove ? "from" : "to") \(guest)" + (outcome == nil ? "; it applies when the guest starts" : "; installed")
-        outcome?.warnings.forEach { warn($0.message) }
+        LogText.capped(result.outcome?.warnings.map(\.message) ?? []).forEach(warn)
+        let line = "\(remove ? "removed" : "added") \(specText) \(remove ? "from" : "to") \(result.guest) in \(result.storedIn)"
+            + (result.why.map { " (\($0))" } ?? "") + "; " + state(result)
         print(line)
         log.info("forward: \(line)")
+    }
+
+    /// What the guest's forwards are now, as `incus network forward show` says it.
+    static func state(_ result: ForwardEditor.Result) -> String {
+        guard let outcome = result.outcome else { return "\(result.guest) is shut off: it applies when the guest starts" }
+        let installed = outcome.plan.guests.first { $0.uuid == result.uuid }?.forwards.count ?? 0
+        if let pending = outcome.pending.first(where: { $0.guest.uuid == result.uuid }) {
+            return "\(result.guest) runs: \(installed) forwards installed, \(pending.forwards.count) pending (\(pending.reason))"
+        }
+        return "\(result.guest) runs: \(installed) forwards installed"
     }
 
     static func run(_ arguments: Arguments) throws {

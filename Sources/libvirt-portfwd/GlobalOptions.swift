@@ -16,7 +16,9 @@ struct GlobalOptions {
                choices: Settings.Backend.allCases.map(\.rawValue)),
         .value("iptables", "flavour", "iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).",
                choices: IptablesFlavour.allCases.map(\.rawValue)),
-        .value("libvirt-root", "dir", "Prefix for libvirt's files (network XML, leases, running domains), for tests (env LIBVIRT_PORTFWD_LIBVIRT_ROOT)."),
+        OptionSpec(name: "libvirt-root", valueName: "dir",
+                   help: "Prefix for libvirt's files (network XML, leases, running domains) and /proc/net, for tests (env LIBVIRT_PORTFWD_LIBVIRT_ROOT).",
+                   hidden: true),
     ]
 
     var config: String?

@@ -10,7 +10,7 @@ extension Command {
     var usage: String {
         var words = ["\(Self.tool) \(path)".trimmingSuffix()]
         if run == nil { words.append("<subcommand>") }
-        for option in options {
+        for option in options where !option.hidden {
             words.append(option.valueName.map { "[--\(option.name) <\($0)>]\(option.repeats ? " ..." : "")" } ?? "[--\(option.name)]")
         }
         for positional in positionals { words.append(positional.repeats ? "[<\(positional.name)> ...]" : "<\(positional.name)>") }
@@ -27,13 +27,16 @@ extension Command {
             text += "\n"
         }
         text += "OPTIONS:\n"
-        for option in options {
+        for option in options where !option.hidden {
             let name = "--\(option.name)" + (option.valueName.map { " <\($0)>" } ?? "")
             let values = option.choices.isEmpty ? "" : " (values: \(option.choices.joined(separator: ", ")))"
             text += entry(name, option.help + values)
         }
         text += entry("-V, --version", "Show the version, the commit and the backends this host can use.")
         text += entry("-h, --help", "Show help information.")
+        if !examples.isEmpty {
+            text += "\nEXAMPLES:\n" + examples.map { "  \($0)\n" }.joined()
+        }
         if !subcommands.isEmpty {
             text += "\nSUBCOMMANDS:\n"
             for sub in subcommands { text += entry(String(sub.path.split(separator: " ").last!), sub.abstract) }

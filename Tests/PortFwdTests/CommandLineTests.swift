@@ -157,6 +157,12 @@ import PortFwdSystem
         #expect(try complete("libvirt-portfwd --config x fo", 3) == "forward")
         #expect(try complete("libvirt-portfwd forward \"\"", 2).hasPrefix("add remove list"))
         #expect(try complete("libvirt-portfwd apply --backend \"\"", 3) == "auto nftables iptables")
+        // Guests come from virsh, one per line, spaces kept; options still complete after one.
+        dir.write("bin/virsh", "#!/bin/sh\nprintf 'web 1\\ndb1\\n'\n")
+        chmod("\(dir.path)/bin/virsh", 0o755)
+        let guests = try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\"); COMP_CWORD=3; _libvirt_portfwd; printf \"%s|\" \"${COMPREPLY[@]}\"'")
+        #expect(guests == "web 1|db1|")
+        #expect(try complete("libvirt-portfwd forward add web1 --so", 4) == "--source")
         for shell in ["zsh", "fish"] {
             let text = try Shell.run("\(Paths.binary) completions \(shell)")
             #expect(text.contains("forward") && text.contains("running") && text.contains("source"), "\(shell)")

@@ -58,15 +58,15 @@ import Testing
     }
 
     @Test(arguments: [
-        ("[settings]\ncolour = \"blue\"\n", "f.toml: settings.colour: unknown key"),
-        ("[setting]\n", "f.toml: setting: unknown key (expected [settings] or [[guest]])"),
+        ("[settings]\ncolour = \"blue\"\n", "f.toml: line 2: settings.colour: unknown key"),
+        ("[setting]\n", "f.toml: line 1: setting: unknown key; did you mean 'settings'? (expected [settings] or [[guest]])"),
         ("[settings]\nbackend = \"pf\"\n", "f.toml: line 2: settings.backend: 'pf' is not one of auto, nftables, iptables"),
         ("[settings]\nadmission = \"maybe\"\n", "f.toml: line 2: settings.admission: 'maybe' is not one of auto, iptables, libvirt-nftables, none"),
         ("[settings]\nmark = 3\n", "f.toml: settings.mark: mark must be a single bit such as 0x10000000, not 3"),
         ("[settings]\nmark = \"0x1\"\n", "f.toml: settings.mark: must be an integer such as 0x10000000"),
         ("[settings]\nhairpin = \"yes\"\n", "f.toml: settings.hairpin: must be true or false"),
         ("[settings]\nmetadata-host-ports = [\"80-70\"]\n", "f.toml: line 2: settings.metadata-host-ports[0]: range 80-70 is reversed"),
-        ("[[guest]]\nname = \"a\"\nadress = \"192.168.122.10\"\n", "f.toml: guest[0].adress: unknown key"),
+        ("[[guest]]\nname = \"a\"\nadress = \"192.168.122.10\"\n", "f.toml: line 3: guest[0].adress: unknown key; did you mean 'address'?"),
         ("[[guest]]\naddress = \"192.168.122.10\"\n", "f.toml: guest[0]: needs a name or a uuid"),
         ("[[guest]]\nname = \"a\"\naddress = \"192.168.122.300\"\n", "f.toml: line 3: guest[0].address: '192.168.122.300' is not an IPv4 address"),
         ("[[guest]]\nname = \"a\"\naddress6 = \"192.168.122.3\"\n", "f.toml: line 3: guest[0].address6: '192.168.122.3' is not an IPv6 address"),
@@ -82,7 +82,7 @@ import Testing
         ("[[guest]]\nname = \"a\"\n[[guest]]\nname = \"b\"\nforwards = [\"80\", \"8080:0\"]\n",
          "f.toml: line 5: guest[1].forwards[1]: bad port spec '8080:0': port 0 is not allowed"),
         ("[[guest]]\nname = \"a\"\nforwards = [{ spec = \"80\", source = [\"203.0.113.0/24\"] }]\n",
-         "f.toml: guest[0].forwards[0].source: unknown key (expected spec or sources)"),
+         "f.toml: line 3: guest[0].forwards[0].source: unknown key; did you mean 'sources'? (expected spec or sources)"),
         ("[[guest]]\nname = \"a\"\nforwards = [{ sources = [\"203.0.113.0/24\"] }]\n", "f.toml: guest[0].forwards[0]: missing spec"),
         ("[[guest]]\nname = \"a\"\nforwards = [80]\n", "f.toml: guest[0].forwards[0]: must be a port spec string or { spec = \"...\", sources = [...] }"),
         ("[[guest]]\nname = \"a\"\n[[guest]]\nname = \"a\"\n", "f.toml: guest[1]: same domain name a as guest[0]; merge the two [[guest]] tables"),

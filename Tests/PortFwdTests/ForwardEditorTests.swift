@@ -95,22 +95,40 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         PortFwdCore.Forward(spec: try PortSpec.parse(spec), sources: [], origin: .metadata)
     }
 
+    var dropIns: String { "\(host.state.path)/portfwd.d" }
+
+    /// An editor on the config `toml` and whatever the drop-in directory holds, read again on
+    /// every reload, as the command line does.
+    func editor(_ virsh: FakeVirsh, _ toml: String = "") throws -> ForwardEditor {
+        let host = self.host, now = self.now, dir = dropIns
+        let load = { @Sendable () throws(PortFwdError) -> Reconciler in
+            var files = [ConfigFiles.File(path: "c.toml", text: toml)]
+            for path in ConfigFile.dropIns(in: dir) {
+                files.append(ConfigFiles.File(path: path, text: (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""))
+            }
+            let config = try ConfigFiles(files).parse()
+            return Reconciler(config: config, configText: ConfigFiles(files).bundle, store: host.store, libvirt: host.libvirt,
+                              backends: host.backends(config.settings), clock: { now })
+        }
+        return ForwardEditor(reconciler: try load(), virsh: Virsh(commands: virsh), dropIn: DropIn(directory: dir), reload: load)
+    }
+
     /// An add to a running guest is written to libvirt and installed; when the install then
     /// fails, the metadata goes back in both definitions, and the rules and the records are
     /// exactly as they were.
     @Test func aFailedApplyPutsTheMetadataBackAndChangesNothing() throws {
         let virsh = FakeVirsh(tree: host.tree)
         virsh.define("web1", uuid: Fixtures.web1UUID, active: true)
-        let editor = ForwardEditor(reconciler: try host.reconciler("", now: now), virsh: Virsh(commands: virsh))
+        let editor = try self.editor(virsh)
 
-        #expect(try editor.apply(.add(forward("8080:80")), to: "web1") != nil)
+        #expect(try editor.apply(.add(forward("8080:80"), address: nil), to: "web1").outcome != nil)
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
         #expect(virsh.domains["web1"]?.config?.contains("8080:80") == true)
 
         let before = (host.dump, virsh.domains["web1"]?.config, virsh.domains["web1"]?.live, virsh.statusFile("web1"))
         host.nft.failMutation = host.nft.mutationCount
         do {
-            _ = try editor.apply(.add(forward("9090:90")), to: "web1")
+            _ = try editor.apply(.add(forward("9090:90"), address: nil), to: "web1")
             Issue.record("the add succeeded although the install failed")
         } catch {
             #expect((error as? PortFwdError)?.message.hasSuffix("; the metadata was put back") == true, "\(error)")
@@ -128,22 +146,57 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         let virsh = FakeVirsh(tree: host.tree)
         virsh.define("web1", uuid: Fixtures.web1UUID, active: true)
         virsh.setLive("web1", "<forwards><forward spec=\"7070:70/tcp\"/></forwards>")
-        let editor = ForwardEditor(reconciler: try host.reconciler("", now: now), virsh: Virsh(commands: virsh))
-        #expect(try editor.apply(.add(forward("8080:80")), to: "web1") != nil)
+        let editor = try self.editor(virsh)
+        #expect(try editor.apply(.add(forward("8080:80"), address: nil), to: "web1").outcome != nil)
         #expect(virsh.domains["web1"]?.live == "<forwards><forward spec=\"7070:70/tcp\"/><forward spec=\"8080:80/tcp\"/></forwards>")
         #expect(virsh.domains["web1"]?.config == "<forwards><forward spec=\"8080:80/tcp\"/></forwards>")
         #expect(dnat == ["tcp . 7070 : 192.168.122.10 . 70", "tcp . 8080 : 192.168.122.10 . 80"])
 
         let before = (virsh.domains["web1"]?.config, virsh.domains["web1"]?.live)
         host.nft.failMutation = host.nft.mutationCount
-        #expect(throws: PortFwdError.self) { try editor.apply(.add(forward("9090:90")), to: "web1") }
+        #expect(throws: PortFwdError.self) { try editor.apply(.add(forward("9090:90"), address: nil), to: "web1") }
         #expect(virsh.domains["web1"]?.config == before.0)
         #expect(virsh.domains["web1"]?.live == before.1)
         host.nft.failMutation = nil
         // remove takes it out of whichever definition holds it.
-        #expect(try editor.apply(.remove(try PortSpec.parse("7070:70")), to: "web1") != nil)
+        #expect(try editor.apply(.remove(try PortSpec.parse("7070:70")), to: "web1").outcome != nil)
         #expect(virsh.domains["web1"]?.live == "<forwards><forward spec=\"8080:80/tcp\"/></forwards>")
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
+    }
+
+    /// Port 443 is outside the metadata fence: the admin's one command stores it in the config's
+    /// drop-in instead, says where and why, and applies it; the file parses back to the entry;
+    /// a failed apply puts the file back; remove takes it out again.
+    @Test func aPortOutsideTheFenceGoesToTheConfigsDropIn() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web1", uuid: Fixtures.web1UUID, active: true)
+        let result = try editor(virsh).apply(.add(forward("443:80"), address: nil), to: "web1")
+        #expect(result.storedIn == "\(dropIns)/web1.toml")
+        #expect(result.why == "metadata forward 443:80/tcp uses host ports outside settings.metadata-host-ports (1024-65535); forwards in the config file may use any port")
+        #expect(dnat == ["tcp . 443 : 192.168.122.10 . 80"])
+        let text = try String(contentsOfFile: "\(dropIns)/web1.toml", encoding: .utf8)
+        #expect(text.hasPrefix(DropIn.header) && text.hasSuffix("[[guest]]\nname = \"web1\"\nforwards = [\n  \"443:80/tcp\",\n]\n"), "\(text)")
+        #expect(virsh.domains["web1"]?.config == nil, "the metadata is untouched")
+        // An apply that fails puts the file back as it was.
+        host.nft.failMutation = host.nft.mutationCount
+        #expect(throws: PortFwdError.self) { try editor(virsh).apply(.add(forward("8443:80"), address: nil), to: "web1", in: .config) }
+        #expect(try String(contentsOfFile: "\(dropIns)/web1.toml", encoding: .utf8) == text)
+        host.nft.failMutation = nil
+        // --in metadata keeps the fence.
+        #expect(throws: PortFwdError.self) { try editor(virsh).apply(.add(forward("444:80"), address: nil), to: "web1", in: .metadata) }
+        _ = try editor(virsh).apply(.remove(try PortSpec.parse("443:80")), to: "web1")
+        #expect(!FileManager.default.fileExists(atPath: "\(dropIns)/web1.toml"))
+        #expect(dnat.isEmpty)
+    }
+
+    /// A drop-in the admin wrote by hand is theirs: never rewritten.
+    @Test func aHandWrittenDropInIsNeverRewritten() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web1", uuid: Fixtures.web1UUID, active: false)
+        try FileManager.default.createDirectory(atPath: dropIns, withIntermediateDirectories: true)
+        try "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n".write(toFile: "\(dropIns)/web1.toml", atomically: true, encoding: .utf8)
+        #expect(throws: PortFwdError.self) { try editor(virsh).apply(.add(forward("443:80"), address: nil), to: "web1") }
+        #expect(try String(contentsOfFile: "\(dropIns)/web1.toml", encoding: .utf8) == "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n")
     }
 
     /// A domain is found by its exact name, or its UUID, and never by virsh's own lookup: a

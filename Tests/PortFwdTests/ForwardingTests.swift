@@ -137,6 +137,13 @@ import Testing
             #expect(after["target"] as? String == "192.168.122.10:80")
             let table = try lab.tool("status --all", config: config)
             #expect(table.contains("g1     8080:80/tcp"))
+            // Another guest's forward swaps the whole table (chains, on iptables): the counters
+            // are carried across, not reset.
+            try lab.tool("apply --all", config: try lab.config(Self.config(variant) + "\n[[guest]]\nname = \"g2\"\naddress = \"192.168.122.11\"\nforwards = [\"9090:90\"]\n"))
+            #expect(try lab.tool("status --all", config: config).contains("g2 "), "the swap happened")
+            let carried = try row()
+            #expect((carried["packets"] as? Int ?? 0) >= (after["packets"] as? Int ?? 0), "\(carried) after \(after)")
+            #expect((carried["bytes"] as? Int ?? 0) >= (after["bytes"] as? Int ?? 0))
         }
     }
 

@@ -182,9 +182,9 @@ struct Namespace {
             [12:1320] -A LIBVIRT_PORTFWD_FWD -m connmark --mark 0x10000000/0x10000000 -j ACCEPT
             COMMIT
             """
-        #expect(IptablesBackend.merge(IptablesBackend.counters(IptablesRuleset(parsing: save))) == [
-            EndpointCounter(address: "192.168.122.10", proto: "tcp", ports: "80", packets: 12, bytes: 1320),
-            EndpointCounter(address: "fd00:122::10", proto: "udp", ports: "9000-9009", packets: 1, bytes: 60),
+        #expect(IptablesBackend.counters(IptablesRuleset(parsing: save)) == [
+            Endpoint(address: IPAddress("192.168.122.10")!, proto: .tcp, ports: PortRange(80, 80)!): Counts(packets: 12, bytes: 1320),
+            Endpoint(address: IPAddress("fd00:122::10")!, proto: .udp, ports: PortRange(9000, 9009)!): Counts(packets: 1, bytes: 60),
         ])
     }
 }

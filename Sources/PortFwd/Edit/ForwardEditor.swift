@@ -1,11 +1,17 @@
 import PortFwdCore
 import PortFwdSystem
 
-/// `forward add` and `forward remove`, like `incus network forward port add`: they edit the
-/// guest's own metadata through libvirt (the config file stays the admin's, hand-edited, with
-/// its comments), check the change against the policy and the other guests' forwards before
-/// anything is written, and apply it at once when the guest runs. A refused edit changes
-/// nothing, in libvirt or in the kernel; an apply that fails puts the metadata back.
+/// `forward add` and `forward remove`, like `incus network forward port add`: one command that
+/// checks the change against the policy and the other guests' forwards before anything is
+/// written, stores it, and applies it at once when the guest runs. A refused edit changes
+/// nothing; an apply that fails puts back what was written.
+///
+/// Where a forward is stored:
+/// - in the guest's own metadata, so it travels with the guest, when the metadata policy
+///   allows it (the fence for delegated guest owners: ports 1024-65535 by default);
+/// - otherwise, or with `--in config`, in the config's drop-in directory
+///   (`portfwd.d/GUEST.toml`): the admin's word, which may open any port, port 443 included.
+/// The config file itself stays the admin's, hand-edited, with its comments.
 ///
 /// A running domain has two definitions, persistent and live, and their metadata can differ
 /// (`virsh metadata --live`). Each gets the edit on its own, so nothing live-only is lost, and
@@ -13,64 +19,117 @@ import PortFwdSystem
 public struct ForwardEditor: Sendable {
     public let reconciler: Reconciler
     public let virsh: Virsh
+    public let dropIn: DropIn
+    /// A reconciler on the config as the files say now: after a drop-in is written.
+    let reload: @Sendable () throws(PortFwdError) -> Reconciler
 
-    public init(reconciler: Reconciler, virsh: Virsh) {
+    public init(reconciler: Reconciler, virsh: Virsh, dropIn: DropIn, reload: @escaping @Sendable () throws(PortFwdError) -> Reconciler) {
         self.reconciler = reconciler
         self.virsh = virsh
+        self.dropIn = dropIn
+        self.reload = reload
     }
 
     public enum Edit: Sendable {
-        case add(Forward)
+        case add(Forward, address: IPAddress?)
         case remove(PortSpec)
     }
 
-    /// The outcome of the apply, or nil when the guest does not run (the change applies at
-    /// its next start).
-    public func apply(_ edit: Edit, to domain: String) throws(PortFwdError) -> Outcome? {
-        let settings = reconciler.config.settings
-        guard settings.metadata else {
-            throw PortFwdError(.policy, "settings.metadata = false in \(reconciler.config.file): forwards in a domain's metadata are ignored; add it to the config file instead")
-        }
+    public enum Destination: String, Sendable, CaseIterable {
+        case auto, metadata, config
+    }
+
+    /// What happened: where the change is stored, why there, and the apply's outcome (nil
+    /// when the guest does not run: the change applies at its next start).
+    public struct Result: Sendable {
+        public let guest: GuestName
+        public let storedIn: String
+        public let why: String?
+        public let outcome: Outcome?
+        public let uuid: DomainUUID
+    }
+
+    public func apply(_ edit: Edit, to domain: String, in destination: Destination = .auto) throws(PortFwdError) -> Result {
         let ref = try virsh.find(domain)
-        let name = ref.name
-        let definitions: [Virsh.Definition] = try virsh.isActive(ref) ? [.config, .live] : [.config]
+        let active = try virsh.isActive(ref)
+        let settings = reconciler.config.settings
+        let definitions: [Virsh.Definition] = active ? [.config, .live] : [.config]
         var old: [Virsh.Definition: RunningGuest.Metadata?] = [:]
-        for d in definitions { old[d] = try virsh.metadata(ref, d) }
-        let entry = reconciler.config.guest(named: name, uuid: ref.uuid)
+        for d in definitions { old[d] = settings.metadata ? try virsh.metadata(ref, d) : nil }
+        let dropInPath = dropIn.path(for: ref.name, uuid: ref.uuid)
+
+        switch edit {
+        case .remove(let spec):
+            if definitions.contains(where: { ((old[$0] ?? nil)?.forwards ?? []).contains { $0.spec == spec } }) {
+                return try editMetadata(edit, ref, active, definitions, old)
+            }
+            if let text = try dropIn.current(dropInPath), var entry = try Self.entry(text, path: dropInPath), entry.forwards.contains(where: { $0.spec == spec }) {
+                entry.forwards.removeAll { $0.spec == spec }
+                return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: nil)
+            }
+            if let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid), entry.forwards.contains(where: { $0.spec == spec }) {
+                throw PortFwdError(.notFound, "guest \(ref.name): \(spec) is declared in \(reconciler.config.file) (\(entry.path)); remove it there")
+            }
+            throw PortFwdError(.notFound, "guest \(ref.name) has no forward \(spec) that forward add made")
+        case .add(let forward, let address):
+            let inMetadata = Array(Set(definitions.flatMap { ((old[$0] ?? nil)?.forwards ?? []) }))
+            if let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid),
+               (entry.forwards + inMetadata).contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
+                throw PortFwdError(.exists, "guest \(ref.name) already has the forward \(forward)")
+            }
+            // The fence is for what guest owners write; the admin's word goes in the config.
+            let fence = settings.metadata ? MetadataPolicy(settings: settings).forwardProblems(inMetadata + [forward], guest: ref.name)
+                : ["metadata is off (settings.metadata = false)"]
+            let choice = destination == .auto ? (fence.isEmpty ? .metadata : .config) : destination
+            if choice == .metadata {
+                if !fence.isEmpty { throw PortFwdError(.policy, lines: fence.map { $0 + "; forward add --in config stores it in the config instead" }) }
+                return try editMetadata(edit, ref, active, definitions, old)
+            }
+            let text = try dropIn.current(dropInPath)
+            let main = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
+            var entry = try text.flatMap { t throws(PortFwdError) in try Self.entry(t, path: dropInPath) }
+                ?? GuestConfig(name: main?.uuid != nil && main?.name == nil ? nil : ref.name, uuid: main?.uuid != nil && main?.name == nil ? ref.uuid : nil)
+            if entry.forwards.contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
+                throw PortFwdError(.exists, "guest \(ref.name) already has the forward \(forward)")
+            }
+            entry.forwards.append(Forward(spec: forward.spec, sources: forward.sources, origin: .config))
+            if let address {
+                if address.family == .ipv4 { entry.address4 = address } else { entry.address6 = address }
+            }
+            let why = destination == .auto ? fence.first.map { $0.replacingFirst("guest \(ref.name): ", with: "") } : nil
+            return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: why)
+        }
+    }
+
+    /// The one `[[guest]]` of a drop-in's text.
+    static func entry(_ text: String, path: String) throws(PortFwdError) -> GuestConfig? {
+        try Config.parse(text, file: path).guests.first
+    }
+
+    // MARK: - metadata
+
+    private func editMetadata(_ edit: Edit, _ ref: Virsh.Ref, _ active: Bool, _ definitions: [Virsh.Definition],
+                              _ old: [Virsh.Definition: RunningGuest.Metadata?]) throws(PortFwdError) -> Result {
+        let settings = reconciler.config.settings
         var new: [Virsh.Definition: RunningGuest.Metadata] = [:]
         for d in definitions {
             let before = (old[d] ?? nil) ?? RunningGuest.Metadata()
             var forwards = before.forwards
+            var (a4, a6) = (before.address4, before.address6)
             switch edit {
-            case .add(let forward):
-                if forwards.contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
-                    if definitions.count == 1 || d == .live { throw PortFwdError(.exists, "guest \(name) already has the forward \(forward)") }
-                    break
-                }
-                forwards.append(forward)
+            case .add(let forward, let address):
+                if !forwards.contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) { forwards.append(forward) }
+                if let address { if address.family == .ipv4 { a4 = address } else { a6 = address } }
             case .remove(let spec):
                 forwards.removeAll { $0.spec == spec }
             }
-            new[d] = RunningGuest.Metadata(forwards: forwards, address4: before.address4, address6: before.address6)
-        }
-        if case .remove(let spec) = edit, definitions.allSatisfy({ ((old[$0] ?? nil)?.forwards ?? []).allSatisfy { $0.spec != spec } }) {
-            if entry?.forwards.contains(where: { $0.spec == spec }) == true {
-                throw PortFwdError(.notFound, "guest \(name): \(spec) is declared in \(reconciler.config.file) (\(entry!.path)); remove it there")
-            }
-            throw PortFwdError(.notFound, "guest \(name) has no forward \(spec) in its metadata")
+            new[d] = RunningGuest.Metadata(forwards: forwards, address4: a4, address6: a6)
         }
         for d in definitions {
-            let problems = MetadataPolicy(settings: settings).forwardProblems(new[d]!.forwards, guest: name)
+            let problems = MetadataPolicy(settings: settings).forwardProblems(new[d]!.forwards, guest: ref.name)
             if !problems.isEmpty { throw PortFwdError(.policy, lines: problems) }
         }
-        if case .add = edit {
-            // Against every forward that runs now, and the config's (which cannot be known to
-            // conflict only once the guest starts).
-            let others = try reconciler.plan(all: true).plan.guests.filter { $0.uuid != ref.uuid && $0.name != name }
-            let mine = Guest(name: name, uuid: ref.uuid, address4: nil, address6: nil, forwards: (entry?.forwards ?? []) + new[definitions.last!]!.forwards)
-            let conflicts = Conflicts.find(in: others + [mine])
-            if !conflicts.isEmpty { throw PortFwdError(.conflict, lines: conflicts) }
-        }
+        if case .add = edit { try checkConflicts(ref, forwards: new[definitions.last!]!.forwards, config: reconciler) }
         var written: [Virsh.Definition] = []
         do throws(PortFwdError) {
             for d in definitions {
@@ -80,11 +139,11 @@ public struct ForwardEditor: Sendable {
         } catch {
             throw putBack(ref, old, written, after: error)
         }
-        guard definitions.contains(.live) else { return nil }
+        guard active else { return Result(guest: ref.name, storedIn: "its metadata", why: nil, outcome: nil, uuid: ref.uuid) }
         do throws(PortFwdError) {
             var change = Change.reapply
             change.syncWithLibvirt = true
-            return try reconciler.reconcile(change)
+            return Result(guest: ref.name, storedIn: "its metadata", why: nil, outcome: try reconciler.reconcile(change), uuid: ref.uuid)
         } catch {
             throw putBack(ref, old, written, after: error)
         }
@@ -101,13 +160,47 @@ public struct ForwardEditor: Sendable {
         return written.isEmpty ? error : error.appending("; the metadata was put back")
     }
 
+    // MARK: - the config's drop-in
+
+    private func editDropIn(_ entry: GuestConfig, _ ref: Virsh.Ref, _ active: Bool, path: String, before: String?, why: String?) throws(PortFwdError) -> Result {
+        try checkConflicts(ref, forwards: entry.forwards, config: reconciler)
+        try dropIn.write(entry, to: path)
+        do throws(PortFwdError) {
+            // The config as the files say now must parse (an address given twice must agree).
+            let updated = try reload()
+            guard active else { return Result(guest: ref.name, storedIn: path, why: why, outcome: nil, uuid: ref.uuid) }
+            var change = Change.reapply
+            change.syncWithLibvirt = true
+            change.refuseConflicts = true
+            return Result(guest: ref.name, storedIn: path, why: why, outcome: try updated.reconcile(change), uuid: ref.uuid)
+        } catch {
+            do { try dropIn.restore(path, before) } catch let undo {
+                throw error.appending("; and putting \(path) back failed: \(undo.message)")
+            }
+            throw error.appending("; \(path) was put back")
+        }
+    }
+
+    /// Against every forward that runs now, and the config's (which cannot be known to
+    /// conflict only once the guest starts).
+    private func checkConflicts(_ ref: Virsh.Ref, forwards: [Forward], config reconciler: Reconciler) throws(PortFwdError) {
+        let others = try reconciler.plan(all: true).plan.guests.filter { $0.uuid != ref.uuid && $0.name != ref.name }
+        let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
+        let mine = Guest(name: ref.name, uuid: ref.uuid, address4: nil, address6: nil,
+                         forwards: (entry?.forwards ?? []) + forwards.filter { f in !(entry?.forwards ?? []).contains { $0.spec == f.spec } })
+        let conflicts = Conflicts.find(in: others + [mine])
+        if !conflicts.isEmpty { throw PortFwdError(.conflict, lines: conflicts) }
+    }
+
+    // MARK: - list
+
     /// One guest's forwards, or every defined domain's and configured guest's, with where each
     /// comes from.
     public struct Row: Sendable, Codable {
         public let guest: String
         public let spec: String
         public let sources: [String]
-        /// `config` or `metadata`.
+        /// `config`, `config (portfwd.d/web1.toml)` or `metadata`.
         public let origin: String
         public let running: Bool
     }
@@ -126,7 +219,7 @@ public struct ForwardEditor: Sendable {
                 rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: running))
             }
             // What runs, for a running guest; what will run, for one that is shut off.
-            for f in (try virsh.metadata(ref, running ? .live : .config))?.forwards ?? [] {
+            for f in (config.settings.metadata ? try virsh.metadata(ref, running ? .live : .config) : nil)?.forwards ?? [] {
                 rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "metadata", running: running))
             }
         }

@@ -19,7 +19,7 @@ public protocol FirewallBackend: Sendable {
     /// Whether rules of ours are installed by this backend.
     func installed() throws(PortFwdError) -> Bool
     /// Traffic counters per guest endpoint, or nil when nothing is installed.
-    func counters() throws(PortFwdError) -> [EndpointCounter]?
+    func counters() throws(PortFwdError) -> Counters?
     /// Where the installed rules differ from `plan`: one line each, empty when they match.
     func drift(from plan: Plan) throws(PortFwdError) -> [String]
 }

@@ -77,7 +77,8 @@ public struct IptablesBackend: FirewallBackend {
         for family in Family.allCases {
             let ipt = iptables(flavour, family)
             guard used.contains(family) || ipt.hasTables() else { continue }
-            let before = try ipt.save()
+            // With counters, so that the new chains start from them.
+            let before = try ipt.save(counters: true)
             saved[ipt] = before
             if used.contains(family) {
                 changes.append((ipt, fill(plan, family, over: before), restoring(before, family, afterFill: true)))
@@ -128,9 +129,22 @@ public struct IptablesBackend: FirewallBackend {
     func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset) -> IptablesInput {
         var input = IptablesInput()
         let rules = renderer.rules(plan, family: family)
+        // The counting rules keep what they counted: the same rule, the same endpoint and
+        // direction. Only the packets between the save and the restore are lost.
+        let filter = before["filter"]
+        var counted: [String: (packets: UInt64, bytes: UInt64)] = [:]
+        for (index, rule) in filter.rules.enumerated() where rule.chain == IptablesRenderer.forward && !rule.spec.contains(" -j ") {
+            if let counts = filter.counters[index] { counted[rule.spec] = counts }
+        }
         for (table, chain) in IptablesRenderer.chains {
             input.add(table, ":\(chain) - [0:0]")
-            for spec in rules[chain] ?? [] { input.add(table, "-A \(chain) \(spec)") }
+            for spec in rules[chain] ?? [] {
+                if chain == IptablesRenderer.forward, let counts = counted[spec], counts.packets > 0 || counts.bytes > 0 {
+                    input.add(table, "-A \(chain) \(spec)", counts: counts)
+                } else {
+                    input.add(table, "-A \(chain) \(spec)")
+                }
+            }
         }
         for jump in Self.jumps {
             let builtin = before[jump.table].rules(in: jump.builtin)
@@ -224,18 +238,18 @@ public struct IptablesBackend: FirewallBackend {
         return false
     }
 
-    public func counters() throws(PortFwdError) -> [EndpointCounter]? {
+    public func counters() throws(PortFwdError) -> Counters? {
         let flavour = try flavour()
-        var result: [EndpointCounter] = []
+        var result: Counters = [:]
         var found = false
         for family in Family.allCases {
             let ipt = iptables(flavour, family)
             guard ipt.hasTables("filter") else { continue }
             let rules = try ipt.save(table: "filter", counters: true)
             found = found || rules["filter"].chains[IptablesRenderer.forward] != nil
-            result += Self.counters(rules)
+            result.merge(Self.counters(rules)) { a, _ in a }
         }
-        return found ? Self.merge(result) : nil
+        return found ? result : nil
     }
 
     public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
@@ -277,33 +291,22 @@ public struct IptablesBackend: FirewallBackend {
     }
 
     /// The counting rules of LIBVIRT_PORTFWD_FWD (those without a target) in an
-    /// `iptables-save -c`: one per guest endpoint and direction.
-    static func counters(_ rules: IptablesRuleset) -> [EndpointCounter] {
+    /// `iptables-save -c`: one per guest endpoint and direction, both directions added up into
+    /// one counter, as in the nftables backend.
+    static func counters(_ rules: IptablesRuleset) -> Counters {
         let table = rules["filter"]
-        return table.rules.enumerated().compactMap { index, rule in
-            guard rule.chain == IptablesRenderer.forward, !rule.spec.contains(" -j "), let counts = table.counters[index] else { return nil }
+        var result: Counters = [:]
+        for (index, rule) in table.rules.enumerated() {
+            guard rule.chain == IptablesRenderer.forward, !rule.spec.contains(" -j "), let counts = table.counters[index] else { continue }
             let words = rule.spec.split(separator: " ").map(String.init)
             func value(after flag: String) -> String? { words.firstIndex(of: flag).flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil } }
-            guard let proto = value(after: "-p"), let address = value(after: "-d") ?? value(after: "-s"),
-                  let ports = value(after: "--dport") ?? value(after: "--sport") else { return nil }
-            return EndpointCounter(address: String(address.split(separator: "/")[0]), proto: proto,
-                                   ports: ports.replacing(":", with: "-"), packets: counts.packets, bytes: counts.bytes)
+            guard let proto = value(after: "-p").flatMap(Proto.init(rawValue:)),
+                  let address = (value(after: "-d") ?? value(after: "-s")).flatMap({ IPAddress(String($0.split(separator: "/")[0])) }),
+                  let ports = (value(after: "--dport") ?? value(after: "--sport")).flatMap({ try? PortRange.parse(Substring($0.replacing(":", with: "-"))) })
+            else { continue }
+            let endpoint = Endpoint(address: address, proto: proto, ports: ports)
+            result[endpoint] = (result[endpoint] ?? Counts(packets: 0, bytes: 0)) + Counts(packets: counts.packets, bytes: counts.bytes)
         }
-    }
-
-    /// Both directions of one endpoint add up to one counter, as in the nftables backend.
-    static func merge(_ counters: [EndpointCounter]) -> [EndpointCounter] {
-        var order: [String] = []
-        var sums: [String: EndpointCounter] = [:]
-        for c in counters {
-            let key = "\(c.address) \(c.proto) \(c.ports)"
-            if let s = sums[key] {
-                sums[key] = EndpointCounter(address: c.address, proto: c.proto, ports: c.ports, packets: s.packets + c.packets, bytes: s.bytes + c.bytes)
-            } else {
-                order.append(key)
-                sums[key] = c
-            }
-        }
-        return order.map { sums[$0]! }
+        return result
     }
 }

@@ -43,7 +43,8 @@ public struct NftablesBackend: FirewallBackend {
                 alongside += script
             }
         }
-        let script = alongside + render(plan)
+        // Counters carried across the swap; one that cannot be read starts again from zero.
+        let script = alongside + renderer.render(plan, counters: (try? currentCounters()) ?? [:])
         let nft = self.nft
         // Last, so it never needs undoing: a transaction the kernel refused left nothing behind.
         steps.append(Step("replace table \(Self.table)",
@@ -91,12 +92,21 @@ public struct NftablesBackend: FirewallBackend {
         return result
     }
 
-    public func counters() throws(PortFwdError) -> [EndpointCounter]? {
+    public func counters() throws(PortFwdError) -> Counters? {
         guard try installed() else { return nil }
+        return try currentCounters()
+    }
+
+    /// What the count sets hold now; empty without a table.
+    func currentCounters() throws(PortFwdError) -> Counters {
         // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
-        var result: [EndpointCounter] = []
+        var result: Counters = [:]
         for set in ["count4", "count4_ranges", "count6", "count6_ranges"] {
-            result += try NftJSON.counters(try nft.run("list set \(Self.table) \(set)", json: true, dryRun: false))
+            do throws(PortFwdError) {
+                result.merge(try NftJSON.counters(try nft.run("list set \(Self.table) \(set)", json: true, dryRun: false))) { a, _ in a }
+            } catch {
+                if error.code != .notFound { throw error }
+            }
         }
         return result
     }

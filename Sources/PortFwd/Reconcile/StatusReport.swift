@@ -59,7 +59,7 @@ public struct StatusReport: Codable, Sendable {
     public let pending: [Pending]
 
     public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
-                counters: [EndpointCounter]?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil) {
+                counters: Counters?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil) {
         self.warnings = LogText.capped(warnings)
         installed = counters != nil
         self.mode = mode.rawValue
@@ -69,10 +69,7 @@ public struct StatusReport: Codable, Sendable {
         let sources = Dictionary(records.map { ($0.name.value, $0.addressSource.rawValue) }, uniquingKeysWith: { a, _ in a })
         forwards = plan.entries.filter { filter?.contains($0.guest.value) ?? true }.map { e in
             // Counters live per guest endpoint; find the element whose range covers this forward.
-            let counter = counters?.first { c in
-                c.address == e.guestAddress.description && c.proto == e.proto.rawValue
-                    && (try? PortRange.parse(Substring(c.ports)))?.contains(e.guestPorts) == true
-            }
+            let counter = counters?.covering(e.guestAddress, e.proto, e.guestPorts)
             let anySource = e.sources == [Network.any(e.family)]
             return Row(guest: e.guest.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
                        hostAddress: e.hostAddress?.description, hostPort: Int(e.hostPorts.lower), hostPortLast: Int(e.hostPorts.upper),
@@ -116,7 +113,7 @@ extension Reconciler {
         let (outcome, records) = try current(all: all)
         var problems = known
         let chosen = backends()
-        var counters: [EndpointCounter]?
+        var counters: Counters?
         if outcome.mode == .off {
             problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
         } else {

@@ -24,7 +24,7 @@ struct ConfigParser {
 
         var config = Config(file: file)
         for key in root.keys where key != "settings" && key != "guest" {
-            problem(key, "unknown key (expected [settings] or [[guest]])")
+            problem(key, Self.unknown(key, in: ["settings", "guest"]) + " (expected [settings] or [[guest]])", at: root[key])
         }
         if let value = root["settings"] {
             if let table = value.table { config.settings = parseSettings(table) } else { problem("settings", "must be a table") }
@@ -86,7 +86,7 @@ struct ConfigParser {
                     settings.floatingAddresses.append(a)
                 }
             default:
-                problem(path, "unknown key")
+                problem(path, Self.unknown(key, in: Self.settingsKeys), at: table[key])
             }
         }
         return settings
@@ -115,7 +115,7 @@ struct ConfigParser {
             case "forwards":
                 if let array = value.array { rawForwards = array } else { problem(keyPath, "must be an array") }
             default:
-                problem(keyPath, "unknown key")
+                problem(keyPath, Self.unknown(key, in: ["name", "uuid", "address", "address6", "sources", "forwards"]), at: table[key])
             }
         }
         if guest.name == nil && guest.uuid == nil && problems.count == before {
@@ -162,7 +162,7 @@ struct ConfigParser {
                 guard let s = string(item, keyPath) else { break }
                 do { spec = try PortSpec.parse(s) } catch { problem(keyPath, error.message, at: item) }
             case "sources": sources = self.sources(item, keyPath)
-            default: problem(keyPath, "unknown key (expected spec or sources)")
+            default: problem(keyPath, Self.unknown(key, in: ["spec", "sources"]) + " (expected spec or sources)", at: item)
             }
         }
         guard let spec else {
@@ -245,6 +245,14 @@ struct ConfigParser {
 
     /// The line of the first NUL byte, or of the first `\u0000`/`\U00000000` escape (one
     /// preceded by an even number of backslashes, so `\\u0000` is not one).
+    static let settingsKeys = ["backend", "admission", "mark", "hairpin", "host-access", "metadata", "metadata-host-ports", "metadata-address",
+                               "metadata-max-forwards", "metadata-max-ports", "floating-addresses"]
+
+    /// "unknown key", and the nearest known one: a typo like `adress` gets its fix.
+    static func unknown(_ key: String, in known: [String]) -> String {
+        "unknown key" + (Suggestion.nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? "")
+    }
+
     static func lineOfNUL(_ text: String) -> Int? {
         var line = 1
         var backslashes = 0

@@ -7,6 +7,8 @@ public struct Counted: Hashable, Sendable {
     public let proto: Proto
     public let ports: PortRange
 
+    public var endpoint: Endpoint { Endpoint(address: address, proto: proto, ports: ports) }
+
     public static func endpoints(_ entries: [PlanEntry]) -> [Counted] {
         var order: [Key] = []
         var ranges: [Key: [PortRange]] = [:]
@@ -36,19 +38,44 @@ public struct Counted: Hashable, Sendable {
     }
 }
 
-/// What the kernel counted for one guest endpoint (both directions together).
-public struct EndpointCounter: Hashable, Sendable, Codable {
-    public let address: String
-    public let proto: String
-    public let ports: String
-    public let packets: UInt64
-    public let bytes: UInt64
+/// A guest endpoint that carries a counter: guest address, protocol and port range, as the
+/// count sets key it.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public let address: IPAddress
+    public let proto: Proto
+    public let ports: PortRange
 
-    public init(address: String, proto: String, ports: String, packets: UInt64, bytes: UInt64) {
+    public init(address: IPAddress, proto: Proto, ports: PortRange) {
         self.address = address
         self.proto = proto
         self.ports = ports
+    }
+
+    /// `192.168.122.10 . tcp . 80`, as the count sets write it.
+    public var description: String { "\(address) . \(proto.rawValue) . \(ports)" }
+}
+
+/// What the kernel counted for one endpoint, both directions together.
+public struct Counts: Hashable, Sendable {
+    public var packets: UInt64
+    public var bytes: UInt64
+
+    public init(packets: UInt64, bytes: UInt64) {
         self.packets = packets
         self.bytes = bytes
+    }
+
+    public static func + (a: Counts, b: Counts) -> Counts { Counts(packets: a.packets &+ b.packets, bytes: a.bytes &+ b.bytes) }
+}
+
+/// The counters a backend holds, by endpoint.
+public typealias Counters = [Endpoint: Counts]
+
+extension Counters {
+    /// The counter of the endpoint that covers these guest ports (two forwards to one guest
+    /// port share one).
+    public func covering(_ address: IPAddress, _ proto: Proto, _ ports: PortRange) -> Counts? {
+        if let exact = self[Endpoint(address: address, proto: proto, ports: ports)] { return exact }
+        return first { $0.key.address == address && $0.key.proto == proto && $0.key.ports.contains(ports) }?.value
     }
 }

@@ -28,7 +28,10 @@ public struct TableShape: Equatable, Sendable {
             } else if line == "}" {
                 if inElements { inElements = false } else { set = nil; chain = nil }
             } else if let name = set, inElements {
-                sets[name]!.append(line.hasSuffix(",") ? String(line.dropLast()) : line)
+                var element = line.hasSuffix(",") ? line.dropLast() : line[...]
+                // Counter values are state, not shape.
+                if let counter = element.firstRange(of: Fingerprint.counterMark) { element = element[..<counter.lowerBound] }
+                sets[name]!.append(String(element))
             } else if let name = chain, !line.hasPrefix("type ") {
                 chains[name]! += 1
             }

@@ -13,6 +13,18 @@ public enum ConfigFile {
         return try Config.parse(text, file: path)
     }
 
+    /// The drop-in directory beside a config file: `portfwd.d` next to `portfwd.toml`.
+    public static func dropInDirectory(of config: String) -> String {
+        let parent = SafeFile.parent(of: config)
+        return (parent.isEmpty ? "." : parent == "/" ? "" : parent) + "/portfwd.d"
+    }
+
+    /// The drop-ins, `*.toml` in name order; none when the directory is absent.
+    public static func dropIns(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted().map { "\(directory)/\($0)" }
+    }
+
     /// The file's text; nil when it is absent and not required.
     public static func read(path: String, required: Bool) throws(PortFwdError) -> String? {
         let read: [UInt8]?

@@ -57,8 +57,9 @@ public struct Iptables: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Feeds `input` to iptables-restore --noflush; each table in it commits atomically.
+    /// Rules written with their counters (`[packets:bytes] -A ...`) start from them.
     public func restore(_ input: IptablesInput, test: Bool) throws(PortFwdError) {
-        let argv = ["\(tool)-restore", "-w", "--noflush"] + (test ? ["--test"] : [])
+        let argv = ["\(tool)-restore", "-w", "--noflush"] + (input.counted ? ["--counters"] : []) + (test ? ["--test"] : [])
         let result = try commands.run(argv, input: input.text)
         guard result.status == 0 else { throw PortFwdError(.refused, "\(tool)-restore refused the rules: \(result.reason)") }
     }
@@ -132,8 +133,16 @@ public struct IptablesRuleset: Sendable, Equatable {
 public struct IptablesInput: Sendable, Equatable {
     private var order: [String] = []
     private var lines: [String: [String]] = [:]
+    /// Whether some rule carries its counters, which iptables-restore reads only with --counters.
+    public private(set) var counted = false
 
     public init() {}
+
+    /// Appends a rule that starts with these counters.
+    public mutating func add(_ table: String, _ line: String, counts: (packets: UInt64, bytes: UInt64)) {
+        add(table, "[\(counts.packets):\(counts.bytes)] \(line)")
+        counted = true
+    }
 
     public mutating func add(_ table: String, _ line: String) {
         if lines[table] == nil { order.append(table); lines[table] = [] }
@@ -142,6 +151,7 @@ public struct IptablesInput: Sendable, Equatable {
 
     public mutating func add(_ other: IptablesInput) {
         for table in other.order { for line in other.lines[table]! { add(table, line) } }
+        counted = counted || other.counted
     }
 
     public var isEmpty: Bool { order.isEmpty }
@@ -153,6 +163,7 @@ public struct IptablesInput: Sendable, Equatable {
     public func only(_ table: String) -> IptablesInput {
         var part = IptablesInput()
         for line in lines[table] ?? [] { part.add(table, line) }
+        part.counted = counted
         return part
     }
 

@@ -94,17 +94,19 @@ public enum NftJSON {
         return table
     }
 
-    /// Elements of a set declared with `counter`: key parts and the counter.
-    public static func counters(_ text: String) throws(PortFwdError) -> [EndpointCounter] {
-        var result: [EndpointCounter] = []
+    /// The counters of our count sets (`count4`, `count6_ranges`, ...) in a listing, by endpoint.
+    /// An element that is not one of ours (not an address, a protocol and ports) is left out.
+    public static func counters(_ text: String) throws(PortFwdError) -> Counters {
+        var result: Counters = [:]
         for item in try items(text) {
-            guard let elems = item["set"]?["elem"]?.array else { continue }
+            guard let set = item["set"], set["name"]?.string?.hasPrefix("count") == true, let elems = set["elem"]?.array else { continue }
             for wrapper in elems {
-                guard let elem = wrapper["elem"], let concat = elem["val"]?["concat"]?.array, concat.count == 3 else { continue }
+                guard let elem = wrapper["elem"], let concat = elem["val"]?["concat"]?.array, concat.count == 3,
+                      let address = IPAddress(value(concat[0])), let proto = Proto(rawValue: value(concat[1])),
+                      let ports = try? PortRange.parse(Substring(value(concat[2]))) else { continue }
                 let counter = elem["counter"]
-                result.append(EndpointCounter(
-                    address: value(concat[0]), proto: value(concat[1]), ports: value(concat[2]),
-                    packets: counter?["packets"]?.uint64 ?? 0, bytes: counter?["bytes"]?.uint64 ?? 0))
+                result[Endpoint(address: address, proto: proto, ports: ports)] =
+                    Counts(packets: counter?["packets"]?.uint64 ?? 0, bytes: counter?["bytes"]?.uint64 ?? 0)
             }
         }
         return result

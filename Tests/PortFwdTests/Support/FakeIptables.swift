@@ -12,7 +12,8 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
     struct Table: Equatable {
         var chains: [String] = []
         var policies: [String: String] = [:]
-        var rules: [(chain: String, spec: String)] = []
+        /// Each rule with its counters, `packets:bytes`.
+        var rules: [(chain: String, spec: String, counts: String)] = []
 
         static func == (a: Table, b: Table) -> Bool {
             a.chains == b.chains && a.policies == b.policies && a.rules.map { "\($0.chain) \($0.spec)" } == b.rules.map { "\($0.chain) \($0.spec)" }
@@ -80,7 +81,7 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
                 defer { commits += 1 }
                 if failCommit == commits { return CommandResult(status: 1, stdout: "", stderr: "iptables-restore: injected failure of commit \(commits)\n") }
             }
-            return restore(tool, input ?? "", test: test)
+            return restore(tool, input ?? "", test: test, counters: argv.contains("--counters"))
         }
     }
 
@@ -89,20 +90,26 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
         for (name, table) in (state[tool] ?? [:]).sorted(by: { $0.key < $1.key }) where only == nil || only == name {
             text += "*\(name)\n"
             for chain in table.chains { text += ":\(chain) \(table.policies[chain] ?? "-") [0:0]\n" }
-            for rule in table.rules { text += (counters ? "[0:0] " : "") + "-A \(rule.chain) \(rule.spec)\n" }
+            for rule in table.rules { text += (counters ? "[\(rule.counts)] " : "") + "-A \(rule.chain) \(rule.spec)\n" }
             text += "COMMIT\n"
         }
         return text
     }
 
-    private func restore(_ tool: String, _ input: String, test: Bool) -> CommandResult {
+    private func restore(_ tool: String, _ input: String, test: Bool, counters: Bool) -> CommandResult {
         var current: (name: String, table: Table)?
         var pending = state[tool] ?? [:]
         func failure(_ line: String, _ why: String) -> CommandResult {
             CommandResult(status: 2, stdout: "", stderr: "\(tool)-restore: line failed: \(line): \(why)\n")
         }
         for raw in input.split(separator: "\n") {
-            let line = String(raw)
+            var line = String(raw)
+            // `[packets:bytes] -A ...`: the rule starts from these counters with --counters only.
+            var counts = "0:0"
+            if line.hasPrefix("["), let close = line.firstIndex(of: "]") {
+                if counters { counts = String(line[line.index(after: line.startIndex)..<close]) }
+                line = String(line[line.index(after: close)...].drop { $0 == " " })
+            }
             if line.hasPrefix("#") || line.isEmpty { continue }
             if line.hasPrefix("*") {
                 let name = String(line.dropFirst())
@@ -133,7 +140,7 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
             case "-A":
                 guard words.count == 3, table.chains.contains(words[1]) else { return failure(line, "no chain") }
                 if let target = Self.target(words[2]), !Self.targets.contains(target), !table.chains.contains(target) { return failure(line, "no chain \(target)") }
-                table.rules.append((words[1], words[2]))
+                table.rules.append((words[1], words[2], counts))
             case "-I":
                 let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
                 guard parts.count == 4, let n = Int(parts[2]), table.chains.contains(parts[1]) else { return failure(line, "bad insert") }
@@ -141,7 +148,7 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
                 guard n >= 1, n <= inChain.count + 1 else { return failure(line, "index of insertion too big") }
                 if let target = Self.target(parts[3]), !Self.targets.contains(target), !table.chains.contains(target) { return failure(line, "no chain \(target)") }
                 let at = n <= inChain.count ? inChain[n - 1] : (inChain.last.map { $0 + 1 } ?? table.rules.count)
-                table.rules.insert((parts[1], parts[3]), at: at)
+                table.rules.insert((parts[1], parts[3], counts), at: at)
             case "-D":
                 guard words.count == 3, let index = table.rules.firstIndex(where: { $0.chain == words[1] && $0.spec == words[2] }) else {
                     return failure(line, "Bad rule (does a matching rule exist in that chain?)")
@@ -172,6 +179,19 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
         for family in Family.allCases {
             let names = (state["\(family.iptables)-legacy"] ?? [:]).keys.sorted().joined(separator: "\n")
             procNet.write(family == .ipv4 ? "ip_tables_names" : "ip6_tables_names", names.isEmpty ? "" : names + "\n")
+        }
+    }
+
+    /// Traffic: the rules of `chain` in `tool`'s filter table whose spec contains `match`
+    /// count a packet of `bytes` more.
+    func count(_ tool: String, chain: String, matching match: String, bytes: UInt64) {
+        lock.withLock {
+            guard var table = state[tool]?["filter"] else { return }
+            for i in table.rules.indices where table.rules[i].chain == chain && table.rules[i].spec.contains(match) {
+                let n = table.rules[i].counts.split(separator: ":").compactMap { UInt64($0) }
+                table.rules[i].counts = "\(n[0] + 1):\(n[1] + bytes)"
+            }
+            state[tool]!["filter"] = table
         }
     }
 

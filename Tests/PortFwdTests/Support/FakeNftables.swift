@@ -154,15 +154,50 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             return ""
         case ("set", 5) where words[3] == "libvirt_portfwd":
             guard let table else { throw notFound }
+            let counts = Self.counters(table, set: words[4])
             return Self.json(tableItems(table).filter { ($0["set"] as? [String: Any])?["name"] as? String == words[4] }.map { item in
                 var set = item["set"] as! [String: Any]
                 set["elem"] = (set["elem"] as? [String] ?? []).map { e in
-                    ["elem": ["val": ["concat": e.components(separatedBy: " . ")], "counter": ["packets": 0, "bytes": 0]]]
+                    let (packets, bytes) = counts[e] ?? (0, 0)
+                    let parts: [Any] = e.components(separatedBy: " . ").map { part in
+                        let range = part.split(separator: "-")
+                        return range.count == 2 && !part.contains(":") ? ["range": [UInt64(range[0])!, UInt64(range[1])!]] as Any : part as Any
+                    }
+                    return ["elem": ["val": ["concat": parts], "counter": ["packets": packets, "bytes": bytes]]]
                 }
                 return ["set": set]
             })
         default:
             throw notFound
+        }
+    }
+
+    /// The counters the elements of one set carry in the table's text (` counter packets P bytes B`).
+    private static func counters(_ text: String, set name: String) -> [String: (UInt64, UInt64)] {
+        var result: [String: (UInt64, UInt64)] = [:]
+        var current: String?
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("set ") || line.hasPrefix("map ") { current = line.split(separator: " ")[1].description; continue }
+            guard current == name, let mark = line.range(of: " counter packets ") else { continue }
+            let numbers = line[mark.upperBound...].split(whereSeparator: { !$0.isNumber }).compactMap { UInt64($0) }
+            if numbers.count == 2 { result[String(line[..<mark.lowerBound])] = (numbers[0], numbers[1]) }
+        }
+        return result
+    }
+
+    /// Traffic: the element `element` of count set `set` counts one packet of `bytes` more.
+    func count(_ set: String, _ element: String, bytes: UInt64) {
+        lock.withLock {
+            guard let text = table else { return }
+            var current: String?
+            table = text.split(separator: "\n", omittingEmptySubsequences: false).map { raw -> String in
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("set ") || line.hasPrefix("map ") { current = line.split(separator: " ")[1].description }
+                guard current == set, line == element + "," || line.hasPrefix(element + " counter packets ") else { return String(raw) }
+                let (p, b) = Self.counters("set \(set) {\n" + line, set: set)[element] ?? (0, 0)
+                return "\(element) counter packets \(p + 1) bytes \(b + bytes),"
+            }.joined(separator: "\n")
         }
     }
 

@@ -1,0 +1,49 @@
+import FoundationEssentials
+import PortFwdCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A guest's file in the config's drop-in directory, as `forward add` writes it: one
+/// `[[guest]]` table, printed from typed values, under a header that marks it as ours. A file
+/// without that header is the admin's own, and is never rewritten.
+public struct DropIn: Sendable {
+    public static let header = "# Written by libvirt-portfwd forward add; `forward add` and `forward remove` edit it.\n"
+        + "# Edit it by hand too, or remove this header to keep the tool out of it.\n"
+
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// The file for a domain: named after it when the name is a plain word, else its UUID.
+    public func path(for name: GuestName, uuid: DomainUUID) -> String {
+        let plain = !name.value.isEmpty && name.value.utf8.count <= 64 && !name.value.hasPrefix(".")
+            && name.value.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+        return "\(directory)/\(plain ? name.value : uuid.value).toml"
+    }
+
+    /// The file's text as it is now (nil: absent), refused when it is not ours.
+    public func current(_ path: String) throws(PortFwdError) -> String? {
+        guard let bytes = try SafeFile.read(path, limit: 1 << 20, trust: .regularFile) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix(Self.header) else {
+            throw PortFwdError(.exists, "\(path) was written by hand (it lacks the header forward add writes); edit it there")
+        }
+        return text
+    }
+
+    /// Writes the entry (or, with no forwards left, removes the file).
+    public func write(_ entry: GuestConfig, to path: String) throws(PortFwdError) {
+        if entry.forwards.isEmpty && entry.address4 == nil && entry.address6 == nil {
+            try SafeFile.remove(path)
+            return
+        }
+        try SafeFile.directory(directory, create: true, mode: 0o755)
+        try SafeFile.write(path, Array((Self.header + entry.tomlText).utf8), mode: 0o644)
+    }
+
+    /// Puts the file back as `text` had it (nil: absent).
+    public func restore(_ path: String, _ text: String?) throws(PortFwdError) {
+        if let text { try SafeFile.write(path, Array(text.utf8), mode: 0o644) } else { try SafeFile.remove(path) }
+    }
+}
