@@ -18,11 +18,12 @@ import Testing
         #expect(!scripts.contains { $0.hasPrefix("list tables") })
         let swap = try #require(scripts.firstIndex { $0.contains("delete table inet libvirt_portfwd") })
         #expect(swap == scripts.count - 1, "\(scripts.map { $0.prefix(40) })")
-        #expect(scripts.dropLast().allSatisfy { $0.hasPrefix("list chain ") })
+        // The survey, and the counters the swap carries over.
+        #expect(scripts.dropLast().allSatisfy { $0.hasPrefix("list chain ") || $0.hasPrefix("list set inet libvirt_portfwd count") })
         #expect(scripts.last!.hasPrefix("insert rule ip libvirt_network forward "), "admission rides in the same transaction")
     }
 
-    /// One save per family feeds the jump fixes; a test pass of everything, then one commit
+    /// One save per family (with counters, carried into the new chains) feeds the jump fixes; a test pass of everything, then one commit
     /// per table (a restore commits table by table, so each must be undoable on its own).
     @Test func iptablesApplyIsOneSaveATestAndACommitPerTable() throws {
         let host = FakeHost()
@@ -30,8 +31,8 @@ import Testing
         try backend.apply(try Fixtures.plan(Fixtures.web1))
         let calls = host.iptables.calls.map { $0.argv.joined(separator: " ") }
         #expect(calls == [
-            "iptables-nft-save",
-            "ip6tables-nft-save",
+            "iptables-nft-save -c",
+            "ip6tables-nft-save -c",
             "iptables-nft-restore -w --noflush --test",
             "iptables-nft-restore -w --noflush",
             "iptables-nft-restore -w --noflush",
