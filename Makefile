@@ -29,7 +29,7 @@ RELEASE_FLAGS = -c release -Xswiftc -static-stdlib
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
 # Headers only: libnftables and libxml2 are loaded with dlopen, typed from these headers.
 BUILD_PKGS   = libxml2-dev libnftables-dev
-TEST_PKGS    = socat iproute2 procps python3 busybox \
+TEST_PKGS    = socat iproute2 procps python3 python3-prometheus-client busybox \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
                $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap lintian man-db groff-base zsh fish systemd-container \
                $(BENCH_PKGS)

@@ -173,7 +173,8 @@ import Testing
         for command in try ManPageTests.commandExamples() {
             if command.hasPrefix("systemctl ") { continue }
             let line = command.hasPrefix("virsh ") ? command.replacingOccurrences(of: "virsh ", with: "virsh -c qemu:///system ", options: .anchored) : command
-            let r = lab.shell("export PATH=\(bin):$PATH LIBVIRT_PORTFWD_CONFIG=\(lab.configPath) LIBVIRT_PORTFWD_STATE_DIR=\(lab.stateDir); \(line)")
+            // In the lab's own directory: an example may write a file where it stands.
+            let r = lab.shell("cd \(lab.work) && export PATH=\(bin):$PATH LIBVIRT_PORTFWD_CONFIG=\(lab.configPath) LIBVIRT_PORTFWD_STATE_DIR=\(lab.stateDir); \(line)")
             #expect(r.status == 0, "`\(command)` exited \(r.status): \(r.stderr)")
             ran += 1
         }

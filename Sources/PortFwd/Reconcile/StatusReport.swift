@@ -46,6 +46,29 @@ public struct StatusReport: Codable, Sendable {
         enum CodingKeys: String, CodingKey { case guest, forwards, reason, addressSource = "address_source" }
     }
 
+    /// A configured guest that does not run, shown by `status --all` (as `virsh list --all`).
+    public struct Idle: Codable, Sendable {
+        public let guest: String
+        public let forwards: [String]
+
+        public init(guest: String, forwards: [String]) {
+            self.guest = guest
+            self.forwards = forwards
+        }
+    }
+
+    /// The watch service, as far as the state directory tells.
+    public struct Service: Codable, Sendable {
+        public let running: Bool
+        /// Its repairs of other programs' changes since it started, as it last wrote them.
+        public let repairs: UInt64?
+
+        public init(running: Bool, repairs: UInt64?) {
+            self.running = running
+            self.repairs = repairs
+        }
+    }
+
     public let installed: Bool
     public let mode: String
     public let backend: String
@@ -57,9 +80,19 @@ public struct StatusReport: Codable, Sendable {
     public let warnings: [String]
     public let forwards: [Row]
     public let pending: [Pending]
+    public let notRunning: [Idle]
+    public let service: Service
+
+    enum CodingKeys: String, CodingKey {
+        case installed, mode, backend, healthy, problems, warnings, forwards, pending, service
+        case notRunning = "not_running"
+    }
 
     public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
-                counters: Counters?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil) {
+                counters: Counters?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil,
+                notRunning: [Idle] = [], service: Service = Service(running: false, repairs: nil)) {
+        self.notRunning = notRunning.filter { filter?.contains($0.guest) ?? true }
+        self.service = service
         self.warnings = LogText.capped(warnings)
         installed = counters != nil
         self.mode = mode.rawValue
@@ -94,6 +127,9 @@ public struct StatusReport: Codable, Sendable {
         for p in pending {
             for spec in p.forwards { lines.append([LogText.line(p.guest), spec, "-", "-", "pending", "-", "-"]) }
         }
+        for idle in notRunning {
+            for spec in idle.forwards { lines.append([LogText.line(idle.guest), spec, "-", "-", "not running", "-", "-"]) }
+        }
         let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
         var text = ""
         for line in lines {
@@ -109,8 +145,9 @@ extension Reconciler {
     /// The status of what is recorded now: the plan, its counters, and every way in which
     /// the kernel or the records differ from what they should be.
     /// - Parameter known: problems the caller found already (a config that does not parse).
-    public func status(all: Bool? = nil, guests: Set<String>? = nil, problems known: [String] = []) throws(PortFwdError) -> StatusReport {
-        let (outcome, records) = try current(all: all)
+    /// - Parameter showAll: also the configured guests that do not run, as `virsh list --all`.
+    public func status(showAll: Bool = false, guests: Set<String>? = nil, problems known: [String] = []) throws(PortFwdError) -> StatusReport {
+        let (outcome, records) = try current()
         var problems = known
         let chosen = backends()
         var counters: Counters?
@@ -124,7 +161,11 @@ extension Reconciler {
         problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }
         // Only the service moves a forward when its guest's lease changes: without it, the
         // address may be another guest's by now.
-        if !store.serviceRunning {
+        let service = StatusReport.Service(running: store.serviceRunning, repairs: store.serviceRunning ? store.serviceRepairs : nil)
+        var warnings = outcome.warnings.map(\.message)
+        if !service.running {
+            warnings.append("the libvirt-portfwd service is not running: nothing repairs other programs' changes or follows DHCP leases "
+                + "(systemctl enable --now libvirt-portfwd)")
             let leased = records.filter { r in r.addressSource == .lease && outcome.plan.guests.contains { $0.uuid == r.uuid } }
             problems += leased.map { "guest \($0.name) follows a DHCP lease, but the libvirt-portfwd service is not running: nothing moves its forwards when the lease changes" }
         }
@@ -133,8 +174,18 @@ extension Reconciler {
                 ? "guest \(p.guest.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)"
                 : "guest \(p.guest.name) is pending: \(p.reason)"
         }
+        var idle: [StatusReport.Idle] = []
+        if showAll {
+            let shown = Set(outcome.plan.guests.compactMap(\.uuid)), waiting = Set(outcome.pending.map(\.guest.uuid))
+            let named = Set(outcome.plan.guests.map(\.name) + outcome.pending.map(\.guest.name))
+            for g in config.guests where !g.forwards.isEmpty {
+                if let uuid = g.uuid, shown.contains(uuid) || waiting.contains(uuid) { continue }
+                if g.uuid == nil, let name = g.name, named.contains(name) { continue }
+                idle.append(StatusReport.Idle(guest: g.label, forwards: g.forwards.map(\.spec.description)))
+            }
+        }
         return StatusReport(plan: outcome.plan, mode: outcome.mode, backend: chosen.selected.name, records: records, pending: outcome.pending,
-                            counters: counters, problems: problems, warnings: outcome.warnings.map(\.message), guests: guests)
+                            counters: counters, problems: problems, warnings: warnings, guests: guests, notRunning: idle, service: service)
     }
 
     /// Records of domains libvirt does not report running, past the start grace.

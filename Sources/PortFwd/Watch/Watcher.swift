@@ -99,6 +99,7 @@ public final class Watcher {
         let started = Self.now()
         do {
             let reconciler = try reconcilers(true)
+            if why == "start" { try? reconciler.store.saveServiceRepairs(0) }
             var change = Change.reapply
             change.syncWithLibvirt = true
             let outcome = try reconciler.reconcile(change)
@@ -140,6 +141,8 @@ public final class Watcher {
                 } else {
                     result = .repaired
                     repairs += 1
+                    // For `status --prometheus`; a counter that cannot be written is no reason to stop.
+                    try? reconciler.store.saveServiceRepairs(UInt64(repairs))
                     log.info("watch: repaired after \(reasons.joined(separator: ", ")): \(LogText.capped(others, limit: 3).joined(separator: "; ")); "
                         + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
                     SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes so far")

@@ -202,6 +202,20 @@ extension StateStore {
         return errno == EWOULDBLOCK
     }
 
+    /// How many times the running service repaired other programs' changes since it started,
+    /// as it last wrote it (`watch.repairs`); nil when absent or not a plain number.
+    public var serviceRepairs: UInt64? {
+        guard let bytes = try? SafeFile.read("\(directory)/watch.repairs", limit: 64), bytes.count <= 21 else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.last == "\n", let n = UInt64(text.dropLast()) else { return nil }
+        return n
+    }
+
+    /// Written by the service after each repair (and 0 when it starts).
+    public func saveServiceRepairs(_ n: UInt64) throws(PortFwdError) {
+        try SafeFile.write("\(directory)/watch.repairs", Array("\(n)\n".utf8), mode: 0o644)
+    }
+
     /// Takes the service's lock for the life of the process; fails if another service holds it.
     public func holdServiceLock() throws(PortFwdError) -> Int32 {
         try SafeFile.directory(directory, create: true)
