@@ -28,22 +28,26 @@ enum InstallHook {
         if let flavour = global.iptables { extra += ["--iptables", flavour.rawValue] }
         let exe = arguments.value("binary") ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         do {
+            // Judged before the shims exist: whether each daemon started with hooks in place.
+            let advice = LibvirtDaemons.advice(hooksDirectory: hooksDir)
             let changed = try HookShims(hooksDirectory: hooksDir).install(binary: exe, extraArguments: extra)
             for path in changed { print("installed \(path)") }
             if changed.isEmpty {
                 print("hooks already installed in \(hooksDir)")
             } else {
-                print(restartAdvice(one: "picks up the new hooks", many: "pick up the new hooks"))
+                switch advice {
+                case .restart(let daemons):
+                    print("Restart \(daemons.joined(separator: " and ")) once so \(daemons.count == 1 ? "it picks" : "they pick") up the new hooks "
+                        + "(\(daemons.count == 1 ? "it" : "they") started without any): systemctl restart \(daemons.joined(separator: " "))")
+                case .alreadyCalling(let daemons):
+                    print("\(daemons.joined(separator: " and ")) already \(daemons.count == 1 ? "calls" : "call") hooks: the new ones run from the next event, no restart needed")
+                case .notRunning:
+                    print("No libvirt daemon runs: the next one to start finds the hooks")
+                }
             }
         } catch {
             throw fail(error)
         }
-    }
-
-    /// `one`/`many`: the reason, its verb agreeing with one daemon or several.
-    static func restartAdvice(one: String, many: String) -> String {
-        let daemons = LibvirtDaemons.detect()
-        return "Restart \(daemons.joined(separator: " and ")) once so \(daemons.count == 1 ? "it \(one)" : "they \(many)"): systemctl restart \(daemons.joined(separator: " "))"
     }
 
     private static func absolute(_ path: String) -> String {
@@ -64,11 +68,9 @@ enum UninstallHook {
         do {
             let removed = try HookShims(hooksDirectory: hooksDir).uninstall()
             for path in removed { print("removed \(path)") }
-            if removed.isEmpty {
-                print("no hooks of ours in \(hooksDir)")
-            } else {
-                print(InstallHook.restartAdvice(one: "stops calling them", many: "stop calling them"))
-            }
+            // libvirt looks for hook entries at every event: nothing to restart (measured on
+            // libvirt 9.0 and 11.3).
+            if removed.isEmpty { print("no hooks of ours in \(hooksDir)") }
         } catch {
             throw fail(error)
         }
