@@ -170,6 +170,13 @@ import Testing
         #expect(status.stderr.contains("forward 9001:80/tcp hides a host service listening on tcp *:9001 (socat (pid "), "\(status.stderr)")
         let apply = lab.toolResult("apply")
         #expect(apply.stderr.contains("metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000 (socat (pid "), "\(apply.stderr)")
+        let check = lab.toolResult("check --kernel")
+        #expect(check.status == 0 && check.stderr.contains("forward 9001:80/tcp hides a host service listening on tcp *:9001 (socat (pid "), "\(check.stderr)")
+        // forward add, by root into the config's drop-in: added, and the shadowed service named.
+        _ = try lab.startInLab(["socat", "TCP-LISTEN:9002,fork,reuseaddr", "SYSTEM:echo host"])
+        try waitFor("the third host service") { lab.connect(port: 9002) == "host" }
+        let add = lab.toolResult("forward add web1 9002:80 --in config")
+        #expect(add.status == 0 && add.stderr.contains("forward 9002:80/tcp hides a host service listening on tcp *:9002 (socat (pid "), "\(add.stderr)")
         lab.record("forwards on ports host services listen on", result: "metadata refused, config warned")
     }
 
