@@ -112,7 +112,7 @@ final class FaultyNftables: NftablesRunner, @unchecked Sendable {
         for fault in faults {
             try withSetup(backend, failNft: fault.nft, failCommit: fault.commit) { setup in
                 let before = try setup.dump()
-                let error = #expect(throws: PortFwdError.self, "\(fault)") {
+                let error = expectError(PortFwdError.self, "\(fault)") {
                     _ = try IsolatedNetwork.run(in: setup.ns.name) { try setup.reconciler(Self.after).reconcile(.record(try setup.web(2))) }
                 }
                 #expect(error?.message.hasSuffix("; nothing changed") == true, "\(fault): \(String(describing: error))")

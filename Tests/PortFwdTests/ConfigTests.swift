@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func syntaxErrorsNameTheLine() {
-        let error = #expect(throws: PortFwdError.self) { try Config.parse("[settings]\nhairpin = true\nmark = = 3\n", file: "/etc/x.toml") }
+        let error = expectError(PortFwdError.self) { try Config.parse("[settings]\nhairpin = true\nmark = = 3\n", file: "/etc/x.toml") }
         #expect(error?.lines.count == 1)
         #expect(error?.description.hasPrefix("/etc/x.toml: line 3, column ") == true, "\(String(describing: error))")
     }
@@ -89,13 +89,13 @@ import Testing
         ("[guest]\nname = \"a\"\n", "f.toml: guest: must be an array of tables: write [[guest]]"),
     ])
     func semanticErrorsNameTheKeyPath(text: String, message: String) {
-        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        let error = expectError(PortFwdError.self) { try Config.parse(text, file: "f.toml") }
         #expect(error?.description == message)
     }
 
     @Test func reportsEveryProblemOneLineEach() {
         let text = "[settings]\nhairpin = 1\n[[guest]]\nname = \"a\"\nforwards = [\"0\", \"70000\"]\n"
-        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        let error = expectError(PortFwdError.self) { try Config.parse(text, file: "f.toml") }
         #expect(error?.lines.count == 3)
         #expect(error?.description.split(separator: "\n").count == 3)
     }
@@ -128,7 +128,7 @@ import Testing
         ("[[guest]]\nname = \"a\"\nforwards = [\"80\\U00000000\"]\n", 3),
     ])
     func nulBytesAndEscapesAreRefusedWithTheLine(text: String, line: Int) {
-        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        let error = expectError(PortFwdError.self) { try Config.parse(text, file: "f.toml") }
         #expect(error?.message == "f.toml: line \(line): a NUL byte or \\u0000 escape is not allowed in the config")
     }
 
@@ -157,7 +157,7 @@ import Testing
     @Test func tenThousandBadValuesAreEachReportedWithTheirLine() throws {
         let specs = (0..<10_000).map { "\"\(70_000 + $0)\"" }.joined(separator: ",\n")
         let text = "[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\n\(specs)\n]\n"
-        let error = #expect(throws: PortFwdError.self) { try Config.parse(text, file: "f.toml") }
+        let error = expectError(PortFwdError.self) { try Config.parse(text, file: "f.toml") }
         #expect(error?.lines.count == 10_000)
         #expect(error?.lines.first == "f.toml: line 5: guest[0].forwards[0]: bad port spec '70000': port 70000 is over 65535")
         #expect(error?.lines.last == "f.toml: line 10004: guest[0].forwards[9999]: bad port spec '79999': port 79999 is over 65535")

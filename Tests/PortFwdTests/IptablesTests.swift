@@ -89,7 +89,7 @@ struct Namespace {
             #expect(before.contains("--dport 9090 -j DNAT"))
             // other -> one: IPv4 nat and filter, then IPv6 nat and filter: four commits.
             for k in 0..<4 {
-                let error = #expect(throws: PortFwdError.self) {
+                let error = expectError(PortFwdError.self) {
                     try backend(ns, flavour, ns.commands(failCommit: k, corrupt: true)).apply(try Fixtures.plan(Self.one))
                 }
                 #expect(error?.message.hasSuffix("; nothing changed") == true, "commit \(k): \(String(describing: error))")

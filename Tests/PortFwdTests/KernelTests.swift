@@ -57,7 +57,7 @@ import Testing
     @Test func failedApplyReportsLibnftablesOwnError() throws {
         try IsolatedNetwork.run {
             let nft = LibNftables()
-            let error = #expect(throws: PortFwdError.self) { _ = try nft.run("add table inet x\nadd rule inet x nochain accept\n") }
+            let error = expectError(PortFwdError.self) { _ = try nft.run("add table inet x\nadd rule inet x nochain accept\n") }
             #expect(error?.message.contains("No such file or directory") == true)
             #expect(error?.code == .notFound, "classified once, at the libnftables boundary")
         }

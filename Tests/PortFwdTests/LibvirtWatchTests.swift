@@ -44,6 +44,25 @@ import Testing
         lab.record("service: repairs after flush ruleset, a deleted rule, a network restart")
     }
 
+    /// A guest's start and stop are the hook's to apply: the service sees the table change and
+    /// the status files come and go, finds the kernel holding the plan, and applies nothing of
+    /// its own. (Its later repair of a flush proves it had read those events by then.)
+    @Test func theHookAloneAppliesAGuestsStartAndStop() throws {
+        let lab = try LibvirtLab(config: Self.web1, host: .debian12)
+        defer { lab.close() }
+        let watch = try lab.startWatch()
+        try startWeb1(lab)
+        try lab.virsh("destroy web1")
+        try waitFor("the hook to remove the forward") { ((try? lab.dnatElements()) ?? ["?"]).isEmpty }
+        try lab.virsh("start web1")
+        try works(lab, "the forward after the second start")
+        try lab.inLab("nft flush ruleset")
+        try waitFor("the repair of the flush") { watch.repairs == 1 }
+        let own = watch.log.split(separator: "\n").filter { $0.contains("watch: guest ") || $0.contains("installed") && !$0.contains("repaired after") && !$0.contains("watch start") }
+        #expect(own.isEmpty, "the service applied a guest event the hook had applied: \(own)")
+        lab.record("service: no second apply after a hook")
+    }
+
     /// firewalld's reload: 1.3.3 (Debian 12) flushes every iptables-nft table, our admission
     /// rule with them, and libvirt puts back only its own rules, running no hook; 2.x
     /// (Debian 13) keeps iptables alone. Either way the forward works again.

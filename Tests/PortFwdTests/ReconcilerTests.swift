@@ -54,6 +54,31 @@ import Testing
         #expect(outcome.dropped.isEmpty && host.records.count == 1)
     }
 
+    /// libvirt saves a starting domain's status before its interface has its bridge: such an
+    /// early file changes nothing of what the start hook recorded, and applies nothing (the
+    /// service would otherwise follow every start with a second apply of its own).
+    @Test func anEarlyStatusFileTakesNothingBack() throws {
+        let domain = String(decoding: Fixtures.domain(interfaces: "<interface type='network'><mac address='52:54:00:00:00:10'/><source network='default'/></interface>"), as: UTF8.self)
+        host.tree.write("run/libvirt/qemu/web1.xml", "<domstatus state='running' reason='booted' pid='4242'>\n\(domain)\n</domstatus>\n")
+        let recorded = RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"),
+                                    interfaces: [RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "default", bridge: "virbr0")],
+                                    address4: IPAddress("192.168.122.10"), addressSource: .explicit, since: Int64(now.timeIntervalSince1970) - 1)
+        try host.store.save(recorded)
+        let config = "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n"
+        var preview = sync
+        preview.dryRun = true
+        let outcome = try host.reconciler(config, now: now).reconcile(preview)
+        #expect(outcome.changed.isEmpty && outcome.adopted.isEmpty && outcome.dropped.isEmpty, "\(outcome.changed)")
+        _ = try host.reconciler(config, now: now).reconcile(sync)
+        #expect(host.records == [recorded], "the bridge the hook saw is kept")
+        // Once libvirt has written it, a status file names the bridge under <actual>.
+        let later = try Domain.parse(Fixtures.domain(interfaces: """
+            <interface type='network'><mac address='52:54:00:00:00:10'/><source network='default' portid='6a04be70-e9af-4f6b-8bc9-323dded99e32'/>
+            <actual type='network'><source bridge='virbr0'/></actual><target dev='vnet0'/></interface>
+            """))
+        #expect(later.interfaces == recorded.interfaces)
+    }
+
     /// `virsh metadata --live` changes the running domain's XML: the next sync follows it.
     @Test func liveMetadataChangesAreFollowed() throws {
         running(metadata: Fixtures.metadata("<forward spec='9090:90'/>"))

@@ -187,7 +187,13 @@ public struct Reconciler: Sendable {
                 if fresh.addressSource != .explicit && existing.addressSource != .pending {
                     fresh = fresh.readdressed(existing.address4, existing.address6, source: existing.addressSource)
                 }
-                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: fresh.interfaces, address4: fresh.address4,
+                // libvirt saves a starting domain's status before its interfaces have their
+                // bridge: what the start hook saw is not taken back by such an early file.
+                let interfaces = fresh.interfaces.map { i in
+                    guard i.bridge == nil, let known = existing.interfaces.first(where: { $0.mac == i.mac && $0.network == i.network }) else { return i }
+                    return known
+                }
+                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: interfaces, address4: fresh.address4,
                                      address6: fresh.address6, addressSource: fresh.addressSource,
                                      metadata: fresh.metadata.stamped(now, after: existing.metadata), since: existing.since)
                 if fresh != existing {

@@ -31,8 +31,9 @@ public struct Domain: Sendable {
             guard let macText = node.child("mac")?.attributes["address"], let mac = MAC(macText) else { continue }
             let source = node.child("source")
             let type = node.attributes["type"]
+            // The hook's live XML names the bridge on <source>; a status file under <actual>.
             interfaces.append(RunningGuest.Interface(mac: mac, network: type == "network" ? source?.attributes["network"] : nil,
-                                                     bridge: source?.attributes["bridge"]))
+                                                     bridge: source?.attributes["bridge"] ?? node.child("actual")?.child("source")?.attributes["bridge"]))
         }
         self.interfaces = interfaces
         // Our element is recognised by its namespace; what is inside by local name only,
