@@ -17,7 +17,9 @@ STATEDIR    ?= /run/libvirt-portfwd
 # `make deb VERSION=X.Y.Z` packages the build as another version; empty: what --version says.
 VERSION    ?=
 
-SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+# swift on PATH, else a swift.org tarball in /opt/swift, else Debian's (13 and later ship Swift
+# 6.0.3 as swiftlang: scripts/swift-toolchain installs it where no toolchain is found).
+SWIFT ?= $(shell command -v swift 2>/dev/null || { [ -x /opt/swift/usr/bin/swift ] && echo /opt/swift/usr/bin/swift; } || echo /usr/bin/swift)
 # The commit `--version` shows (read by Package.swift).
 export LIBVIRT_PORTFWD_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 BIN    = .build/release/libvirt-portfwd
@@ -37,24 +39,28 @@ TEST_PKGS    = socat iproute2 procps python3 python3-prometheus-client busybox \
 # apt-ensure never lets a package start a service, and leaves these disabled at boot too.
 LAB_ONLY_PKGS = firewalld
 # Roots built once by scripts/test-root: Debian releases whose libvirt the lab also runs
-# (ROOT=...), and bookworm-deb, a bare Debian 12 where scripts/test-deb installs the package.
-TEST_ROOTS   = trixie bookworm-deb
+# (ROOT=...), bookworm-deb, a bare Debian 12 where scripts/test-deb installs the package, and
+# trixie-swift, Debian 13 with its own Swift 6.0.3, which scripts/test-debian-swift builds with.
+TEST_ROOTS   = trixie bookworm-deb trixie-swift
 BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
 # `make deb`: dpkg-shlibdeps (and binutils' strip).
 DEB_PKGS     = dpkg-dev
 
-.PHONY: all build deps test-deps install uninstall deb test compat demo rulesets bench fuzz chaos clean
+.PHONY: all build toolchain deps test-deps install uninstall deb test compat demo rulesets bench fuzz chaos clean
 
 all: build
 
-build:
+build: toolchain
 	$(SWIFT) build $(RELEASE_FLAGS) --product libvirt-portfwd
+
+toolchain:
+	@scripts/swift-toolchain $(SWIFT)
 
 # apt only when something is missing, so repeated runs stay offline and fast.
 deps:
 	@scripts/apt-ensure $(RUNTIME_PKGS) $(BUILD_PKGS)
 
-test-deps: deps
+test-deps: deps toolchain
 	@scripts/apt-ensure --no-enable="$(LAB_ONLY_PKGS)" $(TEST_PKGS)
 	@for suite in $(TEST_ROOTS); do scripts/test-root $$suite >/dev/null || exit 1; done
 
@@ -138,6 +144,8 @@ test: test-deps
 	scripts/test-deb
 	@# The package again in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald.
 	scripts/test-deb-booted
+	@# Debian 13's own Swift (6.0.3): the release build, the unit tests and one apply.
+	scripts/test-debian-swift
 
 # Rewrites README's compatibility table from the last `make test` (.build/compat/rows.tsv).
 compat:

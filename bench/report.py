@@ -146,6 +146,26 @@ lines += ["## The watch service", "",
           "and ICU are in it) and of libnftables and libxml2, read from the page cache; the kernel can drop them "
           "under memory pressure and reads them back on use. The target counts them all the same.", ""]
 
+# Lean: this binary and the one before it imported FoundationEssentials alone, from this run.
+lean = {}
+for l in open(f"{data}/lean.txt"):
+    which, key, value = l.split()
+    lean.setdefault(which, {}).setdefault(key, []).append(int(value))
+lean = {w: {k: statistics.median(v) for k, v in d.items()} for w, d in lean.items()}
+lean_noop = medians(f"{data}/lean-noop")
+mb = lambda b: f"{b / 1e6:.1f} MB"
+lines += ["## Lean: before and after FoundationEssentials alone", "",
+          ("The same binary on both sides (--quick smoke run)." if quick else
+           "Before: the release build of the commit before the change (bench/build-before), measured in this run beside this one."), "",
+          "| measure | before | after | after ÷ before |", "|---|---|---|---|",
+          f"| release binary | {mb(lean['before']['size'])} | {mb(lean['after']['size'])} | {lean['after']['size'] / lean['before']['size']:.2f}× |",
+          f"| stripped | {mb(lean['before']['stripped'])} | {mb(lean['after']['stripped'])} | {lean['after']['stripped'] / lean['before']['stripped']:.2f}× |",
+          f"| .deb Installed-Size | {mb(lean['before']['installed_kib'] * 1024)} | {mb(lean['after']['installed_kib'] * 1024)} | {lean['after']['installed_kib'] / lean['before']['installed_kib']:.2f}× |",
+          f"| service RSS once idle (100 forwards, median of 3) | {lean['before']['idle_rss_kib'] / 1024:.1f} MiB | {lean['after']['idle_rss_kib'] / 1024:.1f} MiB | {lean['after']['idle_rss_kib'] / lean['before']['idle_rss_kib']:.2f}× |",
+          f"| no-op hook (`prepare`), median | {fmt(lean_noop.get('before'))} ms | {fmt(lean_noop.get('after'))} ms | {lean_noop['after'] / lean_noop['before']:.2f}× |",
+          f"| hello-world, `-static-stdlib`: Foundation, FoundationEssentials | {fmt(lean_noop.get('hello-foundation'))} ms | {fmt(lean_noop.get('hello-essentials'))} ms | |", "",
+          "Installed-Size is what `apt show` reports, in units of 1,024 bytes as dpkg counts them.", ""]
+
 lines += ["## Hostile input", "",
           "| what | median |", "|---|---|",
           f"| `check` of a config with 10,000 bad port specs (every one reported with its line) | {fmt(errors.get('bad-10000'))} ms |",
@@ -174,6 +194,15 @@ t.append(f"| lease written → forward working ≤ 1 s | {service['lease_ms']:.0
 t.append(f"| service idle RSS ≤ 20 MB | {service['idle_rss_kib'] / 1024:.1f} MiB | {check(service['idle_rss_kib'] * 1024 <= 20e6)} |")
 t.append(f"| service RSS growth over the soak ≤ 2 MB | {soak['soak_rss_growth_kib']:+d} KiB | {check(soak['soak_rss_growth_kib'] <= 2048)} |")
 t.append(f"| service idle CPU over 60 s ≈ 0 | {service['idle_cpu_ms']:.0f} ms, {service['idle_wakeups']:.0f} wake-ups | {check(service['idle_cpu_ms'] <= 10 and service['idle_wakeups'] == 0)} |")
+t.append(f"| stripped binary ≤ 16 MB | {mb(lean['after']['stripped'])} | {check(lean['after']['stripped'] <= 16e6)} |")
+t.append(f"| .deb Installed-Size ≤ 20 MB | {mb(lean['after']['installed_kib'] * 1024)} | {check(lean['after']['installed_kib'] * 1024 <= 20e6)} |")
+t.append(f"| service idle RSS ≤ 12 MiB | {lean['after']['idle_rss_kib'] / 1024:.1f} MiB | {check(lean['after']['idle_rss_kib'] <= 12 * 1024)} |")
+got = lean_noop['after'] / lean_noop['hello-essentials']
+t.append(f"| no-op hook ≤ 1.1 × FoundationEssentials hello-world | {got:.2f}× | {check(got <= 1.1)} |")
+for n in [1, 100]:
+    if n in apply:
+        got = ratio(apply[n].get("nftables"), apply[n].get("nft-f"))
+        t.append(f"| apply ÷ `nft -f` ≤ 1.15 at N = {n} | {got:.2f}× | {check(got <= 1.15)} |")
 t.append(f"| 10,000 bad values reported in < 1 s | {errors['bad-10000']:.0f} ms | {check(errors['bad-10000'] < 1000)} |")
 lines += ["## Targets", "", "| target | measured | |", "|---|---|---|"] + t + [""]
 open(f"{out}/RESULTS.md", "w").write("\n".join(lines))

@@ -1,5 +1,9 @@
 // swift-tools-version:6.0
-// A Foundation hello-world, built like the tool, as the floor for process start-up.
+// Hello-worlds built like the tool, as the floor for process start-up: one on Foundation, one on
+// FoundationEssentials alone (what the tool imports).
 import PackageDescription
 
-let package = Package(name: "hello", targets: [.executableTarget(name: "hello")])
+let package = Package(name: "hello", targets: [
+    .executableTarget(name: "hello"),
+    .executableTarget(name: "hello-essentials"),
+])

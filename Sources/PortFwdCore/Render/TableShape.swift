@@ -56,9 +56,13 @@ public struct TableShape: Equatable, Sendable {
             guard let want else { lines.append("set \(name) is not part of the plan"); continue }
             guard let have else { lines.append("set \(name) is missing"); continue }
             if want != have {
-                let missing = want.count - Set(have).intersection(want).count
-                let extra = have.count - Set(want).intersection(have).count
-                lines.append("set \(name) differs from the plan (\(missing) element\(missing == 1 ? "" : "s") missing, \(extra) extra)")
+                // Named element by element (a few of each), as knftables' diff would: what to look for.
+                let kind = (want + have).contains { $0.contains(" : ") } ? "map" : "set"
+                let missing = want.filter { !Set(have).contains($0) }, extra = have.filter { !Set(want).contains($0) }
+                lines += missing.prefix(3).map { "\(kind) \(name) lacks \($0)" }
+                if missing.count > 3 { lines.append("\(kind) \(name) lacks \(missing.count - 3) more elements of the plan") }
+                lines += extra.prefix(3).map { "\(kind) \(name) holds \($0), which is not in the plan" }
+                if extra.count > 3 { lines.append("\(kind) \(name) holds \(extra.count - 3) more elements that are not in the plan") }
             }
         }
         for name in Set(expected.chains.keys).union(chains.keys).sorted() where expected.chains[name] != chains[name] {

@@ -1,0 +1,3 @@
+import FoundationEssentials
+
+print("hello from \(ProcessInfo.processInfo.processIdentifier)")
