@@ -36,8 +36,8 @@ public struct Setup: Sendable {
     /// drop-in's, as one bundle (`ConfigFiles`).
     public func configText() throws(PortFwdError) -> String {
         var files = [ConfigFiles.File(path: configPath, text: try ConfigFile.read(path: configPath, required: configRequired) ?? "")]
-        for path in ConfigFile.dropIns(in: dropInDirectory) {
-            files.append(ConfigFiles.File(path: path, text: try ConfigFile.read(path: path, required: true) ?? ""))
+        for path in try ConfigFile.dropIns(in: dropInDirectory) {
+            files.append(ConfigFiles.File(path: path, text: try ConfigFile.read(path: path, required: true, trust: .strict) ?? ""))
         }
         return ConfigFiles(files).bundle
     }

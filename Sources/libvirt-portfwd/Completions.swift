@@ -86,13 +86,19 @@ enum Completions {
         text += """
                     *) words="" ;;
                 esac
-                # Words one per line, so that a guest's name may hold spaces.
-                words=${words// /$'\\n'}
-                # A guest, where a command takes one first; options after it too.
+                # A guest, where a command takes one first; options after it too. Names are
+                # another user's text: matched as literal strings, never through compgen -W,
+                # which would expand $(...) in them.
                 case $path in \(guestCommands.map { "\"\($0)\"" }.joined(separator: "|")))
-                    if ((args == 0)) && [[ $cur != -* ]]; then words="$(\(listGuests))"; fi ;;
+                    if ((args == 0)) && [[ $cur != -* ]]; then
+                        COMPREPLY=()
+                        local name
+                        while IFS= read -r name; do
+                            [[ -n $name && $name == "$cur"* ]] && COMPREPLY+=("$name")
+                        done < <(\(listGuests))
+                        return
+                    fi ;;
                 esac
-                local IFS=$'\\n'
                 COMPREPLY=($(compgen -W "$words" -- "$cur"))
             }
             complete -F _libvirt_portfwd libvirt-portfwd

@@ -4,7 +4,8 @@ import Testing
 @testable import PortFwdSystem
 
 /// Where the order of calls itself matters, pinned: what an apply asks of the system.
-/// Everything else about the backends is asserted on the resulting rules (BackendTests).
+/// Everything else about the backends is asserted on the resulting rules (KernelTests,
+/// AtomicityTests, IptablesTests, CounterTests, on the kernel or on fakes that keep state).
 @Suite struct BackendCallTests {
     /// libnftables answers `list tables` by fetching every table whole, and after a large
     /// commit its next read does the same; so no `list tables`, and every survey listing comes

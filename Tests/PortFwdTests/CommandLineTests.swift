@@ -196,11 +196,18 @@ import PortFwdSystem
         #expect(try complete("libvirt-portfwd --config x fo", 3) == "forward")
         #expect(try complete("libvirt-portfwd forward \"\"", 2).hasPrefix("add remove list"))
         #expect(try complete("libvirt-portfwd apply --backend \"\"", 3) == "auto nftables iptables")
-        // Guests come from virsh, one per line, spaces kept; options still complete after one.
-        dir.write("bin/virsh", "#!/bin/sh\nprintf 'web 1\\ndb1\\n'\n")
+        // Guests come from virsh, one per line, spaces kept, and never evaluated: a domain
+        // name is another user's text, and root presses TAB.
+        let marker = "\(dir.path)/evaluated"
+        dir.write("names", "web 1\ndb1\nx$(touch \(marker))y\n`touch \(marker)`\n*\n")
+        dir.write("bin/virsh", "#!/bin/sh\ncat \(dir.path)/names\n")
         chmod("\(dir.path)/bin/virsh", 0o755)
-        let guests = try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\"); COMP_CWORD=3; _libvirt_portfwd; printf \"%s|\" \"${COMPREPLY[@]}\"'")
-        #expect(guests == "web 1|db1|")
+        let completeGuest = { (cur: String) in
+            try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\(cur)\"); COMP_CWORD=3; _libvirt_portfwd; printf \"%s|\" \"${COMPREPLY[@]}\"'")
+        }
+        #expect(try completeGuest("") == "web 1|db1|x$(touch \(marker))y|`touch \(marker)`|*|")
+        #expect(try completeGuest("d") == "db1|")
+        #expect(access(marker, F_OK) != 0, "a guest's name was run as a command")
         #expect(try complete("libvirt-portfwd forward add web1 --so", 4) == "--source")
         for shell in ["zsh", "fish"] {
             let text = try Shell.run("\(Paths.binary) completions \(shell)")

@@ -80,3 +80,17 @@ import Testing
         }
     }
 }
+
+extension CounterTests {
+    /// nft 1.0's JSON prints a counter of 2^63 or more as a negative number: read back as the
+    /// same 64 bits, not as zero (which a swap would then carry).
+    @Test func countersPastTwoToTheSixtyThirdAreReadWhole() throws {
+        let json = """
+            {"nftables": [{"set": {"family": "inet", "name": "count4", "table": "libvirt_portfwd", "elem": [
+              {"elem": {"val": {"concat": ["192.168.122.10", "tcp", 80]}, "counter": {"packets": -1, "bytes": -9223372036854775808}}}]}}]}
+            """
+        let counters = try NftJSON.counters(json)
+        #expect(counters[Endpoint(address: IPAddress("192.168.122.10")!, proto: .tcp, ports: PortRange(80, 80)!)]
+                == Counts(packets: UInt64.max, bytes: 1 << 63))
+    }
+}

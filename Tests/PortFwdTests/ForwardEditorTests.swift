@@ -103,7 +103,7 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         let host = self.host, now = self.now, dir = dropIns
         let load = { @Sendable () throws(PortFwdError) -> Reconciler in
             var files = [ConfigFiles.File(path: "c.toml", text: toml)]
-            for path in ConfigFile.dropIns(in: dir) {
+            for path in try ConfigFile.dropIns(in: dir) {
                 files.append(ConfigFiles.File(path: path, text: (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""))
             }
             let config = try ConfigFiles(files).parse()
@@ -175,7 +175,7 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         #expect(result.why == "metadata forward 443:80/tcp uses host ports outside settings.metadata-host-ports (1024-65535); forwards in the config file may use any port")
         #expect(dnat == ["tcp . 443 : 192.168.122.10 . 80"])
         let text = try String(contentsOfFile: "\(dropIns)/web1.toml", encoding: .utf8)
-        #expect(text.hasPrefix(DropIn.header) && text.hasSuffix("[[guest]]\nname = \"web1\"\nforwards = [\n  \"443:80/tcp\",\n]\n"), "\(text)")
+        #expect(text.hasPrefix(DropIn.header) && text.hasSuffix("[[guest]]\nname = \"web1\"\nuuid = \"\(Fixtures.web1UUID)\"\nforwards = [\n  \"443:80/tcp\",\n]\n"), "\(text)")
         #expect(virsh.domains["web1"]?.config == nil, "the metadata is untouched")
         // An apply that fails puts the file back as it was.
         host.nft.failMutation = host.nft.mutationCount
@@ -216,5 +216,102 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         #expect(throws: PortFwdError(.invalidInput, "'\(Fixtures.web1UUID)' is the UUID of domain victim and the name of domain 0a0b0c0d-0000-4000-8000-0000000000ff; name the one you mean by its UUID")) {
             try v.find(Fixtures.web1UUID)
         }
+    }
+}
+
+/// Drop-ins are root's, but the names that choose them are guest owners': whoever names their
+/// domain cannot make root's `forward add` or `forward remove` land on another guest, and an
+/// entry pinned to a domain by UUID is that domain's alone. (From an attack on the first cut.)
+extension ForwardEditorTests {
+    static let victim = "11111111-2222-4333-8444-555555555555", attacker = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+
+    func forwards(_ config: Config, _ name: String, _ uuid: String) throws -> [String] {
+        config.guest(named: try GuestName(name), uuid: try DomainUUID(uuid))?.forwards.map(\.spec.description) ?? []
+    }
+
+    /// A domain named after another domain's UUID does not get that domain's drop-in.
+    @Test func aNameSpelledLikeAnotherGuestsUUIDGetsItsOwnDropIn() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("my web", uuid: Self.victim, active: false)      // not a plain word: its file is named by UUID
+        virsh.define(Self.victim, uuid: Self.attacker, active: false)  // the attacker's name is the victim's UUID
+        _ = try editor(virsh).apply(.add(forward("443"), address: nil), to: "my web", in: .config)
+        let added = try editor(virsh).apply(.add(forward("8443"), address: nil), to: Self.attacker, in: .config)
+        #expect(added.storedIn == "\(dropIns)/\(Self.attacker).toml")
+        var config = try editor(virsh).reconciler.config
+        #expect(try forwards(config, "my web", Self.victim) == ["443:443/tcp"])
+        #expect(try forwards(config, Self.victim, Self.attacker) == ["8443:8443/tcp"])
+        #expect(throws: PortFwdError.self) { try editor(virsh).apply(.remove(try PortSpec.parse("443")), to: Self.attacker) }
+        config = try editor(virsh).reconciler.config
+        #expect(try forwards(config, "my web", Self.victim) == ["443:443/tcp"], "the victim's forward stays")
+    }
+
+    /// A drop-in named after a domain that another guest's entry occupies is not edited: the
+    /// domain gets the file named after its UUID.
+    @Test func aDropInHoldingAnotherGuestsEntryIsLeftAlone() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web", uuid: Self.victim, active: false)
+        _ = try editor(virsh).apply(.add(forward("443"), address: nil), to: "web", in: .config)
+        // The victim is renamed; the attacker takes the name.
+        let renamed = FakeVirsh(tree: host.tree)
+        renamed.define("web-old", uuid: Self.victim, active: false)
+        renamed.define("web", uuid: Self.attacker, active: false)
+        let added = try editor(renamed).apply(.add(forward("8443"), address: nil), to: "web", in: .config)
+        #expect(added.storedIn == "\(dropIns)/\(Self.attacker).toml")
+        let config = try editor(renamed).reconciler.config
+        #expect(try forwards(config, "web-old", Self.victim) == ["443:443/tcp"])
+        #expect(try forwards(config, "web", Self.attacker) == ["8443:8443/tcp"])
+    }
+
+    /// What forward add writes is pinned by UUID: a later domain that bears the name does not
+    /// inherit root's port 22 and the address given for the first.
+    @Test func forwardAddPinsItsEntryToTheDomain() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web", uuid: Self.victim, active: false)
+        _ = try editor(virsh).apply(.add(forward("22"), address: IPAddress("192.168.122.10")), to: "web")
+        let config = try editor(virsh).reconciler.config
+        #expect(try forwards(config, "web", Self.victim) == ["22:22/tcp"])
+        #expect(try forwards(config, "web", Self.attacker).isEmpty)
+        #expect(config.guest(named: try GuestName("web"), uuid: try DomainUUID(Self.attacker))?.address4 == nil)
+    }
+
+    /// Across files, an entry pinned by UUID and a name-only one stay two entries: the name-only
+    /// one is for whichever domain bears the name, the pinned one for its domain alone.
+    @Test(arguments: [false, true])
+    func aPinnedEntryAndANameOnlyOneStayApart(pinnedInMain: Bool) throws {
+        let named = "[[guest]]\nname = \"web\"\nforwards = [\"8080:80\"]\n"
+        let pinned = "[[guest]]\nname = \"web\"\nuuid = \"\(Self.victim)\"\nforwards = [\"22\"]\n"
+        let files = [ConfigFiles.File(path: "/etc/libvirt/portfwd.toml", text: pinnedInMain ? pinned : named),
+                     ConfigFiles.File(path: "/etc/libvirt/portfwd.d/web.toml", text: pinnedInMain ? named : pinned)]
+        let config = try ConfigFiles(files).parse()
+        #expect(try forwards(config, "web", Self.attacker) == ["8080:80/tcp"])
+        #expect(try forwards(config, "web", Self.victim) == ["22:22/tcp"])
+    }
+
+    /// Settings belong in the main file however a drop-in spells them.
+    @Test(arguments: ["[ settings ]\nmetadata = false\n", "settings.metadata = false\n", "settings = { metadata = false }\n",
+                      "\t[settings]\nmetadata=false\n", "[\"settings\"]\nmetadata = false\n"])
+    func settingsInADropInAreRefused(text: String) throws {
+        let error = expectError(PortFwdError.self) {
+            try ConfigFiles([.init(path: "/m.toml", text: ""), .init(path: "/d/x.toml", text: text)]).parse()
+        }
+        #expect(error?.message == "/d/x.toml: [settings] belong in /m.toml")
+    }
+
+    /// A drop-in's name goes into messages and into the bundle of the config as applied: one
+    /// that is not a plain name is refused, naming it, and never read.
+    @Test func aDropInWithAnOddNameIsRefused() throws {
+        let dir = TempDir()
+        dir.write("portfwd.d/web1.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"80\"]\n")
+        dir.write("portfwd.d/z\n[[guest]]\nname = \"injected\"\nforwards = [\"23\"]\n#.toml", "")
+        let error = expectError(PortFwdError.self) { _ = try ConfigFile.dropIns(in: "\(dir.path)/portfwd.d") }
+        #expect(error?.message.hasSuffix(": not read: a drop-in's name is letters, digits and ._+@:- ending in .toml") == true)
+        #expect(error?.lines.count == 1)
+        try FileManager.default.removeItem(atPath: "\(dir.path)/portfwd.d/z\n[[guest]]\nname = \"injected\"\nforwards = [\"23\"]\n#.toml")
+        #expect(try ConfigFile.dropIns(in: "\(dir.path)/portfwd.d") == ["\(dir.path)/portfwd.d/web1.toml"])
+        // Writable by others: refused, as the state directory would be.
+        chmod("\(dir.path)/portfwd.d/web1.toml", 0o666)
+        #expect(throws: PortFwdError.self) { _ = try ConfigFile.read(path: "\(dir.path)/portfwd.d/web1.toml", required: true, trust: .strict) }
+        chmod("\(dir.path)/portfwd.d", 0o777)
+        #expect(throws: PortFwdError.self) { _ = try ConfigFile.dropIns(in: "\(dir.path)/portfwd.d") }
     }
 }

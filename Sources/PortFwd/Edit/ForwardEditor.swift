@@ -56,7 +56,7 @@ public struct ForwardEditor: Sendable {
         let definitions: [Virsh.Definition] = active ? [.config, .live] : [.config]
         var old: [Virsh.Definition: RunningGuest.Metadata?] = [:]
         for d in definitions { old[d] = settings.metadata ? try virsh.metadata(ref, d) : nil }
-        let dropInPath = dropIn.path(for: ref.name, uuid: ref.uuid)
+        let dropInPath = try ownDropIn(ref)
 
         switch edit {
         case .remove(let spec):
@@ -86,9 +86,12 @@ public struct ForwardEditor: Sendable {
                 return try editMetadata(edit, ref, active, definitions, old)
             }
             let text = try dropIn.current(dropInPath)
-            let main = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
+            // A new entry is pinned to this domain by its UUID (the name beside it for the
+            // reader), unless the config already covers the guest by its name alone: then by
+            // name, so that both entries are one guest's.
+            let covering = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
             var entry = try text.flatMap { t throws(PortFwdError) in try Self.entry(t, path: dropInPath) }
-                ?? GuestConfig(name: main?.uuid != nil && main?.name == nil ? nil : ref.name, uuid: main?.uuid != nil && main?.name == nil ? ref.uuid : nil)
+                ?? GuestConfig(name: ref.name, uuid: covering != nil && covering?.uuid == nil ? nil : ref.uuid)
             if entry.forwards.contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
                 throw PortFwdError(.exists, "guest \(ref.name) already has the forward \(forward)")
             }
@@ -99,6 +102,24 @@ public struct ForwardEditor: Sendable {
             let why = destination == .auto ? fence.first.map { $0.replacingFirst("guest \(ref.name): ", with: "") } : nil
             return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: why)
         }
+    }
+
+    /// The drop-in of this domain: the file named after it, unless that file holds another
+    /// guest's entry (another UUID, or a name it no longer bears), then the one named after its
+    /// UUID. Whoever names their domain cannot make root's edit land in another's file.
+    func ownDropIn(_ ref: Virsh.Ref) throws(PortFwdError) -> String {
+        let named = dropIn.path(for: ref.name, uuid: ref.uuid)
+        guard let text = try? dropIn.current(named), let entry = try? Self.entry(text, path: named), !Self.belongs(entry, to: ref) else { return named }
+        let byUUID = dropIn.uuidPath(ref.uuid)
+        if let text = try dropIn.current(byUUID), let entry = try Self.entry(text, path: byUUID), !Self.belongs(entry, to: ref) {
+            throw PortFwdError(.exists, "\(byUUID) holds the entry of guest \(entry.label), not of \(ref.name) (\(ref.uuid)); fix it by hand")
+        }
+        return byUUID
+    }
+
+    static func belongs(_ entry: GuestConfig, to ref: Virsh.Ref) -> Bool {
+        if let uuid = entry.uuid { return uuid == ref.uuid }
+        return entry.name == ref.name
     }
 
     /// The one `[[guest]]` of a drop-in's text.

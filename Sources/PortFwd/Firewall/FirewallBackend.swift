@@ -68,9 +68,9 @@ public enum Steps {
                     do { try undone.backward() } catch { failures.append("undoing \(undone.name): \(error.message)") }
                 }
                 if failures.isEmpty {
-                    throw PortFwdError(error.code, "\(step.name): \(error.message); nothing changed", cause: error)
+                    throw PortFwdError(error.code, "\(step.name): \(error.message); nothing changed")
                 }
-                throw PortFwdError(.partial, "\(step.name): \(error.message); and the rollback failed: \(failures.joined(separator: "; "))", cause: error)
+                throw PortFwdError(.partial, "\(step.name): \(error.message); and the rollback failed: \(failures.joined(separator: "; "))")
             }
         }
     }

@@ -87,14 +87,19 @@ public struct ConfigFiles: Sendable, Hashable {
         return config
     }
 
+    /// One guest's entries: the same UUID, or, both without one, the same name. An entry pinned
+    /// by UUID never takes in a name-only one (nor the other way round): a name-only entry is
+    /// for whichever domain bears the name, a pinned one for that domain alone.
     static func same(_ a: GuestConfig, _ b: GuestConfig) -> Bool {
         if let ua = a.uuid, let ub = b.uuid { return ua == ub }
-        if let na = a.name, let nb = b.name, a.uuid == nil || b.uuid == nil { return na == nb }
+        if a.uuid == nil, b.uuid == nil, let na = a.name, let nb = b.name { return na == nb }
         return false
     }
 
+    /// Whether the text sets anything under `settings`, however spelled (`[ settings ]`,
+    /// `settings.metadata = ...`, an inline table): read by the TOML reader, not by the line.
     static func declaresSettings(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { $0.trimmed.hasPrefix("[settings]") }
+        ((try? TOML.parse(text))?["settings"]) != nil
     }
 
     /// `portfwd.d/web1.toml` for messages, from its full path.

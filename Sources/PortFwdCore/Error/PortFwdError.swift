@@ -29,13 +29,13 @@ public struct PortFwdError: Error, Sendable, CustomStringConvertible {
     }
 
     public let code: Code
+    /// What happened, with what caused it already in the words: a step's error keeps the
+    /// message of the one beneath it, so no separate cause is carried.
     public let message: String
-    public let cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+    public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
-        self.cause = cause
     }
 
     /// Several problems of one kind, one line each.
@@ -54,11 +54,10 @@ public struct PortFwdError: Error, Sendable, CustomStringConvertible {
 
     /// The same error with `note` appended to its last line.
     public func appending(_ note: String) -> PortFwdError {
-        PortFwdError(code, message + note, cause: cause)
+        PortFwdError(code, message + note)
     }
 }
 
 extension PortFwdError: Equatable {
-    /// Same code and message; the cause is context, not identity.
     public static func == (a: PortFwdError, b: PortFwdError) -> Bool { a.code == b.code && a.message == b.message }
 }

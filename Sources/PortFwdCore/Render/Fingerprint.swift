@@ -1,7 +1,7 @@
 /// A short digest of a rendered ruleset, carried in the installed rules as a comment, so that
 /// `status` and `watch` can tell "installed from this very plan" from "installed from an older
 /// one" without comparing every rule. Not a security measure: FNV-1a 64 finds changes, and the
-/// element-by-element comparison (`Inspection`) finds tampering.
+/// element-by-element comparison (`TableShape`) finds tampering.
 public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
     public let value: UInt64
 

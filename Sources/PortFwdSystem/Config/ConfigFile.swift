@@ -19,16 +19,30 @@ public enum ConfigFile {
         return (parent.isEmpty ? "." : parent == "/" ? "" : parent) + "/portfwd.d"
     }
 
-    /// The drop-ins, `*.toml` in name order; none when the directory is absent.
-    public static func dropIns(in directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted().map { "\(directory)/\($0)" }
+    /// The drop-ins, `*.toml` in name order; none when the directory is absent. The directory
+    /// is held to the state directory's rules (root's, not writable by group or others), and a
+    /// `.toml` whose name is not letters, digits and `._+@:-` is refused, naming it: a drop-in
+    /// is an admin's file, and its name goes into messages and the config's bundle.
+    public static func dropIns(in directory: String) throws(PortFwdError) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        try SafeFile.directory(directory, create: false)
+        let candidates = names.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
+        let odd = candidates.filter { !$0.utf8.allSatisfy(isNameByte) }
+        guard odd.isEmpty else {
+            throw PortFwdError(.invalidInput, lines: odd.map { "\(directory)/\(LogText.line($0)): not read: a drop-in's name is letters, digits and ._+@:- ending in .toml" })
+        }
+        return candidates.map { "\(directory)/\($0)" }
     }
 
-    /// The file's text; nil when it is absent and not required.
-    public static func read(path: String, required: Bool) throws(PortFwdError) -> String? {
+    static func isNameByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7a) || b == 0x2e || b == 0x5f || b == 0x2b || b == 0x40 || b == 0x3a || b == 0x2d
+    }
+
+    /// The file's text; nil when it is absent and not required. `trust`: `.strict` for a
+    /// drop-in (root's, not writable by group or others, never through a symlink).
+    public static func read(path: String, required: Bool, trust: SafeFile.Trust = .regularFile) throws(PortFwdError) -> String? {
         let read: [UInt8]?
-        do { read = try SafeFile.read(path, limit: 64 << 20, trust: .regularFile) } catch {
+        do { read = try SafeFile.read(path, limit: 64 << 20, trust: trust) } catch {
             throw PortFwdError(error.code, "\(path): cannot read the file: \(error.message)")
         }
         guard let bytes = read else {

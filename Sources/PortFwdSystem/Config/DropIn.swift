@@ -16,11 +16,16 @@ public struct DropIn: Sendable {
     public init(directory: String) { self.directory = directory }
 
     /// The file for a domain: named after it when the name is a plain word, else its UUID.
+    /// A name spelled like a UUID is never plain: the file of the domain with that UUID.
     public func path(for name: GuestName, uuid: DomainUUID) -> String {
         let plain = !name.value.isEmpty && name.value.utf8.count <= 64 && !name.value.hasPrefix(".")
             && name.value.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
-        return "\(directory)/\(plain ? name.value : uuid.value).toml"
+            && (try? DomainUUID(name.value)) == nil
+        return plain ? "\(directory)/\(name.value).toml" : uuidPath(uuid)
     }
+
+    /// The file named after the domain's UUID: one per domain, whatever its name.
+    public func uuidPath(_ uuid: DomainUUID) -> String { "\(directory)/\(uuid.value).toml" }
 
     /// The file's text as it is now (nil: absent), refused when it is not ours.
     public func current(_ path: String) throws(PortFwdError) -> String? {

@@ -41,7 +41,9 @@ public enum JSONValue: Decodable, Sendable, Equatable {
     public var uint64: UInt64? {
         switch self {
         case .unsigned(let n): return n
-        case .integer(let n): return UInt64(exactly: n)
+        // nft 1.0's JSON prints a 64-bit counter of 2^63 or more as a negative number: the
+        // same bits, read back as unsigned.
+        case .integer(let n): return UInt64(bitPattern: n)
         default: return nil
         }
     }
