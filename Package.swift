@@ -47,9 +47,11 @@ let package = Package(
             dependencies: ["PortFwdCore", "PortFwdSystem"],
             swiftSettings: lean
         ),
+        // The CLI declares every layer it imports, so the compiler holds it to them: it
+        // reaches the C modules only through the layers.
         .executableTarget(
             name: "libvirt-portfwd",
-            dependencies: ["PortFwd", "CBuildInfo"],
+            dependencies: ["PortFwd", "PortFwdCore", "PortFwdSystem", "CBuildInfo"],
             swiftSettings: lean
         ),
         .testTarget(

@@ -1,5 +1,4 @@
 import CBuildInfo
-import CNftables
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -86,7 +85,7 @@ enum LibvirtPortfwd {
     /// The version, the commit built, and the backends this host can use.
     static var versionText: String {
         var backends: [String] = []
-        backends.append(pf_nft_api_get() != nil ? "nftables" : "nftables (unavailable: \(String(cString: pf_nft_load_error())))")
+        backends.append(LibNftables.loadError.map { "nftables (unavailable: \($0))" } ?? "nftables")
         let flavours = IptablesFlavour.allCases.filter { Spawn.locate("iptables-\($0.rawValue)-restore") != nil }.map { "iptables-\($0.rawValue)" }
         backends.append(flavours.isEmpty ? "iptables (unavailable: no iptables-restore)" : "iptables (\(flavours.joined(separator: ", ")))")
         return "libvirt-portfwd \(version) (commit \(String(cString: pf_build_commit())))\nbackends: \(backends.joined(separator: "; "))\n"

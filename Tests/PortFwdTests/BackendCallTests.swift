@@ -42,5 +42,11 @@ import Testing
         #expect(nat.hasPrefix("*nat\n") && nat.hasSuffix("-I POSTROUTING 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_POST\nCOMMIT\n"))
         #expect(filter.hasPrefix("*filter\n") && filter.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
         #expect(host.iptables.calls[2].input == nat + filter)
+        // And what the calls did, in the fake's tables: the forward is in place, first in line.
+        #expect(host.iptables.rules("iptables-nft", "nat", "PREROUTING").first?.hasSuffix("-j LIBVIRT_PORTFWD_PRE") == true)
+        #expect(host.iptables.rules("iptables-nft", "filter", "FORWARD").first?.hasSuffix("-j LIBVIRT_PORTFWD_FWD") == true)
+        let dnat = host.iptables.rules("iptables-nft", "nat", "LIBVIRT_PORTFWD_PRE").joined(separator: "\n")
+        #expect(dnat.contains("--dport 8080") && dnat.contains("--to-destination 192.168.122.10:80"), "\(dnat)")
+        #expect(host.iptables.rules("ip6tables-nft", "nat", "LIBVIRT_PORTFWD_PRE").allSatisfy { !$0.contains("DNAT") })
     }
 }

@@ -117,18 +117,18 @@ import Testing
         var all = Change.reapply
         all.mode = .all
         _ = try host.reconciler(toml, now: now).reconcile(all)
-        #expect(host.store.mode == "all")
+        #expect(host.store.mode == .all)
         #expect(dnat.count == 1)
         _ = try host.reconciler(toml, now: now).reconcile(.reapply)
         #expect(dnat.count == 1, "a hook's reapply keeps every configured guest")
         _ = try host.reconciler(toml, now: now).reconcile(.flushAll)
-        #expect(host.store.mode == "off" && host.nft.table == nil)
+        #expect(host.store.mode == .off && host.nft.table == nil)
         _ = try host.reconciler(toml, now: now).reconcile(.reapply)
         #expect(host.nft.table == nil, "off until apply")
         var running = Change.reapply
         running.mode = .running
         _ = try host.reconciler(toml, now: now).reconcile(running)
-        #expect(host.store.mode == nil)
+        #expect(host.store.mode == .running)
         #expect(dnat.isEmpty)
     }
 }

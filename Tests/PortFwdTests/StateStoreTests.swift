@@ -79,9 +79,9 @@ import Testing
         let snapshot = store.snapshot([guest.uuid, try DomainUUID(Fixtures.web2UUID)])
         try store.remove(guest.uuid)
         try store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web2UUID), name: try GuestName("web2")))
-        try store.setMode("all")
+        try store.setMode(.all)
         #expect(store.restore(snapshot).isEmpty)
         #expect(store.load().guests == [guest])
-        #expect(store.mode == nil)
+        #expect(store.mode == .running)
     }
 }

@@ -1,5 +1,6 @@
 import PortFwdCore
 import PortFwdSystem
+import Synchronization
 
 /// The strategies, chosen by name: `--backend` over `settings.backend`. `auto` is nftables
 /// when libnftables can reach the kernel (or is merely not allowed to: a user's `export`),
@@ -22,15 +23,7 @@ public struct Backends: Sendable {
     public static func make(settings: Settings, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil, probe: Bool = true,
                             nft: NftablesRunner = LibNftables.shared, commands: CommandRunner = ProcessRunner(),
                             procNet: String = "/proc/net") -> Backends {
-        var usable = true
-        if probe {
-            // A listing of one table that is never there reaches the kernel, permission check
-            // included, without fetching anything (unlike `list tables`, which fetches every
-            // table whole, set elements included).
-            do { _ = try nft.run("list table \(NftablesBackend.table)_probe") } catch {
-                usable = error.code == .notFound || error.code == .permission
-            }
-        }
+        let usable = probe ? Self.reaches(nft) : true
         let runner: NftablesRunner? = usable ? nft : nil
         let nftables = NftablesBackend(nft: nft, commands: commands, procNet: procNet)
         let iptables = IptablesBackend(commands: commands, nft: runner, flavour: flavour, procNet: procNet)
@@ -41,4 +34,22 @@ public struct Backends: Sendable {
         case .iptables, .auto: return Backends(selected: iptables, others: usable ? [nftables] : [], nft: runner)
         }
     }
+
+    /// Whether libnftables reaches the kernel. A listing of one table that is never there
+    /// reaches it, permission check included, without fetching anything (unlike `list
+    /// tables`, which fetches every table whole, set elements included). The process's own
+    /// context is asked until it answers yes, then never again: a transaction builds its
+    /// backends several times, and the service for months.
+    static func reaches(_ nft: NftablesRunner) -> Bool {
+        let shared = (nft as? LibNftables) === LibNftables.shared
+        if shared, sharedReaches.withLock({ $0 }) { return true }
+        var usable = true
+        do { _ = try nft.run("list table \(NftablesBackend.table)_probe") } catch {
+            usable = error.code == .notFound || error.code == .permission
+        }
+        if shared && usable { sharedReaches.withLock { $0 = true } }
+        return usable
+    }
+
+    private static let sharedReaches = Mutex(false)
 }

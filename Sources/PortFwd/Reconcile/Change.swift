@@ -1,4 +1,5 @@
 import PortFwdCore
+import PortFwdSystem
 
 /// What a caller wants changed before the rules are made equal to the plan again. Every
 /// event is one of these: a hook, `apply`, `flush`, the watch service, `forward add`.
@@ -37,11 +38,4 @@ public struct Change: Sendable {
     /// A guest that stopped: forgotten, and its forwards removed whatever else fails.
     public static func forget(_ uuid: DomainUUID) -> Change { var c = Change(); c.forget = [uuid]; c.removeAllIfStuck = true; return c }
     public static var flushAll: Change { var c = Change(); c.flush = true; return c }
-}
-
-/// Which guests the rules cover. `all` is what `apply --all` records, for hosts that run
-/// without the hook; hooks and the service keep it until `apply --running`. `off` is what
-/// `flush` records: records still follow the guests, but nothing is installed until `apply`.
-public enum Mode: String, Sendable, CaseIterable {
-    case running, all, off
 }

@@ -1,4 +1,5 @@
 import PortFwdCore
+import PortFwdSystem
 
 /// What one reconcile did: the plan now installed (or that would be), what is still waiting,
 /// and what the admin should hear about.

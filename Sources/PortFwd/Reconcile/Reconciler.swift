@@ -59,7 +59,7 @@ public struct Reconciler: Sendable {
         for uuid in forget {
             do { try store.remove(uuid) } catch { failures.append(error.message) }
         }
-        do { try store.setMode(Mode.off.rawValue) } catch { failures.append(error.message) }
+        do { try store.setMode(.off) } catch { failures.append(error.message) }
         failures += removeAll()
         outcome.mode = .off
         outcome.fellBack = "cannot re-plan without guest \(forget.map(\.value).joined(separator: ", ")): \(error.oneLine); "
@@ -94,7 +94,7 @@ public struct Reconciler: Sendable {
     /// Whether the selected backend has rules of ours installed.
     public func installed() throws(PortFwdError) -> Bool { try backends().selected.installed() }
 
-    public var recordedMode: Mode { store.mode.flatMap(Mode.init(rawValue:)) ?? .running }
+    public var recordedMode: Mode { store.mode }
 
     private func transaction(_ change: Change) throws(PortFwdError) -> Outcome {
         let (loaded, problems) = store.load()
@@ -138,7 +138,7 @@ public struct Reconciler: Sendable {
         let recordStep = Step("update the records in \(store.directory)", apply: { () throws(PortFwdError) in
             for guest in writes { try store.save(guest) }
             for uuid in removals { try store.remove(uuid) }
-            try store.setMode(mode == .running ? nil : mode.rawValue)
+            try store.setMode(mode)
         }, undo: { () throws(PortFwdError) in
             let failures = store.restore(snapshot)
             if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
@@ -279,7 +279,7 @@ public struct Reconciler: Sendable {
         do throws(PortFwdError) {
             failures = try locked(timeout: 5) { () throws(PortFwdError) in
                 // Off until the next apply: neither the hooks nor the service put them back.
-                try store.setMode(Mode.off.rawValue)
+                try store.setMode(.off)
                 return removeAll()
             }
         } catch {

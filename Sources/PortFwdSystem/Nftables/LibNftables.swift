@@ -35,6 +35,9 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
 
     public var hasDestroy: Bool { pf_nft_api_get()?.pointee.has_destroy ?? false }
 
+    /// Why libnftables cannot be loaded on this host; nil when it can (for `--version`).
+    public static var loadError: String? { pf_nft_api_get() != nil ? nil : String(cString: pf_nft_load_error()) }
+
     public func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
         let result: Result<String, PortFwdError> = lock.withLock { _ in
             do throws(PortFwdError) { return .success(try locked(script, json: json, dryRun: dryRun)) } catch { return .failure(error) }
@@ -59,11 +62,14 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
     }
 
     /// libnftables reports errno through nft's own message text; this is the one place that
-    /// reads it, so callers branch on the code instead.
+    /// reads it, so callers branch on the code instead. Only the first line, as knftables does:
+    /// the lines after it echo the command, whose own words (a set named "File exists") must
+    /// not decide the class.
     static func classify(_ message: String) -> PortFwdError {
-        if message.contains("No such file or directory") { return PortFwdError(.notFound, message) }
-        if message.contains("Operation not permitted") || message.contains("Permission denied") { return PortFwdError(.permission, message) }
-        if message.contains("File exists") { return PortFwdError(.exists, message) }
+        let first = message.prefix { $0 != "\n" }
+        if first.contains("No such file or directory") { return PortFwdError(.notFound, message) }
+        if first.contains("Operation not permitted") || first.contains("Permission denied") { return PortFwdError(.permission, message) }
+        if first.contains("File exists") { return PortFwdError(.exists, message) }
         return PortFwdError(.refused, message)
     }
 

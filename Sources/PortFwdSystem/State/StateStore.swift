@@ -139,11 +139,14 @@ public struct StateStore: Sendable {
         try setSmall("config.last", text, trimmed: false)
     }
 
-    /// Which guests the rules cover: `running`, or `all` configured ones (`apply --all`).
-    public var mode: String? { small("mode") }
-    public func setMode(_ mode: String?) throws(PortFwdError) {
-        guard self.mode != mode else { return }
-        if let mode { try setSmall("mode", mode) } else { try SafeFile.remove("\(directory)/mode") }
+    /// Which guests the rules cover, as the last transaction left it: `running` (no file),
+    /// `all` configured ones (`apply --all`), or `off` (`flush`). A file holding anything else
+    /// reads as `running`, what the hooks do by themselves.
+    public var mode: Mode { small("mode").flatMap(Mode.init(rawValue:)) ?? .running }
+    public func setMode(_ mode: Mode) throws(PortFwdError) {
+        let text = mode == .running ? nil : mode.rawValue
+        guard small("mode") != text else { return }
+        if let text { try setSmall("mode", text) } else { try SafeFile.remove("\(directory)/mode") }
     }
 
     private func small(_ name: String, limit: Int = 4096, trimmed: Bool = true) -> String? {
