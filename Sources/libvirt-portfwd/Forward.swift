@@ -76,7 +76,9 @@ enum Forward {
         LogText.capped(result.outcome?.warnings.map(\.message) ?? []).forEach(warn)
         let line = "\(remove ? "removed" : "added") \(specText) \(remove ? "from" : "to") \(result.guest) in \(result.storedIn)"
             + (result.why.map { " (\($0))" } ?? "") + "; " + state(result)
-        print(line)
+        // The name is the guest owner's text: a bidi override or a zero-width space in it
+        // must not reach root's terminal acting.
+        print(LogText.line(line))
         log.info("forward: \(line)")
     }
 

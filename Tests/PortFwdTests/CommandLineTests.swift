@@ -202,11 +202,15 @@ import PortFwdSystem
         dir.write("names", "web 1\ndb1\nx$(touch \(marker))y\n`touch \(marker)`\n*\n")
         dir.write("bin/virsh", "#!/bin/sh\ncat \(dir.path)/names\n")
         chmod("\(dir.path)/bin/virsh", 0o755)
+        // Each reply is what bash puts on the line: read back as the shell reads a command line
+        // (eval, as pressing Enter would), it must be the one literal name, having run nothing.
         let completeGuest = { (cur: String) in
-            try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\(cur)\"); COMP_CWORD=3; _libvirt_portfwd; printf \"%s|\" \"${COMPREPLY[@]}\"'")
+            try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\(cur)\"); COMP_CWORD=3; _libvirt_portfwd; "
+                + "for r in \"${COMPREPLY[@]}\"; do eval \"w=($r)\"; printf \"%s:%s|\" \"${#w[@]}\" \"${w[0]}\"; done'")
         }
-        #expect(try completeGuest("") == "web 1|db1|x$(touch \(marker))y|`touch \(marker)`|*|")
-        #expect(try completeGuest("d") == "db1|")
+        #expect(try completeGuest("") == "1:web 1|1:db1|1:x$(touch \(marker))y|1:`touch \(marker)`|1:*|")
+        #expect(try completeGuest("d") == "1:db1|")
+        #expect(try completeGuest("web\\\\ ") == "1:web 1|", "a quoted prefix, as bash passes it, still matches")
         #expect(access(marker, F_OK) != 0, "a guest's name was run as a command")
         #expect(try complete("libvirt-portfwd forward add web1 --so", 4) == "--source")
         for shell in ["zsh", "fish"] {

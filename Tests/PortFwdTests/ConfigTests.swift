@@ -137,8 +137,9 @@ import Testing
         #expect(config.guests.first?.name?.value == "a\\u0000")
     }
 
-    /// One shape of the rule "UUID wins, as the man page says": wherever the entries stand.
-    @Test func anEntryNamingTheUUIDWinsOverOneNamingTheName() throws {
+    /// An entry naming the UUID and one naming the name both apply to the domain both match,
+    /// wherever they stand; another domain of the name gets the name's entry alone.
+    @Test func anEntryNamingTheUUIDAndOneNamingTheNameBothApply() throws {
         let uuid = "6f1f1b2c-8d7e-4c5b-9a3e-1b2c3d4e5f60"
         for order in [["name", "uuid"], ["uuid", "name"]] {
             let entries = order.map { key in
@@ -146,7 +147,7 @@ import Testing
             }
             let config = try Config.parse(entries.joined())
             let entry = config.guest(named: try GuestName("web1"), uuid: try DomainUUID(uuid))
-            #expect(entry?.forwards.map(\.spec.description) == ["81:81/tcp"], "\(order)")
+            #expect(entry?.forwards.map(\.spec.description) == ["81:81/tcp", "80:80/tcp"], "\(order)")
             // Another domain of that name (redefined, new UUID) gets the name entry.
             let other = config.guest(named: try GuestName("web1"), uuid: try DomainUUID("00000000-0000-4000-8000-000000000001"))
             #expect(other?.forwards.map(\.spec.description) == ["80:80/tcp"])

@@ -275,7 +275,8 @@ extension ForwardEditorTests {
     }
 
     /// Across files, an entry pinned by UUID and a name-only one stay two entries: the name-only
-    /// one is for whichever domain bears the name, the pinned one for its domain alone.
+    /// one is for whichever domain bears the name, the pinned one for its domain alone; the
+    /// domain both match gets the forwards of both, neither hiding the other.
     @Test(arguments: [false, true])
     func aPinnedEntryAndANameOnlyOneStayApart(pinnedInMain: Bool) throws {
         let named = "[[guest]]\nname = \"web\"\nforwards = [\"8080:80\"]\n"
@@ -284,7 +285,8 @@ extension ForwardEditorTests {
                      ConfigFiles.File(path: "/etc/libvirt/portfwd.d/web.toml", text: pinnedInMain ? named : pinned)]
         let config = try ConfigFiles(files).parse()
         #expect(try forwards(config, "web", Self.attacker) == ["8080:80/tcp"])
-        #expect(try forwards(config, "web", Self.victim) == ["22:22/tcp"])
+        #expect(try forwards(config, "web", Self.victim) == ["22:22/tcp", "8080:80/tcp"])
+        #expect(try forwards(config, "web-old", Self.victim) == ["22:22/tcp"])
     }
 
     /// Settings belong in the main file however a drop-in spells them.
@@ -313,5 +315,70 @@ extension ForwardEditorTests {
         #expect(throws: PortFwdError.self) { _ = try ConfigFile.read(path: "\(dir.path)/portfwd.d/web1.toml", required: true, trust: .strict) }
         chmod("\(dir.path)/portfwd.d", 0o777)
         #expect(throws: PortFwdError.self) { _ = try ConfigFile.dropIns(in: "\(dir.path)/portfwd.d") }
+    }
+
+    /// A guest that once bore a name is another guest: forward add for the domain that bears
+    /// it now is checked against its forwards (a third attack found it skipped by name).
+    @Test func aFormerBearerOfTheNameIsStillAnotherGuest() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web", uuid: Self.victim, active: false)
+        _ = try editor(virsh).apply(.add(forward("443:80"), address: IPAddress("192.168.122.10")), to: "web", in: .config)
+        let later = FakeVirsh(tree: host.tree)
+        later.define("web-old", uuid: Self.victim, active: false)
+        later.define("web", uuid: Self.attacker, active: false)
+        let error = expectError(PortFwdError.self) {
+            _ = try editor(later).apply(.add(forward("443:8443"), address: IPAddress("192.168.122.66")), to: "web", in: .config)
+        }
+        #expect(error?.code == .conflict, "\(String(describing: error))")
+        #expect(try forwards(try editor(later).reconciler.config, "web", Self.attacker).isEmpty)
+    }
+
+    /// A file of several entries was edited by hand: forward add does not rewrite it with one
+    /// (which would erase the others); the domain's forward goes to its own UUID file.
+    @Test func aDropInOfSeveralEntriesIsNotRewritten() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web", uuid: Self.victim, active: false)
+        virsh.define("db", uuid: Self.attacker, active: false)
+        let text = DropIn.header + "[[guest]]\nname = \"web\"\nuuid = \"\(Self.victim)\"\nforwards = [\"22\"]\n"
+            + "[[guest]]\nname = \"db\"\nuuid = \"\(Self.attacker)\"\nforwards = [\"5432\"]\n"
+        try FileManager.default.createDirectory(atPath: dropIns, withIntermediateDirectories: true)
+        try text.write(toFile: "\(dropIns)/web.toml", atomically: true, encoding: .utf8)
+        let added = try editor(virsh).apply(.add(forward("443"), address: nil), to: "web", in: .config)
+        #expect(added.storedIn == "\(dropIns)/\(Self.victim).toml")
+        #expect(try String(contentsOfFile: "\(dropIns)/web.toml", encoding: .utf8) == text)
+        let config = try editor(virsh).reconciler.config
+        #expect(try forwards(config, "db", Self.attacker) == ["5432:5432/tcp"])
+        #expect(Set(try forwards(config, "web", Self.victim)) == ["22:22/tcp", "443:443/tcp"])
+        // Two entries of the one guest in one file (by UUID, and by name): refused, not
+        // collapsed into one.
+        let two = DropIn.header + "[[guest]]\nuuid = \"\(Self.attacker)\"\nforwards = [\"1\"]\n[[guest]]\nname = \"db\"\nforwards = [\"2\"]\n"
+        try two.write(toFile: "\(dropIns)/db.toml", atomically: true, encoding: .utf8)
+        let error = expectError(PortFwdError.self) { _ = try editor(virsh).apply(.add(forward("3"), address: nil), to: "db", in: .config) }
+        #expect(error?.message.contains("db.toml holds 2 [[guest]] entries") == true, "\(String(describing: error))")
+        #expect(try String(contentsOfFile: "\(dropIns)/db.toml", encoding: .utf8) == two)
+    }
+
+    /// A file written by hand for another guest is that guest's: root is not sent to edit it,
+    /// the domain gets its own file.
+    @Test func aHandWrittenDropInOfAnotherGuestIsLeftAlone() throws {
+        try FileManager.default.createDirectory(atPath: dropIns, withIntermediateDirectories: true)
+        let text = "[[guest]]\nname = \"web\"\nuuid = \"\(Self.victim)\"\nforwards = [\"443\"]\n"
+        try text.write(toFile: "\(dropIns)/web.toml", atomically: true, encoding: .utf8)
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web-old", uuid: Self.victim, active: false)
+        virsh.define("web", uuid: Self.attacker, active: false)
+        let added = try editor(virsh).apply(.add(forward("8443"), address: nil), to: "web", in: .config)
+        #expect(added.storedIn == "\(dropIns)/\(Self.attacker).toml")
+        #expect(try String(contentsOfFile: "\(dropIns)/web.toml", encoding: .utf8) == text)
+    }
+
+    /// virsh's list is split by bytes: a name that starts with a combining mark is still listed.
+    @Test func aNameStartingWithACombiningMarkIsListed() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("\u{301}web", uuid: Self.attacker, active: false)
+        virsh.define("other", uuid: Self.victim, active: false)
+        let refs = try Virsh(commands: virsh).domains()
+        #expect(Set(refs.map(\.uuid.value)) == [Self.attacker, Self.victim])
+        #expect(try Virsh(commands: virsh).find("\u{301}web").uuid.value == Self.attacker)
     }
 }

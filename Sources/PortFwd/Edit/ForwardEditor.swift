@@ -107,12 +107,14 @@ public struct ForwardEditor: Sendable {
     /// The drop-in of this domain: the file named after it, unless that file holds another
     /// guest's entry (another UUID, or a name it no longer bears), then the one named after its
     /// UUID. Whoever names their domain cannot make root's edit land in another's file.
+    /// Whose the file is is read from its entries, header or not: a file written by hand for
+    /// another guest sends root to this guest's own file, not to edit the other's.
     func ownDropIn(_ ref: Virsh.Ref) throws(PortFwdError) -> String {
         let named = dropIn.path(for: ref.name, uuid: ref.uuid)
-        guard let text = try? dropIn.current(named), let entry = try? Self.entry(text, path: named), !Self.belongs(entry, to: ref) else { return named }
+        guard let entries = try? Self.entries(dropIn.text(named), path: named), entries.contains(where: { !Self.belongs($0, to: ref) }) else { return named }
         let byUUID = dropIn.uuidPath(ref.uuid)
-        if let text = try dropIn.current(byUUID), let entry = try Self.entry(text, path: byUUID), !Self.belongs(entry, to: ref) {
-            throw PortFwdError(.exists, "\(byUUID) holds the entry of guest \(entry.label), not of \(ref.name) (\(ref.uuid)); fix it by hand")
+        if let other = try Self.entries(dropIn.text(byUUID), path: byUUID).first(where: { !Self.belongs($0, to: ref) }) {
+            throw PortFwdError(.exists, "\(byUUID) holds the entry of guest \(other.label), not of \(ref.name) (\(ref.uuid)); fix it by hand")
         }
         return byUUID
     }
@@ -122,9 +124,19 @@ public struct ForwardEditor: Sendable {
         return entry.name == ref.name
     }
 
-    /// The one `[[guest]]` of a drop-in's text.
+    /// The one `[[guest]]` of a drop-in's text. A file holding several was edited by hand:
+    /// rewriting it with one would erase the others.
     static func entry(_ text: String, path: String) throws(PortFwdError) -> GuestConfig? {
-        try Config.parse(text, file: path).guests.first
+        let guests = try entries(text, path: path)
+        guard guests.count <= 1 else {
+            throw PortFwdError(.exists, "\(path) holds \(guests.count) [[guest]] entries; forward add rewrites only a file of one; edit it by hand")
+        }
+        return guests.first
+    }
+
+    static func entries(_ text: String?, path: String) throws(PortFwdError) -> [GuestConfig] {
+        guard let text else { return [] }
+        return try Config.parse(text, file: path).guests
     }
 
     // MARK: - metadata
@@ -205,7 +217,10 @@ public struct ForwardEditor: Sendable {
     /// Against every forward that runs now, and the config's (which cannot be known to
     /// conflict only once the guest starts).
     private func checkConflicts(_ ref: Virsh.Ref, forwards: [Forward], config reconciler: Reconciler) throws(PortFwdError) {
-        let others = try reconciler.plan(all: true).plan.guests.filter { $0.uuid != ref.uuid && $0.name != ref.name }
+        // Another guest is one with another UUID; by name only when it has none (a configured
+        // entry for whichever domain bears the name). A guest that once bore this name is
+        // another guest all the same.
+        let others = try reconciler.plan(all: true).plan.guests.filter { g in g.uuid.map { $0 != ref.uuid } ?? (g.name != ref.name) }
         let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
         let mine = Guest(name: ref.name, uuid: ref.uuid, address4: nil, address6: nil,
                          forwards: (entry?.forwards ?? []) + forwards.filter { f in !(entry?.forwards ?? []).contains { $0.spec == f.spec } })

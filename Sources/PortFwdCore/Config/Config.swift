@@ -13,11 +13,24 @@ public struct Config: Hashable, Sendable {
         self.file = file
     }
 
-    /// The config entry for a domain. An entry naming the domain's UUID wins over one naming
-    /// its name, wherever the two stand in the file: a UUID cannot be reused by another domain.
+    /// The config entry for a domain: the one naming its UUID, the one naming only its name,
+    /// or, when both match, the two together: the forwards of both (each once), and the
+    /// address of the one by UUID where it gives one. Neither silently hides the other.
     public func guest(named name: GuestName, uuid: DomainUUID?) -> GuestConfig? {
-        if let uuid, let byUUID = guests.first(where: { $0.uuid == uuid }) { return byUUID }
-        return guests.first { $0.uuid == nil && $0.name == name }
+        let (byUUID, byName) = entries(named: name, uuid: uuid)
+        guard var both = byUUID else { return byName }
+        guard let byName else { return both }
+        for f in byName.forwards where !both.forwards.contains(where: { $0.spec == f.spec && $0.sources == f.sources }) {
+            both.forwards.append(f)
+        }
+        both.address4 = both.address4 ?? byName.address4
+        both.address6 = both.address6 ?? byName.address6
+        return both
+    }
+
+    /// The entries, as written, that a domain matches: by its UUID, and by its name only.
+    public func entries(named name: GuestName, uuid: DomainUUID?) -> (byUUID: GuestConfig?, byName: GuestConfig?) {
+        (uuid.flatMap { u in guests.first { $0.uuid == u } }, guests.first { $0.uuid == nil && $0.name == name })
     }
 
     /// Parses and validates config text; every problem is one line of the error.

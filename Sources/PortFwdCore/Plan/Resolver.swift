@@ -166,7 +166,9 @@ struct Candidate {
     /// Every configured guest with forwards that is not among `besides`.
     static func configured(config: Config, besides: [Candidate], warnings: inout [String]) -> [Candidate] {
         var result: [Candidate] = []
-        let covered = besides.compactMap { c in c.record.flatMap { r in config.guest(named: r.name, uuid: r.uuid) } }
+        let covered = besides.flatMap { c in
+            c.record.map { r in config.entries(named: r.name, uuid: r.uuid) }.map { [$0.byUUID, $0.byName].compactMap { $0 } } ?? []
+        }
         for entry in config.guests where !entry.forwards.isEmpty && !covered.contains(entry) {
             guard entry.address4 != nil || entry.address6 != nil else {
                 warnings.append("\(entry.path) (\(entry.label)): skipped, no address in the config (addresses are only discovered when the guest starts)")
@@ -227,9 +229,9 @@ enum Addresses {
                     rivals += around().holders(of: claim.address, except: named, seenOnTheWire: claim.source == "metadata")
                         .map { ($0.who, $0.trusted ? .staticHost : .guest) }
                     // The config gives an address to its guest whether or not that guest runs now.
-                    let own = candidates[i].record.flatMap { config.guest(named: $0.name, uuid: $0.uuid) }
+                    let own = candidates[i].record.map { r in config.entries(named: r.name, uuid: r.uuid) }.map { [$0.byUUID, $0.byName].compactMap { $0 } } ?? []
                     let claimed = Set((byAddress[claim.address] ?? []).map { candidates[$0.index].name })
-                    for entry in config.guests where entry != own && Family.allCases.contains(where: { entry.address($0) == claim.address }) {
+                    for entry in config.guests where !own.contains(entry) && Family.allCases.contains(where: { entry.address($0) == claim.address }) {
                         guard entry.name.map({ !claimed.contains($0) }) ?? true else { continue }
                         rivals.append(("the config's \(entry.path) (\(entry.label))", .config))
                     }

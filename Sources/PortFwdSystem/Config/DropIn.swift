@@ -27,10 +27,15 @@ public struct DropIn: Sendable {
     /// The file named after the domain's UUID: one per domain, whatever its name.
     public func uuidPath(_ uuid: DomainUUID) -> String { "\(directory)/\(uuid.value).toml" }
 
+    /// The file's text, whoever wrote it (nil: absent).
+    public func text(_ path: String) throws(PortFwdError) -> String? {
+        guard let bytes = try SafeFile.read(path, limit: 1 << 20, trust: .regularFile) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// The file's text as it is now (nil: absent), refused when it is not ours.
     public func current(_ path: String) throws(PortFwdError) -> String? {
-        guard let bytes = try SafeFile.read(path, limit: 1 << 20, trust: .regularFile) else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
+        guard let text = try text(path) else { return nil }
         guard text.hasPrefix(Self.header) else {
             throw PortFwdError(.exists, "\(path) was written by hand (it lacks the header forward add writes); edit it there")
         }

@@ -45,9 +45,11 @@ public struct Virsh: Sendable {
     /// Every defined domain, from `virsh list --all --uuid --name` ("UUID NAME" per line).
     public func domains() throws(PortFwdError) -> [Ref] {
         var refs: [Ref] = []
-        for line in try run(["list", "--all", "--uuid", "--name"]).split(separator: "\n", omittingEmptySubsequences: true) {
-            guard let space = line.firstIndex(of: " "), let uuid = try? DomainUUID(String(line[..<space])),
-                  let name = try? GuestName(String(line[line.index(after: space)...])) else { continue }
+        // Split by bytes: as Characters, a name starting with a combining mark would merge
+        // with the space before it, and the domain would vanish from the list.
+        for line in try run(["list", "--all", "--uuid", "--name"]).utf8.split(separator: 0x0A) {
+            guard let space = line.firstIndex(of: 0x20), let uuid = try? DomainUUID(String(decoding: line[..<space], as: UTF8.self)),
+                  let name = try? GuestName(String(decoding: line[line.index(after: space)...], as: UTF8.self)) else { continue }
             refs.append(Ref(uuid: uuid, name: name))
         }
         return refs
