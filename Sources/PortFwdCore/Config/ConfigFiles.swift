@@ -51,6 +51,9 @@ public struct ConfigFiles: Sendable, Hashable {
         guard let main = files.first else { return Config() }
         var problems: [String] = []
         var config = Config(file: main.path)
+        // Where each guest's entry stands, by `key`: one lookup per entry, not a scan (a
+        // config of thousands of guests).
+        var at: [Key: Int] = [:]
         for (index, file) in files.enumerated() {
             let part: Config
             do { part = try Config.parse(file.text, file: file.path) } catch {
@@ -64,7 +67,9 @@ public struct ConfigFiles: Sendable, Hashable {
             }
             for var guest in part.guests {
                 if index > 0 { guest.path = "\(Self.short(file.path)): \(guest.path)" }
-                guard let at = config.guests.firstIndex(where: { Self.same($0, guest) }) else {
+                let key = Self.key(guest)
+                guard let key, let at = at[key] else {
+                    if let key { at[key] = config.guests.count }
                     config.guests.append(guest)
                     continue
                 }
@@ -91,9 +96,19 @@ public struct ConfigFiles: Sendable, Hashable {
     /// by UUID never takes in a name-only one (nor the other way round): a name-only entry is
     /// for whichever domain bears the name, a pinned one for that domain alone.
     static func same(_ a: GuestConfig, _ b: GuestConfig) -> Bool {
-        if let ua = a.uuid, let ub = b.uuid { return ua == ub }
-        if a.uuid == nil, b.uuid == nil, let na = a.name, let nb = b.name { return na == nb }
-        return false
+        guard let ka = key(a), let kb = key(b) else { return false }
+        return ka == kb
+    }
+
+    /// What `same` compares: the UUID, or for an entry without one, its name (byte for byte,
+    /// as GuestName hashes).
+    enum Key: Hashable {
+        case uuid(DomainUUID), name(GuestName)
+    }
+
+    static func key(_ g: GuestConfig) -> Key? {
+        if let u = g.uuid { return .uuid(u) }
+        return g.name.map { .name($0) }
     }
 
     /// Whether the text sets anything under `settings`, however spelled (`[ settings ]`,

@@ -161,6 +161,7 @@ private struct Parser {
     /// Steps over one well-formed UTF-8 scalar, refusing anything else.
     mutating func utf8Scalar() throws(TOML.Failure) {
         guard let c = peek else { return }
+        if c < 0x80 { i += 1; return }  // ASCII, the common case, needs no validation
         let length = c < 0x80 ? 1 : c >> 5 == 0b110 ? 2 : c >> 4 == 0b1110 ? 3 : c >> 3 == 0b11110 ? 4 : 0
         guard length > 0, i + length <= bytes.count, String(validating: bytes[i..<(i + length)], as: UTF8.self) != nil else {
             throw fail("not UTF-8 text")
