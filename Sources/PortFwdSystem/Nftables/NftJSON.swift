@@ -4,51 +4,6 @@ import Glibc
 #endif
 import PortFwdCore
 
-/// A JSON document as values, decoded by FoundationEssentials' JSONDecoder: what libnftables
-/// prints with NFT_CTX_OUTPUT_JSON.
-public enum JSONValue: Decodable, Sendable, Equatable {
-    case object([String: JSONValue])
-    case array([JSONValue])
-    case string(String)
-    case unsigned(UInt64)
-    case integer(Int64)
-    case double(Double)
-    case bool(Bool)
-    case null
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(UInt64.self) { self = .unsigned(n) }
-        else if let n = try? c.decode(Int64.self) { self = .integer(n) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
-
-    public subscript(key: String) -> JSONValue? { if case .object(let o) = self { return o[key] }; return nil }
-    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var int: Int? {
-        switch self {
-        case .unsigned(let n): return Int(exactly: n)
-        case .integer(let n): return Int(exactly: n)
-        default: return nil
-        }
-    }
-    public var uint64: UInt64? {
-        switch self {
-        case .unsigned(let n): return n
-        // nft 1.0's JSON prints a 64-bit counter of 2^63 or more as a negative number: the
-        // same bits, read back as unsigned.
-        case .integer(let n): return UInt64(bitPattern: n)
-        default: return nil
-        }
-    }
-}
-
 /// The pieces of libnftables' JSON output we read back: rules with their handles and
 /// comments, set elements in the same text form the renderer writes them, and counters.
 public enum NftJSON {
@@ -67,9 +22,9 @@ public enum NftJSON {
 
     static func items(_ text: String) throws(PortFwdError) -> [JSONValue] {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))["nftables"]?.array ?? []
+            return try JSONValue.parse(Array(text.utf8))["nftables"]?.array ?? []
         } catch {
-            throw PortFwdError(.invalidInput, "libnftables printed JSON that does not parse: \(error)")
+            throw PortFwdError(.invalidInput, "libnftables printed JSON that does not parse: \(error.reason)")
         }
     }
 
