@@ -9,7 +9,7 @@ import Testing
 @Suite struct ContainmentTests {
     let host = FakeHost()
 
-    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+    var dnat: [String] { host.nft.elements("dnat4_any") }
 
     func xml(_ name: String = "web1", uuid: String = Fixtures.web1UUID, mac: String = "52:54:00:00:00:10", metadata: String = "") -> [UInt8] {
         [UInt8](Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac)))
@@ -275,7 +275,7 @@ final class Box<T>: @unchecked Sendable {
 /// What a guest owner tried next, and the rules that hold it (the attack round on this change).
 @Suite struct ContainmentFollowUpTests {
     let host = FakeHost()
-    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+    var dnat: [String] { host.nft.elements("dnat4_any") }
 
     func xml(_ name: String, uuid: String, mac: String, metadata: String = "") -> [UInt8] {
         [UInt8](Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac)))

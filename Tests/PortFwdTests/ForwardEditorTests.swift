@@ -89,7 +89,7 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
     let host = FakeHost()
     let now = Date(timeIntervalSince1970: 1_900_000_000)
 
-    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+    var dnat: [String] { host.nft.elements("dnat4_any") }
 
     func forward(_ spec: String) throws -> PortFwdCore.Forward {
         PortFwdCore.Forward(spec: try PortSpec.parse(spec), sources: [], origin: .metadata)

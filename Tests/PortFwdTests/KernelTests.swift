@@ -99,8 +99,8 @@ import Testing
             #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd is missing"))
             try backend.apply(plan)
             #expect(try backend.drift(from: plan) == [])
-            guard let element = TableShape(rendered: backend.render(plan)).sets["dnat4_any"]?.first else { return }
-            _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(element.components(separatedBy: " : ")[0]) }")
+            let element = try #require(NftTable(plan: plan).set("dnat4_any")?.elements.first)
+            _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(NftElement(element.key)) }")
             #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any lacks \(element)"])
             _ = try nft.run("flush chain inet libvirt_portfwd prerouting")
             #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd: chain prerouting has 0 rules, the plan 2"))

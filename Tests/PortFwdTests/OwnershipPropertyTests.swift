@@ -98,7 +98,7 @@ import Testing
     }
 
     func check(host: FakeHost, running: Set<String>, trail: [String], label: String) {
-        let elements = TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? []
+        let elements = host.nft.elements("dnat4_any")
         var owners: [String: Set<String>] = [:]
         for element in elements {
             // "tcp . PORT : ADDRESS . 80"

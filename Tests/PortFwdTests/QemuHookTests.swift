@@ -14,7 +14,7 @@ import Testing
     }
 
     /// The DNAT elements installed now, IPv4.
-    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+    var dnat: [String] { host.nft.elements("dnat4_any") }
 
     @discardableResult
     func handle(_ hook: QemuHook, _ operation: String, _ data: Data? = nil, guest: String = "web1") -> Int32 {
@@ -134,7 +134,7 @@ import Testing
         let h = try host.hook(Fixtures.web1Discovered)
         #expect(handle(h, "start", xml(metadata: Fixtures.metadata("<forward spec='9090:90' source='203.0.113.0/24'/>"))) == 0)
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 9090 : 192.168.122.10 . 90"])
-        #expect(TableShape(rendered: host.nft.dump).sets["allow4_any"] == ["203.0.113.0/24 . tcp . 9090"])
+        #expect(host.nft.elements("allow4_any") == ["203.0.113.0/24 . tcp . 9090"])
     }
 
     @Test func metadataAloneDeclaresForwardsAndAnAddressTheGuestCanHold() throws {
@@ -208,7 +208,7 @@ import Testing
             #expect(handle(h, "prepare", xml(mac: "52:54:00:00:00:99")) == 0)
             #expect(handle(h, "start", xml(mac: "52:54:00:00:00:99")) == 0)
             #expect(host.records.first?.addressSource == .pending)
-            #expect(host.nft.table == nil || (TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? []).isEmpty)
+            #expect(host.nft.table == nil || host.nft.elements("dnat4_any").isEmpty)
             #expect(host.log.infos.last?.contains("0 forwards, 1 pending: waits for a DHCP lease") == true, "\(host.log.infos)")
         }
     }

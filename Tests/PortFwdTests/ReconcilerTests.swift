@@ -17,7 +17,7 @@ import Testing
     }
 
     var sync: Change { var c = Change.reapply; c.syncWithLibvirt = true; return c }
-    var dnat: [String] { TableShape(rendered: host.nft.dump).sets["dnat4_any"] ?? [] }
+    var dnat: [String] { host.nft.elements("dnat4_any") }
 
     @Test func applyAdoptsARunningGuestThatHasForwardsButNoRecord() throws {
         running()

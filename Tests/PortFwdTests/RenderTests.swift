@@ -27,26 +27,98 @@ import Testing
 
     /// The goldens are written by the renderer itself, so a renderer bug could be "fixed" by
     /// regenerating them. This reference for basic.toml is written by hand from what the
-    /// config means, and compared as a table's shape (elements and rules per chain).
+    /// config means, read into the typed model, and compared with the plan's table: every
+    /// set's declaration and elements, and every chain's rules.
     @Test func basicMatchesAHandWrittenReference() throws {
         let config = try ConfigFile.load(path: "\(Paths.rulesets)/basic.toml", required: true)
         let guests = Resolver.resolve(config: config, running: [], all: true).guests
-        let shape = TableShape(rendered: NftRenderer().render(try Plan(guests: guests, settings: config.settings)))
-        // web1 at 192.168.122.10: host 8080 to 80, host 2222 to 22, tcp, for every client.
-        let reference = TableShape(sets: [
-            "dnat4_any": ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 2222 : 192.168.122.10 . 22"],
-            "open4_any": ["tcp . 8080", "tcp . 2222"],
-            "count4": ["192.168.122.10 . tcp . 80", "192.168.122.10 . tcp . 22"],
-            "dnat4_bound": [], "open4_bound": [], "allow4_any": [], "allow4_bound": [], "count4_ranges": [],
-            "dnat6_any": [], "dnat6_bound": [], "open6_any": [], "open6_bound": [], "allow6_any": [], "allow6_bound": [],
-            "count6": [], "count6_ranges": [],
-        ], chains: [
-            // prerouting and output: one jump per family; dnat4/6: open and allow, bound and
-            // any; forward: the jump to forwarded; forwarded: 8 counters and the hairpin tag;
-            // postrouting: the masquerade.
-            "prerouting": 2, "output": 2, "dnat4": 4, "dnat6": 4, "forward": 1, "forwarded": 9, "postrouting": 1,
-        ])
-        #expect(shape == reference)
+        let planned = NftTable(plan: try Plan(guests: guests, settings: config.settings))
+        // web1 at 192.168.122.10: host 8080 to 80, host 2222 to 22, tcp, for every client;
+        // counted at the guest's ports; hairpin and host access on (the defaults); mark 0x10000000.
+        var reference = """
+            map dnat4_any {
+                type inet_proto . inet_service : ipv4_addr . inet_service
+                elements = { tcp . 8080 : 192.168.122.10 . 80, tcp . 2222 : 192.168.122.10 . 22 }
+            }
+            set open4_any {
+                type inet_proto . inet_service
+                elements = { tcp . 2222, tcp . 8080 }
+            }
+            set count4 {
+                type ipv4_addr . inet_proto . inet_service
+                counter
+                elements = { 192.168.122.10 . tcp . 22, 192.168.122.10 . tcp . 80 }
+            }
+
+            """
+        for v in ["4", "6"] {
+            let a = v == "4" ? "ipv4_addr" : "ipv6_addr"
+            if v == "6" {
+                reference += "map dnat6_any {\ntype inet_proto . inet_service : ipv6_addr . inet_service\n}\n"
+                reference += "set open6_any {\ntype inet_proto . inet_service\n}\nset count6 {\ntype ipv6_addr . inet_proto . inet_service\ncounter\n}\n"
+            }
+            reference += """
+                map dnat\(v)_bound {\ntype \(a) . inet_proto . inet_service : \(a) . inet_service\n}
+                set open\(v)_bound {\ntype \(a) . inet_proto . inet_service\n}
+                set allow\(v)_any {\ntype \(a) . inet_proto . inet_service\nflags interval\n}
+                set allow\(v)_bound {\ntype \(a) . \(a) . inet_proto . inet_service\nflags interval\n}
+                set count\(v)_ranges {\ntype \(a) . inet_proto . inet_service\nflags interval\ncounter\n}
+
+                """
+        }
+        let tag = { (ip: String, v: String) in "ct mark set ct mark | 0x10000000 dnat \(ip) to" }
+        for (ip, v) in [("ip", "4"), ("ip6", "6")] {
+            reference += """
+                chain dnat\(v) {
+                meta l4proto { tcp, udp, sctp } \(ip) daddr . meta l4proto . th dport @open\(v)_bound \(tag(ip, v)) \(ip) daddr . meta l4proto . th dport map @dnat\(v)_bound
+                meta l4proto { tcp, udp, sctp } \(ip) saddr . \(ip) daddr . meta l4proto . th dport @allow\(v)_bound \(tag(ip, v)) \(ip) daddr . meta l4proto . th dport map @dnat\(v)_bound
+                meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v)_any \(tag(ip, v)) meta l4proto . th dport map @dnat\(v)_any
+                meta l4proto { tcp, udp, sctp } \(ip) saddr . meta l4proto . th dport @allow\(v)_any \(tag(ip, v)) meta l4proto . th dport map @dnat\(v)_any
+                }
+
+                """
+        }
+        reference += """
+            chain prerouting {
+            type nat hook prerouting priority dstnat; policy accept;
+            ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4
+            ip6 daddr != ::1 fib daddr type local jump dnat6
+            }
+            chain output {
+            type nat hook output priority -100; policy accept;
+            ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4
+            ip6 daddr != ::1 fib daddr type local jump dnat6
+            }
+            chain forward {
+            type filter hook forward priority filter - 10; policy accept;
+            ct mark & 0x10000000 == 0x10000000 jump forwarded
+            }
+            chain forwarded {
+            ct direction original ip daddr . meta l4proto . th dport @count4
+            ct direction original ip daddr . meta l4proto . th dport @count4_ranges
+            ct direction reply ip saddr . meta l4proto . th sport @count4
+            ct direction reply ip saddr . meta l4proto . th sport @count4_ranges
+            ct direction original ip6 daddr . meta l4proto . th dport @count6
+            ct direction original ip6 daddr . meta l4proto . th dport @count6_ranges
+            ct direction reply ip6 saddr . meta l4proto . th sport @count6
+            ct direction reply ip6 saddr . meta l4proto . th sport @count6_ranges
+            ct state new fib daddr . iif oif exists meta mark set meta mark | 0x10000000
+            }
+            chain postrouting {
+            type nat hook postrouting priority srcnat; policy accept;
+            meta mark & 0x10000000 == 0x10000000 meta mark set meta mark & 0xefffffff masquerade
+            }
+
+            """
+        let handWritten = try NftScript.table(reference)
+        #expect(handWritten.sets.count == 16 && handWritten.chains.count == 7)
+        #expect(planned.drift(from: handWritten) == [])
+        #expect(handWritten.drift(from: planned) == [])
+        func rules(_ t: NftTable) -> [String: [String]] { Dictionary(uniqueKeysWithValues: t.chains.map { ($0.name, $0.rules.map(\.text)) }) }
+        func hooks(_ t: NftTable) -> [String: String] { Dictionary(uniqueKeysWithValues: t.chains.map { ($0.name, $0.hook ?? "") }) }
+        #expect(rules(planned) == rules(handWritten))
+        #expect(hooks(planned) == hooks(handWritten))
+        #expect(planned.chain("forward")?.rules.first?.comment == "libvirt-portfwd plan \(NftTable.fingerprintPlaceholder)")
     }
 
     @Test(arguments: examples)
@@ -155,23 +227,42 @@ import Testing
         #expect(text.contains("ip6 daddr != ::1 fib daddr type local jump dnat6"))
     }
 
-    /// What `status` compares the kernel's listing with: the renderer's own sets and chains.
-    @Test func tableShapeReadsTheRenderedSetsAndChains() throws {
-        let shape = TableShape(rendered: try render("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\", { spec = \"22\", sources = [\"198.51.100.7\"] }]\n"))
-        #expect(shape.sets["dnat4_any"] == ["tcp . 22 : 192.168.122.10 . 22", "tcp . 8080 : 192.168.122.10 . 80"])
-        #expect(shape.sets["allow4_any"] == ["198.51.100.7 . tcp . 22"], "a /32 compares like nft prints it")
-        #expect(shape.chains["prerouting"] == 2 && shape.chains["dnat4"] == 4 && shape.chains["forward"] == 1)
-        var tampered = shape
-        tampered.sets["dnat4_any"]?.removeFirst()
-        #expect(tampered.differences(from: shape) == ["map dnat4_any lacks tcp . 22 : 192.168.122.10 . 22"])
-        tampered.sets["allow4_any"] = ["198.51.100.8 . tcp . 22"] + (1...5).map { "198.51.100.\(20 + $0) . tcp . 22" }
-        #expect(tampered.differences(from: shape) == [
-            "set allow4_any lacks 198.51.100.7 . tcp . 22",
+    /// What `status` compares the kernel's listing with: the plan's own table, typed, element
+    /// by element; the rendered text reads back into the same table.
+    @Test func driftNamesTheElementsASetLacksOrHolds() throws {
+        let plan = try Fixtures.plan("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\", { spec = \"22\", sources = [\"198.51.100.7\"] }]\n")
+        let planned = NftTable(plan: plan)
+        let read = try NftScript.table(NftRenderer().render(plan))
+        #expect(read.drift(from: planned) == [] && planned.drift(from: read) == [])
+        #expect(planned.set("dnat4_any")?.elements.map(\.description) == ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 22 : 192.168.122.10 . 22"])
+        #expect(planned.set("allow4_any")?.elements.map(\.description) == ["198.51.100.7/32 . tcp . 22"])
+        #expect(planned.chain("prerouting")?.rules.count == 2 && planned.chain("dnat4")?.rules.count == 4 && planned.chain("forward")?.rules.count == 1)
+        // nft lists a host of an interval set without /32: the same element.
+        let ip = { (text: String) in NftValue.address(IPAddress(text)!) }
+        var tampered = planned
+        let allow = tampered.sets.firstIndex { $0.name == "allow4_any" }!, dnat = tampered.sets.firstIndex { $0.name == "dnat4_any" }!
+        tampered.sets[allow].elements = [NftElement([ip("198.51.100.7"), .proto(.tcp), .ports(PortRange(port: 22)!)])]
+        #expect(tampered.drift(from: planned) == [])
+        tampered.sets[dnat].elements.removeLast()
+        #expect(tampered.drift(from: planned).map(\.description) == ["map dnat4_any lacks tcp . 22 : 192.168.122.10 . 22"])
+        tampered.sets[allow].elements = ([8] + (21...25)).map { NftElement([ip("198.51.100.\($0)"), .proto(.tcp), .ports(PortRange(port: 22)!)]) }
+        tampered.sets[allow].elements.append(NftElement([.unreadable("example.com"), .proto(.tcp), .ports(PortRange(port: 22)!)]))
+        #expect(tampered.drift(from: planned).map(\.description) == [
+            "set allow4_any lacks 198.51.100.7/32 . tcp . 22",
             "set allow4_any holds 198.51.100.8 . tcp . 22, which is not in the plan",
             "set allow4_any holds 198.51.100.21 . tcp . 22, which is not in the plan",
             "set allow4_any holds 198.51.100.22 . tcp . 22, which is not in the plan",
-            "set allow4_any holds 3 more elements that are not in the plan",
+            "set allow4_any holds 4 more elements that are not in the plan",
             "map dnat4_any lacks tcp . 22 : 192.168.122.10 . 22",
+        ])
+        tampered.sets[allow].interval = false
+        tampered.chains.removeAll { $0.name == "output" }
+        tampered.chains[0].rules.removeFirst()
+        #expect(tampered.drift(from: planned).map(\.description) == [
+            "set allow4_any is declared ipv4_addr . inet_proto . inet_service, the plan ipv4_addr . inet_proto . inet_service, flags interval",
+            "map dnat4_any lacks tcp . 22 : 192.168.122.10 . 22",
+            "chain output is missing",
+            "chain prerouting has 1 rule, the plan 2",
         ])
     }
 

@@ -130,13 +130,11 @@ public struct NftablesBackend: FirewallBackend {
         }
         let table = try NftJSON.table(listing)
         let fingerprint = renderer.fingerprint(plan)
-        let installed = table.chains["forward"]?.compactMap { $0.comment.flatMap(Fingerprint.inComment) }.first
-        if installed != fingerprint {
-            lines.append("table \(Self.table) holds another plan (\(installed?.description ?? "none") instead of \(fingerprint))")
+        if table.fingerprint != fingerprint {
+            lines.append("table \(Self.table) holds another plan (\(table.fingerprint?.description ?? "none") instead of \(fingerprint))")
         } else {
             // Same plan: anything else is a change made behind our back.
-            let shape = TableShape(sets: table.sets, chains: table.chains.mapValues(\.count))
-            lines += shape.differences(from: TableShape(rendered: render(plan))).map { "table \(Self.table): \($0)" }
+            lines += table.drift(from: NftTable(plan: plan)).map { "table \(Self.table): \($0)" }
         }
         return lines + (try admissionDrift(plan))
     }

@@ -1,23 +1,13 @@
-import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#endif
 import PortFwdCore
 
-/// The pieces of libnftables' JSON output we read back: rules with their handles and
-/// comments, set elements in the same text form the renderer writes them, and counters.
+/// libnftables' JSON output read into typed values: rules with their handles and comments, and
+/// our table as an `NftTable` whose elements are `NftValue`s read by the set's declared field
+/// types. A value that does not read as its field's type stays `unreadable`.
 public enum NftJSON {
     public struct Rule: Sendable, Equatable {
         public let chain: String
         public let handle: Int
         public let comment: String?
-    }
-
-    /// A table as listed: each set's elements (normalised like `nft` prints them) and each
-    /// chain's rules in order.
-    public struct Table: Sendable, Equatable {
-        public var sets: [String: [String]] = [:]
-        public var chains: [String: [Rule]] = [:]
     }
 
     static func items(_ text: String) throws(PortFwdError) -> [JSONValue] {
@@ -37,59 +27,106 @@ public enum NftJSON {
         try items(text).compactMap { $0["rule"] }.compactMap(rule)
     }
 
-    public static func table(_ text: String) throws(PortFwdError) -> Table {
-        var table = Table()
+    /// A listing of a table, a set or a chain, as the model. Rules keep their comment only:
+    /// their statements are compared by number (see `NftChain`).
+    public static func table(_ text: String) throws(PortFwdError) -> NftTable {
+        var table = NftTable()
+        var chains: [String: Int] = [:]
         for item in try items(text) {
-            if let set = item["set"] ?? item["map"], let name = set["name"]?.string {
-                table.sets[name] = (set["elem"]?.array ?? []).map(element)
+            if let json = item["set"] ?? item["map"], let set = set(json) {
+                table.sets.append(set)
             } else if let chain = item["chain"], let name = chain["name"]?.string {
-                table.chains[name, default: []] = table.chains[name] ?? []
-            } else if let r = item["rule"], let chain = r["chain"]?.string {
-                table.chains[chain, default: []].append(Rule(chain: chain, handle: r["handle"]?.int ?? 0, comment: r["comment"]?.string))
+                if chains[name] == nil { chains[name] = table.chains.count; table.chains.append(NftChain(name: name, rules: [])) }
+            } else if let r = item["rule"], let name = r["chain"]?.string {
+                if chains[name] == nil { chains[name] = table.chains.count; table.chains.append(NftChain(name: name, rules: [])) }
+                table.chains[chains[name]!].rules.append(NftRule("", comment: r["comment"]?.string))
             }
         }
         return table
     }
 
-    /// The counters of our count sets (`count4`, `count6_ranges`, ...) in a listing, by endpoint.
-    /// An element that is not one of ours (not an address, a protocol and ports) is left out.
-    public static func counters(_ text: String) throws(PortFwdError) -> Counters {
-        var result: Counters = [:]
-        for item in try items(text) {
-            guard let set = item["set"], set["name"]?.string?.hasPrefix("count") == true, let elems = set["elem"]?.array else { continue }
-            for wrapper in elems {
-                guard let elem = wrapper["elem"], let concat = elem["val"]?["concat"]?.array, concat.count == 3,
-                      let address = IPAddress(value(concat[0])), let proto = Proto(rawValue: value(concat[1])),
-                      let ports = try? PortRange.parse(Substring(value(concat[2]))) else { continue }
-                let counter = elem["counter"]
-                result[Endpoint(address: address, proto: proto, ports: ports)] =
-                    Counts(packets: counter?["packets"]?.uint64 ?? 0, bytes: counter?["bytes"]?.uint64 ?? 0)
+    /// The counters of our count sets in a listing, by endpoint.
+    public static func counters(_ text: String) throws(PortFwdError) -> Counters { try table(text).counters }
+
+    static func set(_ json: JSONValue) -> NftSet? {
+        guard let name = json["name"]?.string, let key = fields(json["type"]) else { return nil }
+        let data = json["map"].map { fields($0) ?? [] } ?? []
+        let flags = json["flags"]?.array?.compactMap(\.string) ?? json["flags"]?.string.map { [$0] } ?? []
+        let counter = json["stmt"]?.array?.contains { $0["counter"] != nil } ?? false
+        var set = NftSet(name: name, key: key, data: data, interval: flags.contains("interval"), counter: counter)
+        set.elements = (json["elem"]?.array ?? []).map { element($0, key: key, data: data) }
+        return set
+    }
+
+    /// `"ipv4_addr"`, `["inet_proto", "inet_service"]` or `"ipv4_addr . inet_service"`; nil
+    /// when a field is of a type this tool never declares (not a table of ours).
+    static func fields(_ json: JSONValue?) -> [NftField]? {
+        let names: [String]
+        if let array = json?.array { names = array.compactMap(\.string) } else if let text = json?.string {
+            names = text.split(separator: " . ").map(String.init)
+        } else { return nil }
+        let fields = names.compactMap(NftField.init)
+        return fields.count == names.count && !fields.isEmpty ? fields : nil
+    }
+
+    /// One element: `{"concat": [...]}`, `[key, data]` in a map, `{"elem": {"val": ..., "counter": ...}}`.
+    static func element(_ json: JSONValue, key: [NftField], data: [NftField]) -> NftElement {
+        if let pair = json.array, pair.count == 2, !data.isEmpty {
+            var element = self.element(pair[0], key: key, data: [])
+            element.data = values(pair[1], data)
+            return element
+        }
+        if let elem = json["elem"], let val = elem["val"] {
+            var element = self.element(val, key: key, data: data)
+            if let counter = elem["counter"] {
+                element.counter = Counts(packets: counter["packets"]?.uint64 ?? 0, bytes: counter["bytes"]?.uint64 ?? 0)
+            }
+            return element
+        }
+        return NftElement(values(json, key))
+    }
+
+    static func values(_ json: JSONValue, _ fields: [NftField]) -> [NftValue] {
+        let parts = json["concat"]?.array ?? [json]
+        guard parts.count == fields.count else { return [.unreadable(text(json))] }
+        return zip(parts, fields).map { value($0, $1) }
+    }
+
+    static func value(_ json: JSONValue, _ field: NftField) -> NftValue {
+        switch field {
+        case .address(let family):
+            if let text = json.string, let address = IPAddress(text), address.family == family { return .address(address) }
+            if let prefix = json["prefix"], let text = prefix["addr"]?.string, let address = IPAddress(text), address.family == family,
+               let length = prefix["len"]?.int, length >= 0, length <= family.bits {
+                let network = Network(masking: address, prefix: length)
+                if network.address == address { return .network(network) }
+            }
+        case .proto:
+            if let text = json.string, let proto = Proto(rawValue: text) { return .proto(proto) }
+        case .service:
+            if let port = json.int.flatMap(UInt16.init(exactly:)), let range = PortRange(port: port) { return .ports(range) }
+            if let bounds = json["range"]?.array, bounds.count == 2, let lower = bounds[0].int.flatMap(UInt16.init(exactly:)),
+               let upper = bounds[1].int.flatMap(UInt16.init(exactly:)), let range = PortRange(lower, upper) {
+                return .ports(range)
             }
         }
-        return result
+        return .unreadable(text(json))
     }
 
-    /// One element as the renderer writes it: `tcp . 8080 : 192.168.122.10 . 80`.
-    static func element(_ any: JSONValue) -> String {
-        if let pair = any.array, pair.count == 2 { return "\(value(pair[0])) : \(value(pair[1]))" }
-        if let val = any["elem"]?["val"] { return value(val) }
-        return value(any)
-    }
-
-    static func value(_ any: JSONValue) -> String {
-        switch any {
+    /// A value this tool cannot read, shown the way nft would write it.
+    static func text(_ json: JSONValue) -> String {
+        switch json {
         case .object:
-            if let parts = any["concat"]?.array { return parts.map(value).joined(separator: " . ") }
-            if let prefix = any["prefix"] { return "\(value(prefix["addr"] ?? .string("")))/\(value(prefix["len"] ?? .string("")))" }
-            if let range = any["range"]?.array, range.count == 2 { return "\(value(range[0]))-\(value(range[1]))" }
-            if let val = any["elem"]?["val"] { return value(val) }
-            return ""
-        case .string(let s): return s
+            if let parts = json["concat"]?.array { return parts.map(text).joined(separator: " . ") }
+            if let prefix = json["prefix"] { return "\(text(prefix["addr"] ?? .null))/\(text(prefix["len"] ?? .null))" }
+            if let range = json["range"]?.array, range.count == 2 { return "\(text(range[0]))-\(text(range[1]))" }
+            return "{...}"
+        case .string(let s): return LogText.line(s)
         case .unsigned(let n): return "\(n)"
         case .integer(let n): return "\(n)"
         case .double(let d): return "\(d)"
         case .bool(let b): return b ? "true" : "false"
-        case .array(let a): return a.map(value).joined(separator: " . ")
+        case .array(let a): return a.map(text).joined(separator: " . ")
         case .null: return ""
         }
     }

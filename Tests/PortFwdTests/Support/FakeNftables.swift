@@ -3,10 +3,11 @@ import Foundation
 import PortFwdCore
 import PortFwdSystem
 
-/// An in-memory nftables, after knftables' fake.go: it keeps a ruleset that tests can dump and
-/// assert on, for the commands this tool sends (our table's swap and listings, libvirt's
-/// `libvirt_network` chains, iptables-nft's presence, firewalld's strict chain). A script runs
-/// as one transaction: any error leaves the state as it was.
+/// An in-memory nftables, after knftables' fake.go: it keeps a ruleset of typed objects that
+/// tests can dump and assert on, for the commands this tool sends (our table's swap, listings
+/// and element operations, libvirt's `libvirt_network` chains, iptables-nft's presence,
+/// firewalld's strict chain). Listings come back as libnftables' JSON, written from the
+/// objects. A script runs as one transaction: any error leaves the state as it was.
 final class FakeNftables: NftablesRunner, @unchecked Sendable {
     struct Rule: Equatable {
         var handle: Int
@@ -15,8 +16,8 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    /// Our table's `table inet libvirt_portfwd { ... }` block, as installed.
-    private(set) var table: String?
+    /// Our table, as installed.
+    private(set) var table: NftTable?
     /// libvirt >= 10.4's tables: family -> chain -> rules.
     var libvirt: [Family: [String: [Rule]]] = [:]
     var strictFirewalld = false
@@ -69,7 +70,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
                 let words = line.split(separator: " ").map(String.init)
                 if line == "table inet libvirt_portfwd" {
                     // declared: exists, possibly empty
-                    if table == nil { table = "" }
+                    if table == nil { table = NftTable() }
                 } else if line == "delete table inet libvirt_portfwd" {
                     guard table != nil else { throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory") }
                     table = nil
@@ -85,7 +86,12 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
                         if lines[i].hasSuffix("{") { depth += 1 } else if lines[i] == "}" { depth -= 1 }
                         block.append(lines[i])
                     }
-                    table = block.joined(separator: "\n")
+                    do { table = try NftScript.table(block.joined(separator: "\n")) } catch {
+                        throw PortFwdError(.refused, "Error: \(error)")
+                    }
+                } else if (words.first == "add" || words.first == "delete") && words.count > 5 && words[1] == "element"
+                            && words[2] == "inet" && words[3] == "libvirt_portfwd" {
+                    try edit(&table, add: words.first == "add", set: words[4], line)
                 } else if words.starts(with: ["delete", "rule"]), words.count == 7, words[3] == LibvirtForwardChain.table, let family = Self.family(words[2]) {
                     guard let h = Int(words[6]), var rules = libvirt[family]?[words[4]], let index = rules.firstIndex(where: { $0.handle == h }) else {
                         throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
@@ -136,7 +142,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
         switch (words[1], words.count) {
         case ("table", 4) where words[3] == "libvirt_portfwd":
             guard let table else { throw notFound }
-            return Self.json(tableItems(table))
+            return Self.json(Self.items(table))
         case ("table", _):
             throw notFound
         case ("chain", 5) where words[3] == "filter" && words[4] == "FORWARD":
@@ -153,70 +159,93 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             guard strictFirewalld else { throw notFound }
             return ""
         case ("set", 5) where words[3] == "libvirt_portfwd":
-            guard let table else { throw notFound }
-            let counts = Self.counters(table, set: words[4])
-            return Self.json(tableItems(table).filter { ($0["set"] as? [String: Any])?["name"] as? String == words[4] }.map { item in
-                var set = item["set"] as! [String: Any]
-                set["elem"] = (set["elem"] as? [String] ?? []).map { e in
-                    let (packets, bytes) = counts[e] ?? (0, 0)
-                    let parts: [Any] = e.components(separatedBy: " . ").map { part in
-                        let range = part.split(separator: "-")
-                        return range.count == 2 && !part.contains(":") ? ["range": [UInt64(range[0])!, UInt64(range[1])!]] as Any : part as Any
-                    }
-                    return ["elem": ["val": ["concat": parts], "counter": ["packets": packets, "bytes": bytes]]]
-                }
-                return ["set": set]
-            })
+            guard let set = table?.set(words[4]) else { throw notFound }
+            return Self.json([Self.item(set)])
         default:
             throw notFound
         }
     }
 
-    /// The counters the elements of one set carry in the table's text (` counter packets P bytes B`).
-    private static func counters(_ text: String, set name: String) -> [String: (UInt64, UInt64)] {
-        var result: [String: (UInt64, UInt64)] = [:]
-        var current: String?
-        for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("set ") || line.hasPrefix("map ") { current = line.split(separator: " ")[1].description; continue }
-            guard current == name, let mark = line.range(of: " counter packets ") else { continue }
-            let numbers = line[mark.upperBound...].split(whereSeparator: { !$0.isNumber }).compactMap { UInt64($0) }
-            if numbers.count == 2 { result[String(line[..<mark.lowerBound])] = (numbers[0], numbers[1]) }
-        }
-        return result
-    }
-
     /// Traffic: the element `element` of count set `set` counts one packet of `bytes` more.
     func count(_ set: String, _ element: String, bytes: UInt64) {
         lock.withLock {
-            guard let text = table else { return }
-            var current: String?
-            table = text.split(separator: "\n", omittingEmptySubsequences: false).map { raw -> String in
-                let line = raw.trimmingCharacters(in: .whitespaces)
-                if line.hasPrefix("set ") || line.hasPrefix("map ") { current = line.split(separator: " ")[1].description }
-                guard current == set, line == element + "," || line.hasPrefix(element + " counter packets ") else { return String(raw) }
-                let (p, b) = Self.counters("set \(set) {\n" + line, set: set)[element] ?? (0, 0)
-                return "\(element) counter packets \(p + 1) bytes \(b + bytes),"
-            }.joined(separator: "\n")
+            guard let s = table?.sets.firstIndex(where: { $0.name == set }), let wanted = try? NftScript.element(element, in: table!.sets[s]),
+                  let e = table!.sets[s].elements.firstIndex(of: wanted) else { return }
+            let before = table!.sets[s].elements[e].counter ?? Counts(packets: 0, bytes: 0)
+            table!.sets[s].elements[e].counter = before + Counts(packets: 1, bytes: bytes)
         }
     }
 
-    /// Our table as libnftables would list it in JSON: set elements as text, rules with comments.
-    private func tableItems(_ text: String) -> [[String: Any]] {
-        let shape = TableShape(rendered: text)
-        var items: [[String: Any]] = shape.sets.keys.sorted().map { ["set": ["name": $0, "elem": shape.sets[$0]!]] }
-        for (chain, count) in shape.chains.sorted(by: { $0.key < $1.key }) {
-            items.append(["chain": ["name": chain]])
-            let comment = chain == "forward" ? text.split(separator: "\n").first { $0.contains("comment \"libvirt-portfwd plan ") }
-                .flatMap { line in line.range(of: "comment \"").map { String(line[$0.upperBound...].dropLast()) } } : nil
-            for n in 0..<count {
-                var rule: [String: Any] = ["chain": chain, "handle": n + 1]
-                if n == 0, let comment { rule["comment"] = comment }
-                items.append(["rule": rule])
+    /// `add element inet libvirt_portfwd SET { a, b }` and `delete element ...`, as nft does
+    /// them: adding an element that is there already is no change, deleting one that is not
+    /// there fails.
+    private func edit(_ table: inout NftTable?, add: Bool, set name: String, _ line: String) throws(PortFwdError) {
+        let notFound = PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
+        guard let open = line.firstIndex(of: "{"), line.hasSuffix("}"), let s = table?.sets.firstIndex(where: { $0.name == name }) else { throw notFound }
+        let list = line[line.index(after: open)..<line.index(before: line.endIndex)]
+        for text in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+            let element: NftElement
+            // A map's element is deleted by its key alone.
+            var set = table!.sets[s]
+            if !add { set.data = [] }
+            do { element = try NftScript.element(text, in: set) } catch { throw PortFwdError(.refused, "Error: \(error)") }
+            let index = table!.sets[s].elements.firstIndex { add ? $0 == element : $0.key == element.key }
+            if add {
+                if index == nil { table!.sets[s].elements.append(table!.sets[s].counter ? NftElement(element.key, data: element.data, counter: Counts(packets: 0, bytes: 0)) : element) }
+            } else {
+                guard let index else { throw notFound }
+                table!.sets[s].elements.remove(at: index)
+            }
+        }
+    }
+
+    /// Our table as libnftables lists it in JSON.
+    private static func items(_ table: NftTable) -> [[String: Any]] {
+        var items = table.sets.map(item)
+        var handle = 0
+        for chain in table.chains {
+            items.append(["chain": ["family": "inet", "table": "libvirt_portfwd", "name": chain.name]])
+            for rule in chain.rules {
+                handle += 1
+                var json: [String: Any] = ["family": "inet", "table": "libvirt_portfwd", "chain": chain.name, "handle": handle, "expr": []]
+                if let comment = rule.comment { json["comment"] = comment }
+                items.append(["rule": json])
             }
         }
         return items
     }
+
+    /// One set or map as nft 1.0.6 lists it: the key type an array (a string for one field),
+    /// map data as one string, a single host bare, a network as a prefix, a port range as a range.
+    private static func item(_ set: NftSet) -> [String: Any] {
+        func type(_ fields: [NftField]) -> Any { fields.count == 1 ? fields[0].description : fields.map(\.description) }
+        func value(_ v: NftValue) -> Any {
+            switch v {
+            case .address(let a): return a.description
+            case .network(let n): return n.prefix == n.address.bitWidth ? n.address.description : ["prefix": ["addr": n.address.description, "len": n.prefix]]
+            case .proto(let p): return p.rawValue
+            case .ports(let r): return r.lower == r.upper ? Int(r.lower) as Any : ["range": [Int(r.lower), Int(r.upper)]]
+            case .unreadable(let text): return text
+            }
+        }
+        func values(_ vs: [NftValue]) -> Any { vs.count == 1 ? value(vs[0]) : ["concat": vs.map(value)] }
+        var json: [String: Any] = ["family": "inet", "table": "libvirt_portfwd", "name": set.name, "type": type(set.key)]
+        if set.isMap { json["map"] = set.data.map(\.description).joined(separator: " . ") }
+        if set.interval { json["flags"] = ["interval"] }
+        if set.counter { json["stmt"] = [["counter": NSNull()]] }
+        if !set.elements.isEmpty {
+            json["elem"] = set.elements.map { e -> Any in
+                if set.isMap { return [values(e.key), values(e.data)] }
+                guard set.counter else { return values(e.key) }
+                let counts = e.counter ?? Counts(packets: 0, bytes: 0)
+                return ["elem": ["val": values(e.key), "counter": ["packets": counts.packets, "bytes": counts.bytes]]]
+            }
+        }
+        return [set.isMap ? "map" : "set": json]
+    }
+
+    /// The elements of one set, as nft writes them, sorted.
+    func elements(_ set: String) -> [String] { lock.withLock { table?.set(set)?.elements.map(\.description).sorted() ?? [] } }
 
     private static func json(_ items: [[String: Any]]) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: ["nftables": items], options: [.sortedKeys]), as: UTF8.self)
@@ -225,7 +254,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
     /// Everything, as text: what tests compare before and after.
     var dump: String {
         lock.withLock {
-            var text = "table inet libvirt_portfwd: " + (table ?? "absent") + "\n"
+            var text = "table inet libvirt_portfwd: " + (table.map { NftRenderer().render($0) } ?? "absent") + "\n"
             for family in libvirt.keys.sorted() {
                 for chain in libvirt[family]!.keys.sorted() {
                     text += "\(family.nft) libvirt_network \(chain): " + libvirt[family]![chain]!.map(\.text).joined(separator: " | ") + "\n"

@@ -1,0 +1,127 @@
+extension NftTable {
+    /// The table a plan needs: every set and map with its elements, every chain with its rules.
+    /// Built once; `NftRenderer` prints it and drift compares the kernel's listing with it.
+    ///
+    /// Every value is typed (`IPAddress`, `Network`, `PortRange`, `Proto`, `Mark`); guest names
+    /// appear only as element owners, printed in `#` comments through `GuestName.commentText`.
+    /// Lookups are sets and maps, so per-packet cost does not grow with the number of forwards.
+    ///
+    /// - Parameter counters: what the count sets held before, carried into the new table so
+    ///   that a swap does not reset them.
+    public init(plan: Plan, counters: Counters = [:]) {
+        let mark = plan.settings.mark
+        var sets: [NftSet] = []
+        let entries = plan.entries
+        for v in Family.allCases {
+            let address = NftField.address(v)
+            let everyone = [Network.any(v)]
+            var dnatAny: [NftElement] = [], dnatBound: [NftElement] = [], openAny: [NftElement] = [], openBound: [NftElement] = []
+            var allowAny: [NftElement] = [], allowBound: [NftElement] = [], inFamily: [PlanEntry] = []
+            for e in entries where e.family == v {
+                inFamily.append(e)
+                let open = e.sources == everyone
+                let proto = NftValue.proto(e.proto), guest = NftValue.address(e.guestAddress)
+                let ports = zip(e.hostPorts.lower...e.hostPorts.upper, e.guestPorts.lower...e.guestPorts.upper)
+                if let host = e.hostAddress.map(NftValue.address) {
+                    for (h, g) in ports { dnatBound.append(NftElement([host, proto, .port(h)], data: [guest, .port(g)], owner: e.guest)) }
+                    if open {
+                        for p in e.hostPorts.lower...e.hostPorts.upper { openBound.append(NftElement([host, proto, .port(p)], owner: e.guest)) }
+                    } else {
+                        for s in e.sources { allowBound.append(NftElement([.network(s), host, proto, .ports(e.hostPorts)], owner: e.guest)) }
+                    }
+                } else {
+                    for (h, g) in ports { dnatAny.append(NftElement([proto, .port(h)], data: [guest, .port(g)], owner: e.guest)) }
+                    if open {
+                        for p in e.hostPorts.lower...e.hostPorts.upper { openAny.append(NftElement([proto, .port(p)], owner: e.guest)) }
+                    } else {
+                        for s in e.sources { allowAny.append(NftElement([.network(s), proto, .ports(e.hostPorts)], owner: e.guest)) }
+                    }
+                }
+            }
+            var single: [NftElement] = [], ranges: [NftElement] = []
+            for c in Counted.endpoints(inFamily) {
+                let element = NftElement([.address(c.address), .proto(c.proto), .ports(c.ports)], counter: counters[c.endpoint], owner: c.guest)
+                if c.ports.count == 1 { single.append(element) } else { ranges.append(element) }
+            }
+            // Interval sets (pipapo) cost far more to load than hashes, so only restricted
+            // forwards go through them; open ones are checked against plain hash sets.
+            sets += [
+                NftSet(name: "dnat\(v.suffix)_any", comment: "proto . host port : guest address . guest port (every local address)",
+                       key: [.proto, .service], data: [address, .service], elements: dnatAny),
+                NftSet(name: "dnat\(v.suffix)_bound", comment: "host address . proto . host port : guest address . guest port",
+                       key: [address, .proto, .service], data: [address, .service], elements: dnatBound),
+                NftSet(name: "open\(v.suffix)_any", comment: "proto . host port open to every client", key: [.proto, .service], elements: openAny),
+                NftSet(name: "open\(v.suffix)_bound", comment: "host address . proto . host port open to every client",
+                       key: [address, .proto, .service], elements: openBound),
+                NftSet(name: "allow\(v.suffix)_any", comment: "client network . proto . host ports of restricted forwards",
+                       key: [address, .proto, .service], interval: true, elements: allowAny),
+                NftSet(name: "allow\(v.suffix)_bound", comment: "client network . host address . proto . host ports of restricted forwards",
+                       key: [address, address, .proto, .service], interval: true, elements: allowBound),
+                NftSet(name: "count\(v.suffix)", comment: "guest address . proto . guest port: traffic counters",
+                       key: [address, .proto, .service], counter: true, elements: single),
+                NftSet(name: "count\(v.suffix)_ranges", comment: "guest address . proto . guest port range: traffic counters",
+                       key: [address, .proto, .service], interval: true, counter: true, elements: ranges),
+            ]
+        }
+        self.init(sets: sets, chains: Self.chains(plan.settings, isolated: plan.isolated, mark: mark))
+    }
+
+    /// The placeholder for the plan's fingerprint in the forward chain's comment; the
+    /// renderer fills it in from the text around it.
+    public static let fingerprintPlaceholder = "@FINGERPRINT@"
+
+    private static func chains(_ s: Settings, isolated: [String], mark: Mark) -> [NftChain] {
+        let local = [NftRule("ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4"),
+                     NftRule("ip6 daddr != ::1 fib daddr type local jump dnat6")]
+        var prerouting = local
+        if !isolated.isEmpty {
+            // Bridge names come from libvirt's network definitions, checked by `Network`'s reader.
+            prerouting.insert(NftRule("iifname { \(isolated.map { "\"\($0)\"" }.joined(separator: ", ")) } return",
+                                      notes: ["Isolated libvirt networks: their guests may reach nothing beyond their bridge."]), at: 0)
+        }
+        var chains = [NftChain(name: "prerouting", notes: ["Never a loopback destination: a neighbour that routes 127.0.0.0/8 to this host",
+                                                          "would otherwise reach the guests through 127.0.0.1 (moby #45610)."],
+                               hook: "type nat hook prerouting priority dstnat; policy accept;", rules: prerouting)]
+        if s.hostAccess {
+            chains.append(NftChain(name: "output", notes: ["The host reaching a forward through one of its own addresses. Loopback is left",
+                                                           "alone: a DNAT from 127.0.0.1 to a guest would be dropped as martian."],
+                                   hook: "type nat hook output priority -100; policy accept;", rules: local))
+        }
+        for v in Family.allCases {
+            let tag = "ct mark set ct mark | \(mark) dnat \(v.nft) to"
+            let any = "meta l4proto . th dport map @dnat\(v.suffix)_any", bound = "\(v.nft) daddr . meta l4proto . th dport map @dnat\(v.suffix)_bound"
+            chains.append(NftChain(name: "dnat\(v.suffix)", notes: ["An open or allow set admits the client and confirms the key is ours before the mark is set."], rules: [
+                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) daddr . meta l4proto . th dport @open\(v.suffix)_bound \(tag) \(bound)"),
+                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . \(v.nft) daddr . meta l4proto . th dport @allow\(v.suffix)_bound \(tag) \(bound)"),
+                NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v.suffix)_any \(tag) \(any)"),
+                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . meta l4proto . th dport @allow\(v.suffix)_any \(tag) \(any)"),
+            ]))
+        }
+        chains.append(NftChain(name: "forward", notes: ["Only counts and tags; admission into libvirt's filter is a separate, mark-scoped rule."],
+                               hook: "type filter hook forward priority filter - 10; policy accept;",
+                               rules: [NftRule("ct mark & \(mark) == \(mark) jump forwarded", comment: "libvirt-portfwd plan \(fingerprintPlaceholder)")]))
+        var forwarded: [NftRule] = []
+        for v in Family.allCases {
+            for (direction, end, port) in [("original", "daddr", "dport"), ("reply", "saddr", "sport")] {
+                for set in ["count\(v.suffix)", "count\(v.suffix)_ranges"] {
+                    forwarded.append(NftRule("ct direction \(direction) \(v.nft) \(end) . meta l4proto . th \(port) @\(set)"))
+                }
+            }
+        }
+        if s.hairpin {
+            forwarded.append(NftRule("ct state new fib daddr . iif oif exists meta mark set meta mark | \(mark)",
+                                     notes: ["Hairpin: the client sits on the guest's own link, so the guest would answer it",
+                                             "directly and bypass the DNAT. Tag the packet for masquerade."]))
+        }
+        chains.append(NftChain(name: "forwarded", rules: forwarded))
+        if s.hairpin {
+            chains.append(NftChain(name: "postrouting", hook: "type nat hook postrouting priority srcnat; policy accept;",
+                                   rules: [NftRule("meta mark & \(mark) == \(mark) meta mark set meta mark & \(mark.inverse) masquerade")]))
+        }
+        return chains
+    }
+}
+
+extension NftValue {
+    static func port(_ port: UInt16) -> NftValue { .ports(PortRange(port: port)!) }
+}

@@ -1,0 +1,55 @@
+/// One element of a set (a key) or of a map (a key and its data). Two elements are the same
+/// element when key and data are: the counter is state and the owner a comment, neither shape.
+public struct NftElement: Hashable, Sendable, CustomStringConvertible {
+    public var key: [NftValue]
+    /// Empty in a set.
+    public var data: [NftValue]
+    /// What the kernel counted, in a set with counters.
+    public var counter: Counts?
+    /// The guest it serves, named in a comment above it.
+    public var owner: GuestName?
+
+    public init(_ key: [NftValue], data: [NftValue] = [], counter: Counts? = nil, owner: GuestName? = nil) {
+        self.key = key
+        self.data = data
+        self.counter = counter
+        self.owner = owner
+    }
+
+    public static func == (a: NftElement, b: NftElement) -> Bool { a.key == b.key && a.data == b.data }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(data)
+    }
+
+    /// `tcp . 8080 : 192.168.122.10 . 80`, as nft writes it.
+    public var description: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    func write(to out: inout String) {
+        for (i, value) in key.enumerated() {
+            if i > 0 { out += " . " }
+            out += value.description
+        }
+        if data.isEmpty { return }
+        out += " :"
+        for (i, value) in data.enumerated() {
+            out += i == 0 ? " " : " . "
+            out += value.description
+        }
+    }
+
+    /// The endpoint a counting element (`address . proto . ports`) stands for.
+    public var endpoint: Endpoint? {
+        guard data.isEmpty, key.count == 3, case .proto(let proto) = key[1], case .ports(let ports) = key[2] else { return nil }
+        switch key[0] {
+        case .address(let address): return Endpoint(address: address, proto: proto, ports: ports)
+        case .network(let n) where n.prefix == n.address.bitWidth: return Endpoint(address: n.address, proto: proto, ports: ports)
+        default: return nil
+        }
+    }
+}

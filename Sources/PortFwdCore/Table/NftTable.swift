@@ -1,0 +1,58 @@
+/// Our table as a value: the sets, maps and chains the plan needs (`NftTable(plan:)`), or what
+/// the kernel lists (read by `NftJSON.table`). `NftRenderer` prints it; `drift(from:)`
+/// compares two of them element by element.
+public struct NftTable: Sendable {
+    public var sets: [NftSet]
+    public var chains: [NftChain]
+
+    public init(sets: [NftSet] = [], chains: [NftChain] = []) {
+        self.sets = sets
+        self.chains = chains
+    }
+
+    public func set(_ name: String) -> NftSet? { sets.first { $0.name == name } }
+    public func chain(_ name: String) -> NftChain? { chains.first { $0.name == name } }
+
+    /// The counters of every counting set, by endpoint.
+    public var counters: Counters {
+        var result: Counters = [:]
+        for set in sets { result.merge(set.counters) { a, _ in a } }
+        return result
+    }
+
+    /// The fingerprint carried in a rule comment, if one is.
+    public var fingerprint: Fingerprint? {
+        chains.lazy.flatMap(\.rules).compactMap { $0.comment.flatMap(Fingerprint.inComment) }.first
+    }
+
+    /// How this table (the installed one) differs from `plan`: by set, element and chain.
+    public func drift(from plan: NftTable) -> [TableDrift] {
+        var result: [TableDrift] = []
+        let have = Dictionary(sets.map { ($0.name, $0) }) { a, _ in a }
+        let want = Dictionary(plan.sets.map { ($0.name, $0) }) { a, _ in a }
+        for name in Set(have.keys).union(want.keys).sorted() {
+            guard let wanted = want[name] else { result.append(.extraSet(name)); continue }
+            guard let held = have[name] else { result.append(.missingSet(name)); continue }
+            if !held.declaredLike(wanted) { result.append(.declaration(name, held: held.declaration, planned: wanted.declaration)); continue }
+            let heldElements = Set(held.elements), wantedElements = Set(wanted.elements)
+            if heldElements == wantedElements { continue }
+            // A few of each, as knftables' diff names them: what to look for.
+            let lacking = wanted.elements.filter { !heldElements.contains($0) }
+            let extra = held.elements.filter { !wantedElements.contains($0) }
+            result += lacking.prefix(3).map { .lacks(name, map: wanted.isMap, $0) }
+            if lacking.count > 3 { result.append(.lacksMore(name, map: wanted.isMap, lacking.count - 3)) }
+            result += extra.prefix(3).map { .holds(name, map: wanted.isMap, $0) }
+            if extra.count > 3 { result.append(.holdsMore(name, map: wanted.isMap, extra.count - 3)) }
+        }
+        let haveRules = Dictionary(chains.map { ($0.name, $0.rules.count) }) { a, _ in a }
+        let wantRules = Dictionary(plan.chains.map { ($0.name, $0.rules.count) }) { a, _ in a }
+        for name in Set(haveRules.keys).union(wantRules.keys).sorted() where haveRules[name] != wantRules[name] {
+            switch (haveRules[name], wantRules[name]) {
+            case let (held?, planned?): result.append(.rules(name, held: held, planned: planned))
+            case (nil, _): result.append(.missingChain(name))
+            case (_, nil): result.append(.extraChain(name))
+            }
+        }
+        return result
+    }
+}
