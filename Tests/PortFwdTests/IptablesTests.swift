@@ -182,9 +182,12 @@ struct Namespace {
             [12:1320] -A LIBVIRT_PORTFWD_FWD -m connmark --mark 0x10000000/0x10000000 -j ACCEPT
             COMMIT
             """
-        #expect(IptablesBackend.counters(IptablesRuleset(parsing: save)) == [
-            Endpoint(address: IPAddress("192.168.122.10")!, proto: .tcp, ports: PortRange(80, 80)!): Counts(packets: 12, bytes: 1320),
-            Endpoint(address: IPAddress("fd00:122::10")!, proto: .udp, ports: PortRange(9000, 9009)!): Counts(packets: 1, bytes: 60),
+        let web = Endpoint(address: IPAddress("192.168.122.10")!, proto: .tcp, ports: PortRange(80, 80)!)
+        let range = Endpoint(address: IPAddress("fd00:122::10")!, proto: .udp, ports: PortRange(9000, 9009)!)
+        let absent = Endpoint(address: IPAddress("192.168.122.11")!, proto: .tcp, ports: PortRange(80, 80)!)
+        #expect(IptablesBackend.counters(of: [web, range, absent], mark: .default, in: IptablesRuleset(parsing: save)) == [
+            web: Counts(packets: 12, bytes: 1320),
+            range: Counts(packets: 1, bytes: 60),
         ])
     }
 }

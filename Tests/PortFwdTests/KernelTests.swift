@@ -68,10 +68,10 @@ import Testing
             let nft = LibNftables()
             let config = try ConfigFile.load(path: "\(Paths.rulesets)/full.toml", required: true)
             let backend = NftablesBackend(nft: nft, commands: FakeIptables(), procNet: "/nonexistent")
-            #expect(try backend.counters() == nil)
             let plan = try Plan(guests: Resolver.resolve(config: config, running: [], all: true).guests, settings: config.settings)
+            #expect(try backend.counters(for: plan) == nil)
             _ = try backend.apply(plan)
-            let counters = try #require(try backend.counters())
+            let counters = try #require(try backend.counters(for: plan))
             #expect(counters[Endpoint(address: IPAddress("192.168.122.11")!, proto: .udp, ports: PortRange(20000, 20009)!)] == Counts(packets: 0, bytes: 0))
             #expect(counters[Endpoint(address: IPAddress("fd00:122::10")!, proto: .tcp, ports: PortRange(443, 443)!)] == Counts(packets: 0, bytes: 0))
             // What the kernel counted is carried by the next swap, ranges included, and the
@@ -81,9 +81,9 @@ import Testing
             _ = try nft.run(renderer.render(plan, counters: seeded))
             #expect(try backend.drift(from: plan) == [])
             _ = try backend.apply(plan)
-            #expect(try backend.counters() == seeded)
+            #expect(try backend.counters(for: plan) == seeded)
             try backend.remove()
-            #expect(try backend.counters() == nil)
+            #expect(try backend.counters(for: plan) == nil)
         }
     }
 

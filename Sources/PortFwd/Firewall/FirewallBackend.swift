@@ -18,8 +18,8 @@ public protocol FirewallBackend: Sendable {
     func removal(admission: Bool) throws(PortFwdError) -> Installation
     /// Whether rules of ours are installed by this backend.
     func installed() throws(PortFwdError) -> Bool
-    /// Traffic counters per guest endpoint, or nil when nothing is installed.
-    func counters() throws(PortFwdError) -> Counters?
+    /// Traffic counters of the plan's guest endpoints, or nil when nothing is installed.
+    func counters(for plan: Plan) throws(PortFwdError) -> Counters?
     /// Where the installed rules differ from `plan`: one line each, empty when they match.
     func drift(from plan: Plan) throws(PortFwdError) -> [String]
 }

@@ -238,7 +238,7 @@ public struct IptablesBackend: FirewallBackend {
         return false
     }
 
-    public func counters() throws(PortFwdError) -> Counters? {
+    public func counters(for plan: Plan) throws(PortFwdError) -> Counters? {
         let flavour = try flavour()
         var result: Counters = [:]
         var found = false
@@ -247,7 +247,7 @@ public struct IptablesBackend: FirewallBackend {
             guard ipt.hasTables("filter") else { continue }
             let rules = try ipt.save(table: "filter", counters: true)
             found = found || rules["filter"].chains[IptablesRenderer.forward] != nil
-            result.merge(Self.counters(rules)) { a, _ in a }
+            result.merge(Self.counters(of: Counted.endpoints(plan.entries(family)).map(\.endpoint), mark: plan.settings.mark, in: rules)) { a, _ in a }
         }
         return found ? result : nil
     }
@@ -290,22 +290,19 @@ public struct IptablesBackend: FirewallBackend {
         return lines
     }
 
-    /// The counting rules of LIBVIRT_PORTFWD_FWD (those without a target) in an
-    /// `iptables-save -c`: one per guest endpoint and direction, both directions added up into
-    /// one counter, as in the nftables backend.
-    static func counters(_ rules: IptablesRuleset) -> Counters {
+    /// What the counting rules of `endpoints` hold in an `iptables-save -c`: both directions
+    /// added up into one counter, as in the nftables backend. Rules are found by the exact
+    /// text the renderer writes for each endpoint; an endpoint without rules is left out.
+    static func counters(of endpoints: [Endpoint], mark: Mark, in rules: IptablesRuleset) -> Counters {
         let table = rules["filter"]
+        var held: [String: Counts] = [:]
+        for (index, rule) in table.rules.enumerated() where rule.chain == IptablesRenderer.forward {
+            if let counts = table.counters[index] { held[rule.spec] = Counts(packets: counts.packets, bytes: counts.bytes) }
+        }
         var result: Counters = [:]
-        for (index, rule) in table.rules.enumerated() {
-            guard rule.chain == IptablesRenderer.forward, !rule.spec.contains(" -j "), let counts = table.counters[index] else { continue }
-            let words = rule.spec.split(separator: " ").map(String.init)
-            func value(after flag: String) -> String? { words.firstIndex(of: flag).flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil } }
-            guard let proto = value(after: "-p").flatMap(Proto.init(rawValue:)),
-                  let address = (value(after: "-d") ?? value(after: "-s")).flatMap({ IPAddress(String($0.split(separator: "/")[0])) }),
-                  let ports = (value(after: "--dport") ?? value(after: "--sport")).flatMap({ try? PortRange.parse(Substring($0.replacing(":", with: "-"))) })
-            else { continue }
-            let endpoint = Endpoint(address: address, proto: proto, ports: ports)
-            result[endpoint] = (result[endpoint] ?? Counts(packets: 0, bytes: 0)) + Counts(packets: counts.packets, bytes: counts.bytes)
+        for endpoint in endpoints {
+            let found = IptablesRenderer.counting(endpoint, mark: mark).compactMap { held[$0] }
+            if !found.isEmpty { result[endpoint] = found.reduce(Counts(packets: 0, bytes: 0), +) }
         }
         return result
     }

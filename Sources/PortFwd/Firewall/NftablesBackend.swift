@@ -92,7 +92,8 @@ public struct NftablesBackend: FirewallBackend {
         return result
     }
 
-    public func counters() throws(PortFwdError) -> Counters? {
+    /// Every count set's counters, read typed from the kernel; the plan is not needed.
+    public func counters(for plan: Plan) throws(PortFwdError) -> Counters? {
         guard try installed() else { return nil }
         return try currentCounters()
     }

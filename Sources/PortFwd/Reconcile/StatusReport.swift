@@ -155,7 +155,7 @@ extension Reconciler {
             problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
         } else {
             problems += try chosen.selected.drift(from: outcome.plan)
-            counters = try chosen.selected.counters()
+            counters = try chosen.selected.counters(for: outcome.plan)
             if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { problems.append(Firewalld.strictProblem) }
         }
         problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }

@@ -68,16 +68,20 @@ public struct IptablesRenderer: Sendable {
             forward.append("-i \(Self.bridgePattern) -o \(Self.bridgePattern) -m connmark --mark \(mark) -m conntrack --ctstate NEW -j MARK --set-xmark \(mark)")
         }
         // Counting rules, one per direction and guest endpoint (no target: they only count).
-        for c in Counted.endpoints(entries) {
-            let ports = c.ports.lower == c.ports.upper ? "\(c.ports.lower)" : "\(c.ports.lower):\(c.ports.upper)"
-            let p = c.proto.rawValue
-            forward.append("-d \(c.address)/\(family.bits) -p \(p) -m \(p) --dport \(ports) -m connmark --mark \(mark)")
-            forward.append("-s \(c.address)/\(family.bits) -p \(p) -m \(p) --sport \(ports) -m connmark --mark \(mark)")
-        }
+        for c in Counted.endpoints(entries) { forward += Self.counting(c.endpoint, mark: s.mark) }
         // Admission: our connections pass whatever libvirt's chains below would do to them.
         // With admission = "none" the chain only counts, and the verdict is left to the rest.
         if s.admission != .none { forward.append("-m connmark --mark \(mark) -j ACCEPT") }
         return [Self.pre: pre, Self.out: out, Self.post: post, Self.forward: forward]
+    }
+
+    /// The two rules that count an endpoint, original direction then reply, as iptables-save
+    /// prints them: how the backend finds an endpoint's counters in a save, by equal text,
+    /// without reading rule text back.
+    public static func counting(_ endpoint: Endpoint, mark: Mark) -> [String] {
+        let ports = endpoint.ports.lower == endpoint.ports.upper ? "\(endpoint.ports.lower)" : "\(endpoint.ports.lower):\(endpoint.ports.upper)"
+        let p = endpoint.proto.rawValue, host = "\(endpoint.address)/\(endpoint.address.bitWidth)", connmark = "-m connmark --mark \(mark)/\(mark)"
+        return ["-d \(host) -p \(p) -m \(p) --dport \(ports) \(connmark)", "-s \(host) -p \(p) -m \(p) --sport \(ports) \(connmark)"]
     }
 
     /// Two rules per entry and source: tag the connection, then DNAT it. Both match alike,
