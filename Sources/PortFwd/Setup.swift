@@ -6,8 +6,9 @@ import PortFwdCore
 import PortFwdSystem
 import Synchronization
 
-/// Where this process finds its config, its state and libvirt's files, and which backend it
-/// was told to use: everything a command line or a hook shim can say, turned into reconcilers.
+/// Where this process finds its config, its state and libvirt's files, and the host with the
+/// backend it was told to use: everything a command line or a hook shim can say, turned into
+/// reconcilers.
 /// The one place that decides which config applies when the file on disk does not parse.
 public struct Setup: Sendable {
     public let configPath: String
@@ -16,17 +17,16 @@ public struct Setup: Sendable {
     public let configRequired: Bool
     public let store: StateStore
     public let libvirt: LibvirtFiles
-    public let backend: Settings.Backend?
-    public let iptables: IptablesFlavour?
+    /// One per process: its probes are kept for every reconciler built here.
+    public let host: Host
 
     public init(configPath: String, configRequired: Bool, store: StateStore, libvirt: LibvirtFiles,
-                backend: Settings.Backend? = nil, iptables: IptablesFlavour? = nil) {
+                host: Host = .system()) {
         self.configPath = configPath
         self.configRequired = configRequired
         self.store = store
         self.libvirt = libvirt
-        self.backend = backend
-        self.iptables = iptables
+        self.host = host
     }
 
     /// The drop-in directory beside the config file: `/etc/libvirt/portfwd.d`.
@@ -45,12 +45,6 @@ public struct Setup: Sendable {
     /// The config file, parsed; throws with its file and line when it does not parse.
     public func config() throws(PortFwdError) -> Config {
         try ConfigCache.shared.parse(try configText(), file: configPath)
-    }
-
-    /// The backends for these settings. `probe`: whether `auto` may ask the kernel.
-    public func backends(_ settings: Settings, probe: Bool = true) -> @Sendable () -> Backends {
-        let override = backend, flavour = iptables
-        return { Backends.make(settings: settings, override: override, flavour: flavour, probe: probe) }
     }
 
     /// On the config file, which must parse: `apply`, `check`, reload, `forward add`.
@@ -84,7 +78,7 @@ public struct Setup: Sendable {
 
     /// `text`: what `remember` keeps as the config last applied, nil to keep what is there.
     public func reconciler(_ config: Config, text: String?, probe: Bool = true) -> Reconciler {
-        Reconciler(config: config, configText: text, store: store, libvirt: libvirt, backends: backends(config.settings, probe: probe))
+        Reconciler(config: config, configText: text, store: store, libvirt: libvirt, host: probe ? host : host.unprobed)
     }
 }
 

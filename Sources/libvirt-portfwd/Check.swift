@@ -31,9 +31,8 @@ enum Check {
             let absent = Check.absentHostAddresses(outcome.plan, floating: reconciler.config.settings.floatingAddresses, held: HostAddresses.current())
             if !absent.isEmpty { throw PortFwdError(.invalidInput, lines: absent) }
             if kernel {
-                let chosen = setup.backends(reconciler.config.settings)()
-                try chosen.selected.validate(outcome.plan)
-                if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { throw PortFwdError(.refused, Firewalld.strictProblem) }
+                try reconciler.backends.selected.validate(outcome.plan)
+                if try reconciler.host.firewalldRejectsForwards() == true { throw PortFwdError(.refused, Firewalld.strictProblem) }
             }
             // One line, as `firewall-cmd --check-config` prints `success`.
             print("success: \(setup.configPath): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) configured guests"

@@ -20,7 +20,7 @@ enum Export {
             let reconciler = try setup.reconciler(probe: false)
             let outcome = try reconciler.plan(all: arguments.flag("all"))
             LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
-            print(setup.backends(reconciler.config.settings, probe: false)().selected.render(outcome.plan), terminator: "")
+            print(reconciler.backends.selected.render(outcome.plan), terminator: "")
         } catch {
             throw fail(error)
         }

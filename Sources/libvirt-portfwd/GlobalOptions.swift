@@ -45,7 +45,8 @@ struct GlobalOptions {
     /// Everything the options say, for the library.
     var setup: Setup {
         let (path, required) = configPath
-        return Setup(configPath: path, configRequired: required, store: store, libvirt: libvirt, backend: backend, iptables: iptables)
+        return Setup(configPath: path, configRequired: required, store: store, libvirt: libvirt,
+                     host: .system(backend: backend, flavour: iptables))
     }
 }
 

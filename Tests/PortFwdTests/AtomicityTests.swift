@@ -59,9 +59,8 @@ final class FaultyNftables: NftablesRunner, @unchecked Sendable {
         func reconciler(_ toml: String) throws -> Reconciler {
             let config = try Config.parse(toml)
             let nft = self.nft, commands = self.commands, procNet = ns.procNet, backend = self.backend
-            return Reconciler(config: config, configText: toml, store: StateStore(directory: "\(state.path)/run"), backends: {
-                Backends.make(settings: config.settings, override: backend, flavour: .nft, nft: nft, commands: commands, procNet: procNet)
-            })
+            return Reconciler(config: config, configText: toml, store: StateStore(directory: "\(state.path)/run"),
+                              host: Host(nft: nft, commands: commands, procNet: procNet, backend: backend, flavour: .nft))
         }
 
         func web(_ n: Int) throws -> RunningGuest {

@@ -37,7 +37,7 @@ import Testing
         #expect(try reconciler.drift(from: plan) == [])
         #expect(host.nft.elements("dnat4_any") == ["tcp . 22 : 192.168.122.10 . 22", "tcp . 8080 : 192.168.122.10 . 80"])
         #expect(host.nft.elements("allow4_any") == ["198.51.100.0/24 . tcp . 22"])
-        let counters = try #require(try host.backends(try Config.parse(Self.config).settings)().selected.counters(for: plan))
+        let counters = try #require(try reconciler.backends.selected.counters(for: plan))
         #expect(counters[Endpoint(address: IPAddress("192.168.122.10")!, proto: .tcp, ports: PortRange(port: 80)!)] == Counts(packets: 1, bytes: 1000),
                 "the repair carried the counter across the swap")
     }

@@ -108,7 +108,7 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
             }
             let config = try ConfigFiles(files).parse()
             return Reconciler(config: config, configText: ConfigFiles(files).bundle, store: host.store, libvirt: host.libvirt,
-                              backends: host.backends(config.settings), clock: { now })
+                              host: host.host(), clock: { now })
         }
         return ForwardEditor(reconciler: try load(), virsh: Virsh(commands: virsh), dropIn: DropIn(directory: dir), reload: load)
     }

@@ -38,9 +38,7 @@ import Testing
             let first = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
             let second = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"9090:90\", \"53/udp\"]\n")
             func reconciler(_ nft: NftablesRunner, _ config: Config) -> Reconciler {
-                Reconciler(config: config, store: store, backends: {
-                    Backends(selected: NftablesBackend(nft: nft, commands: FakeIptables(), procNet: "/nonexistent"))
-                })
+                Reconciler(config: config, store: store, host: Host(nft: nft, commands: FakeIptables(), procNet: "/nonexistent", backend: .nftables))
             }
             var all = Change.reapply
             all.mode = .all

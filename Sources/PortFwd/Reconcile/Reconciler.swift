@@ -17,22 +17,26 @@ public struct Reconciler: Sendable {
     public let configText: String?
     public let store: StateStore
     public let libvirt: LibvirtFiles
-    /// Choosing a backend probes the kernel, so it happens only when something is installed.
-    let backends: @Sendable () -> Backends
+    /// The host and how to use it: the backends are chosen from it when something is
+    /// installed or looked at (choosing one may probe the kernel).
+    public let host: Host
     let clock: @Sendable () -> Date
     /// How long a record may lack its domain's status file before `syncWithLibvirt` drops it:
     /// libvirt writes that file only after the `start` hook has recorded the guest.
     public var startGrace: TimeInterval = 120
 
     public init(config: Config, configText: String? = nil, store: StateStore, libvirt: LibvirtFiles = LibvirtFiles(),
-                backends: @escaping @Sendable () -> Backends, clock: @escaping @Sendable () -> Date = { Date() }) {
+                host: Host, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.config = config
         self.configText = configText
         self.store = store
         self.libvirt = libvirt
-        self.backends = backends
+        self.host = host
         self.clock = clock
     }
+
+    /// The strategies for this config's settings.
+    public var backends: Backends { host.backends(config.settings) }
 
     public var intake: DomainIntake { DomainIntake(config: config, now: clock()) }
 
@@ -89,10 +93,10 @@ public struct Reconciler: Sendable {
     }
 
     /// Where the kernel differs from `plan`, one line each (see FirewallBackend.drift).
-    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try backends().selected.drift(from: plan) }
+    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try backends.selected.drift(from: plan) }
 
     /// Whether the selected backend has rules of ours installed.
-    public func installed() throws(PortFwdError) -> Bool { try backends().selected.installed() }
+    public func installed() throws(PortFwdError) -> Bool { try backends.selected.installed() }
 
     public var recordedMode: Mode { store.mode }
 
@@ -129,7 +133,7 @@ public struct Reconciler: Sendable {
         if change.dryRun { outcome.warnings = warnings; return outcome }
 
         // Off (after `flush`): the records follow the guests, the kernel is left alone.
-        let chosen = mode == .off ? nil : backends()
+        let chosen = mode == .off ? nil : backends
         let installation = try chosen?.selected.install(outcome.plan) ?? Installation()
         let store = self.store
         let snapshot = store.snapshot(Array(touched))
@@ -152,7 +156,7 @@ public struct Reconciler: Sendable {
         outcome.warnings = warnings
         if let chosen {
             outcome.backend = chosen.selected.name
-            outcome.warnings += retire(chosen) + remember(chosen.selected.name) + blockers(chosen, outcome.plan)
+            outcome.warnings += retire(chosen) + remember(chosen.selected.name) + blockers(outcome.plan)
         }
         return outcome
     }
@@ -216,8 +220,8 @@ public struct Reconciler: Sendable {
     }
 
     /// Firewalls that will turn our forwards away whatever we install.
-    func blockers(_ chosen: Backends, _ plan: Plan) -> [Warning] {
-        guard !plan.entries.isEmpty, let nft = chosen.nft, (try? Firewalld.strictForwardPorts(nft)) == true else { return [] }
+    func blockers(_ plan: Plan) -> [Warning] {
+        guard !plan.entries.isEmpty, (try? host.firewalldRejectsForwards()) == true else { return [] }
         return [Warning(.blocked, Firewalld.strictProblem)]
     }
 
@@ -260,7 +264,7 @@ public struct Reconciler: Sendable {
 
     /// Removes every rule of ours, whichever backend made it; one line per failure.
     private func removeAll() -> [String] {
-        let chosen = backends()
+        let chosen = backends
         var failures: [String] = []
         for (index, backend) in ([chosen.selected] + chosen.others).enumerated() {
             do throws(PortFwdError) { failures += Steps.runAll(try backend.removal(admission: index == 0).steps) } catch { failures.append(error.message) }

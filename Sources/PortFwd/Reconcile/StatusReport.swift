@@ -149,14 +149,14 @@ extension Reconciler {
     public func status(showAll: Bool = false, guests: Set<String>? = nil, problems known: [String] = []) throws(PortFwdError) -> StatusReport {
         let (outcome, records) = try current()
         var problems = known
-        let chosen = backends()
+        let chosen = backends
         var counters: Counters?
         if outcome.mode == .off {
             problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
         } else {
             problems += try chosen.selected.drift(from: outcome.plan)
             counters = try chosen.selected.counters(for: outcome.plan)
-            if let nft = chosen.nft, try Firewalld.strictForwardPorts(nft) { problems.append(Firewalld.strictProblem) }
+            if try host.firewalldRejectsForwards() == true { problems.append(Firewalld.strictProblem) }
         }
         problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }
         // Only the service moves a forward when its guest's lease changes: without it, the

@@ -50,16 +50,15 @@ final class FakeHost: @unchecked Sendable {
     var store: StateStore { StateStore(directory: "\(state.path)/run") }
     var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: tree.path)) }
 
-    func backends(_ settings: Settings, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> @Sendable () -> Backends {
-        let nft = self.nft, iptables = self.iptables
-        return { Backends.make(settings: settings, override: override, flavour: flavour, nft: nft, commands: iptables, procNet: iptables.procNet.path) }
+    func host(override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> Host {
+        Host(nft: nft, commands: iptables, procNet: iptables.procNet.path, backend: override, flavour: flavour)
     }
 
     func reconciler(_ toml: String, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil,
                     now: Date = Date()) throws -> Reconciler {
         let config = try Config.parse(toml)
         return Reconciler(config: config, configText: toml, store: store, libvirt: libvirt,
-                          backends: backends(config.settings, override: override, flavour: flavour), clock: { now })
+                          host: host(override: override, flavour: flavour), clock: { now })
     }
 
     func hook(_ toml: String, override: Settings.Backend? = nil) throws -> QemuHook {
@@ -91,3 +90,6 @@ extension FirewallBackend {
         if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
     }
 }
+
+/// Ours, not Foundation's `Host`.
+typealias Host = PortFwd.Host
