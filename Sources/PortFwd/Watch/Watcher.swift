@@ -69,8 +69,9 @@ public final class Watcher {
             guard case .sleep(let until) = action else { continue }
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             var fds = [netfilter.fd, directories.fd, signals.fd].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
-                log.error("watch: poll: \(String(cString: strerror(errno)))")
+                log.error("watch: poll: \(SystemCall.reason())")
                 return 1
             }
             for signal in signals.drain() {

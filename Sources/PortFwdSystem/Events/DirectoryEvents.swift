@@ -22,7 +22,7 @@ public final class DirectoryEvents {
 
     public init() throws(PortFwdError) {
         fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        guard fd >= 0 else { throw PortFwdError(.unavailable, "inotify: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PortFwdError(.unavailable, "inotify: \(SystemCall.reason())") }
     }
 
     deinit { close(fd) }
@@ -61,8 +61,8 @@ public final class DirectoryEvents {
         var buffer = [UInt8](repeating: 0, count: 1 << 14)
         let header = MemoryLayout<inotify_event>.size
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+            let n = SystemCall.retrying { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            if n <= 0 { break }
             var offset = 0
             while n - offset >= header {
                 let (wd, mask, length) = buffer.withUnsafeBytes { raw -> (Int32, UInt32, UInt32) in

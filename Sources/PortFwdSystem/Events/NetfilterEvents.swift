@@ -18,7 +18,7 @@ public final class NetfilterEvents {
 
     public init() throws(PortFwdError) {
         fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), NETLINK_NETFILTER)
-        guard fd >= 0 else { throw PortFwdError(.unavailable, "cannot open a netfilter netlink socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PortFwdError(.unavailable, "cannot open a netfilter netlink socket: \(SystemCall.reason())") }
         var address = sockaddr_nl()
         address.nl_family = sa_family_t(AF_NETLINK)
         let bound = withUnsafePointer(to: &address) { p in
@@ -26,7 +26,7 @@ public final class NetfilterEvents {
         }
         var group = Int32(NFNLGRP_NFTABLES.rawValue)
         guard bound == 0, setsockopt(fd, Int32(SOL_NETLINK), NETLINK_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = SystemCall.reason()
             close(fd)
             throw PortFwdError(.unavailable, "cannot subscribe to netfilter's notifications: \(reason)")
         }
@@ -48,13 +48,14 @@ public final class NetfilterEvents {
         while true {
             var sender = sockaddr_nl()
             var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
-            let n = buffer.withUnsafeMutableBytes { raw in
-                withUnsafeMutablePointer(to: &sender) { p in
-                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
+            let n = SystemCall.retrying {
+                buffer.withUnsafeMutableBytes { raw in
+                    withUnsafeMutablePointer(to: &sender) { p in
+                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
+                    }
                 }
             }
             if n < 0 {
-                if errno == EINTR { continue }
                 if errno == ENOBUFS { overrun = true; continue }
                 break
             }

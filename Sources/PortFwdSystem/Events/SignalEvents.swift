@@ -16,7 +16,7 @@ public final class SignalEvents {
         for s in signals { sigaddset(&mask, s) }
         pthread_sigmask(SIG_BLOCK, &mask, nil)
         fd = signalfd(-1, &mask, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
-        guard fd >= 0 else { throw PortFwdError(.unavailable, "signalfd: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PortFwdError(.unavailable, "signalfd: \(SystemCall.reason())") }
     }
 
     deinit { close(fd) }

@@ -26,14 +26,7 @@ public enum Stderr {
 
     /// Text of our own (usage, help), as it is.
     public static func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            done += n
-        }
+        _ = SystemCall.writeAll(2, Array(text.utf8))
     }
 
     /// Whether stderr is the journal's own stream (systemd's JOURNAL_STREAM names its device

@@ -82,7 +82,7 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
         let probe = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue), 12 /* NETLINK_NETFILTER */)
         guard probe >= 0 else {
             let code: PortFwdError.Code = errno == EPERM || errno == EACCES ? .permission : .unavailable
-            throw PortFwdError(code, "cannot open a netfilter netlink socket: \(String(cString: strerror(errno)))")
+            throw PortFwdError(code, "cannot open a netfilter netlink socket: \(SystemCall.reason())")
         }
         close(probe)
         guard let created = api.ctx_new(UInt32(NFT_CTX_DEFAULT)) else { throw PortFwdError(.unavailable, "nft_ctx_new failed") }

@@ -25,7 +25,7 @@ public enum Spawn {
     public static func run(_ argv: [String], input: [UInt8]) throws(PortFwdError) -> CommandResult {
         var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
-            throw PortFwdError(.io, "\(argv[0]): pipe: \(String(cString: strerror(errno)))")
+            throw PortFwdError(.io, "\(argv[0]): pipe: \(SystemCall.reason())")
         }
         for fd in inPipe + outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let pid: pid_t
@@ -58,7 +58,7 @@ public enum Spawn {
     /// Waits for the child and returns its exit status (128+signal when killed).
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = SystemCall.retrying { waitpid(pid, &status, 0) }
         let signal = status & 0x7f
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
@@ -80,7 +80,7 @@ public enum Spawn {
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cargs, environ)
-        guard rc == 0 else { throw PortFwdError(.unavailable, "\(argv[0]): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw PortFwdError(.unavailable, "\(argv[0]): \(SystemCall.reason(rc))") }
         return pid
     }
 
@@ -104,7 +104,7 @@ public enum Spawn {
         while !open.isEmpty || inFD >= 0 {
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if inFD >= 0 { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
-            guard poll(&fds, nfds_t(fds.count), -1) >= 0 else { if errno == EINTR { continue } else { break } }
+            guard SystemCall.retrying({ poll(&fds, nfds_t(fds.count), -1) }) >= 0 else { break }
             for p in fds where p.revents != 0 {
                 if p.fd == inFD {
                     let n = input.withUnsafeBytes { write(inFD, $0.baseAddress! + written, min(65536, input.count - written)) }

@@ -12,9 +12,8 @@ public enum Stdin {
         var complete = true
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; break }
-            if n == 0 { break }
+            let n = SystemCall.retrying { chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) } }
+            if n <= 0 { break }
             if bytes.count + n <= limit { bytes += chunk[..<n] } else { complete = false }
         }
         return (bytes, complete)

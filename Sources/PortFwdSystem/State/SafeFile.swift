@@ -110,8 +110,8 @@ public enum SafeFile {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw error("cannot read \(path)") }
+            let n = SystemCall.retrying { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if n < 0 { throw error("cannot read \(path)") }
             if n == 0 { return bytes }
             bytes += chunk[..<n]
             if bytes.count > limit { throw PortFwdError(.invalidInput, "\(path) is more than \(limit) bytes") }
@@ -131,14 +131,9 @@ public enum SafeFile {
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else { throw error("cannot write \(temp)") }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 { if errno == EINTR { continue }; break }
-            written += n
-        }
+        let written = SystemCall.writeAll(fd, bytes)
         let failure = errno
-        let synced = written == bytes.count && fchmod(fd, mode) == 0 && fsync(fd) == 0
+        let synced = written && fchmod(fd, mode) == 0 && fsync(fd) == 0
         close(fd)
         guard synced else {
             unlink(temp)
@@ -182,7 +177,7 @@ public enum SafeFile {
         case EPERM, EACCES, EROFS: code = .permission
         default: code = .io
         }
-        return PortFwdError(code, "\(what): \(String(cString: strerror(e)))")
+        return PortFwdError(code, "\(what): \(SystemCall.reason(e))")
     }
 }
 

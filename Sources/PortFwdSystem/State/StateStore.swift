@@ -32,8 +32,7 @@ public struct StateStore: Sendable {
         }
         if let refusal = SafeFile.refusal(path, st) { throw PortFwdError(.permission, refusal) }
         let deadline = timeout.map { Date().addingTimeInterval($0) }
-        while flock(fd, deadline == nil ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
-            if errno == EINTR { continue }
+        while SystemCall.retrying({ flock(fd, deadline == nil ? LOCK_EX : LOCK_EX | LOCK_NB) }) != 0 {
             guard errno == EWOULDBLOCK, let deadline else { throw SafeFile.error("cannot lock \(path)") }
             guard Date() < deadline else { throw PortFwdError(.io, "cannot lock \(path): another process has held it for \(Int(timeout!)) s") }
             usleep(50_000)

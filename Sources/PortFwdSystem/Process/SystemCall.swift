@@ -1,0 +1,29 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every system call of ours needs, written once: to be asked again when a signal
+/// interrupted it, its failure in words, and whole writes.
+public enum SystemCall {
+    /// `call` again while it fails with EINTR; its last result otherwise (errno as it left it).
+    public static func retrying<T: SignedInteger>(_ call: () -> T) -> T {
+        while true {
+            let result = call()
+            if result >= 0 || errno != EINTR { return result }
+        }
+    }
+
+    /// The C library's words for `code`, errno by default: `No such file or directory`.
+    public static func reason(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+    /// Writes all of `bytes` to `fd`; false when a write fails or writes nothing (errno says why).
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = retrying { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) } }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+}
