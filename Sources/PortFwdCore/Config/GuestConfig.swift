@@ -18,7 +18,6 @@ public struct GuestConfig: Hashable, Sendable {
         self.path = path
     }
 
-    public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
 
     /// How messages and comments refer to this guest.
     public var label: String { name?.value ?? uuid?.value ?? path }

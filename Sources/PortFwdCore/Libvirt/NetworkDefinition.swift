@@ -60,7 +60,7 @@ public struct NetworkDefinition: Sendable, Equatable {
     private static func prefix(of ip: XMLNode, family: Family) -> Int? {
         if let text = ip.attributes["prefix"] { return Int(text).flatMap { (0...family.bits).contains($0) ? $0 : nil } }
         guard family == .ipv4, let text = ip.attributes["netmask"], let mask = IPAddress(text), mask.family == .ipv4 else {
-            return family == .ipv4 ? nil : 64
+            return family.defaultPrefix
         }
         let bits = mask.bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let ones = bits.leadingZeroBitCount == 0 ? (~bits).leadingZeroBitCount : 0

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The two address families a forward can live in, each carrying its own spellings, so that
 /// renderers and drivers never branch on `family == .ipv4`.
 public enum Family: String, Sendable, Codable, CaseIterable, Comparable {
@@ -20,6 +24,34 @@ public enum Family: String, Sendable, Codable, CaseIterable, Comparable {
     public var label: String { self == .ipv4 ? "IPv4" : "IPv6" }
     /// The config and metadata key holding a guest's address of this family.
     public var addressKey: String { self == .ipv4 ? "address" : "address6" }
+    /// The socket address family: `AF_INET`, `AF_INET6`.
+    public var socketFamily: Int32 { self == .ipv4 ? AF_INET : AF_INET6 }
+    /// The /proc/net file listing the legacy iptables tables loaded: `ip_tables_names`, `ip6_tables_names`.
+    public var legacyTablesFile: String { self == .ipv4 ? "ip_tables_names" : "ip6_tables_names" }
+    /// The prefix libvirt assumes for a network of this family that names none: IPv6's 64;
+    /// IPv4 has no default (a netmask or a prefix must be given).
+    public var defaultPrefix: Int? { self == .ipv4 ? nil : 64 }
     /// How an address of this family is written next to a port: `a.b.c.d`, `[x::y]`.
     public func bracketed(_ address: IPAddress) -> String { self == .ipv4 ? address.description : "[\(address)]" }
 }
+
+/// Whatever holds at most one address of each family (a configured guest, a planned one, a
+/// running one, its metadata): read by family in one place.
+public protocol AddressPair {
+    var address4: IPAddress? { get }
+    var address6: IPAddress? { get }
+}
+
+extension AddressPair {
+    public func address(_ family: Family) -> IPAddress? {
+        switch family {
+        case .ipv4: return address4
+        case .ipv6: return address6
+        }
+    }
+}
+
+extension GuestConfig: AddressPair {}
+extension Guest: AddressPair {}
+extension RunningGuest: AddressPair {}
+extension RunningGuest.Metadata: AddressPair {}

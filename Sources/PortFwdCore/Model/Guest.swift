@@ -14,5 +14,4 @@ public struct Guest: Hashable, Sendable {
         self.forwards = forwards
     }
 
-    public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
 }

@@ -35,7 +35,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         self.family = family
         self.bytes = bytes
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let af = family == .ipv4 ? AF_INET : AF_INET6
+        let af = family.socketFamily
         bytes.withUnsafeBytes { raw in
             _ = inet_ntop(af, raw.baseAddress, &buffer, socklen_t(buffer.count))
         }

@@ -25,7 +25,6 @@ public struct RunningGuest: Hashable, Sendable {
         self.since = since
     }
 
-    public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
 
     /// The same guest at another address (a lease changed), or still waiting for one.
     public func readdressed(_ address4: IPAddress?, _ address6: IPAddress?, source: AddressSource) -> RunningGuest {
@@ -63,8 +62,7 @@ public struct RunningGuest: Hashable, Sendable {
             self.since = since
         }
 
-        public func address(_ family: Family) -> IPAddress? { family == .ipv4 ? address4 : address6 }
-        public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
+            public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
 
         /// The same forwards, each dated: from `previous` where it was there already, else `now`.
         public func stamped(_ now: Int64, after previous: Metadata? = nil) -> Metadata {

@@ -51,8 +51,8 @@ public struct Plan: Hashable, Sendable {
     public var forwardCount: Int { guests.reduce(0) { $0 + $1.forwards.count } }
 
     // Shared by every unrestricted entry rather than allocated per forward.
-    private static let everyone4 = [Network.any(.ipv4)]
-    private static let everyone6 = [Network.any(.ipv6)]
+    /// Every client of a family, built once: plans ask for it per forward.
+    private static let everyone = Dictionary(uniqueKeysWithValues: Family.allCases.map { ($0, [Network.any($0)]) })
 
     private static func append(_ forward: Forward, of guest: Guest, to result: inout [PlanEntry]) throws(PortFwdError) {
         let spec = forward.spec
@@ -64,7 +64,7 @@ public struct Plan: Hashable, Sendable {
             guard let target = guest.address(family) else {
                 throw PortFwdError(.invalidInput, "guest \(guest.name): forward \(spec) is bound to an \(family.label) host address, but the guest has no \(family.addressKey)")
             }
-            let sources = forward.sources.isEmpty ? (family == .ipv4 ? everyone4 : everyone6) : forward.sources.filter { $0.family == family }
+            let sources = forward.sources.isEmpty ? everyone[family]! : forward.sources.filter { $0.family == family }
             // Restricted to clients of the other family only: nobody of this family may use it.
             if sources.isEmpty { continue }
             result.append(PlanEntry(guest: guest.name, family: family, hostAddress: spec.hostAddress, proto: spec.proto,

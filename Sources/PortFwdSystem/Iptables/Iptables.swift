@@ -37,7 +37,7 @@ public struct Iptables: Sendable, Hashable, CustomStringConvertible {
     /// loaded would load it, so its list comes from /proc.
     public func loadedLegacyTables() -> [String]? {
         guard flavour == .legacy else { return nil }
-        let file = "\(procNet)/\(family == .ipv4 ? "ip_tables_names" : "ip6_tables_names")"
+        let file = "\(procNet)/\(family.legacyTablesFile)"
         return (SafeFile.kernelText(file) ?? "").split(separator: "\n").map(String.init)
     }
 
