@@ -102,4 +102,15 @@ public enum AdmissionEdit: Sendable {
     /// nft commands; when run on their own (not inside our table's transaction), `undo`
     /// reverses them.
     case nft(String, undo: @Sendable () throws(PortFwdError) -> Void)
+
+    /// The edit as a step of its own, named `name`; nft commands run through `nft`.
+    public func step(_ name: String, nft: NftablesRunner?) -> Step {
+        switch self {
+        case .iptables(let iptables, let apply, let undo):
+            return Step(name, apply: { () throws(PortFwdError) in try iptables.restore(apply, test: false) },
+                        undo: { () throws(PortFwdError) in try iptables.restore(undo, test: false) })
+        case .nft(let script, let undo):
+            return Step(name, apply: { () throws(PortFwdError) in _ = try nft?.run(script) }, undo: undo)
+        }
+    }
 }

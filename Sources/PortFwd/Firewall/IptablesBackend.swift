@@ -107,20 +107,12 @@ public struct IptablesBackend: FirewallBackend {
         let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places, covered: covered)
-        steps += edits.map(step)
+        steps += edits.map { edit in
+            if case .iptables(let ipt, _, _) = edit { return edit.step("admission in \(ipt.tool) FORWARD", nft: nft) }
+            return edit.step("admission in libvirt's nftables tables", nft: nft)
+        }
         let chains = "chains in \(iptables(flavour, .ipv4).tool)/\(iptables(flavour, .ipv6).tool)"
         return Installation(steps: steps, notes: [chains] + held.map { "admission rule in \($0)" })
-    }
-
-    func step(_ edit: AdmissionEdit) -> Step {
-        switch edit {
-        case .iptables(let ipt, let apply, let undo):
-            return Step("admission in \(ipt.tool) FORWARD", apply: { () throws(PortFwdError) in try ipt.restore(apply, test: false) },
-                        undo: { () throws(PortFwdError) in try ipt.restore(undo, test: false) })
-        case .nft(let script, let undo):
-            let nft = self.nft
-            return Step("admission in libvirt's nftables tables", apply: { () throws(PortFwdError) in _ = try nft?.run(script) }, undo: undo)
-        }
     }
 
     // MARK: - restore inputs

@@ -35,12 +35,9 @@ public struct NftablesBackend: FirewallBackend {
         var alongside = ""
         for edit in edits {
             switch edit {
-            case .iptables(let iptables, let apply, let undo):
-                steps.append(Step("admission in \(iptables.tool) FORWARD",
-                                  apply: { () throws(PortFwdError) in try iptables.restore(apply, test: false) },
-                                  undo: { () throws(PortFwdError) in try iptables.restore(undo, test: false) }))
-            case .nft(let script, _):
-                alongside += script
+            case .iptables(let iptables, _, _): steps.append(edit.step("admission in \(iptables.tool) FORWARD", nft: nil))
+            // Inside the table's transaction: never undone on their own.
+            case .nft(let script, _): alongside += script
             }
         }
         // Counters carried across the swap; one that cannot be read starts again from zero.
@@ -79,15 +76,7 @@ public struct NftablesBackend: FirewallBackend {
     static func clearing(_ places: [any AdmissionPlace], nft: NftablesRunner?) -> Installation {
         var result = Installation()
         for place in places where place.hasOurs {
-            switch place.clear() {
-            case .iptables(let iptables, let apply, let undo):
-                result.steps.append(Step("remove admission from \(place.id)",
-                                         apply: { () throws(PortFwdError) in try iptables.restore(apply, test: false) },
-                                         undo: { () throws(PortFwdError) in try iptables.restore(undo, test: false) }))
-            case .nft(let script, let undo):
-                result.steps.append(Step("remove admission from \(place.id)",
-                                         apply: { () throws(PortFwdError) in _ = try nft?.run(script) }, undo: undo))
-            }
+            result.steps.append(place.clear().step("remove admission from \(place.id)", nft: nft))
         }
         return result
     }
