@@ -97,9 +97,14 @@ import Testing
             #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd is missing"))
             try backend.apply(plan)
             #expect(try backend.drift(from: plan) == [])
-            let element = try #require(NftTable(plan: plan).set("dnat4_any")?.elements.first)
-            _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(NftElement(element.key)) }")
-            #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any lacks \(element)"])
+            if let element = NftTable(plan: plan).set("dnat4_any")?.elements.first {
+                _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(NftElement(element.key)) }")
+                #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any lacks \(element)"])
+            } else {
+                // A plan without IPv4 forwards: an element put in behind our back.
+                _ = try nft.run("add element inet libvirt_portfwd dnat4_any { tcp . 1 : 192.0.2.1 . 1 }")
+                #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . 1, which is not in the plan"])
+            }
             _ = try nft.run("flush chain inet libvirt_portfwd prerouting")
             #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd: chain prerouting has 0 rules, the plan 2"))
             let other = try Fixtures.plan(Fixtures.web1 + "[settings]\nmark = 0x4\n")
