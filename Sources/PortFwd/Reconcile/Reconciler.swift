@@ -161,6 +161,12 @@ public struct Reconciler: Sendable {
         return outcome
     }
 
+    /// A record whose domain libvirt does not report running, past the start grace: libvirt
+    /// writes a starting domain's status file only after its `start` hook recorded it.
+    func isStale(_ record: RunningGuest, running: Set<DomainUUID>, now: Int64) -> Bool {
+        !running.contains(record.uuid) && now - record.since > Int64(startGrace)
+    }
+
     /// Records made to agree with the domains libvirt reports running.
     private func sync(_ records: inout [RunningGuest]) -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning]) {
         guard libvirt.knowsRunningDomains else { return ([], [], [], []) }
@@ -174,7 +180,7 @@ public struct Reconciler: Sendable {
         var adopted: [RunningGuest] = [], dropped: [RunningGuest] = [], changed: [DomainUUID] = []
         // A domain whose status file does not parse still runs: its record stays as it was.
         let running = Set(domains.map(\.uuid) + unreadable)
-        for record in records where !running.contains(record.uuid) && now - record.since > Int64(startGrace) {
+        for record in records where isStale(record, running: running, now: now) {
             dropped.append(record)
         }
         records.removeAll { r in dropped.contains { $0.uuid == r.uuid } }

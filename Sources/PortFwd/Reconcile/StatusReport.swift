@@ -194,6 +194,6 @@ extension Reconciler {
         let found = libvirt.runningDomains()
         let running = Set(found.domains.map(\.uuid) + found.unreadable)
         let now = Int64(clock().timeIntervalSince1970)
-        return records.filter { !running.contains($0.uuid) && now - $0.since > Int64(startGrace) }
+        return records.filter { isStale($0, running: running, now: now) }
     }
 }

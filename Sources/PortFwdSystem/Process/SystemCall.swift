@@ -16,6 +16,25 @@ public enum SystemCall {
     /// The C library's words for `code`, errno by default: `No such file or directory`.
     public static func reason(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
+    /// Reads `fd` to its end, keeping at most `limit` bytes. With `drain` it reads on past the
+    /// limit (a pipe whose writer must not block), else it stops there. `complete`: nothing
+    /// was left out; `failure`: the errno of a read that failed.
+    public static func readAll(_ fd: Int32, limit: Int, drain: Bool) -> (bytes: [UInt8], complete: Bool, failure: Int32?) {
+        var bytes: [UInt8] = []
+        var complete = true
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = retrying { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            if n < 0 { return (bytes, complete, errno) }
+            if n == 0 { return (bytes, complete, nil) }
+            // Once something is left out, nothing after it is kept: the bytes kept are a prefix.
+            if complete && bytes.count + n <= limit { bytes += chunk[..<n] } else {
+                complete = false
+                if !drain { return (bytes, false, nil) }
+            }
+        }
+    }
+
     /// Writes all of `bytes` to `fd`; false when a write fails or writes nothing (errno says why).
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var done = 0

@@ -107,15 +107,10 @@ public enum SafeFile {
     }
 
     static func readAll(_ fd: Int32, path: String, limit: Int) throws(PortFwdError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let n = SystemCall.retrying { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
-            if n < 0 { throw error("cannot read \(path)") }
-            if n == 0 { return bytes }
-            bytes += chunk[..<n]
-            if bytes.count > limit { throw PortFwdError(.invalidInput, "\(path) is more than \(limit) bytes") }
-        }
+        let read = SystemCall.readAll(fd, limit: limit, drain: false)
+        if let failure = read.failure { errno = failure; throw error("cannot read \(path)") }
+        guard read.complete else { throw PortFwdError(.invalidInput, "\(path) is more than \(limit) bytes") }
+        return read.bytes
     }
 
     /// Replaces `path` atomically: a new file created exclusively (O_EXCL, O_NOFOLLOW) beside
