@@ -35,58 +35,73 @@ public struct NftRenderer: Sendable {
     }
 
     /// The digest `render` writes into the forward chain's comment for this plan.
-    public func fingerprint(_ plan: Plan) -> Fingerprint { Fingerprint(Self.body(NftTable(plan: plan)), skippingCounters: true) }
+    public func fingerprint(_ plan: Plan) -> Fingerprint { Self.body(NftTable(plan: plan)).digest }
 
     /// The body with its own digest (taken with the placeholder in place, without the
-    /// counters' values, which are state, not plan) filled in.
-    private static func filling(_ body: String) -> String {
-        body.replacingFirst(NftTable.fingerprintPlaceholder, with: Fingerprint(body, skippingCounters: true).description)
+    /// counters' values) filled in.
+    private static func filling(_ body: Writer) -> String {
+        body.text.replacingFirst(NftTable.fingerprintPlaceholder, with: body.digest.description)
+    }
+
+    /// The text as it is written, and the digest of all of it but the counters' values.
+    struct Writer {
+        var text = ""
+        private var hash = Fingerprint.Digest()
+
+        /// Text of the plan.
+        mutating func plan(_ piece: String) {
+            text += piece
+            hash.add(piece)
+        }
+
+        /// State: in the text, not in the digest.
+        mutating func state(_ piece: String) { text += piece }
+
+        var digest: Fingerprint { hash.fingerprint }
     }
 
     /// The `table inet libvirt_portfwd { ... }` block.
-    static func body(_ table: NftTable) -> String {
-        var out = "table inet \(Self.table) {\n"
+    static func body(_ table: NftTable) -> Writer {
+        var out = Writer()
         // One string, grown in place: the sets hold several lines per forward.
-        out.reserveCapacity(4096 + table.sets.reduce(0) { $0 + $1.elements.count } * 60)
+        out.text.reserveCapacity(4096 + table.sets.reduce(0) { $0 + $1.elements.count } * 60)
+        out.plan("table inet \(Self.table) {\n")
         for set in table.sets { write(set, to: &out) }
         for (i, chain) in table.chains.enumerated() {
-            if i > 0 { out += "\n" }
+            if i > 0 { out.plan("\n") }
             write(chain, to: &out)
         }
-        out += "}\n"
+        out.plan("}\n")
         return out
     }
 
     /// One set or map; elements come grouped by guest, whose name heads each group as a comment.
-    private static func write(_ set: NftSet, to out: inout String) {
-        if let comment = set.comment { out += "\t# \(comment)\n" }
-        out += "\t\(set.isMap ? "map" : "set") \(set.name) {\n\t\ttype \(set.type)\n"
-        if set.interval { out += "\t\tflags interval\n" }
-        if set.counter { out += "\t\tcounter\n" }
+    private static func write(_ set: NftSet, to out: inout Writer) {
+        if let comment = set.comment { out.plan("\t# \(comment)\n") }
+        out.plan("\t\(set.isMap ? "map" : "set") \(set.name) {\n\t\ttype \(set.type)\n")
+        if set.interval { out.plan("\t\tflags interval\n") }
+        if set.counter { out.plan("\t\tcounter\n") }
         var previous: GuestName?
         for (i, element) in set.elements.enumerated() {
-            if i == 0 { out += "\t\telements = {\n" }
-            if let owner = element.owner, owner != previous { out += "\t\t\t# \(owner.commentText)\n" }
+            if i == 0 { out.plan("\t\telements = {\n") }
+            if let owner = element.owner, owner != previous { out.plan("\t\t\t# \(owner.commentText)\n") }
             previous = element.owner
-            out += "\t\t\t"
-            element.write(to: &out)
-            if let n = element.counter { out += "\(Fingerprint.counterMark)\(n.packets) bytes \(n.bytes)" }
-            out += ",\n"
+            out.plan("\t\t\t\(element)")
+            if let n = element.counter { out.state(" counter packets \(n.packets) bytes \(n.bytes)") }
+            out.plan(",\n")
         }
-        if !set.elements.isEmpty { out += "\t\t}\n" }
-        out += "\t}\n\n"
+        if !set.elements.isEmpty { out.plan("\t\t}\n") }
+        out.plan("\t}\n\n")
     }
 
-    private static func write(_ chain: NftChain, to out: inout String) {
-        for note in chain.notes { out += "\t# \(note)\n" }
-        out += "\tchain \(chain.name) {\n"
-        if let hook = chain.hook { out += "\t\t\(hook)\n" }
+    private static func write(_ chain: NftChain, to out: inout Writer) {
+        for note in chain.notes { out.plan("\t# \(note)\n") }
+        out.plan("\tchain \(chain.name) {\n")
+        if let hook = chain.hook { out.plan("\t\t\(hook)\n") }
         for rule in chain.rules {
-            for note in rule.notes { out += "\t\t# \(note)\n" }
-            out += "\t\t\(rule.text)"
-            if let comment = rule.comment { out += " comment \"\(comment)\"" }
-            out += "\n"
+            for note in rule.notes { out.plan("\t\t# \(note)\n") }
+            out.plan("\t\t\(rule.text)" + (rule.comment.map { " comment \"\($0)\"" } ?? "") + "\n")
         }
-        out += "\t}\n"
+        out.plan("\t}\n")
     }
 }
