@@ -56,3 +56,58 @@ import Testing
         ])
     }
 }
+
+/// The kernel's listing read into the model, in the forms libnftables prints it on the hosts
+/// we support: no false drift (the service would repair forever), and nothing of someone
+/// else's left out.
+@Suite struct NftJSONTests {
+    static let config = """
+        [[guest]]
+        name = "web1"
+        address = "192.168.122.10"
+        forwards = ["8080:80", "9000-9009:9000-9009/udp", "3868/sctp"]
+
+        """
+
+    /// The count sets of `config` as listed: `proto` the way nft prints a protocol, and
+    /// with or without the set's statements.
+    func listing(proto: (String) -> String, statements: Bool) -> String {
+        let stmt = statements ? #", "stmt": [{"counter": null}]"# : ""
+        func elem(_ val: String) -> String { #"{"elem": {"val": {"concat": [\#(val)]}, "counter": {"packets": 0, "bytes": 0}}}"# }
+        return """
+            {"nftables": [{"metainfo": {"version": "1.0.2"}},
+            {"set": {"family": "inet", "name": "count4", "table": "libvirt_portfwd", "type": ["ipv4_addr", "inet_proto", "inet_service"]\(stmt),
+              "elem": [\(elem(#""192.168.122.10", \#(proto("tcp")), 80"#)), \(elem(#""192.168.122.10", \#(proto("sctp")), 3868"#))]}},
+            {"set": {"family": "inet", "name": "count4_ranges", "table": "libvirt_portfwd", "type": ["ipv4_addr", "inet_proto", "inet_service"],
+              "flags": ["interval"]\(stmt), "elem": [\(elem(#""192.168.122.10", \#(proto("udp")), {"range": [9000, 9009]}"#))]}}]}
+            """
+    }
+
+    func planned(_ names: Set<String>) throws -> NftTable {
+        var table = NftTable(plan: try Fixtures.plan(Self.config))
+        table.sets = table.sets.filter { names.contains($0.name) }
+        table.chains = []
+        return table
+    }
+
+    /// libnftables before 1.0.6 lists no set statements, and without /etc/protocols it prints
+    /// protocol numbers: the same table either way.
+    @Test(arguments: [true, false], [true, false])
+    func theSameTableInEveryListingForm(statements: Bool, named: Bool) throws {
+        let numbers = ["tcp": "6", "udp": "17", "sctp": "132"]
+        let text = listing(proto: { named ? "\"\($0)\"" : numbers[$0]! }, statements: statements)
+        let read = try NftJSON.table(text)
+        #expect(read.drift(from: try planned(["count4", "count4_ranges"])) == [])
+        #expect(read.counters.count == 3, "every endpoint's counter read: \(read.counters)")
+    }
+
+    /// A set of a type we never declare is someone else's: named, not dropped.
+    @Test func aSetOfAnUnknownTypeIsNamed() throws {
+        let text = """
+            {"nftables": [{"set": {"family": "inet", "name": "sneaky", "table": "libvirt_portfwd", "type": "ifname", "elem": ["eth0"]}}]}
+            """
+        let read = try NftJSON.table(text)
+        #expect(read.drift(from: try planned([])).map(\.description) == ["set sneaky is not part of the plan"])
+        #expect(read.set("sneaky")?.elements.map(\.description) == ["eth0"])
+    }
+}

@@ -220,6 +220,16 @@ import Testing
         #expect(NftRenderer().render(planA).contains("comment \"\(NftRenderer().fingerprint(planA).comment)\""))
     }
 
+    /// The plan's digest goes into the forward chain's comment only, even when a guest's name
+    /// (printed in a comment above its elements) spells the placeholder.
+    @Test func aGuestNamedLikeThePlaceholderKeepsItsName() throws {
+        let plan = try Fixtures.plan("[[guest]]\nname = \"@FINGERPRINT@\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
+        let text = NftRenderer().render(plan)
+        #expect(text.contains("comment \"\(NftRenderer().fingerprint(plan).comment)\""))
+        #expect(text.contains("\t\t\t# @FINGERPRINT@\n"))
+        #expect(try NftScript.table(text).fingerprint == NftRenderer().fingerprint(plan))
+    }
+
     /// Prerouting never DNATs a loopback destination (moby #45610).
     @Test func preroutingExcludesLoopback() throws {
         let text = try render(Fixtures.web1)

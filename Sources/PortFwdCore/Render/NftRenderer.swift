@@ -38,15 +38,21 @@ public struct NftRenderer: Sendable {
     public func fingerprint(_ plan: Plan) -> Fingerprint { Self.body(NftTable(plan: plan)).digest }
 
     /// The body with its own digest (taken with the placeholder in place, without the
-    /// counters' values) filled in.
+    /// counters' values) filled in where the forward chain's comment holds the placeholder,
+    /// and nowhere else: a guest's name in a comment may spell it too.
     private static func filling(_ body: Writer) -> String {
-        body.text.replacingFirst(NftTable.fingerprintPlaceholder, with: body.digest.description)
+        guard let at = body.placeholder else { return body.text }
+        let utf8 = body.text.utf8
+        return String(decoding: utf8.prefix(at), as: UTF8.self) + body.digest.description
+            + String(decoding: utf8.dropFirst(at + NftTable.fingerprintPlaceholder.utf8.count), as: UTF8.self)
     }
 
     /// The text as it is written, and the digest of all of it but the counters' values.
     struct Writer {
         var text = ""
         private var hash = Fingerprint.Digest()
+        /// Where, in UTF-8 bytes, the rule comment's placeholder for the digest starts.
+        var placeholder: Int?
 
         /// Text of the plan.
         mutating func plan(_ piece: String) {
@@ -100,7 +106,19 @@ public struct NftRenderer: Sendable {
         if let hook = chain.hook { out.plan("\t\t\(hook)\n") }
         for rule in chain.rules {
             for note in rule.notes { out.plan("\t\t# \(note)\n") }
-            out.plan("\t\t\(rule.text)" + (rule.comment.map { " comment \"\($0)\"" } ?? "") + "\n")
+            out.plan("\t\t\(rule.text)")
+            if let comment = rule.comment {
+                out.plan(" comment \"")
+                if let mark = comment.firstRange(of: NftTable.fingerprintPlaceholder) {
+                    out.plan(String(comment[..<mark.lowerBound]))
+                    out.placeholder = out.text.utf8.count
+                    out.plan(String(comment[mark.lowerBound...]))
+                } else {
+                    out.plan(comment)
+                }
+                out.plan("\"")
+            }
+            out.plan("\n")
         }
         out.plan("\t}\n")
     }

@@ -8,6 +8,9 @@ public struct NftSet: Sendable {
     public var interval: Bool
     public var counter: Bool
     public var elements: [NftElement]
+    /// Whether the listing this set was read from says if it counts (libnftables < 1.0.6
+    /// lists no set statements): when it does not, `counter` is not compared.
+    public var counterListed = true
 
     public init(name: String, comment: String? = nil, key: [NftField], data: [NftField] = [], interval: Bool = false,
                 counter: Bool = false, elements: [NftElement] = []) {
@@ -32,7 +35,8 @@ public struct NftSet: Sendable {
 
     /// Same declaration: type and flags.
     func declaredLike(_ other: NftSet) -> Bool {
-        key == other.key && data == other.data && interval == other.interval && counter == other.counter
+        key == other.key && data == other.data && interval == other.interval
+            && (counter == other.counter || !counterListed || !other.counterListed)
     }
 
     /// What `counter` carries, by endpoint.

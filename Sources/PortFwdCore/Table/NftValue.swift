@@ -3,6 +3,9 @@ public enum NftField: Hashable, Sendable, CustomStringConvertible {
     case address(Family)
     case proto
     case service
+    /// A type this tool never declares (`ifname`, ...), by its name: a set of it is someone
+    /// else's, and its values stay unreadable.
+    case other(String)
 
     /// `ipv4_addr`, `inet_proto`, `inet_service`.
     public var description: String {
@@ -10,17 +13,17 @@ public enum NftField: Hashable, Sendable, CustomStringConvertible {
         case .address(let family): return family.addressType
         case .proto: return "inet_proto"
         case .service: return "inet_service"
+        case .other(let name): return name
         }
     }
 
-    /// The field nftables calls `name`; nil for a type this tool never declares.
-    public init?(_ name: String) {
+    /// The field nftables calls `name`.
+    public init(_ name: String) {
         switch name {
         case "inet_proto": self = .proto
         case "inet_service": self = .service
         default:
-            guard let family = Family.allCases.first(where: { $0.addressType == name }) else { return nil }
-            self = .address(family)
+            if let family = Family.allCases.first(where: { $0.addressType == name }) { self = .address(family) } else { self = .other(name) }
         }
     }
 }

@@ -49,24 +49,21 @@ public enum NftJSON {
     public static func counters(_ text: String) throws(PortFwdError) -> Counters { try table(text).counters }
 
     static func set(_ json: JSONValue) -> NftSet? {
-        guard let name = json["name"]?.string, let key = fields(json["type"]) else { return nil }
-        let data = json["map"].map { fields($0) ?? [] } ?? []
+        guard let name = json["name"]?.string else { return nil }
+        let key = fields(json["type"]), data = json["map"].map(fields) ?? []
         let flags = json["flags"]?.array?.compactMap(\.string) ?? json["flags"]?.string.map { [$0] } ?? []
-        let counter = json["stmt"]?.array?.contains { $0["counter"] != nil } ?? false
-        var set = NftSet(name: name, key: key, data: data, interval: flags.contains("interval"), counter: counter)
+        var set = NftSet(name: name, key: key, data: data, interval: flags.contains("interval"),
+                         counter: json["stmt"]?.array?.contains { $0["counter"] != nil } ?? false)
+        // libnftables lists a set's statements from 1.0.6 on; before, whether it counts is not said.
+        set.counterListed = json["stmt"] != nil
         set.elements = (json["elem"]?.array ?? []).map { element($0, key: key, data: data) }
         return set
     }
 
-    /// `"ipv4_addr"`, `["inet_proto", "inet_service"]` or `"ipv4_addr . inet_service"`; nil
-    /// when a field is of a type this tool never declares (not a table of ours).
-    static func fields(_ json: JSONValue?) -> [NftField]? {
-        let names: [String]
-        if let array = json?.array { names = array.compactMap(\.string) } else if let text = json?.string {
-            names = text.split(separator: " . ").map(String.init)
-        } else { return nil }
-        let fields = names.compactMap(NftField.init)
-        return fields.count == names.count && !fields.isEmpty ? fields : nil
+    /// `"ipv4_addr"`, `["inet_proto", "inet_service"]` or `"ipv4_addr . inet_service"`.
+    static func fields(_ json: JSONValue?) -> [NftField] {
+        if let array = json?.array { return array.map { NftField($0.string ?? "?") } }
+        return (json?.string ?? "?").split(separator: " . ").map { NftField(String($0)) }
     }
 
     /// One element: `{"concat": [...]}`, `[key, data]` in a map, `{"elem": {"val": ..., "counter": ...}}`.
@@ -103,12 +100,16 @@ public enum NftJSON {
             }
         case .proto:
             if let text = json.string, let proto = Proto(rawValue: text) { return .proto(proto) }
+            // Without /etc/protocols, nft prints the number.
+            if let number = json.int, let proto = Proto.allCases.first(where: { $0.number == number }) { return .proto(proto) }
         case .service:
             if let port = json.int.flatMap(UInt16.init(exactly:)), let range = PortRange(port: port) { return .ports(range) }
             if let bounds = json["range"]?.array, bounds.count == 2, let lower = bounds[0].int.flatMap(UInt16.init(exactly:)),
                let upper = bounds[1].int.flatMap(UInt16.init(exactly:)), let range = PortRange(lower, upper) {
                 return .ports(range)
             }
+        case .other:
+            break
         }
         return .unreadable(text(json))
     }

@@ -63,7 +63,8 @@ enum NftScript {
 
     static func fields(_ text: String) throws -> [NftField] {
         try text.components(separatedBy: " . ").map { name in
-            guard let field = NftField(name) else { throw Failure(description: "unknown type \(name)") }
+            let field = NftField(name)
+            if case .other = field { throw Failure(description: "unknown type \(name)") }
             return field
         }
     }
@@ -97,6 +98,8 @@ enum NftScript {
                 return .proto(proto)
             case .service:
                 return .ports(try PortRange.parse(Substring(part)))
+            case .other(let name):
+                throw Failure(description: "a value of type \(name)")
             }
         }
     }
