@@ -42,6 +42,24 @@ import Testing
                 "the repair carried the counter across the swap")
     }
 
+    /// Our forward chain with a policy of drop stops every forwarded packet: named, and repaired.
+    @Test func aChainHookedOtherwiseIsNamedAndRepaired() throws {
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        var table = try #require(host.nft.table)
+        let forward = try #require(table.chains.firstIndex { $0.name == "forward" })
+        table.chains[forward].hook?.policy = "drop"
+        let postrouting = try #require(table.chains.firstIndex { $0.name == "postrouting" })
+        table.chains[postrouting].hook = nil
+        _ = try host.nft.run(NftRenderer().render(table))
+        #expect(try reconciler.drift(from: plan) == [
+            "table inet libvirt_portfwd: chain forward is hooked filter forward -10, policy drop, the plan hooked filter forward -10, policy accept",
+            "table inet libvirt_portfwd: chain postrouting is a regular chain, the plan hooked nat postrouting 100, policy accept",
+        ])
+        _ = try reconciler.reconcile(.reapply)
+        #expect(try reconciler.drift(from: plan) == [])
+    }
+
     /// A set swapped for one of another declaration is named as such, not element by element.
     @Test func aSetOfAnotherDeclarationIsNamed() throws {
         let reconciler = try host.reconciler(Self.config)

@@ -105,6 +105,11 @@ import Testing
                 _ = try nft.run("add element inet libvirt_portfwd dnat4_any { tcp . 1 : 192.0.2.1 . 1 }")
                 #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . 1, which is not in the plan"])
             }
+            _ = try nft.run("chain inet libvirt_portfwd forward { policy drop; }")
+            let dropped = try backend.drift(from: plan)
+            #expect(dropped.count == 2 && dropped.last == "table inet libvirt_portfwd: chain forward is hooked filter forward -10, policy drop, the plan hooked filter forward -10, policy accept",
+                    "the element tampered with above, and the policy: \(dropped)")
+            _ = try nft.run("chain inet libvirt_portfwd forward { policy accept; }")
             _ = try nft.run("flush chain inet libvirt_portfwd prerouting")
             #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd: chain prerouting has 0 rules, the plan 2"))
             let other = try Fixtures.plan(Fixtures.web1 + "[settings]\nmark = 0x4\n")

@@ -115,7 +115,7 @@ import Testing
         #expect(planned.drift(from: handWritten) == [])
         #expect(handWritten.drift(from: planned) == [])
         func rules(_ t: NftTable) -> [String: [String]] { Dictionary(uniqueKeysWithValues: t.chains.map { ($0.name, $0.rules.map(\.text)) }) }
-        func hooks(_ t: NftTable) -> [String: String] { Dictionary(uniqueKeysWithValues: t.chains.map { ($0.name, $0.hook ?? "") }) }
+        func hooks(_ t: NftTable) -> [String: String] { Dictionary(uniqueKeysWithValues: t.chains.map { ($0.name, $0.hook?.statement ?? "") }) }
         #expect(rules(planned) == rules(handWritten))
         #expect(hooks(planned) == hooks(handWritten))
         #expect(planned.chain("forward")?.rules.first?.comment == "libvirt-portfwd plan \(NftTable.fingerprintPlaceholder)")

@@ -103,7 +103,7 @@ public struct NftRenderer: Sendable {
     private static func write(_ chain: NftChain, to out: inout Writer) {
         for note in chain.notes { out.plan("\t# \(note)\n") }
         out.plan("\tchain \(chain.name) {\n")
-        if let hook = chain.hook { out.plan("\t\t\(hook)\n") }
+        if let hook = chain.hook { out.plan("\t\t\(hook.statement)\n") }
         for rule in chain.rules {
             for note in rule.notes { out.plan("\t\t# \(note)\n") }
             out.plan("\t\t\(rule.text)")

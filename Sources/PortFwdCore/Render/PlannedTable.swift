@@ -81,11 +81,11 @@ extension NftTable {
         }
         var chains = [NftChain(name: "prerouting", notes: ["Never a loopback destination: a neighbour that routes 127.0.0.0/8 to this host",
                                                           "would otherwise reach the guests through 127.0.0.1 (moby #45610)."],
-                               hook: "type nat hook prerouting priority dstnat; policy accept;", rules: prerouting)]
+                               hook: NftHook(type: "nat", hook: "prerouting", priority: -100, priorityText: "dstnat"), rules: prerouting)]
         if s.hostAccess {
             chains.append(NftChain(name: "output", notes: ["The host reaching a forward through one of its own addresses. Loopback is left",
                                                            "alone: a DNAT from 127.0.0.1 to a guest would be dropped as martian."],
-                                   hook: "type nat hook output priority -100; policy accept;", rules: local))
+                                   hook: NftHook(type: "nat", hook: "output", priority: -100), rules: local))
         }
         for v in Family.allCases {
             let tag = "ct mark set ct mark | \(mark) dnat \(v.nft) to"
@@ -98,7 +98,7 @@ extension NftTable {
             ]))
         }
         chains.append(NftChain(name: "forward", notes: ["Only counts and tags; admission into libvirt's filter is a separate, mark-scoped rule."],
-                               hook: "type filter hook forward priority filter - 10; policy accept;",
+                               hook: NftHook(type: "filter", hook: "forward", priority: -10, priorityText: "filter - 10"),
                                rules: [NftRule("ct mark & \(mark) == \(mark) jump forwarded", comment: "libvirt-portfwd plan \(fingerprintPlaceholder)")]))
         var forwarded: [NftRule] = []
         for v in Family.allCases {
@@ -115,7 +115,7 @@ extension NftTable {
         }
         chains.append(NftChain(name: "forwarded", rules: forwarded))
         if s.hairpin {
-            chains.append(NftChain(name: "postrouting", hook: "type nat hook postrouting priority srcnat; policy accept;",
+            chains.append(NftChain(name: "postrouting", hook: NftHook(type: "nat", hook: "postrouting", priority: 100, priorityText: "srcnat"),
                                    rules: [NftRule("meta mark & \(mark) == \(mark) meta mark set meta mark & \(mark.inverse) masquerade")]))
         }
         return chains

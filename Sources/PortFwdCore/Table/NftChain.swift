@@ -6,16 +6,53 @@ public struct NftChain: Sendable {
     public var name: String
     /// The `#` lines above it.
     public var notes: [String]
-    /// `type nat hook prerouting priority dstnat; policy accept;`; nil for a regular chain.
-    public var hook: String?
+    /// Where a base chain is attached; nil for a regular chain.
+    public var hook: NftHook?
     public var rules: [NftRule]
 
-    public init(name: String, notes: [String] = [], hook: String? = nil, rules: [NftRule]) {
+    public init(name: String, notes: [String] = [], hook: NftHook? = nil, rules: [NftRule]) {
         self.name = name
         self.notes = notes
         self.hook = hook
         self.rules = rules
     }
+}
+
+/// A base chain's attachment: `type nat hook prerouting priority dstnat; policy accept;`.
+/// Compared by type, hook, numeric priority and policy (nft lists `dstnat` as -100): a policy
+/// of drop set on our forward chain would stop every forwarded packet.
+public struct NftHook: Hashable, Sendable, CustomStringConvertible {
+    public var type: String
+    public var hook: String
+    public var priority: Int
+    public var policy: String
+    /// How the renderer writes the priority (`dstnat`, `filter - 10`); not compared.
+    public var priorityText: String
+
+    public init(type: String, hook: String, priority: Int, priorityText: String? = nil, policy: String = "accept") {
+        self.type = type
+        self.hook = hook
+        self.priority = priority
+        self.priorityText = priorityText ?? "\(priority)"
+        self.policy = policy
+    }
+
+    public static func == (a: NftHook, b: NftHook) -> Bool {
+        a.type == b.type && a.hook == b.hook && a.priority == b.priority && a.policy == b.policy
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(type)
+        hasher.combine(hook)
+        hasher.combine(priority)
+        hasher.combine(policy)
+    }
+
+    /// The statement that declares it.
+    public var statement: String { "type \(type) hook \(hook) priority \(priorityText); policy \(policy);" }
+
+    /// For messages: `nat prerouting -100, policy accept`.
+    public var description: String { "\(type) \(hook) \(priority), policy \(policy)" }
 }
 
 public struct NftRule: Sendable {

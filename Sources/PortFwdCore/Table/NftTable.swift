@@ -44,6 +44,10 @@ public struct NftTable: Sendable {
             result += extra.prefix(3).map { .holds(name, map: wanted.isMap, $0) }
             if extra.count > 3 { result.append(.holdsMore(name, map: wanted.isMap, extra.count - 3)) }
         }
+        let haveHooks = Dictionary(chains.map { ($0.name, $0.hook) }) { a, _ in a }
+        for chain in plan.chains {
+            if let held = haveHooks[chain.name], held != chain.hook { result.append(.hook(chain.name, held: held, planned: chain.hook)) }
+        }
         let haveRules = Dictionary(chains.map { ($0.name, $0.rules.count) }) { a, _ in a }
         let wantRules = Dictionary(plan.chains.map { ($0.name, $0.rules.count) }) { a, _ in a }
         for name in Set(haveRules.keys).union(wantRules.keys).sorted() where haveRules[name] != wantRules[name] {

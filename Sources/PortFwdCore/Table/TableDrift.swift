@@ -11,6 +11,8 @@ public enum TableDrift: Hashable, Sendable, CustomStringConvertible {
     case missingChain(String)
     case extraChain(String)
     case rules(String, held: Int, planned: Int)
+    /// A chain attached elsewhere, or not at all, or with another policy.
+    case hook(String, held: NftHook?, planned: NftHook?)
 
     public var description: String {
         func kind(_ map: Bool) -> String { map ? "map" : "set" }
@@ -25,6 +27,8 @@ public enum TableDrift: Hashable, Sendable, CustomStringConvertible {
         case .missingChain(let name): return "chain \(name) is missing"
         case .extraChain(let name): return "chain \(name) is not part of the plan"
         case let .rules(name, held, planned): return "chain \(name) has \(held) rule\(held == 1 ? "" : "s"), the plan \(planned)"
+        case let .hook(name, held, planned):
+            return "chain \(name) is \(held.map { "hooked \($0)" } ?? "a regular chain"), the plan \(planned.map { "hooked \($0)" } ?? "a regular chain")"
         }
     }
 }

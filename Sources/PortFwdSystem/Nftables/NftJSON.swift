@@ -37,6 +37,10 @@ public enum NftJSON {
                 table.sets.append(set)
             } else if let chain = item["chain"], let name = chain["name"]?.string {
                 if chains[name] == nil { chains[name] = table.chains.count; table.chains.append(NftChain(name: name, rules: [])) }
+                if let type = chain["type"]?.string, let hook = chain["hook"]?.string {
+                    table.chains[chains[name]!].hook = NftHook(type: type, hook: hook, priority: chain["prio"]?.int ?? 0,
+                                                               policy: chain["policy"]?.string ?? "accept")
+                }
             } else if let r = item["rule"], let name = r["chain"]?.string {
                 if chains[name] == nil { chains[name] = table.chains.count; table.chains.append(NftChain(name: name, rules: [])) }
                 table.chains[chains[name]!].rules.append(NftRule("", comment: r["comment"]?.string))

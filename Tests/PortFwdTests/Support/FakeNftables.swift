@@ -204,7 +204,14 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
         var items = table.sets.map(item)
         var handle = 0
         for chain in table.chains {
-            items.append(["chain": ["family": "inet", "table": "libvirt_portfwd", "name": chain.name]])
+            var json: [String: Any] = ["family": "inet", "table": "libvirt_portfwd", "name": chain.name]
+            if let hook = chain.hook {
+                json["type"] = hook.type
+                json["hook"] = hook.hook
+                json["prio"] = hook.priority
+                json["policy"] = hook.policy
+            }
+            items.append(["chain": json])
             for rule in chain.rules {
                 handle += 1
                 var json: [String: Any] = ["family": "inet", "table": "libvirt_portfwd", "chain": chain.name, "handle": handle, "expr": []]

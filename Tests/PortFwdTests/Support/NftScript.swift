@@ -48,7 +48,7 @@ enum NftScript {
                     set!.elements.append(element)
                 } else { throw Failure(description: "unexpected line in set: \(line)") }
             } else if chain != nil {
-                if line.hasPrefix("type ") { chain!.hook = line; continue }
+                if line.hasPrefix("type ") { chain!.hook = try hook(line); continue }
                 var text = line, comment: String?
                 if let mark = line.range(of: " comment \"") {
                     text = String(line[..<mark.lowerBound])
@@ -59,6 +59,17 @@ enum NftScript {
             }
         }
         return table
+    }
+
+    /// `type nat hook prerouting priority dstnat; policy accept;`
+    static func hook(_ line: String) throws -> NftHook {
+        let parts = line.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        let words = parts[0].split(separator: " ", maxSplits: 5).map(String.init)
+        guard words.count == 6, words[0] == "type", words[2] == "hook", words[4] == "priority" else { throw Failure(description: "bad hook: \(line)") }
+        let named = ["dstnat": -100, "srcnat": 100, "filter": 0, "filter - 10": -10, "mangle": -150, "raw": -300]
+        guard let priority = named[words[5]] ?? Int(words[5]) else { throw Failure(description: "bad priority: \(line)") }
+        let policy = parts.first { $0.hasPrefix("policy ") }.map { String($0.dropFirst(7)) } ?? "accept"
+        return NftHook(type: words[1], hook: words[3], priority: priority, priorityText: words[5], policy: policy)
     }
 
     static func fields(_ text: String) throws -> [NftField] {
