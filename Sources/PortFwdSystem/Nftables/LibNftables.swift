@@ -47,7 +47,9 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
 
     private func locked(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
         let (api, ctx) = try self.ctx()
-        api.output_set_flags(ctx, json ? UInt32(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE) : 0)
+        // Protocols as numbers: by name, libnftables reads /etc/protocols once per element
+        // it prints (10,000 opens for a table of 10,000 forwards).
+        api.output_set_flags(ctx, json ? UInt32(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE | NFT_CTX_OUTPUT_NUMERIC_PROTO) : 0)
         api.set_dry_run(ctx, dryRun)
         let status = api.run_cmd_from_buffer(ctx, script)
         // The buffers are reused by the next command: copy them now.
