@@ -24,6 +24,13 @@ enum LibvirtPortfwd {
     ]
 
     static func main() {
+        // The Swift runtime reads the arguments from /proc/self/cmdline: without /proc (a bare
+        // chroot) there are none, not even the program's name, and `apply` would print the help
+        // and exit 0 having done nothing.
+        guard !CommandLine.arguments.isEmpty else {
+            warn("cannot read the command line from /proc/self/cmdline; is /proc mounted?")
+            exit(71)
+        }
         exit(run(Array(CommandLine.arguments.dropFirst())))
     }
 

@@ -229,3 +229,16 @@ import PortFwdSystem
         }
     }
 }
+
+/// Where the command line cannot be read at all.
+@Suite(.privileged) struct RootCommandLineTests {
+    /// The Swift runtime reads the arguments from /proc/self/cmdline. Without /proc (a bare
+    /// chroot) there are none, and `apply` used to print the help and exit 0 having done
+    /// nothing; now it says why and fails.
+    @Test func withoutProcTheToolFailsInsteadOfDoingNothing() {
+        let r = Shell.capture("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Paths.binary) apply --all'")
+        #expect(r.status == 71, "\(r)")
+        #expect(r.stderr == "libvirt-portfwd: cannot read the command line from /proc/self/cmdline; is /proc mounted?\n")
+        #expect(r.stdout.isEmpty, "no help printed")
+    }
+}
