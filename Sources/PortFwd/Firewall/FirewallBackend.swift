@@ -1,7 +1,7 @@
 import PortFwdCore
 import PortFwdSystem
 
-/// What every firewall strategy does with a plan. Selected by name in `Backends`; the
+/// What every firewall strategy does with a plan. Chosen by name in `Host.backends`; the
 /// nftables backend is the default, the iptables backend the alternative.
 ///
 /// A backend never changes the kernel by itself: it looks once, then describes the change as
