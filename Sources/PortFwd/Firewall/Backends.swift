@@ -6,12 +6,9 @@ import PortFwdSystem
 public struct Backends: Sendable {
     public let selected: FirewallBackend
     public let others: [FirewallBackend]
-    /// libnftables, when it can reach the kernel: for looks at other firewalls' tables.
-    public let nft: NftablesRunner?
 
-    public init(selected: FirewallBackend, others: [FirewallBackend] = [], nft: NftablesRunner? = nil) {
+    public init(selected: FirewallBackend, others: [FirewallBackend] = []) {
         self.selected = selected
         self.others = others
-        self.nft = nft
     }
 }

@@ -63,8 +63,8 @@ public final class Host: Sendable {
         var choice = backend ?? settings.backend
         if choice == .auto { choice = usable ? .nftables : .iptables }
         switch choice {
-        case .nftables: return Backends(selected: nftables, others: [iptables], nft: runner)
-        case .iptables, .auto: return Backends(selected: iptables, others: usable ? [nftables] : [], nft: runner)
+        case .nftables: return Backends(selected: nftables, others: [iptables])
+        case .iptables, .auto: return Backends(selected: iptables, others: usable ? [nftables] : [])
         }
     }
 

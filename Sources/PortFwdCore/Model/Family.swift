@@ -34,24 +34,3 @@ public enum Family: String, Sendable, Codable, CaseIterable, Comparable {
     /// How an address of this family is written next to a port: `a.b.c.d`, `[x::y]`.
     public func bracketed(_ address: IPAddress) -> String { self == .ipv4 ? address.description : "[\(address)]" }
 }
-
-/// Whatever holds at most one address of each family (a configured guest, a planned one, a
-/// running one, its metadata): read by family in one place.
-public protocol AddressPair {
-    var address4: IPAddress? { get }
-    var address6: IPAddress? { get }
-}
-
-extension AddressPair {
-    public func address(_ family: Family) -> IPAddress? {
-        switch family {
-        case .ipv4: return address4
-        case .ipv6: return address6
-        }
-    }
-}
-
-extension GuestConfig: AddressPair {}
-extension Guest: AddressPair {}
-extension RunningGuest: AddressPair {}
-extension RunningGuest.Metadata: AddressPair {}

@@ -5,12 +5,6 @@
 public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
     public let value: UInt64
 
-    public init(_ text: String) {
-        var digest = Digest()
-        digest.add(text)
-        self = digest.fingerprint
-    }
-
     /// FNV-1a 64, fed piece by piece: the renderer feeds it the plan's text as it writes it,
     /// and leaves out the counters' values, which are state, not plan.
     struct Digest {

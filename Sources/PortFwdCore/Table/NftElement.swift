@@ -26,21 +26,15 @@ public struct NftElement: Hashable, Sendable, CustomStringConvertible {
     /// `tcp . 8080 : 192.168.122.10 . 80`, as nft writes it.
     public var description: String {
         var out = ""
-        write(to: &out)
-        return out
-    }
-
-    func write(to out: inout String) {
         for (i, value) in key.enumerated() {
             if i > 0 { out += " . " }
             out += value.description
         }
-        if data.isEmpty { return }
-        out += " :"
         for (i, value) in data.enumerated() {
-            out += i == 0 ? " " : " . "
+            out += i == 0 ? " : " : " . "
             out += value.description
         }
+        return out
     }
 
     /// The endpoint a counting element (`address . proto . ports`) stands for.
