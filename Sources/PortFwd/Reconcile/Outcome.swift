@@ -13,6 +13,8 @@ public struct Outcome: Sendable {
     public var pending: [PendingGuest] = []
     /// Clashes between config forwards of running guests; both sides are left out.
     public var conflicts: [String] = []
+    /// Forwards of running guests the plan leaves out, each with its reason.
+    public var leftOut: [LeftOut] = []
     /// The records the plan came from (those written, for a change that is not a dry run).
     public var records: [RunningGuest] = []
     /// Set when stopping a guest could not re-plan and removed every forward instead.

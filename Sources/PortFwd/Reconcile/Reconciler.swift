@@ -87,6 +87,7 @@ public struct Reconciler: Sendable {
         outcome.mode = mode
         outcome.pending = resolved.pending
         outcome.conflicts = resolved.conflicts
+        outcome.leftOut = resolved.leftOut
         outcome.warnings = problems.map { Warning(.record, $0) } + resolved.warnings.map { Warning(.policy, $0) }
             + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
         return (outcome, records)
@@ -124,6 +125,7 @@ public struct Reconciler: Sendable {
         warnings += resolved.warnings.map { Warning(.policy, $0) } + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
         var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated))
         outcome.conflicts = resolved.conflicts
+        outcome.leftOut = resolved.leftOut
         outcome.mode = mode
         outcome.pending = resolved.pending
         outcome.adopted = adopted

@@ -26,6 +26,9 @@ public enum Resolver {
         /// Conflicts between config forwards of guests already covered: both are left out.
         /// `apply` and `check` refuse such a config; the hooks and the service warn.
         public var conflicts: [String] = []
+        /// Every forward of a running guest the plan leaves out, with its reason (pending
+        /// forwards, which wait for an address, are in `pending` instead).
+        public var leftOut: [LeftOut] = []
     }
 
     /// - Parameters:
@@ -42,13 +45,15 @@ public enum Resolver {
             known = surroundings()
             return known!
         }
-        var candidates = Candidate.running(config: config, running: running, around: around, warnings: &result.warnings)
+        var candidates = Candidate.running(config: config, running: running, around: around, warnings: &result.warnings,
+                                           leftOut: &result.leftOut)
         if all { candidates += Candidate.configured(config: config, besides: candidates, warnings: &result.warnings) }
         Addresses.settle(&candidates, config: config, around: around)
         Ports.settle(&candidates, newcomer: newcomer, into: &result)
         for candidate in candidates {
             let (guest, waiting, notes) = candidate.placed()
-            result.warnings += Family.allCases.compactMap { candidate.denied[$0] } + notes
+            result.warnings += Family.allCases.compactMap { candidate.denied[$0] } + notes.map(\.message)
+            if candidate.record != nil { result.leftOut += notes }
             if let guest { result.guests.append(guest) }
             if let record = candidate.record, !waiting.isEmpty {
                 result.pending.append(PendingGuest(guest: record, forwards: waiting, reason: candidate.waitReason))
@@ -60,7 +65,7 @@ public enum Resolver {
     /// Config forwards first, then metadata ones (when the policy allows them now); exact
     /// duplicates collapse, so declaring a forward in both places is not a conflict with itself.
     static func forwards(_ entry: GuestConfig?, _ r: RunningGuest, _ settings: Settings, around: () -> Surroundings,
-                         warnings: inout [String]) -> [Forward] {
+                         warnings: inout [String], leftOut: inout [LeftOut]) -> [Forward] {
         var forwards = entry?.forwards ?? []
         for f in forwards {
             let hidden = around().hidden(by: f.spec)
@@ -70,13 +75,17 @@ public enum Resolver {
         let problems = MetadataPolicy(settings: settings).forwardProblems(r.metadata.forwards, guest: r.name)
         guard problems.isEmpty else {
             warnings += problems.map { "\($0); its metadata forwards are not installed" }
+            let message = problems.joined(separator: "; ")
+            leftOut += r.metadata.forwards.map { LeftOut(guest: r.name, uuid: r.uuid, forward: $0, reason: .policy, message: message) }
             return forwards
         }
         for f in r.metadata.forwards where !forwards.contains(where: { $0.spec == f.spec && $0.sources == f.sources }) {
             // Metadata may not take a port a host service listens on: only the admin may.
             let hidden = around().hidden(by: f.spec)
             if !hidden.isEmpty {
-                warnings.append("guest \(r.name): metadata forward \(f.spec) would hide a host service listening on \(hidden.joined(separator: ", ")); left out")
+                let message = "guest \(r.name): metadata forward \(f.spec) would hide a host service listening on \(hidden.joined(separator: ", ")); left out"
+                warnings.append(message)
+                leftOut.append(LeftOut(guest: r.name, uuid: r.uuid, forward: f, reason: .hostService, message: message))
                 continue
             }
             forwards.append(f)
@@ -127,13 +136,14 @@ struct Candidate {
     var denied: [Family: String] = [:]
     var macs: Set<MAC> { Set(record?.interfaces.map(\.mac) ?? []) }
 
-    static func running(config: Config, running: [RunningGuest], around: () -> Surroundings, warnings: inout [String]) -> [Candidate] {
+    static func running(config: Config, running: [RunningGuest], around: () -> Surroundings, warnings: inout [String],
+                        leftOut: inout [LeftOut]) -> [Candidate] {
         let settings = config.settings
         let policy = AddressPolicy(settings: settings)
         var result: [Candidate] = []
         for r in running.sorted(by: { $0.uuid < $1.uuid }) {
             let entry = config.guest(named: r.name, uuid: r.uuid)
-            var c = Candidate(name: r.name, uuid: r.uuid, record: r, forwards: Resolver.forwards(entry, r, settings, around: around, warnings: &warnings))
+            var c = Candidate(name: r.name, uuid: r.uuid, record: r, forwards: Resolver.forwards(entry, r, settings, around: around, warnings: &warnings, leftOut: &leftOut))
             if c.forwards.isEmpty { continue }
             for family in Family.allCases {
                 if let a = entry?.address(family) {
@@ -185,15 +195,16 @@ struct Candidate {
 
     /// The guest as planned (nil when nothing of it can be installed), the forwards that wait,
     /// and lines about forwards left out for good.
-    func placed() -> (Guest?, [Forward], [String]) {
-        var installed: [Forward] = [], waiting: [Forward] = [], notes: [String] = []
+    func placed() -> (Guest?, [Forward], [LeftOut]) {
+        var installed: [Forward] = [], waiting: [Forward] = [], notes: [LeftOut] = []
         for f in forwards {
             let families = f.spec.hostAddress.map { [$0.family] } ?? Family.allCases
             if families.contains(where: { granted[$0] != nil }) { installed.append(f); continue }
             if let bound = f.spec.hostAddress?.family, claims[bound] == nil, denied[bound] == nil,
                record?.addressSource != .pending, Family.allCases.contains(where: { granted[$0] != nil }) {
                 // The guest has an address, only not of this family: a config error, not a wait.
-                notes.append("guest \(name): forward \(f.spec) is bound to an \(bound.label) host address, but the guest has no \(bound.addressKey); left out")
+                notes.append(LeftOut(guest: name, uuid: uuid, forward: f, reason: .family,
+                                     message: "guest \(name): forward \(f.spec) is bound to an \(bound.label) host address, but the guest has no \(bound.addressKey); left out"))
                 continue
             }
             waiting.append(f)
@@ -263,6 +274,11 @@ enum Ports {
             guests.append(Guest(name: c.name, uuid: c.uuid, address4: nil, address6: nil, forwards: forwards.map(\.element)))
         }
         var dropped = Set<Int>()   // indices into owners
+        var reasons: [Int: (LeftOut.Reason, String)] = [:]
+        func leave(_ index: Int, _ reason: LeftOut.Reason, _ message: String) {
+            dropped.insert(index)
+            if reasons[index] == nil { reasons[index] = (reason, message) }
+        }
         for clash in Conflicts.clashes(in: guests) {
             let a = owners[clash.first], b = owners[clash.second]
             let ca = candidates[a.candidate], cb = candidates[b.candidate]
@@ -271,8 +287,9 @@ enum Ports {
             if a.candidate != b.candidate && (isNew(ca) || isNew(cb)) {
                 let (mine, theirs, other) = isNew(ca) ? (fa, fb, clash.second) : (fb, fa, clash.first)
                 if mine.origin == .config && theirs.origin == .metadata {
-                    dropped.insert(other)
-                    result.warnings.append(clash.message + "; the config outranks the metadata of guest \(candidates[owners[other].candidate].name), whose forward is left out")
+                    let message = clash.message + "; the config outranks the metadata of guest \(candidates[owners[other].candidate].name), whose forward is left out"
+                    leave(other, .portTaken, message)
+                    result.warnings.append(message)
                 } else {
                     result.refusals.append(clash.message)
                 }
@@ -280,35 +297,50 @@ enum Ports {
             }
             switch (fa.origin, fb.origin) {
             case (.config, .metadata):
-                dropped.insert(clash.second)
-                result.warnings.append(clash.message + "; the config outranks metadata, so \(fb.spec) of guest \(cb.name) is left out")
+                let message = clash.message + "; the config outranks metadata, so \(fb.spec) of guest \(cb.name) is left out"
+                leave(clash.second, .portTaken, message)
+                result.warnings.append(message)
             case (.metadata, .config):
-                dropped.insert(clash.first)
-                result.warnings.append(clash.message + "; the config outranks metadata, so \(fa.spec) of guest \(ca.name) is left out")
+                let message = clash.message + "; the config outranks metadata, so \(fa.spec) of guest \(ca.name) is left out"
+                leave(clash.first, .portTaken, message)
+                result.warnings.append(message)
             case (.metadata, .metadata) where a.candidate == b.candidate:
-                dropped.insert(clash.second)
-                result.warnings.append(clash.message + "; the second is left out")
+                let message = clash.message + "; the second is left out"
+                leave(clash.second, .portTaken, message)
+                result.warnings.append(message)
             case (.metadata, .metadata):
                 // The forward that was there first keeps the port: no guest owner's later edit
                 // takes it from another guest. Of two as old, neither.
                 let sa = ca.record?.metadata.since[fa] ?? .max, sb = cb.record?.metadata.since[fb] ?? .max
                 if sa < sb {
-                    dropped.insert(clash.second)
-                    result.warnings.append(clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out")
+                    let message = clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out"
+                    leave(clash.second, .portTaken, message)
+                    result.warnings.append(message)
                 } else if sb < sa {
-                    dropped.insert(clash.first)
-                    result.warnings.append(clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out")
+                    let message = clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out"
+                    leave(clash.first, .portTaken, message)
+                    result.warnings.append(message)
                 } else {
-                    dropped.formUnion([clash.first, clash.second])
-                    result.warnings.append(clash.message + "; neither is installed")
+                    let message = clash.message + "; neither is installed"
+                    leave(clash.first, .portTaken, message)
+                    leave(clash.second, .portTaken, message)
+                    result.warnings.append(message)
                 }
             case (.config, .config):
-                dropped.formUnion([clash.first, clash.second])
+                leave(clash.first, .configConflict, clash.message + "; neither is installed")
+                leave(clash.second, .configConflict, clash.message + "; neither is installed")
                 result.conflicts.append(clash.message)
             }
         }
         var drop: [Int: [Int]] = [:]
-        for index in dropped { drop[owners[index].candidate, default: []].append(owners[index].forward) }
+        for index in dropped.sorted() {
+            let (i, j) = owners[index]
+            drop[i, default: []].append(j)
+            if let (reason, message) = reasons[index], candidates[i].record != nil {
+                result.leftOut.append(LeftOut(guest: candidates[i].name, uuid: candidates[i].uuid, forward: candidates[i].forwards[j],
+                                              reason: reason, message: message))
+            }
+        }
         for (i, forwards) in drop { for j in forwards.sorted(by: >) { candidates[i].forwards.remove(at: j) } }
     }
 }
