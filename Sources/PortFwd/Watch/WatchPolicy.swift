@@ -16,8 +16,9 @@
 ///
 /// Following libvirt (a lease, a guest starting or stopping) is the service's job and never
 /// waits for the bucket. But a check that followed a guest and found another program's change
-/// besides is charged as a repair: lease changes during a fight do not lift the bound on the
-/// checks the fight itself causes.
+/// besides is charged as a repair, into debt if it must (at most `burst` repairs deep): lease
+/// changes during a fight do not lift the bound on repairs, however often they come. (One
+/// guest's lease churn is bounded apart, by `FollowLimit`.)
 public struct WatchPolicy: Sendable {
     public struct Timing: Sendable, Equatable {
         /// Quiet time after the last event before checking, and the longest wait after the first.
@@ -75,6 +76,8 @@ public struct WatchPolicy: Sendable {
     private var lastReport: Double?
     /// The repair whose quiet spell was checked already.
     private var confirmed: Double?
+    /// A check asked for at a time, with its reason: a guest's lease move held back.
+    private var reminder: (at: Double, reason: String)?
 
     public init(timing: Timing = Timing()) {
         self.timing = timing
@@ -100,6 +103,12 @@ public struct WatchPolicy: Sendable {
         }
     }
 
+    /// A check of libvirt's side at `time` (the earliest asked for wins).
+    public mutating func remind(at time: Double, _ reason: String) {
+        if let r = reminder, r.at <= time { return }
+        reminder = (time, reason)
+    }
+
     /// Whether iptables-legacy tables are loaded now: arms or disarms the timer.
     public mutating func legacyTables(loaded: Bool, at now: Double) {
         if !loaded { nextLegacy = nil } else if nextLegacy == nil { nextLegacy = now + timing.legacyInterval }
@@ -112,20 +121,24 @@ public struct WatchPolicy: Sendable {
             nextLegacy = now + timing.legacyInterval
             note(.firewall("the iptables-legacy timer"), at: now)
         }
+        if let r = reminder, now >= r.at {
+            reminder = nil
+            note(.guests(r.reason), at: now)
+        }
         // In a fight, a quiet spell is checked once: did the other program stop?
         if dirty == nil, fightSince != nil, let last = repairs.last, now >= last + timing.fightConfirm, confirmed != last {
             confirmed = last
             note(.firewall("checking that the other program stopped"), at: now)
         }
         let confirm = fightSince != nil && dirty == nil ? repairs.last.flatMap { $0 == confirmed ? nil : $0 + timing.fightConfirm } : nil
-        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm].compactMap { $0 }.min()) }
+        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm, reminder?.at].compactMap { $0 }.min()) }
         let settled = min(d.first + timing.longestDelay, d.last + timing.debounce)
         let ready = d.guests ? settled : max(settled, tokenTime(at: now))
         if now >= ready {
             dirty = nil
             return .check(reasons: d.reasons)
         }
-        return .sleep(until: nextLegacy.map { min($0, ready) } ?? ready)
+        return .sleep(until: [nextLegacy, reminder?.at, ready].compactMap { $0 }.min())
     }
 
     /// Takes the check's result; returns the lines to log about a fight, if any.
@@ -135,9 +148,11 @@ public struct WatchPolicy: Sendable {
         var lines: [String] = []
         switch result {
         case .repaired:
-            // Spent, but never into debt: once the other program stops, its last change is
-            // repaired within one interval, however many follow-ups were charged meanwhile.
-            tokens = max(0, tokens - 1)
+            // Spent. A check for the firewall alone waits for a whole token; one that followed
+            // libvirt does not wait, so it may take the bucket into debt, at most `burst` deep:
+            // the bound holds, and once the other program stops, its last change is repaired
+            // within (1 + burst) intervals however many follow-ups were charged meanwhile.
+            tokens = max(-Double(timing.burst), tokens - 1)
             repairs.append(now)
             if fightSince != nil { fightRepairs += 1 }
             if repairs.count >= timing.fightRepairs && fightSince == nil {
