@@ -367,6 +367,7 @@ final class Box<T>: @unchecked Sendable {
     @Test func statusSaysWhenLeasesGoUnfollowed() throws {
         let config = "[[guest]]\nname = \"dyn\"\nforwards = [\"8081:80\"]\n"
         host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", #"[{"ip-address":"192.168.122.60","mac-address":"52:54:00:00:00:60","expiry-time":0}]"#)
+        host.neighbourTable.see("192.168.122.60", at: "52:54:00:00:00:60")
         let h = try host.hook(config)
         #expect(h.handle(guest: "dyn", operation: .named("start"), input: .init(bytes: xml("dyn", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:60"))) == 0)
         #expect(dnat == ["tcp . 8081 : 192.168.122.60 . 80"])

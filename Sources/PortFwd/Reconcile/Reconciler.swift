@@ -200,6 +200,16 @@ public struct Reconciler: Sendable {
         return outcome
     }
 
+    /// Whether libvirt's side moved since the records were written (a guest adopted, dropped or
+    /// readdressed, a record to write again), without planning; and whether a move waits for its
+    /// guest's bound. Read without the lock: what it finds is checked again under it.
+    public func libvirtMoved(limit: FollowLimit?) -> (moved: Bool, deferred: Bool) {
+        let (loaded, _, retaken) = load()
+        var records = loaded
+        let synced = sync(&records, limit: limit, consume: false)
+        return (!(synced.adopted.isEmpty && synced.dropped.isEmpty && synced.changed.isEmpty && retaken.isEmpty), synced.deferred)
+    }
+
     /// A record whose domain libvirt does not report running, past the start grace: libvirt
     /// writes a starting domain's status file only after its `start` hook recorded it.
     func isStale(_ record: RunningGuest, running: Set<DomainUUID>, now: Int64) -> Bool {

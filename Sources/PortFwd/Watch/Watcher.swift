@@ -78,7 +78,10 @@ public final class Watcher {
             }
             guard case .sleep(let until) = action else { continue }
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
-            var fds = [netfilter.fd, directories.fd, signals.fd, neighbours?.fd ?? -1].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            // The neighbour tables change all the time on a busy host: listened to only while a
+            // pending guest waits to be seen, so an idle service stays asleep.
+            let listening = awaited.isEmpty ? -1 : neighbours?.fd ?? -1
+            var fds = [netfilter.fd, directories.fd, signals.fd, listening].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
                 log.error("watch: poll: \(SystemCall.reason())")
@@ -102,9 +105,9 @@ public final class Watcher {
             for directory in directories.drain() {
                 policy.note(.guests(directory == leases ? "a DHCP lease" : "a guest starting or stopping"), at: now)
             }
-            if let (entries, overrun) = neighbours?.drain(), !awaited.isEmpty,
+            if !awaited.isEmpty, let (entries, overrun) = neighbours?.drain(),
                overrun || entries.contains(where: { awaited.contains($0.address) }) {
-                policy.note(.guests("a guest seen at the address it claims"), at: now)
+                policy.note(.sighting("a guest seen at the address it claims"), at: now)
             }
         }
     }
@@ -145,6 +148,15 @@ public final class Watcher {
         do {
             let reconciler = try reconcilers(false)
             guard reconciler.recordedMode != .off else { return }
+            // A lease or status file changed, and nothing else: when no guest moved (or a move
+            // waits for its guest's bound), nothing needs planning. A guest's churning lease
+            // costs a read of the files, not a plan and a listing of the kernel.
+            if policy.lastCheckFilesOnly {
+                let (moved, deferred) = reconciler.libvirtMoved(limit: followLimit)
+                if deferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
+                // Nothing learnt of the firewall either way: the policy hears no result.
+                if !moved { return }
+            }
             var change = Change.reapply
             change.syncWithLibvirt = true
             change.followLimit = followLimit

@@ -7,8 +7,8 @@
 ///   network's static DHCP host) outranks the network's record of a lease, which outranks a
 ///   guest's own metadata. The first holder keeps what it holds (`Holdings`): only the admin
 ///   takes it away. A newcomer's claim (a lease or metadata) is refused when any record or the
-///   wire shows the address to be another's, and a metadata address must also be seen in use
-///   at the guest's own MAC. Of two newcomers as good as each other, neither.
+///   wire shows the address to be another's, and counts once the host has seen the address in
+///   use at the guest's own MAC. Of two newcomers as good as each other, neither.
 /// - **A host port belongs to at most one forward.** Config forwards outrank metadata ones;
 ///   of two metadata forwards, the one that was there first keeps the port. Only a clash
 ///   between two config forwards, one of them the starting guest's, refuses a start
@@ -228,10 +228,11 @@ struct Candidate {
         var installed: [Forward] = [], waiting: [Forward] = [], notes: [LeftOut] = []
         // A network without <forward> lets its guests reach nothing beyond the bridge, and
         // nothing beyond it reach them: only the admin may open one, and says so.
-        let isolated = granted.values.first { around().isIsolated($0, interfaces: interfaces) }
+        // Said at once, whether or not the address holds yet.
+        let isolated = claims.values.map(\.address).sorted().first { around().isIsolated($0, interfaces: interfaces) }
         for f in forwards {
             let families = f.spec.hostAddress.map { [$0.family] } ?? Family.allCases
-            if let isolated, families.contains(where: { granted[$0] != nil }), f.origin == .metadata || !settings.isolatedForwards {
+            if let isolated, f.origin == .metadata || !settings.isolatedForwards {
                 let why = f.origin == .metadata ? "no metadata forward opens an isolated network"
                     : "config forwards open one only with settings.isolated-forwards = true"
                 notes.append(LeftOut(guest: name, uuid: uuid, forward: f, reason: .isolated,
@@ -331,11 +332,13 @@ enum Addresses {
         let against = records.filter { $0.rank >= claim.rank || $0.rank == .evidence }.map(\.who)
             + rivals.filter { $0.claim.rank >= claim.rank }.map(\.who)
         if !against.isEmpty { return disputed(against, wait) }
-        // A guest owner writes metadata in one command: its address counts once the host has
-        // seen the guest use it, at its own MAC, on its own network.
-        if claim.rank == .metadata, !bridges.isEmpty, around().seen(claim.address, on: bridges).isDisjoint(with: c.macs) {
+        // A guest's own word (metadata in one command, a DHCP request with any MAC in it)
+        // counts once the host has seen the guest use the address, at its own MAC, on its own
+        // network: the host would deliver the forward's packets there. Otherwise a guest could
+        // name another's address the host has not met yet, and reach it once it has.
+        if !bridges.isEmpty, around().seen(claim.address, on: bridges).isDisjoint(with: c.macs) {
             let at = c.macs.map(\.value).sorted().joined(separator: ", ")
-            return "guest \(c.name): its metadata address \(claim.address) is not yet seen in use at its MAC (\(at)) on \(bridges.sorted().joined(separator: ", ")); "
+            return "guest \(c.name): its \(claim.source) address \(claim.address) is not yet seen in use at its MAC (\(at)) on \(bridges.sorted().joined(separator: ", ")); "
                 + "forwards to it wait until the host has seen it there"
         }
         return nil
