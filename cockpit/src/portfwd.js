@@ -59,10 +59,10 @@
         fGuestPort: _("Guest port"),
         fProto: _("Protocol"),
         fClients: _("Allowed clients"),
-        hAddress: _("Optional; every address of the host when empty."),
-        hHostPort: _("A port or a range, such as 8080 or 8000-8010."),
-        hGuestPort: _("Optional; the host port when empty."),
-        hClients: _("Optional; networks such as 203.0.113.0/24, separated by commas; anyone when empty."),
+        hAddress: _("Empty: every address"),
+        hHostPort: _("8080, or 8000-8010"),
+        hGuestPort: _("Empty: the host port"),
+        hClients: _("Networks (203.0.113.0/24, …); empty: anyone"),
         add: _("Add"),
         adding: _("Adding…"),
         addedWarning: _("Stored, but not installed yet:"),
@@ -529,8 +529,7 @@
     function hostText(f) {
         if (f.hostPort === null) return f.spec;
         const port = range(f.hostPort, f.hostPortLast);
-        return f.hostAddress ? (f.hostAddress.includes(":") ? "[" + f.hostAddress + "]" : f.hostAddress) + ":" + port
-            : port + " (" + T.allAddresses + ")";
+        return f.hostAddress ? (f.hostAddress.includes(":") ? "[" + f.hostAddress + "]" : f.hostAddress) + ":" + port : port;
     }
 
     function guestText(f) {
@@ -545,6 +544,7 @@
     /* Cells of one forward's row, in column order. */
     function cells(g, f) {
         const host = el("td"); host.dataset.label = T.cHost; host.append(value(hostText(f), "mono"));
+        if (f.hostPort !== null && !f.hostAddress) host.append(el("span", "sub", T.allAddresses));
         const guest = el("td"); guest.dataset.label = T.cGuest; guest.append(value(guestText(f), "mono"));
         const proto = el("td"); proto.dataset.label = T.cProto; proto.append(value(f.proto || ""));
         const clients = el("td"); clients.dataset.label = T.cClients;
