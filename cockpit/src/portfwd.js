@@ -364,6 +364,14 @@
         return parts.sort().join("\n");
     }
 
+    /* What the CLI said on stderr beyond its problems and warnings: where a non-root reader gets
+     * the service's published status, how old it is. */
+    function stderrNotes(err, status) {
+        const known = new Set([...arr(status?.problems), ...arr(status?.warnings)].map(str));
+        return (err || "").split("\n").map(l => l.trim().replace(/^libvirt-portfwd: /, "").replace(/^warning: /, ""))
+            .filter(l => l && !known.has(l)).slice(0, 5);
+    }
+
     /* ---- running the CLI ---- */
 
     /* One run of the CLI: resolves with its exit status, stdout and stderr; never rejects. */
@@ -447,7 +455,7 @@
                     last.listSig = sig;
                 }
                 last.status = s.json;
-                showData(model(s.json, last.list));
+                showData(model(s.json, last.list), stderrNotes(s.r.err, s.json));
                 showReadError(null, false);
             } else {
                 showReadError(s.error, s.needAdmin);
@@ -483,7 +491,7 @@
         return el("span", "badge badge-" + kind, text);
     }
 
-    function showSummary(m) {
+    function showSummary(m, said) {
         const s = $("summary");
         const parts = [];
         if (m.healthy !== null) parts.push(badge(m.healthy ? "ok" : "danger", m.healthy ? T.healthy : T.unhealthy));
@@ -495,6 +503,7 @@
         if (m.backend || m.mode) parts.push(el("span", "summary-item", cockpit.format(T.backendMode, m.backend || "-", m.mode || "-")));
         parts.push(el("span", "summary-item summary-muted", cockpit.format(T.updated, new Date().toLocaleTimeString()) + " · " +
             (readAs === "superuser" ? T.viaSuperuser : T.viaUser)));
+        for (const line of said || []) parts.push(value(line, "summary-item summary-muted"));
         s.replaceChildren(...parts);
         const notes = (id, lines, label) => {
             const ul = $(id);
@@ -684,9 +693,9 @@
         }
     }
 
-    function showData(m) {
+    function showData(m, said) {
         last.data = m;
-        showSummary(m);
+        showSummary(m, said);
         showGuests(m);
     }
 
@@ -876,7 +885,7 @@
     }
 
     /* The pure parts, for the browser test's checks of fields a newer CLI adds. */
-    window.libvirtPortfwd = { model, show: showData, parseSpec, composeSpec, fieldFor, stateFromText, strings: T };
+    window.libvirtPortfwd = { model, show: showData, stderrNotes, parseSpec, composeSpec, fieldFor, stateFromText, strings: T };
 
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
     else start();
