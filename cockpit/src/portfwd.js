@@ -7,7 +7,7 @@
  * and writes through `libvirt-portfwd forward add/remove`; it never reads the config, the kernel
  * or libvirt itself. Reads run with the user's own privileges first (members of group libvirt
  * read what the service publishes, where the CLI can), and through Cockpit's superuser "try" when
- * the CLI says it needs root (exit status 77). Writes need superuser.
+ * the CLI says it needs root (exit status 77) or cannot read as this user. Writes need superuser.
  *
  * The status JSON grows while this page lives: fields are read defensively, and those a newer
  * CLI adds are shown when present (per-forward `state`/`reason`, `delivered_packets`/`_bytes`,
@@ -394,17 +394,23 @@
         return lines.join("\n") || r.err.trim();
     }
 
-    /* "user" until the CLI says it needs root, then superuser "try". */
-    let readAs = "user";
+    /* How each command reads: with the user's own privileges, until the CLI says it needs root
+     * (exit status 77) or cannot read what it needs as this user (a drop-in only root may read),
+     * then through superuser "try": root where administrative access is on. */
+    const readAs = { status: "user", list: "user" };
+    /* status exits 2 when unhealthy, with the same JSON on stdout. */
+    const usable = r => (r.status === 0 || r.status === 2) && r.out.trim() !== "";
 
-    async function readJSON(args) {
-        let r = await runCli(args, readAs === "superuser" ? "try" : null);
-        if (readAs === "user" && r.status === 77) {
-            readAs = "superuser";
-            r = await runCli(args, "try");
+    async function readJSON(which, args) {
+        let r = await runCli(args, readAs[which] === "superuser" ? "try" : null);
+        if (readAs[which] === "user" && !usable(r) && !r.problem) {
+            const again = await runCli(args, "try");
+            if (usable(again) || r.status === 77) {
+                readAs[which] = "superuser";
+                r = again;
+            }
         }
-        /* status exits 2 when unhealthy, with the same JSON on stdout. */
-        if ((r.status === 0 || r.status === 2) && r.out.trim()) {
+        if (usable(r)) {
             try {
                 return { json: JSON.parse(r.out), r };
             } catch (e) {
@@ -441,12 +447,12 @@
             return inFlight;
         }
         inFlight = (async () => {
-            const s = await readJSON(["status", "--json", "--all"]);
+            const s = await readJSON("status", ["status", "--json", "--all"]);
             if (s.json) {
                 const sig = listSignature(s.json);
                 const stale = Date.now() - last.listAt > LIST_MAX_AGE_MS;
                 if (sig && (forceList || sig !== last.listSig || stale)) {
-                    const l = await readJSON(["forward", "list", "--json"]);
+                    const l = await readJSON("list", ["forward", "list", "--json"]);
                     last.list = Array.isArray(l.json) ? l.json : last.list;
                     last.listSig = sig;
                     last.listAt = Date.now();
@@ -502,7 +508,7 @@
         }
         if (m.backend || m.mode) parts.push(el("span", "summary-item", cockpit.format(T.backendMode, m.backend || "-", m.mode || "-")));
         parts.push(el("span", "summary-item summary-muted", cockpit.format(T.updated, new Date().toLocaleTimeString()) + " · " +
-            (readAs === "superuser" ? T.viaSuperuser : T.viaUser)));
+            (readAs.status === "superuser" ? T.viaSuperuser : T.viaUser)));
         for (const line of said || []) parts.push(value(line, "summary-item summary-muted"));
         s.replaceChildren(...parts);
         const notes = (id, lines, label) => {
