@@ -436,44 +436,54 @@
         return e;
     };
 
-    let last = { status: null, list: null, listSig: null, listAt: 0, data: null };
+    const last = { status: null, list: null, listSig: null, listAt: 0, data: null };
     let admin = null;
-    let inFlight = null;
-    let again = false;
 
-    async function refresh(forceList) {
-        if (inFlight) {
-            again = true;
-            return inFlight;
+    /* One read at a time; calls during a read share the one queued after it (forceList merged),
+     * so a timer tick never stacks CLI runs, and an edit's refresh is never lost. */
+    let running = null;
+    let queued = null;
+
+    function refresh(forceList) {
+        if (queued) {
+            queued.forceList = queued.forceList || forceList;
+            return queued.promise;
         }
-        inFlight = (async () => {
-            const s = await readJSON("status", ["status", "--json", "--all"]);
-            if (s.json) {
-                const sig = listSignature(s.json);
-                const stale = Date.now() - last.listAt > LIST_MAX_AGE_MS;
-                if (sig && (forceList || sig !== last.listSig || stale)) {
-                    const l = await readJSON("list", ["forward", "list", "--json"]);
-                    last.list = Array.isArray(l.json) ? l.json : last.list;
-                    last.listSig = sig;
-                    last.listAt = Date.now();
-                } else if (!sig) {
-                    last.list = null;
-                    last.listSig = sig;
-                }
-                last.status = s.json;
-                showData(model(s.json, last.list), stderrNotes(s.r.err, s.json));
-                showReadError(null, false);
-            } else {
-                showReadError(s.error, s.needAdmin);
-            }
-        })().finally(() => {
-            inFlight = null;
-            if (again) {
-                again = false;
-                refresh(false);
-            }
+        if (!running) {
+            running = read(forceList).finally(() => { running = null; });
+            return running;
+        }
+        const next = { forceList };
+        next.promise = running.catch(() => undefined).then(() => {
+            queued = null;
+            running = read(next.forceList).finally(() => { running = null; });
+            return running;
         });
-        return inFlight;
+        queued = next;
+        return next.promise;
+    }
+
+    async function read(forceList) {
+        const s = await readJSON("status", ["status", "--json", "--all"]);
+        if (!s.json) {
+            showReadError(s.error, s.needAdmin);
+            return;
+        }
+        const sig = listSignature(s.json);
+        const stale = Date.now() - last.listAt > LIST_MAX_AGE_MS;
+        if (sig && (forceList || sig !== last.listSig || stale)) {
+            const l = await readJSON("list", ["forward", "list", "--json"]);
+            /* A list that cannot be read leaves the details it gave before; the status stands alone. */
+            last.list = Array.isArray(l.json) ? l.json : last.list;
+            last.listSig = sig;
+            last.listAt = Date.now();
+        } else if (!sig) {
+            last.list = null;
+            last.listSig = sig;
+        }
+        last.status = s.json;
+        showData(model(s.json, last.list), stderrNotes(s.r.err, s.json));
+        showReadError(null, false);
     }
 
     function showReadError(message, needAdmin) {
