@@ -151,6 +151,8 @@ test: test-deps
 	@# The Ansible role: ansible-lint from PyPI, then Debian's ansible-core in a booted Debian 13.
 	scripts/ansible-lint
 	scripts/test-fleet-booted
+	@# The Cockpit page: Debian's headless Chromium against Debian's cockpit-ws in a booted Debian 13.
+	scripts/test-cockpit-booted
 	@# Debian 13's own Swift (6.0.3): the release build, the unit tests and one apply.
 	scripts/test-debian-swift
 
