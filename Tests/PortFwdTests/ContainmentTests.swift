@@ -397,4 +397,36 @@ final class Box<T>: @unchecked Sendable {
         #expect(host.log.warnings.contains("guest web1 start: guest web1: metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000; left out"), "\(host.log.warnings)")
         #expect(host.log.warnings.contains("guest web1 start: guest web1: forward 9001:80/tcp hides a host service listening on tcp 198.51.100.1:9001"), "\(host.log.warnings)")
     }
+
+    /// Host services by authority: a local user's socket (uid 65534) never keeps a port from a
+    /// guest, and is named as a problem; a root service that starts listening on an installed
+    /// forward's port never takes it; a configured guest's forward is checked against host
+    /// services whether or not the guest runs.
+    @Test func hostServicesCountByAuthority() throws {
+        func sockets(_ lines: [(port: Int, uid: Int)]) {
+            let rows = lines.enumerated().map { i, l in
+                "   \(i): 00000000:\(String(format: "%04X", l.port)) 00000000:0000 0A 00000000:00000000 00:00000000 00000000 \(l.uid) 0 \(200 + i) 1 0 100 0 0 10 0"
+            }
+            host.tree.write("proc/net/tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" + rows.joined(separator: "\n") + "\n")
+        }
+        sockets([(9002, 65534)])
+        let config = "[[guest]]\nname = \"db\"\naddress = \"192.168.122.40\"\nforwards = [\"9000:5432\"]\n"
+        let h = try host.hook(config)
+        host.neighbourTable.see("192.168.122.10", at: "52:54:00:00:00:10")
+        let meta = Fixtures.metadata("<forward spec='9002:80'/><forward spec='9003:80'/><address>192.168.122.10</address>")
+        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: meta))) == 0)
+        #expect(Set(dnat) == ["tcp . 9002 : 192.168.122.10 . 80", "tcp . 9003 : 192.168.122.10 . 80"], "a user's socket keeps nothing")
+        let problems = try host.reconciler(config).status().problems
+        #expect(problems.contains("guest web1: forward 9002:80/tcp takes the connections of a local user's socket listening on tcp *:9002 of uid 65534; "
+            + "a user's socket never keeps a port from a guest"), "\(problems)")
+        // root starts listening on 9003 after the forward was installed: the forward stays.
+        sockets([(9002, 65534), (9003, 0), (9000, 0)])
+        #expect(h.handle(guest: "web1", operation: .named("reconnect"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: meta))) == 0)
+        #expect(Set(dnat) == ["tcp . 9002 : 192.168.122.10 . 80", "tcp . 9003 : 192.168.122.10 . 80"], "a host service never takes an installed forward")
+        #expect(host.log.warnings.contains { $0.contains("metadata forward 9003:80/tcp hides a host service that listens on tcp *:9003 since the forward was installed; the forward stays") },
+                "\(host.log.warnings)")
+        // db does not run: its forward is checked all the same.
+        let check = try host.reconciler(config).plan(all: true)
+        #expect(check.warnings.contains { $0.message == "guest db: forward 9000:5432/tcp hides a host service listening on tcp *:9000" }, "\(check.warnings)")
+    }
 }

@@ -57,7 +57,7 @@ public enum Resolver {
             return known!
         }
         var candidates = Candidate.running(config: config, running: running, around: around, into: &result)
-        if all { candidates += Candidate.configured(config: config, besides: candidates, warnings: &result.warnings) }
+        if all { candidates += Candidate.configured(config: config, besides: candidates, around: around, warnings: &result.warnings) }
         Addresses.settle(&candidates, config: config, around: around)
         Ports.settle(&candidates, newcomer: newcomer, into: &result)
         for candidate in candidates {
@@ -200,19 +200,25 @@ struct Candidate {
         return candidates
     }
 
-    /// Every configured guest with forwards that is not among `besides`.
-    static func configured(config: Config, besides: [Candidate], warnings: inout [String]) -> [Candidate] {
+    /// Every configured guest with forwards that is not among `besides`. A host service its
+    /// forwards would hide is named now, whether or not the guest runs (`check --kernel`).
+    static func configured(config: Config, besides: [Candidate], around: () -> Surroundings, warnings: inout [String]) -> [Candidate] {
         var result: [Candidate] = []
         let covered = besides.flatMap { c in
             c.record.map { r in config.entries(named: r.name, uuid: r.uuid) }.map { [$0.byUUID, $0.byName].compactMap { $0 } } ?? []
         }
         for entry in config.guests where !entry.forwards.isEmpty && !covered.contains(entry) {
+            for f in entry.forwards {
+                let hidden = around().hidden(by: f.spec)
+                if !hidden.isEmpty { warnings.append("guest \(entry.label): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
+            }
             guard entry.address4 != nil || entry.address6 != nil else {
                 warnings.append("\(entry.path) (\(entry.label)): skipped, no address in the config (addresses are only discovered when the guest starts)")
                 continue
             }
             // A uuid-only entry has no name; the uuid stands in for comments and messages.
             guard let name = entry.name ?? (try? GuestName(entry.uuid?.value ?? entry.path)) else { continue }
+
             var c = Candidate(name: name, uuid: entry.uuid, record: nil, forwards: entry.forwards)
             for family in Family.allCases {
                 if let a = entry.address(family) { c.claims[family] = Claim(address: a, rank: .config, source: "config", held: false) }
