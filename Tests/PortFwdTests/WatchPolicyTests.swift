@@ -1,6 +1,7 @@
 import Testing
 @testable import PortFwdSystem
 @testable import PortFwd
+import PortFwdCore
 
 /// The service's decisions against a fake clock: a simulation that feeds WatchPolicy events at
 /// given times, does what it says (a check takes `checkCost` seconds and finds what the world
@@ -241,5 +242,30 @@ extension WatchPolicyTests {
         #expect(sim.checks.count == before + 1, "one confirming check: \(sim.checks.suffix(3).map(\.at))")
         #expect(sim.lines.contains { $0.hasPrefix("the rules held") })
         #expect(!sim.policy.fighting)
+    }
+}
+
+/// One guest's lease moves, bounded on a fake clock: the burst at once, then one per interval;
+/// a look that does not follow spends nothing; `next` says when the guest held back may move.
+@Suite struct FollowLimitTests {
+    final class Clock: @unchecked Sendable { var now = 100.0 }
+
+    @Test func oneGuestsMovesAreBoundedAndOthersGoOn() throws {
+        let clock = Clock()
+        let limit = FollowLimit(clock: { clock.now })
+        let timing = FollowLimit.Timing()
+        let churner = try DomainUUID("00000000-0000-4000-8000-000000000001"), other = try DomainUUID("00000000-0000-4000-8000-000000000002")
+        for _ in 0..<10 { #expect(limit.allow(churner, consume: false)) }
+        for _ in 0..<Int(timing.burst) { #expect(limit.allow(churner, consume: true)) }
+        #expect(!limit.allow(churner, consume: true))
+        #expect(limit.allow(other, consume: true), "another guest is never held back by this one")
+        #expect(limit.next() == 100 + timing.interval)
+        clock.now += timing.interval / 2
+        #expect(!limit.allow(churner, consume: true))
+        clock.now += timing.interval / 2
+        #expect(limit.allow(churner, consume: true))
+        #expect(!limit.allow(churner, consume: true))
+        clock.now += 10 * timing.interval
+        #expect(limit.next() == nil)
     }
 }

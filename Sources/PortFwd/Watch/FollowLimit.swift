@@ -9,8 +9,8 @@ import Synchronization
 /// has a token again (`next`), so the last move always lands.
 public final class FollowLimit: Sendable {
     public struct Timing: Sendable {
-        public var burst = 3.0
-        public var interval = 5.0
+        public var burst = 4.0
+        public var interval = 2.0
         public init() {}
     }
 
@@ -40,11 +40,12 @@ public final class FollowLimit: Sendable {
         }
     }
 
-    /// When the first guest held back may move again; nil when none is.
+    /// When the first guest held back may move again; nil when none is held back now.
     public func next() -> Double? {
-        let timing = self.timing
+        let now = clock(), timing = self.timing
         return buckets.withLock { all in
-            all.values.filter { $0.tokens < 1 }.map { $0.at + (1 - $0.tokens) * timing.interval }.min()
+            all = all.filter { _, b in b.tokens + max(0, now - b.at) / timing.interval < timing.burst }
+            return all.values.map { $0.at + (1 - $0.tokens) * timing.interval }.filter { $0 > now }.min()
         }
     }
 }
