@@ -31,10 +31,13 @@ public final class Watcher {
     private let signals: SignalEvents
     /// Repairs of other programs' changes so far, for STATUS.
     public private(set) var repairs = 0
+    /// Writes the status for readers without root and the Prometheus textfile.
+    let publisher: Publisher?
 
     public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: WatchPolicy.Timing = WatchPolicy.Timing(),
-                procNet: String = "/proc/net") throws(PortFwdError) {
+                procNet: String = "/proc/net", publisher: Publisher? = nil) throws(PortFwdError) {
         self.reconcilers = reconcilers
+        self.publisher = publisher
         self.libvirt = libvirt
         self.log = log
         self.procNet = procNet
@@ -66,7 +69,8 @@ public final class Watcher {
                 check(after: reasons)
                 continue
             }
-            guard case .sleep(let until) = action else { continue }
+            guard case .sleep(var until) = action else { continue }
+            if let due = publisher?.due() { until = min(until ?? due, due) }
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             var fds = [netfilter.fd, directories.fd, signals.fd].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
@@ -92,6 +96,7 @@ public final class Watcher {
             for directory in directories.drain() {
                 policy.note(.guests(directory == leases ? "a DHCP lease" : "a guest starting or stopping"), at: now)
             }
+            if let due = publisher?.due(), now >= due { publish(plan: nil, force: true) }
         }
     }
 
@@ -110,6 +115,21 @@ public final class Watcher {
         } catch {
             log.error("watch \(why): \(error.oneLine)")
         }
+        publish(plan: nil, force: true)
+    }
+
+    /// The status, for readers without root and Prometheus: when the plan or the mode changed
+    /// since the last time, or the publisher's interval passed (or `force`).
+    func publish(plan: Plan?, force: Bool = false) {
+        guard let publisher else { return }
+        do {
+            let reconciler = try reconcilers(false)
+            if let line = publisher.publish(reconciler, plan: plan, mode: reconciler.recordedMode, at: Self.now(), force: force) {
+                log.warning("watch: \(line)")
+            }
+        } catch {
+            if let line = publisher.failed("cannot read the config to publish the status: \(error.oneLine)") { log.warning("watch: \(line)") }
+        }
     }
 
     /// Compares the kernel with the plan and the records with libvirt; installs once if either
@@ -118,13 +138,15 @@ public final class Watcher {
     func check(after reasons: [String]) {
         let started = Self.now()
         let result: WatchPolicy.CheckResult
+        var checked: Plan?
         do {
             let reconciler = try reconcilers(false)
-            guard reconciler.recordedMode != .off else { return }
+            guard reconciler.recordedMode != .off else { publish(plan: nil); return }
             var change = Change.reapply
             change.syncWithLibvirt = true
             change.dryRun = true
             let preview = try reconciler.reconcile(change)
+            checked = preview.plan
             let drift = try reconciler.drift(from: preview.plan)
             let guestsChanged = !(preview.adopted.isEmpty && preview.dropped.isEmpty && preview.changed.isEmpty)
             if drift.isEmpty && !guestsChanged {
@@ -154,6 +176,7 @@ public final class Watcher {
             result = .failed
         }
         for line in policy.checked(result, at: Self.now()) { log.warning("watch: \(line)") }
+        publish(plan: checked, force: result == .followed || result == .repaired)
     }
 
     /// One line per guest that libvirt's side changed: `guest web1: lease 192.168.122.253, 3 forwards installed`.

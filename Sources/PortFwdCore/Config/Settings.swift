@@ -29,6 +29,9 @@ public struct Settings: Hashable, Sendable {
     /// Host addresses forwards may be bound to although the host does not hold them (yet):
     /// a keepalived or pacemaker address that moves between hosts.
     public var floatingAddresses: [IPAddress] = []
+    /// Where the watch service writes its Prometheus textfile: nil, the default (Debian's
+    /// node_exporter directory, when it exists); empty, nowhere; else this absolute `.prom` path.
+    public var prometheusTextfile: String?
 
     public init() {}
 }
