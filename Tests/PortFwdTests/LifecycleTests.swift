@@ -217,3 +217,50 @@ import Testing
         #expect(apply.status == 77)
     }
 }
+
+/// `forward` against a real libvirtd, with real sockets: the commands tell the whole truth.
+@Suite(.privileged, .serialized) struct RootLifecycleTests {
+    /// `forward add` of a port a host service listens on: stored in the metadata, left out,
+    /// exit 2 with why and what to do; root's `--in config` then installs it over the service.
+    /// `forward remove GUEST PORT` finds the one forward of that host port, or lists them; a
+    /// mistyped guest gets the nearest name; `forward list --json` writes `/` as `/`.
+    @Test func forwardCommandsTellTheWholeTruth() throws {
+        let lab = try LibvirtLab(config: "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\n")
+        defer { lab.close() }
+        try lab.serveInGuest(port: 80)
+        _ = try lab.startInLab(["socat", "TCP-LISTEN:5555,fork,reuseaddr", "SYSTEM:echo host"])
+        try waitFor("the host's service") { lab.connect(port: 5555) == "host" }
+        try lab.define("web1", mac: "52:54:00:00:00:10")
+        try lab.virsh("start web1")
+
+        let shadowed = lab.toolResult("forward add web1 5555:80")
+        #expect(shadowed.status == 2, "\(shadowed.stdout)\(shadowed.stderr)")
+        #expect(shadowed.stderr.contains("5555:80/tcp is stored but not installed (host-service)"), "\(shadowed.stderr)")
+        #expect(shadowed.stderr.contains("libvirt-portfwd forward add web1 5555:80/tcp --in config"), "\(shadowed.stderr)")
+        #expect(lab.connect(port: 5555) == "host", "the host's service still answers")
+        let list = lab.toolResult("forward list web1")
+        #expect(list.stdout.contains("running, left out (host-service)"), "\(list.stdout)")
+        let forced = lab.toolResult("forward add web1 5555:80 --in config")
+        #expect(forced.status == 0 && forced.stderr.contains("hides a host service listening on tcp *:5555"), "\(forced.stdout)\(forced.stderr)")
+        #expect(lab.reach(port: 5555) == "guest-192.168.122.10")
+
+        let added = lab.toolResult("forward add web1 8080:80 --source 203.0.113.0/24")
+        #expect(added.status == 0, "\(added.stderr)")
+        let json = lab.toolResult("forward list web1 --json")
+        #expect(json.stdout.contains("\"203.0.113.0/24\"") && !json.stdout.contains("\\/"), "\(json.stdout)")
+        #expect(json.stdout.contains("\"state\" : \"installed\""), "\(json.stdout)")
+
+        _ = try lab.tool("forward add web1 8081:81")
+        _ = try lab.tool("forward add web1 8081:81/udp")
+        let several = lab.toolResult("forward remove web1 8081")
+        #expect(several.status != 0 && several.stderr.contains("host port 8081 is in several, name one: 8081:81/tcp, 8081:81/udp"), "\(several.stderr)")
+        let one = lab.toolResult("forward remove web1 8080")
+        #expect(one.status == 0 && one.stdout.contains("removed 8080 from web1"), "\(one.stdout)\(one.stderr)")
+        #expect(try !lab.dnatElements().contains { $0.contains("8080") })
+        let none = lab.toolResult("forward remove web1 7777")
+        #expect(none.status != 0 && none.stderr.contains("has no forward 7777:7777/tcp; its forwards: "), "\(none.stderr)")
+
+        let typo = lab.toolResult("forward add wbe1 9090:90")
+        #expect(typo.status == 1 && typo.stderr.contains("no domain is named 'wbe1'") && typo.stderr.contains("did you mean 'web1'?"), "\(typo.stderr)")
+    }
+}
