@@ -14,8 +14,6 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 STATEDIR    ?= /run/libvirt-portfwd
-# `make deb VERSION=X.Y.Z` packages the build as another version; empty: what --version says.
-VERSION    ?=
 
 # swift on PATH, else a swift.org tarball in /opt/swift, else Debian's (13 and later ship Swift
 # 6.0.3 as swiftlang: scripts/swift-toolchain installs it where no toolchain is found).
@@ -43,8 +41,8 @@ LAB_ONLY_PKGS = firewalld
 # trixie-swift, Debian 13 with its own Swift 6.0.3, which scripts/test-debian-swift builds with.
 TEST_ROOTS   = trixie bookworm-deb trixie-swift
 BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
-# `make deb`: dpkg-shlibdeps (and binutils' strip).
-DEB_PKGS     = dpkg-dev
+# `make deb`: debian/rules (dh) and its tools.
+DEB_PKGS     = dpkg-dev debhelper
 
 .PHONY: all build toolchain deps test-deps install uninstall deb test compat demo rulesets bench fuzz chaos clean
 
@@ -115,11 +113,14 @@ uninstall:
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 	fi
 
-# The Debian package, from the release binary with dpkg-deb: ./libvirt-portfwd_VERSION_ARCH.deb
-# (packaging/deb/ says what goes in it and why). scripts/test-deb checks it; `make test` runs both.
-deb: deps build
+# The Debian package, ./libvirt-portfwd_VERSION_ARCH.deb, VERSION from debian/changelog: built by
+# debian/rules (dh), the rules dpkg-buildpackage runs in a clean Debian 13 root
+# (scripts/test-debian-source); here in the work tree, with the Swift make uses, reusing the
+# release build. debian/rules says what goes in it and why; scripts/test-deb checks it.
+deb: deps toolchain
 	@scripts/apt-ensure $(DEB_PKGS)
-	VERSION=$(VERSION) scripts/build-deb
+	PATH="$(dir $(SWIFT)):$$PATH" SWIFT=$(SWIFT) DEB_DEST=$(CURDIR) debian/rules binary
+	dh_clean
 
 # The whole suite. As root, the privileged tests (namespaces, nftables, a real libvirtd) must
 # run: LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 turns a would-be skip into a failure.
