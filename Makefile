@@ -143,7 +143,11 @@ test: test-deps
 	@# The release binary is FoundationEssentials only: no ICU, no Foundation.
 	scripts/check-lean $(BIN)
 	scripts/test-deb
-	@# The package again in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald.
+	@# The source package as Debian's buildds build it: dpkg-buildpackage in a clean Debian 13 root with
+	@# Debian's swiftlang, the network cut off; Debian 13's lintian. Cached by the source's digest.
+	scripts/test-debian-source
+	@# That package in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald;
+	@# reinstall, upgrades from 0.2.0, purge.
 	scripts/test-deb-booted
 	@# Debian 13's own Swift (6.0.3): the release build, the unit tests and one apply.
 	scripts/test-debian-swift
