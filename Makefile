@@ -120,7 +120,7 @@ uninstall:
 deb: deps toolchain
 	@scripts/apt-ensure $(DEB_PKGS)
 	PATH="$(dir $(SWIFT)):$$PATH" SWIFT=$(SWIFT) DEB_DEST=$(CURDIR) debian/rules binary
-	dh_clean
+	dh_clean && rm -f debian/libvirt-portfwd.service
 
 # The whole suite. As root, the privileged tests (namespaces, nftables, a real libvirtd) must
 # run: LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 turns a would-be skip into a failure.

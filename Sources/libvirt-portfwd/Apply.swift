@@ -16,8 +16,7 @@ enum Apply {
         options: GlobalOptions.specs + [
             .flag("all", "Every configured guest, running or not, from now on."),
             .flag("running", "Only running guests, from now on (the default)."),
-            .flag("resume", "For the package's postinst: only if the package's removal turned the forwards off (flush --package-removal), "
-                  + "back on as they were; otherwise nothing."),
+            .flag("resume", "For the package's postinst: back on as they were, if the package's removal turned the forwards off; otherwise nothing."),
         ],
         needsRoot: true,
         run: run)

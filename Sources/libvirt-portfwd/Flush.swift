@@ -11,7 +11,7 @@ enum Flush {
         path: "flush",
         abstract: "Remove the table, our iptables chains and every admission rule; forwards stay off until apply.",
         discussion: "Works without the state directory's lock or a parsing config. Records stay, so the next apply puts back what runs.",
-        options: GlobalOptions.specs + [.flag("package-removal", "For the package's prerm: the off lasts until the package is configured again (apply --resume), not until apply.")],
+        options: GlobalOptions.specs + [.flag("package-removal", "For the package's prerm: the off lasts until the package is configured again, not until the next apply.")],
         needsRoot: true,
         run: run)
 

@@ -114,7 +114,7 @@ import Testing
             }
         }
         let settings = entries("SETTINGS"), guest = entries("GUESTS")
-        #expect(settings.count == 11 && guest.count == 6, "\(settings) \(guest)")
+        #expect(settings.count == 12 && guest.count == 6, "\(settings) \(guest)")
         let dir = TempDir()
         dir.write("keys.toml", "[settings]\n" + settings.joined(separator: "\n") + "\n[[guest]]\n" + guest.joined(separator: "\n") + "\n")
         let keys = Shell.capture("\(Paths.binary) check --config \(dir.path)/keys.toml --state-dir \(dir.path)/s")
