@@ -74,14 +74,17 @@ public struct ForwardEditor: Sendable {
                 throw PortFwdError(.notFound, "guest \(ref.name): \(spec) is declared in \(reconciler.config.file) (\(entry.path)); remove it there")
             }
             // `forward remove web1 8080`: the one forward whose host port that is, if only one is.
-            let stored = definitions.flatMap { ((old[$0] ?? nil)?.forwards ?? []).map(\.spec) }
-                + ((try? dropIn.current(dropInPath)).flatMap { $0 }.flatMap { try? Self.entry($0, path: dropInPath) }?.forwards.map(\.spec) ?? [])
-            let all = Self.unique(stored + (declared?.forwards.map(\.spec) ?? []))
-            let candidates = all.filter { $0.hostPorts == spec.hostPorts && (spec.hostAddress == nil || $0.hostAddress == spec.hostAddress) }
+            var stored: [PortSpec] = []
+            for d in definitions { stored += ((old[d] ?? nil)?.forwards ?? []).map { (f: Forward) in f.spec } }
+            if let text = try? dropIn.current(dropInPath), let entry = try? Self.entry(text, path: dropInPath) {
+                stored += entry.forwards.map { (f: Forward) in f.spec }
+            }
+            let all = Self.unique(stored + (declared?.forwards ?? []).map { (f: Forward) in f.spec })
+            let candidates = all.filter { (s: PortSpec) in s.hostPorts == spec.hostPorts && (spec.hostAddress == nil || s.hostAddress == spec.hostAddress) }
             if hostPortOnly, candidates.count == 1, let only = candidates.first, only != spec {
                 return try apply(.remove(only), to: ref.uuid.value, in: destination)
             }
-            let listed = (candidates.count > 1 ? candidates : all).map(\.description).joined(separator: ", ")
+            let listed = (candidates.count > 1 ? candidates : all).map { (s: PortSpec) in s.description }.joined(separator: ", ")
             throw PortFwdError(.notFound, "guest \(ref.name) has no forward \(spec)"
                 + (candidates.count > 1 ? "; host port \(spec.hostPorts) is in several, name one: \(listed)"
                     : all.isEmpty ? "" : "; its forwards: \(listed)"))
