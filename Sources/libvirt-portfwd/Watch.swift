@@ -13,7 +13,7 @@ enum Watch {
         discussion: "Applies the config file at start and on SIGHUP (systemctl reload runs apply itself); repairs go back to the config as it "
             + "last applied. Idle until netfilter announces a change by another process, a lease or a running domain changes, "
             + "or, where iptables-legacy tables are loaded, every 10 s. Publishes the status after every change and at least once a minute: "
-            + "status.json in the state directory (group libvirt reads it: status without root) and the Prometheus textfile "
+            + "status in the state directory (group libvirt reads it: status without root) and the Prometheus textfile "
             + "(settings.prometheus-textfile; by default /var/lib/prometheus/node-exporter/libvirt-portfwd.prom when that directory exists).",
         options: GlobalOptions.specs + [.value("log", "where", "syslog (the default; under systemd it reaches the journal) or stderr.",
                                                choices: ["syslog", "stderr"])],

@@ -108,7 +108,9 @@ import Testing
         #expect(published.report.forwards.map(\.spec) == live.forwards.map(\.spec))
         #expect(published.report.healthy == live.healthy && published.report.mode == "all")
         #expect(published.age < 60)
-        let json = try String(contentsOfFile: "\(reconciler.store.directory)/status.json", encoding: .utf8)
+        // The publication is no guest's record: loading the records finds nothing amiss.
+        #expect(reconciler.store.load().problems.isEmpty, "\(reconciler.store.load().problems)")
+        let json = try String(contentsOfFile: "\(reconciler.store.directory)/status", encoding: .utf8)
         #expect(!json.contains("\\/"), "slashes as they are")
         let prom = try String(contentsOfFile: "\(textfile.path)/libvirt-portfwd.prom", encoding: .utf8)
         #expect(prom == PrometheusText(live).text)
@@ -136,7 +138,7 @@ import Testing
         _ = Publisher().publish(reconciler, plan: nil, mode: .running, at: 0)
         let gid = getgrnam("libvirt")!.pointee.gr_gid
         var st = stat()
-        #expect(stat("\(reconciler.store.directory)/status.json", &st) == 0 && st.st_gid == gid && st.st_mode & 0o777 == 0o640 && st.st_uid == 0)
+        #expect(stat("\(reconciler.store.directory)/status", &st) == 0 && st.st_gid == gid && st.st_mode & 0o777 == 0o640 && st.st_uid == 0)
         #expect(stat(reconciler.store.directory, &st) == 0 && st.st_gid == gid && st.st_mode & 0o777 == 0o710)
         // And the store still trusts its own directory.
         #expect(throws: Never.self) { try SafeFile.directory(reconciler.store.directory, create: false) }

@@ -7,7 +7,7 @@ import PortFwdSystem
 
 /// What the watch service publishes after every change it sees and at least once a minute,
 /// so that reading the status needs neither root nor a cron job:
-/// - its status report, the JSON that `status --json` prints, as `status.json` in the state
+/// - its status report, the JSON that `status --json` prints, as `status` in the state
 ///   directory, readable by group `libvirt` (the file 0640, the directory 0710, both
 ///   root:libvirt), which `status` and `forward list` read when run without root;
 /// - the same status as a Prometheus textfile (`PrometheusText`, the text `status --prometheus`
@@ -15,7 +15,8 @@ import PortFwdSystem
 ///   Debian's node_exporter directory when it exists.
 /// Both are written whole (a temporary file beside, then renamed over), never half.
 public final class Publisher {
-    public static let reportName = "status.json"
+    /// Not `*.json`: the state store takes every such file for a guest's record.
+    public static let reportName = "status"
     /// The group that may read the report: the one that may use virsh on Debian.
     public static let readers = "libvirt"
     /// node_exporter's textfile directory on Debian (prometheus-node-exporter).
