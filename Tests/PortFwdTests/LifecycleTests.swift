@@ -137,11 +137,18 @@ import Testing
         let reconciler = try host.reconciler("")
         _ = Publisher().publish(reconciler, plan: nil, mode: .running, at: 0)
         let gid = getgrnam("libvirt")!.pointee.gr_gid
-        var st = stat()
-        #expect(stat("\(reconciler.store.directory)/status", &st) == 0 && st.st_gid == gid && st.st_mode & 0o777 == 0o640 && st.st_uid == 0)
-        #expect(stat(reconciler.store.directory, &st) == 0 && st.st_gid == gid && st.st_mode & 0o777 == 0o710)
+        var file = stat(), directory = stat()
+        #expect(stat("\(reconciler.store.directory)/status", &file) == 0)
+        let fileMode: mode_t = file.st_mode & 0o777
+        #expect(file.st_gid == gid)
+        #expect(file.st_uid == 0)
+        #expect(fileMode == 0o640)
+        #expect(stat(reconciler.store.directory, &directory) == 0)
+        let directoryMode: mode_t = directory.st_mode & 0o777
+        #expect(directory.st_gid == gid)
+        #expect(directoryMode == 0o710)
         // And the store still trusts its own directory.
-        #expect(throws: Never.self) { try SafeFile.directory(reconciler.store.directory, create: false) }
+        try SafeFile.directory(reconciler.store.directory, create: false)
     }
 
     /// Without the key, the textfile goes to Debian's node_exporter directory, for the
@@ -183,9 +190,9 @@ import Testing
         dir.write("c.toml", toml)
         let check = Shell.capture("\(Paths.binary) check --config \(dir.path)/c.toml --state-dir \(dir.path)/state --libvirt-root /nonexistent")
         #expect(check.status == 0, "\(check.stderr)")
-        let lines = check.stderr.split(separator: "\n")
-        #expect(lines == ["libvirt-portfwd: 7 configured guests not running and without an address in the config (vm1, vm2, vm3, vm4, vm5, …): "
-                          + "their forwards are checked when they start and their address is known"], "\(check.stderr)")
+        let expected = "libvirt-portfwd: 7 configured guests not running and without an address in the config (vm1, vm2, vm3, vm4, vm5, …): "
+            + "their forwards are checked when they start and their address is known\n"
+        #expect(check.stderr == expected, "\(check.stderr)")
     }
 
     /// Without root, `status` reads what the service published and says how old it is; with no
