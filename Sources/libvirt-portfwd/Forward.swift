@@ -139,18 +139,29 @@ enum Forward {
     }
 
     static func run(_ arguments: Arguments) throws {
-        var rows: [ForwardEditor.Row]
+        var rows: [ForwardEditor.Row] = []
+        var problems: [String] = []
         do {
             let editor = try editor(arguments)
-            rows = arguments.positionals.isEmpty ? try editor.list(nil) : try arguments.positionals.flatMap { name throws(PortFwdError) in try editor.list(name) }
+            for name in arguments.positionals.isEmpty ? [nil] : arguments.positionals.map(Optional.some) {
+                let listed = try editor.list(name)
+                rows += listed.rows
+                problems += listed.problems
+            }
         } catch {
             throw fail(error)
+        }
+        // Every guest that could be read is listed; the others are named, and the exit says so.
+        let named = { () throws in
+            guard !problems.isEmpty else { return }
+            LogText.capped(problems).forEach(warn)
+            throw ExitStatus(1)
         }
         let states = InstallStates(setup: GlobalOptions(arguments).setup, needed: rows.contains(where: \.running))
         rows = rows.map { row in var r = row; r.state = r.running ? states.state(r) : nil; return r }
         if arguments.flag("json") {
             print((try? JSONOutput.text(rows)) ?? "[]")
-            return
+            return try named()
         }
         var lines = [["GUEST", "SPEC", "SOURCES", "FROM", "STATE"]]
         for r in rows {
@@ -163,6 +174,7 @@ enum Forward {
             while row.last == " " { row.removeLast() }
             print(row)
         }
+        try named()
     }
 }
 

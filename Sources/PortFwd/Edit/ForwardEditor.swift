@@ -276,22 +276,33 @@ public struct ForwardEditor: Sendable {
         public var state: String?
     }
 
-    public func list(_ domain: String?) throws(PortFwdError) -> [Row] {
+    /// The rows, and one line per guest whose forwards could not all be read (its metadata
+    /// refused, virsh failing on it): one guest's owner cannot hide every other guest's list.
+    public func list(_ domain: String?) throws(PortFwdError) -> (rows: [Row], problems: [String]) {
         let config = reconciler.config
         var rows: [Row] = []
+        var problems: [String] = []
         var seen: [GuestConfig] = []
         let refs: [Virsh.Ref]
         if let domain { refs = [try find(domain)] } else { refs = try virsh.domains() }
         for ref in refs {
-            let running = try virsh.isActive(ref)
             let entry = config.guest(named: ref.name, uuid: ref.uuid)
             if let entry { seen.append(entry) }
+            var running = false
+            do throws(PortFwdError) { running = try virsh.isActive(ref) } catch {
+                problems.append("guest \(ref.name): cannot tell whether it runs: \(error.oneLine)")
+            }
             for f in entry?.forwards ?? [] {
                 rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: running))
             }
             // What runs, for a running guest; what will run, for one that is shut off.
-            for f in (config.settings.metadata ? try virsh.metadata(ref, running ? .live : .config) : nil)?.forwards ?? [] {
-                rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "metadata", running: running))
+            guard config.settings.metadata else { continue }
+            do throws(PortFwdError) {
+                for f in try virsh.metadata(ref, running ? .live : .config)?.forwards ?? [] {
+                    rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "metadata", running: running))
+                }
+            } catch {
+                problems.append("guest \(ref.name): its metadata forwards are not listed: \(error.oneLine)")
             }
         }
         if domain == nil {
@@ -299,6 +310,6 @@ public struct ForwardEditor: Sendable {
                 for f in entry.forwards { rows.append(Row(guest: entry.label, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: false)) }
             }
         }
-        return rows
+        return (rows, problems)
     }
 }
