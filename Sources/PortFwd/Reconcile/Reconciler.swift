@@ -203,11 +203,12 @@ public struct Reconciler: Sendable {
 
     /// Whether libvirt's side moved since the records were written (a guest adopted, dropped or
     /// readdressed, a record to write again), without planning; and whether a move waits for its
-    /// guest's bound. Read without the lock: what it finds is checked again under it.
-    public func libvirtMoved(limit: FollowLimit?) -> (moved: Bool, deferred: Bool) {
+    /// guest's bound. With `consume`, each move seen is charged to its guest. Read without the
+    /// lock: what it finds is checked again under it.
+    public func libvirtMoved(limit: FollowLimit?, consume: Bool = false) -> (moved: Bool, deferred: Bool) {
         let (loaded, _, retaken) = load()
         var records = loaded
-        let synced = sync(&records, limit: limit, consume: false)
+        let synced = sync(&records, limit: limit, consume: consume)
         return (!(synced.adopted.isEmpty && synced.dropped.isEmpty && synced.changed.isEmpty && retaken.isEmpty), synced.deferred)
     }
 

@@ -10,7 +10,9 @@ import Synchronization
 public final class FollowLimit: Sendable {
     public struct Timing: Sendable {
         public var burst = 4.0
-        public var interval = 2.0
+        /// A follow plans and installs the whole table: about a second of a core at 10,000
+        /// forwards (bench/RESULTS.md), so a churning guest costs at most a tenth of one.
+        public var interval = 10.0
         public init() {}
     }
 

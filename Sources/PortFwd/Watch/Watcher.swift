@@ -172,15 +172,20 @@ public final class Watcher {
             // A lease or status file changed, and nothing else: when no guest moved (or a move
             // waits for its guest's bound), nothing needs planning. A guest's churning lease
             // costs a read of the files, not a plan and a listing of the kernel.
+            var limit: FollowLimit? = followLimit
             if policy.lastCheckFilesOnly {
-                let (moved, deferred) = reconciler.libvirtMoved(limit: followLimit)
+                // A move is charged to its guest when seen here, whether or not the plan below
+                // still finds it (a lease that flips back meanwhile): the guest's bound is on
+                // the work its churn causes.
+                let (moved, deferred) = reconciler.libvirtMoved(limit: followLimit, consume: true)
                 if deferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
                 // Nothing learnt of the firewall either way: the policy hears no result.
                 if !moved { return }
+                limit = nil
             }
             var change = Change.reapply
             change.syncWithLibvirt = true
-            change.followLimit = followLimit
+            change.followLimit = limit
             change.dryRun = true
             let preview = try reconciler.reconcile(change)
             expect(after: preview)
