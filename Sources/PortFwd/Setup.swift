@@ -36,8 +36,14 @@ public struct Setup: Sendable {
     /// drop-in's, as one bundle (`ConfigFiles`).
     public func configText() throws(PortFwdError) -> String {
         var files = [ConfigFiles.File(path: configPath, text: try ConfigFile.read(path: configPath, required: configRequired) ?? "")]
+        var size = files[0].text.utf8.count
         for path in try ConfigFile.dropIns(in: dropInDirectory) {
             files.append(ConfigFiles.File(path: path, text: try ConfigFile.read(path: path, required: true, trust: .strict) ?? ""))
+            size += files.last!.text.utf8.count
+            // Together, as the state directory keeps them: what one file may be, all may be.
+            guard size <= ConfigFiles.maximumSize else {
+                throw PortFwdError(.invalidInput, "\(path): the config and its drop-ins hold more than \(ConfigFiles.maximumSize >> 20) MiB together; refusing to read further")
+            }
         }
         return ConfigFiles(files).bundle
     }
@@ -54,10 +60,13 @@ public struct Setup: Sendable {
     }
 
     /// On the config as it last applied (kept in the state directory), else the file's: what
-    /// the service repairs towards, so that an edit applies on `apply` or reload only.
-    public func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
-        guard let last = store.lastConfig else { return try reconciler() }
-        return reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil)
+    /// the service repairs towards, so that an edit applies on `apply` or reload only. Never
+    /// fails: when neither reads, as `tolerantReconciler`, with `problem` saying why.
+    public func reconcilerAsLastApplied() -> (Reconciler, problem: String?) {
+        if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: configPath, lastApplied: true) {
+            return (reconciler(config, text: nil), nil)
+        }
+        return tolerantReconciler()
     }
 
     /// For events (hooks, `status`, `forward list`): the config file; when it does not parse,

@@ -19,7 +19,9 @@ import PortFwdSystem
 public final class Watcher {
     /// A reconciler on the config file (`fromFile`), or on the config as it last applied, which
     /// is what repairs go back to: an edit to the file applies on `apply` or reload only.
-    public typealias Reconcilers = (_ fromFile: Bool) throws(PortFwdError) -> Reconciler
+    /// `problem`: the config file did not read, and the reconciler is on the config as it last
+    /// applied (or none): the service goes on, as the hooks do, and logs it.
+    public typealias Reconcilers = (_ fromFile: Bool) throws(PortFwdError) -> (Reconciler, problem: String?)
 
     let reconcilers: Reconcilers
     let libvirt: LibvirtFiles
@@ -99,7 +101,8 @@ public final class Watcher {
     func apply(_ why: String) {
         let started = Self.now()
         do {
-            let reconciler = try reconcilers(true)
+            let (reconciler, problem) = try reconcilers(true)
+            if let problem { log.error("watch \(why): \(problem)") }
             if why == "start" { try? reconciler.store.saveServiceRepairs(0) }
             var change = Change.reapply
             change.syncWithLibvirt = true
@@ -119,7 +122,8 @@ public final class Watcher {
         let started = Self.now()
         let result: WatchPolicy.CheckResult
         do {
-            let reconciler = try reconcilers(false)
+            // A config that does not read was logged at start or reload.
+            let (reconciler, _) = try reconcilers(false)
             guard reconciler.recordedMode != .off else { return }
             var change = Change.reapply
             change.syncWithLibvirt = true

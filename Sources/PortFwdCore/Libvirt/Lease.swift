@@ -5,11 +5,15 @@ public struct Lease: Sendable, Hashable {
     public let address: IPAddress
     /// Seconds since 1970; 0 means the lease never expires.
     public let expiry: Int64
+    /// The identity the DHCP client gave (`client-id`), when it gave one: which client asked,
+    /// whatever MAC it wrote into the request.
+    public let clientID: ClientID?
 
-    public init(mac: MAC, address: IPAddress, expiry: Int64) {
+    public init(mac: MAC, address: IPAddress, expiry: Int64, clientID: ClientID? = nil) {
         self.mac = mac
         self.address = address
         self.expiry = expiry
+        self.clientID = clientID
     }
 
     public func isCurrent(at now: Int64) -> Bool { expiry == 0 || expiry > now }

@@ -11,7 +11,9 @@ import PortFwdCore
 /// What makes hostile input harmless is the shim's handler: it registers no entity and no
 /// DTD callbacks, so no entity is declared or expanded and nothing is fetched, and a document
 /// type declaration, which libvirt never writes, fails the parse. Before that, input that is
-/// not plain UTF-8 (any NUL byte: UTF-16 or binary) is refused. Size is bounded here too.
+/// not plain UTF-8 (any NUL byte: UTF-16 or binary) is refused, and so is a document larger
+/// than `maximumSize`, or whose shape (`XMLShape`: nesting, attributes per element, namespace
+/// declarations) would cost libxml2 more than linear time. Every step after is linear.
 public enum XMLParser {
     public static let maximumSize = 4 << 20
 
@@ -24,6 +26,9 @@ public enum XMLParser {
         guard !bytes.isEmpty else { throw PortFwdError(.invalidInput, "malformed XML: the document is empty") }
         if bytes.contains(0) {
             throw PortFwdError(.invalidInput, "XML holds a NUL byte (UTF-16 or binary data); libvirt writes UTF-8")
+        }
+        if let refusal = XMLShape.refusal(bytes) {
+            throw PortFwdError(.invalidInput, "XML refused at line \(refusal.line): \(refusal.reason)")
         }
         let builder = TreeBuilder()
         var handler = pf_xml_handler(
