@@ -542,6 +542,7 @@ private struct Parser {
     }
 
     mutating func escape(into out: inout [UInt8]) throws(TOML.Failure) {
+        let backslash = column
         i += 1
         guard let c = peek else { throw fail("a string ends in a backslash") }
         i += 1
@@ -560,7 +561,7 @@ private struct Parser {
                 throw fail("\\\(Character(Unicode.Scalar(c))) needs \(width) hex digits naming a Unicode scalar")
             }
             // Valid TOML, refused on purpose: a NUL in a value would end a C string downstream.
-            if scalar.value == 0 { throw fail("a \\u0000 escape (a NUL) is not allowed in the config") }
+            if scalar.value == 0 { throw TOML.Failure(line: line, column: backslash, reason: "a \\u0000 escape (a NUL) is not allowed in the config") }
             i += width
             out += UTF8.encode(scalar)!
         default:

@@ -52,6 +52,7 @@ struct XMLShape {
     func at(_ text: String) -> Bool { bytes[i...].starts(with: text.utf8) }
 
     mutating func scan() throws(Refusal) {
+        try prolog()
         while i < bytes.count {
             guard bytes[i] == UInt8(ascii: "<") else { step(); continue }
             if at("<!--") {
@@ -75,6 +76,29 @@ struct XMLShape {
                 i += 1
                 try startTag()
             }
+        }
+    }
+
+    /// The document must be what the scan reads: UTF-8. libxml2 honours a declared encoding
+    /// (EBCDIC, UTF-7) or guesses one from the first bytes, and in those no tag is spelled
+    /// in ASCII bytes: this scan would count nothing while libxml2 parsed forty thousand
+    /// attributes. libvirt writes UTF-8 and declares nothing else.
+    mutating func prolog() throws(Refusal) {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
+        while i < bytes.count, Self.isSpace(bytes[i]) { step() }
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "<") else { throw fail("not XML in UTF-8: the document does not start with '<'") }
+        guard at("<?xml"), i + 5 < bytes.count, Self.isSpace(bytes[i + 5]) else { return }
+        let start = i
+        skip(past: Array("?>".utf8))
+        let declaration = bytes[start..<i]
+        guard let at = declaration.firstRange(of: "encoding".utf8) else { return }
+        var j = at.upperBound
+        while j < declaration.endIndex, Self.isSpace(declaration[j]) || declaration[j] == UInt8(ascii: "=") { j += 1 }
+        guard j < declaration.endIndex, declaration[j] == 0x22 || declaration[j] == 0x27 else { return }
+        let quote = declaration[j]
+        let value = declaration[(j + 1)...].prefix { $0 != quote }
+        guard value.count == 5, value.map({ $0 | 0x20 }).elementsEqual("utf-8".utf8) else {
+            throw fail("an encoding other than UTF-8 (\(String(decoding: value.prefix(40), as: UTF8.self))) is refused; libvirt writes UTF-8")
         }
     }
 
