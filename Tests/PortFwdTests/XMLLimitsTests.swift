@@ -86,6 +86,23 @@ import Testing
         #expect(refusal(String(repeating: " ", count: XMLParser.maximumSize + 1)) == "XML is \(XMLParser.maximumSize + 1) bytes; refusing more than \(XMLParser.maximumSize) bytes")
     }
 
+    /// libxml2 2.9 goes on after an error from inside the construct that failed, and parses
+    /// what follows as markup, tags the scan (which reads a document as a well-formed one
+    /// reads) never counted: so the first error ends the parse. Each document hides, after its
+    /// error, fifty elements that would each raise an error of their own if libxml2 went on.
+    @Test(arguments: [
+        "<r><!-- \u{1} HIDDEN --></r>", "<r><a b=\"x HIDDEN\"/></r>", "<r><? HIDDEN ?></r>", "<r><?p \u{1} HIDDEN ?></r>",
+        "<r><![CDATA[ \u{1} HIDDEN ]]></r>", "<r><!--\u{FFFF} HIDDEN --></r>", "<r><a b='\u{1}' c='HIDDEN'/></r>", "<r></a HIDDEN</r>",
+        "<r>&undefined; HIDDEN</r>", "<r><a b=x HIDDEN/></r>",
+    ])
+    func aTagHiddenByAnErrorIsNeverParsed(template: String) {
+        let hidden = String(repeating: "<c a0='' a0=''/>", count: 50)
+        let text = template.replacingOccurrences(of: "HIDDEN", with: hidden)
+        var errors: Int32 = 0
+        #expect(throws: PortFwdError.self) { try XMLParser.parse(Array(text.utf8), errors: &errors) }
+        #expect(errors <= 2, "\(template): libxml2 raised \(errors) errors, so it parsed on after the first")
+    }
+
     @Test func entitiesAreNeverExpanded() {
         #expect(refusal("<a>&x;</a>")?.hasPrefix("malformed XML at line 1: Entity 'x' not defined") == true)
         #expect(refusal("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>") == "XML refused at line 1: a DOCTYPE declaration is refused (libvirt never writes one)")

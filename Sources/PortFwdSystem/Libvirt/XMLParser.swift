@@ -20,6 +20,12 @@ public enum XMLParser {
     public static func parse(_ data: Data) throws(PortFwdError) -> XMLNode { try parse([UInt8](data)) }
 
     public static func parse(_ bytes: [UInt8]) throws(PortFwdError) -> XMLNode {
+        var errors: Int32 = 0
+        return try parse(bytes, errors: &errors)
+    }
+
+    /// `errors`: how many errors libxml2 raised, which is at most one: the first ends the parse.
+    static func parse(_ bytes: [UInt8], errors: inout Int32) throws(PortFwdError) -> XMLNode {
         guard bytes.count <= maximumSize else {
             throw PortFwdError(.invalidInput, "XML is \(bytes.count) bytes; refusing more than \(maximumSize) bytes")
         }
@@ -55,7 +61,7 @@ public enum XMLParser {
         let status = withExtendedLifetime(builder) {
             bytes.withUnsafeBytes { raw in
                 pf_xml_parse(raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), &handler,
-                             &message, Int32(message.count), &line)
+                             &message, Int32(message.count), &line, &errors)
             }
         }
         guard status == 0, let root = builder.root else {

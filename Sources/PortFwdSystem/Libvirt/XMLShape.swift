@@ -8,7 +8,10 @@
 ///
 /// Not a parser: it only finds tags, skipping comments, CDATA sections, processing
 /// instructions and quoted attribute values, and counts. A document it lets through may still
-/// be malformed, and libxml2 says so; one it refuses is refused with where and why.
+/// be malformed, and libxml2 says so; one it refuses is refused with where and why. Where
+/// libxml2 goes on parsing after an error, the scan must find every tag it will parse: it
+/// never skips over a '<' except inside a comment, a CDATA section or an instruction, which
+/// end for libxml2 exactly where they end here.
 struct XMLShape {
     static let maximumDepth = 128
     static let maximumAttributes = 128
@@ -69,8 +72,11 @@ struct XMLShape {
                 i += 2
                 skip(past: Array("?>".utf8))
             } else if at("</") {
+                // To its '>', or to a '<' that begins markup libxml2 goes on to parse after the
+                // error (`</a <b ...>`): never past a tag.
                 i += 2
-                skip(past: [UInt8(ascii: ">")])
+                while i < bytes.count, bytes[i] != UInt8(ascii: ">"), bytes[i] != UInt8(ascii: "<") { step() }
+                if i < bytes.count, bytes[i] == UInt8(ascii: ">") { i += 1 }
                 depth -= 1
             } else {
                 i += 1
@@ -124,8 +130,14 @@ struct XMLShape {
                 i += 2
                 return
             } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
+                // libxml2 ends a value at a '<' with an error, then parses on from there as
+                // markup (`b="x<c a0='' ...`): a '<' is refused here, so no tag hides in a value.
                 i += 1
-                skip(past: [c])
+                while i < bytes.count, bytes[i] != c {
+                    guard bytes[i] != UInt8(ascii: "<") else { throw fail("a '<' in an attribute value") }
+                    step()
+                }
+                i += 1
             } else {
                 // An attribute's name.
                 let start = i
