@@ -103,6 +103,15 @@ import Testing
         #expect(errors <= 2, "\(template): libxml2 raised \(errors) errors, so it parsed on after the first")
     }
 
+    /// libxml2's message for bytes that are not UTF-8 runs over two lines; ours is one (found
+    /// by the Network fuzz target).
+    @Test func aRefusalIsOneLineWhateverLibxml2Says() {
+        for bytes in [Array("<a><!-- ".utf8) + [0xFF] + Array(" --></a>".utf8), Array("<a>".utf8) + [0xC3, 0x28] + Array("</a>".utf8)] {
+            let error = expectError(PortFwdError.self) { try XMLParser.parse(bytes) }
+            #expect(error.map { isOneBoundedLine($0.message) && $0.message.hasPrefix("malformed XML at line 1: ") } == true, "\(error?.message ?? "")")
+        }
+    }
+
     @Test func entitiesAreNeverExpanded() {
         #expect(refusal("<a>&x;</a>")?.hasPrefix("malformed XML at line 1: Entity 'x' not defined") == true)
         #expect(refusal("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>") == "XML refused at line 1: a DOCTYPE declaration is refused (libvirt never writes one)")
