@@ -442,7 +442,7 @@ private struct Parser {
             if c == UInt8(ascii: "\"") { i += 1; break }
             if c == 0x0A || c == 0x0D { throw fail("a string is not closed before the end of the line") }
             if c == UInt8(ascii: "\\") { try escape(into: &out); continue }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string; write it as an escape") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             let scalar = i
             try utf8Scalar()
             out += bytes[scalar..<i]
@@ -464,7 +464,7 @@ private struct Parser {
             guard let c = peek else { throw fail("a string is not closed before the end of the file") }
             if c == UInt8(ascii: "'") { break }
             if c == 0x0A || c == 0x0D { throw fail("a string is not closed before the end of the line") }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             try utf8Scalar()
         }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
@@ -504,7 +504,7 @@ private struct Parser {
             }
             if c == 0x0A { out.append(c); i += 1; newline(); continue }
             if c == 0x0D && at(1) == 0x0A { out += [0x0D, 0x0A]; i += 2; newline(); continue }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string; write it as an escape") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             let start = i
             while i < bytes.count, Self.isPlain(bytes[i]) || bytes[i] == 0x27 { i += 1 }
             if i == start { try utf8Scalar() }
@@ -528,7 +528,7 @@ private struct Parser {
             }
             if c == 0x0A { out.append(c); i += 1; newline(); continue }
             if c == 0x0D && at(1) == 0x0A { out += [0x0D, 0x0A]; i += 2; newline(); continue }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             let start = i
             while i < bytes.count, Self.isPlain(bytes[i]) || bytes[i] == 0x22 || bytes[i] == 0x5C { i += 1 }
             if i == start { try utf8Scalar() }
@@ -568,6 +568,11 @@ private struct Parser {
             i -= 1
             throw fail("unknown escape \\\(describe(c).trimmingQuotes)")
         }
+    }
+
+    /// Why a control character in a string is refused; a NUL cannot be escaped either.
+    static func control(_ c: UInt8) -> String {
+        c == 0 ? "a NUL byte is not allowed in the config" : "a control character (byte 0x\(String(c, radix: 16))) in a string; write it as an escape in a \"...\" string"
     }
 
     static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) }
