@@ -95,6 +95,6 @@ import Testing
         }
         let setup = Setup(configPath: "\(dir.path)/etc/portfwd.toml", configRequired: true, store: StateStore(directory: "\(dir.path)/run"), libvirt: LibvirtFiles())
         let error = expectError(PortFwdError.self) { try setup.configText() }
-        #expect(error?.message == "\(dir.path)/etc/portfwd.d/b.toml: the config and its drop-ins hold more than 64 MiB together; refusing to read further")
+        #expect(error?.message == "\(dir.path)/etc/portfwd.d/b.toml: the config and its drop-ins hold more than 16 MiB together; refusing to read further")
     }
 }

@@ -36,9 +36,10 @@ public struct ConfigFiles: Sendable, Hashable {
     }
 
     static let bundleHeader = "libvirt-portfwd config bundle 1\n"
-    /// What the state directory reads back: the config's files are held to 64 MiB together
-    /// (`Setup`), and their paths and headers take little more.
-    public static let maximumSize = 64 << 20
+    /// The config's files together (`Setup`): four times a config of 40,000 guests. The
+    /// reader is linear, but a value costs far more in memory than its text, and the hooks
+    /// read the config at every event. Paths and headers in the state directory take little more.
+    public static let maximumSize = 16 << 20
     public static let maximumBundleSize = maximumSize + (1 << 20)
 
     /// The files a bundle holds, the first of them named `main` (the config file may have

@@ -10,8 +10,9 @@ import PortFwdCore
 /// file) and `maximumDepth` levels, in linear time. An entry that is malformed in any field
 /// this tool reads is skipped, the rest kept; a file that is not a JSON array gives none.
 public enum LeaseFile {
-    /// libvirt's lease helper reads and rewrites at most 32 MiB (VIR_NETWORK_DHCP_LEASE_FILE_SIZE_MAX).
-    public static let maximumSize = 32 << 20
+    /// libvirt's lease helper reads at most 32 MiB (VIR_NETWORK_DHCP_LEASE_FILE_SIZE_MAX) and
+    /// writes that back with one lease more; past that it fails, and the file stays as it is.
+    public static let maximumSize = 33 << 20
     /// The helper writes an array of flat objects: two levels, and the values within.
     static let maximumDepth = 8
 
