@@ -103,7 +103,7 @@ import Testing
                     entries.append(#"{"ip-address": "fd00::\#(String(n % 60000 + 2, radix: 16))", "mac-address": "\#(mac)", "client-id": "\#(id)", "expiry-time": 0}"#); good += 1
                 case 2: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "hostname": \#(String(repeating: "[", count: 50) + String(repeating: "]", count: 50)), "expiry-time": 0}"#)
                 case 3: entries.append(#"{"ip-address": "\#(long(["1", "."]))", "mac-address": "\#(mac)", "expiry-time": 0}"#)
-                case 4: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "client-id": "\#(long(["ab:", "a", ":"]))", "expiry-time": 0}"#)
+                case 4: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "client-id": "\#(long(["ab:", "a", ":"]))::", "expiry-time": 0}"#)
                 default: entries.append(g.pick(["[]", "\"x\"", "{}", #"{"ip-address": 5}"#]))
                 }
             }
