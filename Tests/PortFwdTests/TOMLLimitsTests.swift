@@ -87,9 +87,9 @@ import Testing
         #expect(error?.message.contains(what) == true, "\(error?.message ?? "")")
     }
 
-    /// A ten-megabyte key makes a short message, wherever the reader or the config stops on it.
+    /// A megabyte key makes a short message, wherever the reader or the config stops on it.
     @Test func longKeysMakeShortMessages() {
-        let key = String(repeating: "k", count: 10_000_000)
+        let key = String(repeating: "k", count: 1_000_000)
         for text in ["\(key) = 1\n", "[[guest]]\n\(key) = 1\n", "[settings]\n\(key) = 1\n", "\(key)\n", "[\(key)]\n[\(key)]\n",
                      "[[guest]]\nname = \"a\"\nforwards = [{ spec = \"80\", \(key) = 1 }]\n", "a.\(key) = 1\na.\(key) = 2\n"] {
             let error = expectError(PortFwdError.self) { try Config.parse(text, file: "f.toml") }
