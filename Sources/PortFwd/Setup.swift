@@ -63,10 +63,15 @@ public struct Setup: Sendable {
     /// the service repairs towards, so that an edit applies on `apply` or reload only. Never
     /// fails: when neither reads, as `tolerantReconciler`, with `problem` saying why.
     public func reconcilerAsLastApplied() -> (Reconciler, problem: String?) {
-        if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: configPath, lastApplied: true) {
-            return (reconciler(config, text: nil), nil)
+        guard let last = store.lastConfig else { return tolerantReconciler() }
+        do {
+            return (reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil), nil)
+        } catch {
+            // What applied last no longer reads (written by a version with other limits): the
+            // file's config stands in, and is not recorded as applied, since no apply ran.
+            let (file, problem) = tolerantReconciler()
+            return (reconciler(file.config, text: nil), "\(error.oneLine)" + (problem.map { "; \($0)" } ?? "; using the config file"))
         }
-        return tolerantReconciler()
     }
 
     /// For events (hooks, `status`, `forward list`): the config file; when it does not parse,
@@ -78,10 +83,16 @@ public struct Setup: Sendable {
             return (reconciler(try ConfigCache.shared.parse(text, file: configPath), text: text), nil)
         } catch {
             let problem = "\(error.oneLine) (libvirt-portfwd check shows every problem)"
-            if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: configPath, lastApplied: true) {
-                return (reconciler(config, text: nil), problem + "; using the config as it last applied")
+            guard let last = store.lastConfig else {
+                return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
             }
-            return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
+            do {
+                return (reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil),
+                        problem + "; using the config as it last applied")
+            } catch {
+                return (reconciler(Config(file: configPath), text: nil),
+                        problem + "; the config as it last applied does not read either (\(error.oneLine)), so only metadata forwards apply")
+            }
         }
     }
 

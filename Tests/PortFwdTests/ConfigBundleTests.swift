@@ -97,4 +97,24 @@ import Testing
         let error = expectError(PortFwdError.self) { try setup.configText() }
         #expect(error?.message == "\(dir.path)/etc/portfwd.d/b.toml: the config and its drop-ins hold more than 16 MiB together; refusing to read further")
     }
+
+    /// A config as last applied that does not read (damaged, or from a version with other
+    /// limits): repairs use the file's config without recording it as applied, and when the
+    /// file does not read either, metadata forwards only; each time saying why.
+    @Test func anUnreadableLastAppliedConfigIsNeverTrusted() throws {
+        let dir = TempDir()
+        let store = StateStore(directory: "\(dir.path)/run")
+        try SafeFile.directory(store.directory, create: true)
+        try SafeFile.write("\(store.directory)/config.applied", Array("libvirt-portfwd config bundle 1\nfile 3 9\n/x".utf8))
+        dir.write("etc/portfwd.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n")
+        let setup = Setup(configPath: "\(dir.path)/etc/portfwd.toml", configRequired: true, store: store, libvirt: LibvirtFiles())
+        let (repairs, why) = setup.reconcilerAsLastApplied()
+        #expect(repairs.config.guests.count == 1)
+        #expect(repairs.configText == nil, "a repair never records the file's config as applied")
+        #expect(why?.hasPrefix("(as last applied) the config as last applied is not a config bundle (a file is cut short at byte ") == true, "\(why ?? "")")
+        dir.write("etc/portfwd.toml", "[[guest]\n")
+        let (none, problem) = setup.tolerantReconciler()
+        #expect(none.config.guests.isEmpty)
+        #expect(problem?.contains("the config as it last applied does not read either (") == true, "\(problem ?? "")")
+    }
 }
