@@ -5,15 +5,26 @@ public struct Lease: Sendable, Hashable {
     public let address: IPAddress
     /// Seconds since 1970; 0 means the lease never expires.
     public let expiry: Int64
-    /// The identity the DHCP client gave (`client-id`), when it gave one: which client asked,
-    /// whatever MAC it wrote into the request.
-    public let clientID: ClientID?
+    /// The DHCP client identifier (DHCPv4 option 61, or the DHCPv6 DUID) the lease was handed
+    /// out for, as libvirt's helper records it; nil when the client sent none. dnsmasq keys
+    /// leases by it before the MAC, so one MAC can hold several leases of different clients:
+    /// the MAC in a DHCP request is whatever the sender wrote.
+    public let clientID: String?
 
-    public init(mac: MAC, address: IPAddress, expiry: Int64, clientID: ClientID? = nil) {
+    public init(mac: MAC, address: IPAddress, expiry: Int64, clientID: String? = nil) {
         self.mac = mac
         self.address = address
         self.expiry = expiry
         self.clientID = clientID
+    }
+
+    /// The client identity as a record keeps it: "" for none.
+    public var client: String { clientID ?? "" }
+
+    /// A client identity as libvirt's helper prints it: one to 255 hex bytes joined by single
+    /// colons (`ClientID`), or "" for none.
+    public static func isClientID(_ text: String) -> Bool {
+        text.isEmpty || ClientID(text) != nil
     }
 
     public func isCurrent(at now: Int64) -> Bool { expiry == 0 || expiry > now }

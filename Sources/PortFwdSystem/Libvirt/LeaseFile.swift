@@ -19,7 +19,8 @@ public enum LeaseFile {
     /// Every well-formed lease. Skipped: an entry that is not an object; one whose address
     /// could not be a guest's, or has anything after the address; one whose MAC is not a
     /// MAC; one whose expiry is not a whole number of seconds (a string or `true` is not an
-    /// infinite lease); one whose `client-id`, when present, is not hex bytes joined by colons.
+    /// infinite lease); one whose `client-id`, when present and not empty, is not hex bytes
+    /// joined by colons.
     public static func parse(_ bytes: [UInt8]) -> [Lease] {
         guard bytes.count <= maximumSize, let entries = (try? JSONValue.parse(bytes, depth: maximumDepth))?.array else { return [] }
         return entries.compactMap(lease)
@@ -31,10 +32,15 @@ public enum LeaseFile {
         guard case .object = entry, let mac = entry["mac-address"]?.string.flatMap(MAC.init),
               let address = entry["ip-address"]?.string.flatMap(IPAddress.init), address.guestRefusal == nil,
               let expiry = entry["expiry-time"].flatMap(seconds) else { return nil }
-        var clientID: ClientID?
+        // Absent or "": the client sent no identifier. Anything else must read as one, and is
+        // kept as libvirt prints it, lower-case: what attribution compares.
+        var clientID: String?
         if let field = entry["client-id"] {
-            guard let text = field.string, let id = ClientID(text) else { return nil }
-            clientID = id
+            guard let text = field.string else { return nil }
+            if !text.isEmpty {
+                guard let id = ClientID(text) else { return nil }
+                clientID = id.description
+            }
         }
         return Lease(mac: mac, address: address, expiry: expiry, clientID: clientID)
     }

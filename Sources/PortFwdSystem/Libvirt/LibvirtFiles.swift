@@ -14,10 +14,14 @@ public struct LibvirtFiles: Sendable {
     public let paths: LibvirtPaths
     /// Lease files parsed once per change: a long-running service shares one.
     let leaseCache: LeaseCache
+    /// The host's neighbour tables (the kernel's, but for tests).
+    let neighbours: @Sendable () -> [Neighbour]
 
-    public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache()) {
+    public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache(),
+                neighbours: @escaping @Sendable () -> [Neighbour] = Neighbours.current) {
         self.paths = paths
         self.leaseCache = leaseCache
+        self.neighbours = neighbours
     }
 
     /// Every network definition, by name; runtime state wins over the persistent definition
@@ -64,7 +68,7 @@ public struct LibvirtFiles: Sendable {
     /// addresses, its neighbours and its listening sockets.
     public func surroundings(now: Date, networks known: [String: NetworkDefinition]? = nil) -> Surroundings {
         Surroundings(networks: known ?? networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now),
-                     neighbours: HostSockets.neighbours(procNet: paths.procNet), listeners: HostSockets.listening(procNet: paths.procNet),
+                     neighbours: neighbours(), listeners: HostSockets.listening(procNet: paths.procNet),
                      owner: { HostSockets.owner(of: $0) })
     }
 
