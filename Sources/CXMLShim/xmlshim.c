@@ -10,6 +10,7 @@
 static pthread_once_t loaded = PTHREAD_ONCE_INIT;
 /* Typed from libxml2's own header, resolved with dlsym. */
 static __typeof__(xmlSAXUserParseMemory) *parse;
+static __typeof__(xmlStopParser) *stop;
 
 /* Once per process, before any parse: libxml2's own initialisation is not reentrant. */
 static void load(void) {
@@ -19,6 +20,7 @@ static void load(void) {
     __typeof__(xmlSAXUserParseMemory) *found = (__typeof__(xmlSAXUserParseMemory) *)dlsym(lib, "xmlSAXUserParseMemory");
     if (!init || !found) return;
     init();
+    stop = (__typeof__(xmlStopParser) *)dlsym(lib, "xmlStopParser");
     parse = found;
 }
 
@@ -28,6 +30,7 @@ struct state {
     int capacity;
     int *line;
     int failed;
+    int *errors;
 };
 
 /* Keeps the first error only; later callbacks are ignored once a document is known bad. */
@@ -90,14 +93,23 @@ static void on_error(void *ctx, const xmlError *error) {
 #else
 static void on_error(void *ctx, xmlErrorPtr error) {
 #endif
-    if (error && error->level >= XML_ERR_ERROR) fail(ctx, error->message, error->line);
+    if (!error || error->level < XML_ERR_ERROR) return;
+    struct state *s = ctx;
+    (*s->errors)++;
+    fail(ctx, error->message, error->line);
+    /* The first error ends the parse. libxml2 otherwise goes on after many errors from inside
+       the construct that failed (a comment holding a control character, an attribute value
+       holding '<', an instruction without a target) and parses what follows as markup: tags
+       that XMLShape, which reads a document the way a well-formed one reads, never counted. */
+    if (stop && error->ctxt && (error->domain == XML_FROM_PARSER || error->domain == XML_FROM_NAMESPACE)) stop(error->ctxt);
 }
 
 int pf_xml_parse(const char *bytes, int length, const pf_xml_handler *handler,
-                 char *message, int capacity, int *line) {
-    struct state s = { handler, message, capacity, line, 0 };
+                 char *message, int capacity, int *line, int *errors) {
+    struct state s = { handler, message, capacity, line, 0, errors };
+    *errors = 0;
     pthread_once(&loaded, load);
-    if (!parse) {
+    if (!parse || !stop) {
         fail(&s, "cannot load libxml2 (libxml2.so.2)", 0);
         return -1;
     }

@@ -35,7 +35,8 @@ public struct Setup: Sendable {
     /// The config's text: the file's ("" when it is absent and need not exist), then every
     /// drop-in's, as one bundle (`ConfigFiles`). `candidate` stands in for the file at its path,
     /// the main one or a drop-in, there or not yet (`check --candidate`): the config as it
-    /// would be once the candidate is moved there.
+    /// would be once the candidate is moved there. The files together are held to
+    /// `ConfigFiles.maximumSize`, as the state directory keeps them.
     public func configText(candidate: ConfigFiles.File? = nil) throws(PortFwdError) -> String {
         func text(_ path: String, required: Bool, trust: SafeFile.Trust) throws(PortFwdError) -> String {
             if let candidate, candidate.path == path { return candidate.text }
@@ -44,7 +45,14 @@ public struct Setup: Sendable {
         var files = [ConfigFiles.File(path: configPath, text: try text(configPath, required: configRequired, trust: .regularFile))]
         var paths = try ConfigFile.dropIns(in: dropInDirectory)
         if let candidate, candidate.path != configPath, !paths.contains(candidate.path) { paths = (paths + [candidate.path]).sorted() }
-        for path in paths { files.append(ConfigFiles.File(path: path, text: try text(path, required: true, trust: .strict))) }
+        var size = files[0].text.utf8.count
+        for path in paths {
+            files.append(ConfigFiles.File(path: path, text: try text(path, required: true, trust: .strict)))
+            size += files.last!.text.utf8.count
+            guard size <= ConfigFiles.maximumSize else {
+                throw PortFwdError(.invalidInput, "\(path): the config and its drop-ins hold more than \(ConfigFiles.maximumSize >> 20) MiB together; refusing to read further")
+            }
+        }
         return ConfigFiles(files).bundle
     }
 
@@ -60,10 +68,18 @@ public struct Setup: Sendable {
     }
 
     /// On the config as it last applied (kept in the state directory), else the file's: what
-    /// the service repairs towards, so that an edit applies on `apply` or reload only.
-    public func reconcilerAsLastApplied() throws(PortFwdError) -> Reconciler {
-        guard let last = store.lastConfig else { return try reconciler() }
-        return reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil)
+    /// the service repairs towards, so that an edit applies on `apply` or reload only. Never
+    /// fails: when neither reads, as `tolerantReconciler`, with `problem` saying why.
+    public func reconcilerAsLastApplied() -> (Reconciler, problem: String?) {
+        guard let last = store.lastConfig else { return tolerantReconciler() }
+        do {
+            return (reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil), nil)
+        } catch {
+            // What applied last no longer reads (written by a version with other limits): the
+            // file's config stands in, and is not recorded as applied, since no apply ran.
+            let (file, problem) = tolerantReconciler()
+            return (reconciler(file.config, text: nil), "\(error.oneLine)" + (problem.map { "; \($0)" } ?? "; using the config file"))
+        }
     }
 
     /// For events (hooks, `status`, `forward list`): the config file; when it does not parse,
@@ -75,10 +91,16 @@ public struct Setup: Sendable {
             return (reconciler(try ConfigCache.shared.parse(text, file: configPath), text: text), nil)
         } catch {
             let problem = "\(error.oneLine) (libvirt-portfwd check shows every problem)"
-            if let last = store.lastConfig, let config = try? ConfigCache.shared.parse(last, file: configPath, lastApplied: true) {
-                return (reconciler(config, text: nil), problem + "; using the config as it last applied")
+            guard let last = store.lastConfig else {
+                return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
             }
-            return (reconciler(Config(file: configPath), text: nil), problem + "; no config has applied yet, so only metadata forwards apply")
+            do {
+                return (reconciler(try ConfigCache.shared.parse(last, file: configPath, lastApplied: true), text: nil),
+                        problem + "; using the config as it last applied")
+            } catch {
+                return (reconciler(Config(file: configPath), text: nil),
+                        problem + "; the config as it last applied does not read either (\(error.oneLine)), so only metadata forwards apply")
+            }
         }
     }
 

@@ -28,8 +28,10 @@ enum Watch {
             // address start, pending their lease.
             let lock = try setup.store.holdServiceLock()
             defer { close(lock) }
-            let watcher = try Watcher(reconcilers: { fromFile throws(PortFwdError) in
-                fromFile ? try setup.reconciler() : try setup.reconcilerAsLastApplied()
+            // Neither fails on a config that does not read: the service goes on with the config
+            // as it last applied, as the hooks do, and says why.
+            let watcher = try Watcher(reconcilers: { fromFile in
+                fromFile ? setup.tolerantReconciler() : setup.reconcilerAsLastApplied()
             }, libvirt: setup.libvirt, log: log, publisher: Publisher())
             let status = watcher.run()
             if status != 0 { throw ExitStatus(status) }

@@ -15,8 +15,9 @@ typedef struct pf_xml_handler {
 } pf_xml_handler;
 
 /* Returns 0 when the document was well-formed. Otherwise fills `message` (NUL-terminated,
-   cut to `capacity`) and `line` with libxml2's first error. */
+   cut to `capacity`) and `line` with libxml2's first error, after which the parse stops;
+   `errors` counts the errors libxml2 raised (1 then, as it stopped). */
 int pf_xml_parse(const char *bytes, int length, const pf_xml_handler *handler,
-                 char *message, int capacity, int *line);
+                 char *message, int capacity, int *line, int *errors);
 
 #endif

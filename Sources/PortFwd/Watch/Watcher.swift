@@ -21,7 +21,9 @@ import PortFwdSystem
 public final class Watcher {
     /// A reconciler on the config file (`fromFile`), or on the config as it last applied, which
     /// is what repairs go back to: an edit to the file applies on `apply` or reload only.
-    public typealias Reconcilers = (_ fromFile: Bool) throws(PortFwdError) -> Reconciler
+    /// `problem`: the config file did not read, and the reconciler is on the config as it last
+    /// applied (or none): the service goes on, as the hooks do, and logs it.
+    public typealias Reconcilers = (_ fromFile: Bool) throws(PortFwdError) -> (Reconciler, problem: String?)
 
     let reconcilers: Reconcilers
     let libvirt: LibvirtFiles
@@ -130,7 +132,8 @@ public final class Watcher {
     func apply(_ why: String) {
         let started = Self.now()
         do {
-            let reconciler = try reconcilers(true)
+            let (reconciler, problem) = try reconcilers(true)
+            if let problem { log.error("watch \(why): \(problem)") }
             if why == "start" { try? reconciler.store.saveServiceRepairs(0) }
             var change = Change.reapply
             change.syncWithLibvirt = true
@@ -150,7 +153,7 @@ public final class Watcher {
     func publish(plan: Plan?, force: Bool = false) {
         guard let publisher else { return }
         do {
-            let reconciler = try reconcilers(false)
+            let (reconciler, _) = try reconcilers(false)
             if let line = publisher.publish(reconciler, plan: plan, mode: reconciler.recordedMode, at: Self.now(), force: force) {
                 log.warning("watch: \(line)")
             }
@@ -167,7 +170,8 @@ public final class Watcher {
         let result: WatchPolicy.CheckResult
         var checked: Plan?
         do {
-            let reconciler = try reconcilers(false)
+            // A config that does not read was logged at start or reload.
+            let (reconciler, _) = try reconcilers(false)
             guard reconciler.recordedMode != .off else { publish(plan: nil); return }
             // A lease or status file changed, and nothing else: when no guest moved (or a move
             // waits for its guest's bound), nothing needs planning. A guest's churning lease

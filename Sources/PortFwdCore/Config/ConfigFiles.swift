@@ -20,23 +20,79 @@ public struct ConfigFiles: Sendable, Hashable {
     public init(_ files: [File]) { self.files = files }
 
     /// One text that holds every file: what the state directory keeps as the config that last
-    /// applied. The first file's text comes as it is, so a bundle of one file is that file.
+    /// applied. Each file is length-prefixed, so nothing a file holds (a line that looks like
+    /// a header, say) can split it:
+    ///
+    ///     libvirt-portfwd config bundle 1
+    ///     file 24 120
+    ///     /etc/libvirt/portfwd.toml<120 bytes of text>
+    ///     file ...
     public var bundle: String {
-        files.enumerated().map { i, f in i == 0 ? f.text : "\n\(Self.marker)\(f.path)\n" + f.text }.joined()
+        var text = Self.bundleHeader
+        for file in files {
+            text += "file \(file.path.utf8.count) \(file.text.utf8.count)\n" + file.path + file.text + "\n"
+        }
+        return text
     }
 
-    static let marker = "#@libvirt-portfwd-file "
+    static let bundleHeader = "libvirt-portfwd config bundle 1\n"
+    /// The config's files together (`Setup`): four times a config of 40,000 guests. The
+    /// reader is linear, but a value costs far more in memory than its text, and the hooks
+    /// read the config at every event. Paths and headers in the state directory take little more.
+    public static let maximumSize = 16 << 20
+    public static let maximumBundleSize = maximumSize + (1 << 20)
 
-    /// The files a bundle holds; `main` names the first.
-    public init(bundle: String, main: String) {
+    /// The files a bundle holds, the first of them named `main` (the config file may have
+    /// been named differently when it applied). A bundle that does not read exactly is refused.
+    public init(bundle: String, main: String) throws(PortFwdError) {
+        let bytes = Array(bundle.utf8)
+        func refuse(_ why: String, at offset: Int) -> PortFwdError {
+            PortFwdError(.invalidInput, "the config as last applied is not a config bundle (\(why) at byte \(offset))")
+        }
+        let header = Array(Self.bundleHeader.utf8)
+        guard bytes.starts(with: header) else { throw refuse("no header", at: 0) }
+        var i = header.count
+        func number() -> Int? {
+            let start = i
+            var n = 0
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39, i - start < 10 { n = n * 10 + Int(bytes[i] - 0x30); i += 1 }
+            return i > start ? n : nil
+        }
+        var files: [File] = []
+        while i < bytes.count {
+            guard bytes[i...].starts(with: "file ".utf8) else { throw refuse("expected a file header", at: i) }
+            i += 5
+            guard let pathLength = number(), i < bytes.count, bytes[i] == 0x20 else { throw refuse("expected the path's length", at: i) }
+            i += 1
+            guard let textLength = number(), i < bytes.count, bytes[i] == 0x0A else { throw refuse("expected the text's length", at: i) }
+            i += 1
+            guard bytes.count - i >= pathLength + textLength + 1, bytes[i + pathLength + textLength] == 0x0A else {
+                throw refuse("a file is cut short", at: i)
+            }
+            guard let path = String(validating: bytes[i..<(i + pathLength)], as: UTF8.self),
+                  let text = String(validating: bytes[(i + pathLength)..<(i + pathLength + textLength)], as: UTF8.self) else {
+                throw refuse("not UTF-8 text", at: i)
+            }
+            files.append(File(path: files.isEmpty ? main : path, text: text))
+            i += pathLength + textLength + 1
+        }
+        guard !files.isEmpty else { throw refuse("no file", at: i) }
+        self.files = files
+    }
+
+    /// The bundle as versions before 1 wrote it: the main file's text as it is, then each
+    /// drop-in after a line `#@libvirt-portfwd-file PATH`. A line of a file that began so split
+    /// it, which is why it is read only to upgrade, and never written.
+    public init(legacyBundle bundle: String, main: String) {
+        let marker = "#@libvirt-portfwd-file "
         var files: [File] = []
         var path = main
         var lines: [Substring] = []
         for line in bundle.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix(Self.marker) {
+            if line.hasPrefix(marker) {
                 // The newline before the marker is the bundle's, not the file's.
                 files.append(File(path: path, text: lines.joined(separator: "\n")))
-                path = String(line.dropFirst(Self.marker.count))
+                path = String(line.dropFirst(marker.count))
                 lines = []
             } else {
                 lines.append(line)
@@ -54,6 +110,9 @@ public struct ConfigFiles: Sendable, Hashable {
         // Where each guest's entry stands, by `key`: one lookup per entry, not a scan (a
         // config of thousands of guests).
         var at: [Key: Int] = [:]
+        // The forwards of each merged guest, by index: a set, so that merging a guest's
+        // thousands of forwards from a second file is not a scan per forward.
+        var mergedForwards: [Int: Set<Forward>] = [:]
         for (index, file) in files.enumerated() {
             let part: Config
             do { part = try Config.parse(file.text, file: file.path) } catch {
@@ -84,7 +143,10 @@ public struct ConfigFiles: Sendable, Hashable {
                         merged.address6 = address
                     }
                 }
-                merged.forwards += guest.forwards.filter { f in !merged.forwards.contains { $0.spec == f.spec && $0.sources == f.sources } }
+                let known = mergedForwards[at] ?? Set(merged.forwards)
+                let added = guest.forwards.filter { !known.contains($0) }
+                merged.forwards += added
+                mergedForwards[at] = known.union(added)
                 config.guests[at] = merged
             }
         }

@@ -11,10 +11,8 @@ struct ConfigParser {
     }
 
     mutating func parse() throws(PortFwdError) -> Config {
-        // A NUL byte or a \u0000 escape is never meant, and would end a C string downstream.
-        if let line = Self.lineOfNUL(text) {
-            throw PortFwdError(.invalidInput, "\(file): line \(line): a NUL byte or \\u0000 escape is not allowed in the config")
-        }
+        // The reader refuses a NUL byte, and a \u0000 escape that would put one into a value,
+        // where it stands: in a comment or a literal string, `\u0000` is just text.
         let root: TOML.Table
         do {
             root = try TOML.parse(text)
@@ -24,7 +22,7 @@ struct ConfigParser {
 
         var config = Config(file: file)
         for key in root.keys where key != "settings" && key != "guest" {
-            problem(key, Self.unknown(key, in: ["settings", "guest"]) + " (expected [settings] or [[guest]])", at: root[key])
+            problem(Self.shown(key), Self.unknown(key, in: ["settings", "guest"]) + " (expected [settings] or [[guest]])", at: root[key])
         }
         if let value = root["settings"] {
             if let table = value.table { config.settings = parseSettings(table) } else { problem("settings", "must be a table") }
@@ -50,7 +48,7 @@ struct ConfigParser {
     private mutating func parseSettings(_ table: TOML.Table) -> Settings {
         var settings = Settings()
         for key in table.keys {
-            let path = "settings.\(key)"
+            let path = "settings.\(Self.shown(key))"
             let value = table[key]!
             switch key {
             case "backend":
@@ -108,7 +106,7 @@ struct ConfigParser {
         var rawForwards: [TOML.Value]?
         let before = problems.count
         for key in table.keys {
-            let keyPath = "\(path).\(key)"
+            let keyPath = "\(path).\(Self.shown(key))"
             let value = table[key]!
             switch key {
             case "name":
@@ -163,7 +161,7 @@ struct ConfigParser {
         var spec: PortSpec?
         var sources: [Network]?
         for key in table.keys {
-            let keyPath = "\(path).\(key)"
+            let keyPath = "\(path).\(Self.shown(key))"
             let item = table[key]!
             switch key {
             case "spec":
@@ -248,41 +246,26 @@ struct ConfigParser {
     /// Records a problem, with the line of the value it is about: what an admin's editor jumps to.
     private mutating func problem(_ path: String, _ reason: String, at value: TOML.Value? = nil) {
         let location = value.map { "line \($0.line): \(path)" } ?? path
+        // A reason quotes the value it refuses, and a value can be megabytes long.
+        let reason = reason.utf8.count > 400 ? String(decoding: reason.utf8.prefix(400), as: UTF8.self) + "…" : reason
         problems.append(ConfigProblem(file: file, location: location, reason: reason))
     }
 
-    /// The line of the first NUL byte, or of the first `\u0000`/`\U00000000` escape (one
-    /// preceded by an even number of backslashes, so `\\u0000` is not one).
     static let settingsKeys = ["backend", "admission", "mark", "hairpin", "host-access", "metadata", "metadata-host-ports", "metadata-address",
                                "metadata-max-forwards", "metadata-max-ports", "floating-addresses", "isolated-forwards",
                                "prometheus-textfile"]
 
     /// "unknown key", and the nearest known one: a typo like `adress` gets its fix.
     static func unknown(_ key: String, in known: [String]) -> String {
-        "unknown key" + (Suggestion.nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? "")
+        // No known key is longer than 21 characters: a longer one is no typo of it, and the
+        // edit distance would cost its length times theirs.
+        guard key.utf8.count <= 64 else { return "unknown key" }
+        return "unknown key" + (Suggestion.nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? "")
     }
 
-    static func lineOfNUL(_ text: String) -> Int? {
-        var line = 1
-        var backslashes = 0
-        let bytes = Array(text.utf8)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == 0 { return line }
-            if b == UInt8(ascii: "\n") { line += 1 }
-            if b == UInt8(ascii: "\\") {
-                backslashes += 1
-            } else {
-                if backslashes % 2 == 1, b == UInt8(ascii: "u") || b == UInt8(ascii: "U") {
-                    let width = b == UInt8(ascii: "u") ? 4 : 8
-                    let digits = bytes[(i + 1)..<min(bytes.count, i + 1 + width)]
-                    if digits.count == width && digits.allSatisfy({ $0 == UInt8(ascii: "0") }) { return line }
-                }
-                backslashes = 0
-            }
-            i += 1
-        }
-        return nil
+    /// A key as it stands in a key path of a message: cut short, so that a ten-megabyte key
+    /// makes one short line.
+    static func shown(_ key: String) -> String {
+        key.utf8.count > 64 ? String(decoding: key.utf8.prefix(60), as: UTF8.self) + "…" : key
     }
 }

@@ -2,7 +2,20 @@
 /// stands on, and any input, however broken, ends in a `TOML.Failure` naming the line and
 /// column, never in a crash. (TOMLKit's toml++ 3.4 aborted the process on inputs such as
 /// `[[[1]]]` or `a = [}`, and never freed a document; a hook must survive its config.)
+///
+/// Bounded, because the config and its drop-ins are read by every hook, `status` and the
+/// service: nesting (arrays, tables, dotted keys and header parts alike) stops at
+/// `maximumDepth` levels, so neither the parse nor the tree's release can recurse without
+/// bound, and every step is linear in the input. One deliberate refusal beyond TOML 1.0: a
+/// `\u0000` escape, which would put a NUL into a value (and end a C string downstream).
 public enum TOML {
+    /// Levels of arrays and tables a document may nest: a config needs five
+    /// (`[[guest]]`, its table, `forwards`, an inline forward, its `sources`).
+    public static let maximumDepth = 32
+    /// The longest number or date-time, in bytes: a 64-bit integer needs 20 digits, and
+    /// anything longer is not a value this config can use.
+    public static let maximumScalarLength = 128
+
     public struct Failure: Error, Sendable, Equatable {
         public let line: Int
         public let column: Int
@@ -52,6 +65,8 @@ private struct Parser {
     var lineStart = 0
     /// Counts table headers, so that dotted keys may extend only tables they made in this section.
     var section = 0
+    /// Inline tables count down from -1: each is a section of its own.
+    var inlineSections = 0
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -60,12 +75,15 @@ private struct Parser {
         var origin: Origin
         var section: Int
         let line: Int
+        /// Levels of arrays and tables above this table's contents: the root's are at 0.
+        let depth: Int
         var order: [String] = []
         var entries: [String: Entry] = [:]
-        init(_ origin: Origin, section: Int, line: Int) {
+        init(_ origin: Origin, section: Int, line: Int, depth: Int) {
             self.origin = origin
             self.section = section
             self.line = line
+            self.depth = depth
         }
         func set(_ key: String, _ entry: Entry) {
             if entries[key] == nil { order.append(key) }
@@ -76,7 +94,14 @@ private struct Parser {
     enum Entry {
         case value(TOML.Value)
         case table(Node)
-        case tables([Node])
+        case tables(Tables)
+    }
+
+    /// An array of tables, appended to in place: one `[[guest]]` header costs the same
+    /// whether it is the first or the forty-thousandth.
+    final class Tables {
+        var nodes: [Node]
+        init(_ first: Node) { nodes = [first] }
     }
 
     // MARK: - positions and failures
@@ -87,8 +112,27 @@ private struct Parser {
 
     func fail(_ reason: String) -> TOML.Failure { TOML.Failure(line: line, column: column, reason: reason) }
 
+    /// A table or array at `level` levels down, refused past the limit.
+    func nest(_ level: Int) throws(TOML.Failure) {
+        guard level <= TOML.maximumDepth else {
+            throw fail("nested more than \(TOML.maximumDepth) levels deep (arrays, tables and dotted keys); a config needs five")
+        }
+    }
+
+    /// A key path for a message: cut short, so that a ten-megabyte key makes one short line.
+    static func shown<S: Sequence<String>>(_ path: S) -> String {
+        var text = ""
+        for part in path {
+            if !text.isEmpty { text += "." }
+            text += part.utf8.count > 64 ? String(decoding: part.utf8.prefix(60), as: UTF8.self) + "…" : part
+            if text.utf8.count > 120 { return String(decoding: text.utf8.prefix(120), as: UTF8.self) + "…" }
+        }
+        return text
+    }
+
     func describe(_ byte: UInt8?) -> String {
         guard let b = byte else { return "the end of the file" }
+        if b == 0 { return "a NUL byte" }
         if b == 0x0A { return "the end of the line" }
         if b >= 0x21 && b < 0x7F { return "'\(Character(Unicode.Scalar(b)))'" }
         return "byte 0x\(String(b, radix: 16))"
@@ -102,7 +146,7 @@ private struct Parser {
     // MARK: - document
 
     mutating func document() throws(TOML.Failure) -> TOML.Table {
-        let root = Node(.header, section: 0, line: 1)
+        let root = Node(.header, section: 0, line: 1, depth: 0)
         var current = root
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3; lineStart = 3 }
         while true {
@@ -158,14 +202,13 @@ private struct Parser {
         }
     }
 
-    /// Steps over one well-formed UTF-8 scalar, refusing anything else.
+    /// Steps over one UTF-8 scalar. The bytes are a Swift String's, so they are well-formed
+    /// already; the lead byte gives the length.
     mutating func utf8Scalar() throws(TOML.Failure) {
         guard let c = peek else { return }
-        if c < 0x80 { i += 1; return }  // ASCII, the common case, needs no validation
-        let length = c < 0x80 ? 1 : c >> 5 == 0b110 ? 2 : c >> 4 == 0b1110 ? 3 : c >> 3 == 0b11110 ? 4 : 0
-        guard length > 0, i + length <= bytes.count, String(validating: bytes[i..<(i + length)], as: UTF8.self) != nil else {
-            throw fail("not UTF-8 text")
-        }
+        if c < 0x80 { i += 1; return }
+        let length = c >> 5 == 0b110 ? 2 : c >> 4 == 0b1110 ? 3 : c >> 3 == 0b11110 ? 4 : 0
+        guard length > 0, i + length <= bytes.count else { throw fail("not UTF-8 text") }
         i += length
     }
 
@@ -191,11 +234,14 @@ private struct Parser {
             node = try descend(node, part, path: path.prefix(n + 1))
         }
         let last = path.last!
-        let name = path.joined(separator: ".")
+        let name = Self.shown(path)
         switch node.entries[last] {
         case nil:
-            let fresh = Node(isArray ? .element : .header, section: section, line: headerLine)
-            node.set(last, isArray ? .tables([fresh]) : .table(fresh))
+            // An element of an array of tables is two levels down: the array, then the table.
+            let depth = node.depth + (isArray ? 2 : 1)
+            try nest(depth)
+            let fresh = Node(isArray ? .element : .header, section: section, line: headerLine, depth: depth)
+            node.set(last, isArray ? .tables(Tables(fresh)) : .table(fresh))
             return fresh
         case .table(let existing):
             guard !isArray, existing.origin == .implicit else {
@@ -206,8 +252,8 @@ private struct Parser {
             return existing
         case .tables(let list):
             guard isArray else { throw TOML.Failure(line: headerLine, column: 1, reason: "[\(name)] is an array of tables; write [[\(name)]]") }
-            let fresh = Node(.element, section: section, line: headerLine)
-            node.set(last, .tables(list + [fresh]))
+            let fresh = Node(.element, section: section, line: headerLine, depth: node.depth + 2)
+            list.nodes.append(fresh)
             return fresh
         case .value(let v):
             throw TOML.Failure(line: headerLine, column: 1, reason: "\(name) is already a value (line \(v.line)), not a table")
@@ -218,17 +264,18 @@ private struct Parser {
     mutating func descend(_ node: Node, _ part: String, path: ArraySlice<String>) throws(TOML.Failure) -> Node {
         switch node.entries[part] {
         case nil:
-            let fresh = Node(.implicit, section: section, line: line)
+            try nest(node.depth + 1)
+            let fresh = Node(.implicit, section: section, line: line, depth: node.depth + 1)
             node.set(part, .table(fresh))
             return fresh
         case .table(let t):
-            if t.origin == .inline { throw fail("\(path.joined(separator: ".")) is an inline table, which cannot be extended") }
+            if t.origin == .inline { throw fail("\(Self.shown(path)) is an inline table, which cannot be extended") }
             return t
         case .tables(let list):
-            return list.last!
+            return list.nodes.last!
         case .value(let v):
-            if case .array = v.kind { throw fail("\(path.joined(separator: ".")) is a static array (line \(v.line)), which cannot be extended") }
-            throw fail("\(path.joined(separator: ".")) is already a value (line \(v.line)), not a table")
+            if case .array = v.kind { throw fail("\(Self.shown(path)) is a static array (line \(v.line)), which cannot be extended") }
+            throw fail("\(Self.shown(path)) is already a value (line \(v.line)), not a table")
         }
     }
 
@@ -238,21 +285,23 @@ private struct Parser {
         let keyLine = line
         let path = try key()
         skipSpaces()
-        guard peek == UInt8(ascii: "=") else { throw fail("expected '=' after the key \(path.joined(separator: ".")), found \(describe(peek))") }
+        guard peek == UInt8(ascii: "=") else { throw fail("expected '=' after the key \(Self.shown(path)), found \(describe(peek))") }
+        // Every part but the last is a table (a value that is an array or a table counts itself).
+        try nest(table.depth + path.count - 1)
         i += 1
         skipSpaces()
-        let value = try value()
+        let value = try value(level: table.depth + path.count)
         var node = table
         for (n, part) in path.dropLast().enumerated() {
             switch node.entries[part] {
             case nil:
-                let fresh = Node(.dotted, section: section, line: keyLine)
+                let fresh = Node(.dotted, section: section, line: keyLine, depth: node.depth + 1)
                 node.set(part, .table(fresh))
                 node = fresh
             case .table(let t) where t.origin == .dotted && t.section == section:
                 node = t
             default:
-                throw TOML.Failure(line: keyLine, column: 1, reason: "\(path.prefix(n + 1).joined(separator: ".")) is defined already; a dotted key cannot extend it here")
+                throw TOML.Failure(line: keyLine, column: 1, reason: "\(Self.shown(path.prefix(n + 1))) is defined already; a dotted key cannot extend it here")
             }
         }
         let last = path.last!
@@ -261,9 +310,9 @@ private struct Parser {
             switch existing {
             case .value(let v): at = v.line
             case .table(let t): at = t.line
-            case .tables(let l): at = l.first?.line ?? 0
+            case .tables(let l): at = l.nodes.first?.line ?? 0
             }
-            throw TOML.Failure(line: keyLine, column: 1, reason: "\(path.joined(separator: ".")) is defined twice (line \(at))")
+            throw TOML.Failure(line: keyLine, column: 1, reason: "\(Self.shown(path)) is defined twice (line \(at))")
         }
         node.set(last, .value(value))
     }
@@ -297,7 +346,8 @@ private struct Parser {
         (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D
     }
 
-    mutating func value() throws(TOML.Failure) -> TOML.Value {
+    /// A value `level` levels down: an array's items, and an inline table's keys, are one further.
+    mutating func value(level: Int) throws(TOML.Failure) -> TOML.Value {
         let at = line
         guard let c = peek else { throw fail("expected a value, found the end of the file") }
         switch c {
@@ -308,9 +358,9 @@ private struct Parser {
             if self.at(1) == c && self.at(2) == c { return TOML.Value(kind: .string(try multilineLiteral()), line: at) }
             return TOML.Value(kind: .string(try literalString()), line: at)
         case UInt8(ascii: "["):
-            return TOML.Value(kind: .array(try array()), line: at)
+            return TOML.Value(kind: .array(try array(level: level)), line: at)
         case UInt8(ascii: "{"):
-            return TOML.Value(kind: .table(Self.freeze(try inlineTable())), line: at)
+            return TOML.Value(kind: .table(Self.freeze(try inlineTable(level: level))), line: at)
         case UInt8(ascii: "t"), UInt8(ascii: "f"):
             if match("true") { return TOML.Value(kind: .boolean(true), line: at) }
             if match("false") { return TOML.Value(kind: .boolean(false), line: at) }
@@ -328,13 +378,14 @@ private struct Parser {
         return true
     }
 
-    mutating func array() throws(TOML.Failure) -> [TOML.Value] {
+    mutating func array(level: Int) throws(TOML.Failure) -> [TOML.Value] {
+        try nest(level)
         i += 1
         var items: [TOML.Value] = []
         while true {
             skipBlank()
             if peek == UInt8(ascii: "]") { i += 1; return items }
-            items.append(try value())
+            items.append(try value(level: level + 1))
             skipBlank()
             if peek == UInt8(ascii: ",") { i += 1; continue }
             guard peek == UInt8(ascii: "]") else { throw fail("expected ',' or ']' in the array, found \(describe(peek))") }
@@ -343,16 +394,18 @@ private struct Parser {
         }
     }
 
-    mutating func inlineTable() throws(TOML.Failure) -> Node {
-        let node = Node(.inline, section: section, line: line)
+    mutating func inlineTable(level: Int) throws(TOML.Failure) -> Node {
+        try nest(level)
+        let node = Node(.inline, section: section, line: line, depth: level)
         i += 1
         skipSpaces()
         if peek == UInt8(ascii: "}") { i += 1; return node }
         // Keys inside are their own section: dotted keys may build tables within it.
         let outer = section
-        section = -line * 1000 - column
+        inlineSections -= 1
+        section = inlineSections
         defer { section = outer }
-        let scratch = Node(.dotted, section: section, line: line)
+        let scratch = Node(.dotted, section: section, line: line, depth: level)
         while true {
             skipSpaces()
             try keyValue(into: scratch)
@@ -368,10 +421,11 @@ private struct Parser {
         return node
     }
 
-    /// Tables made inside an inline table cannot be extended later either.
+    /// Tables made inside an inline table cannot be extended later either. An inner inline
+    /// table was sealed when it closed, and is not walked again.
     static func seal(_ node: Node) {
         node.origin = .inline
-        for entry in node.entries.values { if case .table(let t) = entry { seal(t) } }
+        for entry in node.entries.values { if case .table(let t) = entry, t.origin != .inline { seal(t) } }
     }
 
     // MARK: - strings
@@ -380,26 +434,37 @@ private struct Parser {
         i += 1
         var out: [UInt8] = []
         while true {
+            // A run of plain bytes is copied at once.
+            let start = i
+            while i < bytes.count, Self.isPlain(bytes[i]) || bytes[i] == 0x27 { i += 1 }
+            out += bytes[start..<i]
             guard let c = peek else { throw fail("a string is not closed before the end of the file") }
             if c == UInt8(ascii: "\"") { i += 1; break }
             if c == 0x0A || c == 0x0D { throw fail("a string is not closed before the end of the line") }
             if c == UInt8(ascii: "\\") { try escape(into: &out); continue }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string; write it as an escape") }
-            let start = i
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
+            let scalar = i
             try utf8Scalar()
-            out += bytes[start..<i]
+            out += bytes[scalar..<i]
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A byte that stands for itself in any string: printable ASCII but the quotes and the
+    /// backslash, a tab, or part of a multi-byte scalar (well-formed: the text is a String's).
+    static func isPlain(_ c: UInt8) -> Bool {
+        (c >= 0x20 && c != 0x22 && c != 0x27 && c != 0x5C && c != 0x7F) || c == 0x09
     }
 
     mutating func literalString() throws(TOML.Failure) -> String {
         i += 1
         let start = i
         while true {
+            while i < bytes.count, Self.isPlain(bytes[i]) || bytes[i] == 0x22 || bytes[i] == 0x5C { i += 1 }
             guard let c = peek else { throw fail("a string is not closed before the end of the file") }
             if c == UInt8(ascii: "'") { break }
             if c == 0x0A || c == 0x0D { throw fail("a string is not closed before the end of the line") }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             try utf8Scalar()
         }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
@@ -439,9 +504,10 @@ private struct Parser {
             }
             if c == 0x0A { out.append(c); i += 1; newline(); continue }
             if c == 0x0D && at(1) == 0x0A { out += [0x0D, 0x0A]; i += 2; newline(); continue }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string; write it as an escape") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             let start = i
-            try utf8Scalar()
+            while i < bytes.count, Self.isPlain(bytes[i]) || bytes[i] == 0x27 { i += 1 }
+            if i == start { try utf8Scalar() }
             out += bytes[start..<i]
         }
         return String(decoding: out, as: UTF8.self)
@@ -462,9 +528,10 @@ private struct Parser {
             }
             if c == 0x0A { out.append(c); i += 1; newline(); continue }
             if c == 0x0D && at(1) == 0x0A { out += [0x0D, 0x0A]; i += 2; newline(); continue }
-            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail("a control character (\(describe(c))) in a string") }
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw fail(Self.control(c)) }
             let start = i
-            try utf8Scalar()
+            while i < bytes.count, Self.isPlain(bytes[i]) || bytes[i] == 0x22 || bytes[i] == 0x5C { i += 1 }
+            if i == start { try utf8Scalar() }
             out += bytes[start..<i]
         }
         return String(decoding: out, as: UTF8.self)
@@ -475,6 +542,7 @@ private struct Parser {
     }
 
     mutating func escape(into out: inout [UInt8]) throws(TOML.Failure) {
+        let backslash = column
         i += 1
         guard let c = peek else { throw fail("a string ends in a backslash") }
         i += 1
@@ -488,19 +556,27 @@ private struct Parser {
         case UInt8(ascii: "\\"): out.append(c)
         case UInt8(ascii: "u"), UInt8(ascii: "U"):
             let width = c == UInt8(ascii: "u") ? 4 : 8
-            guard i + width <= bytes.count, let hex = String(validating: bytes[i..<(i + width)], as: UTF8.self),
-                  hex.utf8.allSatisfy({ Self.isHex($0) }), let value = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(value) else {
+            guard i + width <= bytes.count, bytes[i..<(i + width)].allSatisfy({ Self.isHex($0) }),
+                  let scalar = Unicode.Scalar(bytes[i..<(i + width)].reduce(UInt32(0)) { $0 << 4 | Self.hexValue($1) }) else {
                 throw fail("\\\(Character(Unicode.Scalar(c))) needs \(width) hex digits naming a Unicode scalar")
             }
+            // Valid TOML, refused on purpose: a NUL in a value would end a C string downstream.
+            if scalar.value == 0 { throw TOML.Failure(line: line, column: backslash, reason: "a \\u0000 escape (a NUL) is not allowed in the config") }
             i += width
-            out += Array(String(Character(scalar)).utf8)
+            out += UTF8.encode(scalar)!
         default:
             i -= 1
             throw fail("unknown escape \\\(describe(c).trimmingQuotes)")
         }
     }
 
+    /// Why a control character in a string is refused; a NUL cannot be escaped either.
+    static func control(_ c: UInt8) -> String {
+        c == 0 ? "a NUL byte is not allowed in the config" : "a control character (byte 0x\(String(c, radix: 16))) in a string; write it as an escape in a \"...\" string"
+    }
+
     static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) }
+    static func hexValue(_ c: UInt8) -> UInt32 { c <= 0x39 ? UInt32(c - 0x30) : UInt32(c | 0x20) - 0x61 + 10 }
 
     // MARK: - numbers, dates
 
@@ -517,11 +593,16 @@ private struct Parser {
             if c == UInt8(ascii: ",") || c == UInt8(ascii: "]") || c == UInt8(ascii: "}") || c == UInt8(ascii: "#") || c == 0x0A || c == 0x0D { break }
             i += 1
         }
-        let word = String(decoding: bytes[start..<i], as: UTF8.self)
+        let word = bytes[start..<i]
         guard !word.isEmpty else { throw fail("expected a value, found \(describe(peek))") }
-        if let kind = Self.number(word) { return kind }
-        if Self.isDateTime(word) { return .datetime(word) }
-        throw TOML.Failure(line: line, column: startColumn, reason: "'\(word.prefix(40))' is not a value (strings need quotes)")
+        let shown = String(decoding: word.prefix(40), as: UTF8.self)
+        guard word.count <= TOML.maximumScalarLength else {
+            throw TOML.Failure(line: line, column: startColumn, reason: "'\(shown)…' is longer than \(TOML.maximumScalarLength) characters, too long for a number or a date")
+        }
+        if let kind = Self.number(Array(word)) { return kind }
+        let text = String(decoding: word, as: UTF8.self)
+        if Self.isDateTime(text) { return .datetime(text) }
+        throw TOML.Failure(line: line, column: startColumn, reason: "'\(shown)' is not a value (strings need quotes)")
     }
 
     static func looksLikeDate(_ s: ArraySlice<UInt8>) -> Bool {
@@ -529,46 +610,73 @@ private struct Parser {
         return a.count == 10 && a[4] == 0x2D && a[7] == 0x2D && a.enumerated().allSatisfy { $0.offset == 4 || $0.offset == 7 || ($0.element >= 0x30 && $0.element <= 0x39) }
     }
 
-    /// Integers (decimal, 0x, 0o, 0b, with single underscores between digits) and floats.
-    static func number(_ word: String) -> TOML.Value.Kind? {
-        var w = Substring(word)
-        switch w {
-        case "inf", "+inf": return .float(.infinity)
-        case "-inf": return .float(-.infinity)
-        case "nan", "+nan", "-nan": return .float(.nan)
-        default: break
+    static func isDigit(_ c: UInt8, radix: Int = 10) -> Bool {
+        switch radix {
+        case 16: return isHex(c)
+        case 8: return c >= 0x30 && c <= 0x37
+        case 2: return c == 0x30 || c == 0x31
+        default: return c >= 0x30 && c <= 0x39
         }
-        for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] where w.hasPrefix(prefix) {
-            let digits = w.dropFirst(2)
-            guard underscoresOK(digits), let n = Int64(digits.replacing("_", with: ""), radix: radix), !digits.hasPrefix("+"), !digits.hasPrefix("-") else { return nil }
-            return .integer(n)
-        }
-        var sign = ""
-        if w.first == "+" || w.first == "-" { sign = String(w.first!); w = w.dropFirst() }
-        guard let first = w.first, first.isASCII, first.isNumber else { return nil }
-        let isFloat = w.contains(".") || w.contains("e") || w.contains("E")
-        if !isFloat {
-            guard underscoresOK(w), w.allSatisfy({ $0 == "_" || ($0.isASCII && $0.isNumber) }) else { return nil }
-            if w.count > 1 && w.first == "0" { return nil }
-            return Int64(sign + w.replacing("_", with: "")).map { .integer($0) }
-        }
-        // int part, optional .frac, optional exponent; digits around every '.' and '_'.
-        let lower = w.lowercased()
-        let parts = lower.split(separator: "e", maxSplits: 1, omittingEmptySubsequences: false)
-        let mantissa = parts[0]
-        let halves = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard halves.allSatisfy({ !$0.isEmpty && underscoresOK($0) && $0.allSatisfy { $0 == "_" || ($0.isASCII && $0.isNumber) } }) else { return nil }
-        if halves[0].count > 1 && halves[0].first == "0" { return nil }
-        if parts.count == 2 {
-            var e = parts[1]
-            if e.first == "+" || e.first == "-" { e = e.dropFirst() }
-            guard !e.isEmpty, underscoresOK(e), e.allSatisfy({ $0 == "_" || ($0.isASCII && $0.isNumber) }) else { return nil }
-        }
-        return Double(sign + lower.replacing("_", with: "")).map { .float($0) }
     }
 
-    static func underscoresOK<S: StringProtocol>(_ s: S) -> Bool {
-        !s.isEmpty && s.first != "_" && s.last != "_" && !s.contains("__")
+    /// Digits of `radix` with single underscores between them; nil otherwise.
+    static func digits(_ w: ArraySlice<UInt8>, radix: Int = 10) -> [UInt8]? {
+        guard let first = w.first, let last = w.last, isDigit(first, radix: radix), isDigit(last, radix: radix) else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(w.count)
+        var previous: UInt8 = 0
+        for c in w {
+            if c == 0x5F {
+                guard previous != 0x5F else { return nil }
+            } else {
+                guard isDigit(c, radix: radix) else { return nil }
+                out.append(c)
+            }
+            previous = c
+        }
+        return out
+    }
+
+    /// Integers (decimal, 0x, 0o, 0b, with single underscores between digits) and floats,
+    /// read byte by byte: the word is at most `maximumScalarLength` bytes.
+    static func number(_ w: [UInt8]) -> TOML.Value.Kind? {
+        var body = w[...]
+        var negative = false
+        if body.first == UInt8(ascii: "+") || body.first == UInt8(ascii: "-") {
+            negative = body.first == UInt8(ascii: "-")
+            body = body.dropFirst()
+        }
+        if body.elementsEqual("inf".utf8) { return .float(negative ? -.infinity : .infinity) }
+        if body.elementsEqual("nan".utf8) { return .float(.nan) }
+        // 0x, 0o and 0b take no sign.
+        if body.count >= 2, body.first == UInt8(ascii: "0"), let radix = [UInt8(ascii: "x"): 16, UInt8(ascii: "o"): 8, UInt8(ascii: "b"): 2][body[body.startIndex + 1]] {
+            guard body.count == w.count, let digits = digits(body.dropFirst(2), radix: radix),
+                  let n = Int64(String(decoding: digits, as: UTF8.self), radix: radix) else { return nil }
+            return .integer(n)
+        }
+        guard let first = body.first, isDigit(first) else { return nil }
+        let exponentAt = body.firstIndex { $0 | 0x20 == UInt8(ascii: "e") }
+        let mantissa = body[..<(exponentAt ?? body.endIndex)]
+        let dot = mantissa.firstIndex(of: UInt8(ascii: "."))
+        guard let integral = digits(mantissa[..<(dot ?? mantissa.endIndex)]) else { return nil }
+        if integral.count > 1 && integral.first == UInt8(ascii: "0") { return nil }
+        let sign = negative ? "-" : ""
+        if dot == nil && exponentAt == nil {
+            return Int64(sign + String(decoding: integral, as: UTF8.self)).map { .integer($0) }
+        }
+        var text = sign + String(decoding: integral, as: UTF8.self)
+        if let dot {
+            guard let fraction = digits(mantissa[(dot + 1)...]) else { return nil }
+            text += "." + String(decoding: fraction, as: UTF8.self)
+        }
+        if let exponentAt {
+            var e = body[(exponentAt + 1)...]
+            var exponentSign = ""
+            if e.first == UInt8(ascii: "+") || e.first == UInt8(ascii: "-") { exponentSign = String(UnicodeScalar(e.first!)); e = e.dropFirst() }
+            guard let exponent = digits(e) else { return nil }
+            text += "e" + exponentSign + String(decoding: exponent, as: UTF8.self)
+        }
+        return Double(text).map { .float($0) }
     }
 
     /// RFC 3339 date-times as TOML allows them: date, time, local or with an offset.
@@ -609,12 +717,15 @@ private struct Parser {
 
     static func freeze(_ node: Node) -> TOML.Table {
         var table = TOML.Table()
+        table.keys.reserveCapacity(node.order.count)
+        table.values.reserveCapacity(node.order.count)
         for key in node.order {
             let value: TOML.Value
             switch node.entries[key]! {
             case .value(let v): value = v
             case .table(let t): value = TOML.Value(kind: .table(freeze(t)), line: t.line)
-            case .tables(let list): value = TOML.Value(kind: .array(list.map { TOML.Value(kind: .table(freeze($0)), line: $0.line) }), line: list.first?.line ?? 0)
+            case .tables(let list):
+                value = TOML.Value(kind: .array(list.nodes.map { TOML.Value(kind: .table(freeze($0)), line: $0.line) }), line: list.nodes.first?.line ?? 0)
             }
             table.keys.append(key)
             table.values[key] = value

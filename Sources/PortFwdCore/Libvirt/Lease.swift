@@ -21,10 +21,10 @@ public struct Lease: Sendable, Hashable {
     /// The client identity as a record keeps it: "" for none.
     public var client: String { clientID ?? "" }
 
-    /// A client identity as libvirt's helper prints it: hex bytes joined by colons (a DUID
-    /// or option 61 is at most 128 bytes), or "" for none.
+    /// A client identity as libvirt's helper prints it: one to 255 hex bytes joined by single
+    /// colons (`ClientID`), or "" for none.
     public static func isClientID(_ text: String) -> Bool {
-        text.utf8.count <= 3 * 130 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) || $0 == 0x3a }
+        text.isEmpty || ClientID(text) != nil
     }
 
     public func isCurrent(at now: Int64) -> Bool { expiry == 0 || expiry > now }

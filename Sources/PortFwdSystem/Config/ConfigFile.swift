@@ -47,7 +47,7 @@ public enum ConfigFile {
     /// drop-in (root's, not writable by group or others, never through a symlink).
     public static func read(path: String, required: Bool, trust: SafeFile.Trust = .regularFile) throws(PortFwdError) -> String? {
         let read: [UInt8]?
-        do { read = try SafeFile.read(path, limit: 64 << 20, trust: trust) } catch {
+        do { read = try SafeFile.read(path, limit: ConfigFiles.maximumSize, trust: trust) } catch {
             throw PortFwdError(error.code, "\(path): cannot read the file: \(error.message)")
         }
         guard let bytes = read else {

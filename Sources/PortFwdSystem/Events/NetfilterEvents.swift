@@ -38,14 +38,18 @@ public final class NetfilterEvents {
 
     deinit { close(fd) }
 
-    /// Everything readable now. `overrun` is true when the kernel dropped notifications
-    /// (ENOBUFS): something changed, nobody knows what. `foreign` counts messages from
-    /// processes, dropped.
+    /// Datagrams read in one drain: past them, the rest waits for the next wake-up, so that a
+    /// stream of commits that never pauses cannot keep the service from its signals.
+    public static let maximumDatagrams = 4096
+
+    /// Everything readable now, up to `maximumDatagrams`. `overrun` is true when the kernel
+    /// dropped notifications (ENOBUFS): something changed, nobody knows what. `foreign`
+    /// counts messages from processes, dropped.
     public func drain() -> (commits: [NetfilterMessages.Commit], overrun: Bool, foreign: Int) {
         var commits: [NetfilterMessages.Commit] = []
         var overrun = false, foreign = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
+        for _ in 0..<Self.maximumDatagrams {
             var sender = sockaddr_nl()
             var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
             let n = SystemCall.retrying {

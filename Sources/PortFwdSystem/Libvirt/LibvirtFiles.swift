@@ -144,43 +144,8 @@ public final class LeaseCache: Sendable {
         }
         let identity = [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec)]
         if let hit = entries.withLock({ $0[path] }), hit.identity == identity { return hit.leases }
-        let parsed = ((try? SafeFile.read(path, limit: 64 << 20, trust: .regularFile)) ?? nil).map { Leases.parse(Data($0)) } ?? []
+        let parsed = ((try? SafeFile.read(path, limit: LeaseFile.maximumSize, trust: .regularFile)) ?? nil).map { LeaseFile.parse($0) } ?? []
         entries.withLock { $0[path] = Entry(identity: identity, leases: parsed) }
         return parsed
-    }
-}
-
-/// dnsmasq's lease records as libvirt's lease helper writes them: `<bridge>.status`, a JSON
-/// array of `{"ip-address", "mac-address", "expiry-time"}`.
-public enum Leases {
-    /// Every well-formed lease. An entry whose address could not be a guest's, whose address
-    /// text has anything after the address, or whose expiry is not a number (a string or `true`
-    /// is not an infinite lease), is skipped.
-    public static func parse(_ data: Data) -> [Lease] {
-        guard let entries = try? JSONDecoder().decode([Entry].self, from: data) else { return [] }
-        return entries.compactMap { entry in
-            guard let mac = entry.mac.flatMap(MAC.init), let address = entry.address.flatMap(IPAddress.init),
-                  address.guestRefusal == nil, let expiry = entry.expiry, expiry.isFinite, expiry >= 0,
-                  expiry == expiry.rounded(), expiry < 1e15, entry.client.map(Lease.isClientID) ?? true else { return nil }
-            return Lease(mac: mac, address: address, expiry: Int64(expiry), clientID: entry.client.flatMap { $0.isEmpty ? nil : $0.lowercased() })
-        }
-    }
-
-    /// One array entry; any field of the wrong type leaves it nil rather than failing the file.
-    private struct Entry: Decodable {
-        let mac: String?
-        let address: String?
-        let expiry: Double?
-        let client: String?
-
-        enum Keys: String, CodingKey { case mac = "mac-address", address = "ip-address", expiry = "expiry-time", client = "client-id" }
-
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: Keys.self)
-            mac = try? c.decode(String.self, forKey: .mac)
-            address = try? c.decode(String.self, forKey: .address)
-            expiry = try? c.decode(Double.self, forKey: .expiry)
-            client = try? c.decode(String.self, forKey: .client)
-        }
     }
 }

@@ -11,19 +11,30 @@ import PortFwdCore
 /// What makes hostile input harmless is the shim's handler: it registers no entity and no
 /// DTD callbacks, so no entity is declared or expanded and nothing is fetched, and a document
 /// type declaration, which libvirt never writes, fails the parse. Before that, input that is
-/// not plain UTF-8 (any NUL byte: UTF-16 or binary) is refused. Size is bounded here too.
+/// not plain UTF-8 (any NUL byte: UTF-16 or binary) is refused, and so is a document larger
+/// than `maximumSize`, or whose shape (`XMLShape`: nesting, attributes per element, namespace
+/// declarations) would cost libxml2 more than linear time. Every step after is linear.
 public enum XMLParser {
     public static let maximumSize = 4 << 20
 
     public static func parse(_ data: Data) throws(PortFwdError) -> XMLNode { try parse([UInt8](data)) }
 
     public static func parse(_ bytes: [UInt8]) throws(PortFwdError) -> XMLNode {
+        var errors: Int32 = 0
+        return try parse(bytes, errors: &errors)
+    }
+
+    /// `errors`: how many errors libxml2 raised, which is at most one: the first ends the parse.
+    static func parse(_ bytes: [UInt8], errors: inout Int32) throws(PortFwdError) -> XMLNode {
         guard bytes.count <= maximumSize else {
             throw PortFwdError(.invalidInput, "XML is \(bytes.count) bytes; refusing more than \(maximumSize) bytes")
         }
         guard !bytes.isEmpty else { throw PortFwdError(.invalidInput, "malformed XML: the document is empty") }
         if bytes.contains(0) {
             throw PortFwdError(.invalidInput, "XML holds a NUL byte (UTF-16 or binary data); libvirt writes UTF-8")
+        }
+        if let refusal = XMLShape.refusal(bytes) {
+            throw PortFwdError(.invalidInput, "XML refused at line \(refusal.line): \(refusal.reason)")
         }
         let builder = TreeBuilder()
         var handler = pf_xml_handler(
@@ -50,11 +61,12 @@ public enum XMLParser {
         let status = withExtendedLifetime(builder) {
             bytes.withUnsafeBytes { raw in
                 pf_xml_parse(raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), &handler,
-                             &message, Int32(message.count), &line)
+                             &message, Int32(message.count), &line, &errors)
             }
         }
         guard status == 0, let root = builder.root else {
-            let detail = status == 0 ? "no root element" : String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // One line: some of libxml2's messages run on ("...encoding !\nBytes: 0xFF 0x20").
+            let detail = status == 0 ? "no root element" : LogText.line(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             throw PortFwdError(.invalidInput, "malformed XML\(line > 0 ? " at line \(line)" : ""): \(detail)")
         }
         return root

@@ -1,7 +1,12 @@
-/// A JSON document as values: what libnftables prints with NFT_CTX_OUTPUT_JSON. Read by a
-/// small parser of its own: FoundationEssentials' JSONDecoder has no way to ask a value its
-/// kind, and guessing through `try?` built an error per wrong guess, which was most of the
-/// time of reading a listing of 10,000 counters.
+/// A JSON document as values: what libnftables prints with NFT_CTX_OUTPUT_JSON, and libvirt's
+/// lease files (`LeaseFile`). Read by a small parser of its own: FoundationEssentials'
+/// JSONDecoder has no way to ask a value its kind, and guessing through `try?` built an error
+/// per wrong guess, which was most of the time of reading a listing of 10,000 counters.
+///
+/// Bounded: a document of more than `maximumSize` bytes, nested deeper than its caller's
+/// depth (`maximumDepth` at most), or holding a number longer than 100 characters is refused
+/// with the byte where it stopped. The parse recurses once per level of nesting only, and
+/// every step is linear in the input.
 public enum JSONValue: Sendable, Equatable {
     case object([String: JSONValue])
     case array([JSONValue])
@@ -36,9 +41,16 @@ public enum JSONValue: Sendable, Equatable {
         public let reason: String
     }
 
-    /// One JSON text (RFC 8259), whitespace around it allowed, nothing after it.
-    public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
-        var reader = JSONReader(bytes: bytes)
+    /// Levels of arrays and objects: nft's JSON nests about ten deep, a lease file two.
+    public static let maximumDepth = 128
+    /// nft's listing of a table of 50,000 map elements is a few megabytes.
+    public static let maximumSize = 64 << 20
+
+    /// One JSON text (RFC 8259), whitespace around it allowed, nothing after it, nested at
+    /// most `depth` levels (at most `maximumDepth`).
+    public static func parse(_ bytes: [UInt8], depth: Int = maximumDepth) throws(Failure) -> JSONValue {
+        guard bytes.count <= maximumSize else { throw Failure(reason: "the document is \(bytes.count) bytes, more than \(maximumSize)") }
+        var reader = JSONReader(bytes: bytes, maximumDepth: min(depth, maximumDepth))
         let value = try reader.value(depth: 0)
         reader.skipSpace()
         guard reader.i == bytes.count else { throw reader.fail("text after the value") }
@@ -49,9 +61,14 @@ public enum JSONValue: Sendable, Equatable {
 private struct JSONReader {
     let bytes: [UInt8]
     var i = 0
-    static let maximumDepth = 512
+    let maximumDepth: Int
+    /// No number either document holds needs more: a 64-bit counter is 20 digits.
+    static let maximumNumberLength = 100
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], maximumDepth: Int) {
+        self.bytes = bytes
+        self.maximumDepth = maximumDepth
+    }
 
     func fail(_ why: String) -> JSONValue.Failure { JSONValue.Failure(reason: "\(why) at byte \(i)") }
 
@@ -67,7 +84,7 @@ private struct JSONReader {
     }
 
     mutating func value(depth: Int) throws(JSONValue.Failure) -> JSONValue {
-        guard depth < Self.maximumDepth else { throw fail("nested too deeply") }
+        guard depth < maximumDepth else { throw fail("nested more than \(maximumDepth) levels deep") }
         skipSpace()
         guard i < bytes.count else { throw fail("a value is missing") }
         switch bytes[i] {
@@ -114,11 +131,14 @@ private struct JSONReader {
         i += 1
         var out: [UInt8] = []
         while true {
+            // A run of plain bytes is copied at once.
+            let run = i
+            while i < bytes.count, bytes[i] >= 0x20, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\") { i += 1 }
+            out += bytes[run..<i]
             guard i < bytes.count else { throw fail("a string is not closed") }
             let c = bytes[i]
             if c == UInt8(ascii: "\"") { i += 1; break }
             if c < 0x20 { throw fail("a control character in a string") }
-            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
             i += 1
             guard i < bytes.count else { throw fail("an escape is cut short") }
             let e = bytes[i]
@@ -189,6 +209,7 @@ private struct JSONReader {
             while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") { i += 1 }
             guard i > exponent else { throw fail("a number without exponent digits") }
         }
+        guard i - start <= Self.maximumNumberLength else { throw fail("a number longer than \(Self.maximumNumberLength) characters") }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         if integral {
             if let n = UInt64(text) { return .unsigned(n) }

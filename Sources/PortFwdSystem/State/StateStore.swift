@@ -140,12 +140,24 @@ public struct StateStore: Sendable {
         try setSmall("backend", name)
     }
 
-    /// The text of the last config that applied, for operations that must work when the
-    /// config on disk does not parse (stopping a guest must still remove its forwards).
-    public var lastConfig: String? { small("config.last", limit: 64 << 20, trimmed: false) }
-    public func setLastConfig(_ text: String) throws(PortFwdError) {
-        guard lastConfig != text else { return }
-        try setSmall("config.last", text, trimmed: false)
+    /// The last config that applied, as a bundle of its files (`ConfigFiles.bundle`), for
+    /// operations that must work when the config on disk does not parse (stopping a guest
+    /// must still remove its forwards). `config.applied`; before it, `config.last` held the
+    /// files split by marker lines, and is read, converted, until the next apply replaces it.
+    public var lastConfig: String? {
+        if let text = small("config.applied", limit: ConfigFiles.maximumBundleSize, trimmed: false) { return text }
+        guard let legacy = small("config.last", limit: ConfigFiles.maximumBundleSize, trimmed: false) else { return nil }
+        return ConfigFiles(legacyBundle: legacy, main: "").bundle
+    }
+
+    /// `bundle`: `ConfigFiles.bundle` of the config that applied.
+    public func setLastConfig(_ bundle: String) throws(PortFwdError) {
+        if small("config.applied", limit: ConfigFiles.maximumBundleSize, trimmed: false) != bundle {
+            try setSmall("config.applied", bundle, trimmed: false)
+        }
+        // Only when it is there: a removal syncs the directory.
+        var st = stat()
+        if lstat("\(directory)/config.last", &st) == 0 { try SafeFile.remove("\(directory)/config.last") }
     }
 
     /// Which guests the rules cover, as the last transaction left it: `running` (no file),
@@ -175,11 +187,11 @@ public struct StateStore: Sendable {
         fileprivate let files: [(path: String, bytes: [UInt8]?)]
     }
 
-    public func snapshot(_ uuids: [DomainUUID], small names: [String] = ["backend", "config.last", "mode"]) -> Snapshot {
+    public func snapshot(_ uuids: [DomainUUID], small names: [String] = ["backend", "config.applied", "config.last", "mode"]) -> Snapshot {
         let paths = uuids.map(path) + names.map { "\(directory)/\($0)" }
         // Anything but a regular file of ours counts as absent: load() refused it already, and
         // a rollback then leaves no record there.
-        return Snapshot(files: paths.map { p in (p, (try? SafeFile.read(p, limit: 64 << 20)) ?? nil) })
+        return Snapshot(files: paths.map { p in (p, (try? SafeFile.read(p, limit: ConfigFiles.maximumBundleSize)) ?? nil) })
     }
 
     /// Puts every file of the snapshot back as it was; reports what could not be.
