@@ -48,7 +48,7 @@ os.makedirs(f"{TREE}/etc/libvirt/qemu/networks", exist_ok=True)
 os.makedirs(f"{TREE}/var/lib/libvirt/dnsmasq", exist_ok=True)
 os.makedirs(f"{TREE}/run/libvirt/qemu", exist_ok=True)
 open(f"{TREE}/etc/libvirt/qemu/networks/default.xml", "w").write(
-    "<network><name>default</name><bridge name='virbr0'/><ip address='192.168.122.1' netmask='255.255.255.0'/></network>\n")
+    "<network><name>default</name><forward mode='nat'/><bridge name='virbr0'/><ip address='192.168.122.1' netmask='255.255.255.0'/></network>\n")
 open(f"{D}/svc.toml", "w").write('[[guest]]\nname = "web1"\naddress = "192.168.122.10"\nforwards = ["8080:80"]\n'
                                    '[[guest]]\nname = "dyn"\nforwards = ["8081:80"]\n')
 host(BIN, *ARGS, "apply", "--all")
