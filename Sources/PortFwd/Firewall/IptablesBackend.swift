@@ -33,22 +33,28 @@ public struct IptablesBackend: FirewallBackend {
         let table: String
         let builtin: String
         let chain: String
-        let match: @Sendable (Family) -> String
+        let match: @Sendable (Family, Mark) -> String
 
-        func rule(_ family: Family) -> IptablesRule {
-            let m = match(family)
+        func rule(_ family: Family, mark: Mark) -> IptablesRule {
+            let m = match(family, mark)
             return IptablesRule(table: table, chain: builtin, spec: "\(m.isEmpty ? "" : m + " ")-m comment --comment \(Admission.comment) -j \(chain)")
         }
+
+        func isOurs(_ rule: IptablesRule) -> Bool { rule.spec.hasSuffix("-j \(chain)") }
     }
 
     static let jumps = [
         // Never a loopback destination: a neighbour routing 127.0.0.0/8 here would reach the
         // guests through 127.0.0.1 (moby #45610); and a DNAT of the host's own 127.0.0.1
         // traffic to a guest would be dropped as martian anyway.
-        Jump(table: "nat", builtin: "PREROUTING", chain: IptablesRenderer.pre) { "! -d \(Network.loopback($0)) -m addrtype --dst-type LOCAL" },
-        Jump(table: "nat", builtin: "OUTPUT", chain: IptablesRenderer.out) { "! -d \(Network.loopback($0)) -m addrtype --dst-type LOCAL" },
-        Jump(table: "nat", builtin: "POSTROUTING", chain: IptablesRenderer.post) { _ in "" },
-        Jump(table: "filter", builtin: "FORWARD", chain: IptablesRenderer.forward) { _ in "" },
+        Jump(table: "nat", builtin: "PREROUTING", chain: IptablesRenderer.pre) { f, _ in "! -d \(Network.loopback(f)) -m addrtype --dst-type LOCAL" },
+        Jump(table: "nat", builtin: "OUTPUT", chain: IptablesRenderer.out) { f, _ in "! -d \(Network.loopback(f)) -m addrtype --dst-type LOCAL" },
+        Jump(table: "nat", builtin: "POSTROUTING", chain: IptablesRenderer.post) { _, _ in "" },
+        // Counting: what enters the forward path, first of every mangle rule (before the
+        // filter table), and what leaves it (mangle POSTROUTING, after every filter chain).
+        Jump(table: "mangle", builtin: "FORWARD", chain: IptablesRenderer.count) { _, m in "-m connmark --mark \(m)/\(m)" },
+        Jump(table: "mangle", builtin: "POSTROUTING", chain: IptablesRenderer.delivered) { _, m in "-m connmark --mark \(m)/\(m)" },
+        Jump(table: "filter", builtin: "FORWARD", chain: IptablesRenderer.forward) { _, _ in "" },
     ]
 
     public func render(_ plan: Plan) -> String { renderer.render(plan) }
@@ -81,9 +87,9 @@ public struct IptablesBackend: FirewallBackend {
             let before = try ipt.save(counters: true)
             saved[ipt] = before
             if used.contains(family) {
-                changes.append((ipt, fill(plan, family, over: before), restoring(before, family, afterFill: true)))
+                changes.append((ipt, fill(plan, family, over: before), restoring(before, family, mark: plan.settings.mark, afterFill: true, admits: plan.settings.admission != .none)))
             } else if ours(in: before) {
-                changes.append((ipt, emptying(before), restoring(before, family, afterFill: false)))
+                changes.append((ipt, emptying(before), restoring(before, family, mark: plan.settings.mark, afterFill: false)))
             }
         }
         var steps: [Step] = []
@@ -121,17 +127,23 @@ public struct IptablesBackend: FirewallBackend {
     func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset) -> IptablesInput {
         var input = IptablesInput()
         let rules = renderer.rules(plan, family: family)
-        // The counting rules keep what they counted: the same rule, the same endpoint and
-        // direction. Only the packets between the save and the restore are lost.
-        let filter = before["filter"]
-        var counted: [String: (packets: UInt64, bytes: UInt64)] = [:]
-        for (index, rule) in filter.rules.enumerated() where rule.chain == IptablesRenderer.forward && !rule.spec.contains(" -j ") {
-            if let counts = filter.counters[index] { counted[rule.spec] = counts }
+        // The counting rules keep what they counted: the same rule text, so the same forward of
+        // the same guest (its owner is in the rule's comment). Only the packets between the save
+        // and the restore are lost.
+        let mangle = before["mangle"]
+        var counted: [String: [String: (packets: UInt64, bytes: UInt64)]] = [:]
+        for (index, rule) in mangle.rules.enumerated() where rule.chain == IptablesRenderer.count || rule.chain == IptablesRenderer.delivered {
+            if let counts = mangle.counters[index] { counted[rule.chain, default: [:]][rule.spec] = counts }
         }
         for (table, chain) in IptablesRenderer.chains {
+            // The admin's chain, created where our accept needs it (before the rule that jumps
+            // to it) and never emptied: declaring an existing chain in restore input flushes it.
+            if chain == IptablesRenderer.forward, plan.settings.admission != .none, before["filter"].chains[IptablesRenderer.user] == nil {
+                input.add(table, ":\(IptablesRenderer.user) - [0:0]")
+            }
             input.add(table, ":\(chain) - [0:0]")
             for spec in rules[chain] ?? [] {
-                if chain == IptablesRenderer.forward, let counts = counted[spec], counts.packets > 0 || counts.bytes > 0 {
+                if let counts = counted[chain]?[spec], counts.packets > 0 || counts.bytes > 0 {
                     input.add(table, "-A \(chain) \(spec)", counts: counts)
                 } else {
                     input.add(table, "-A \(chain) \(spec)")
@@ -140,8 +152,8 @@ public struct IptablesBackend: FirewallBackend {
         }
         for jump in Self.jumps {
             let builtin = before[jump.table].rules(in: jump.builtin)
-            let existing = builtin.filter { $0.spec.hasSuffix("-j \(jump.chain)") }
-            let expected = jump.rule(family)
+            let existing = builtin.filter(jump.isOurs)
+            let expected = jump.rule(family, mark: plan.settings.mark)
             if existing.count == 1 && builtin.first == expected { continue }
             for rule in existing { input.add(jump.table, rule.delete) }
             input.add(jump.table, expected.insert(at: 1))
@@ -153,20 +165,26 @@ public struct IptablesBackend: FirewallBackend {
     func emptying(_ before: IptablesRuleset) -> IptablesInput {
         var input = IptablesInput()
         for jump in Self.jumps {
-            for rule in before[jump.table].rules(in: jump.builtin) where rule.spec.hasSuffix("-j \(jump.chain)") { input.add(jump.table, rule.delete) }
+            for rule in before[jump.table].rules(in: jump.builtin) where jump.isOurs(rule) { input.add(jump.table, rule.delete) }
         }
         for (table, chain) in IptablesRenderer.chains where before[table].chains[chain] != nil {
             input.add(table, "-F \(chain)")
             input.add(table, "-X \(chain)")
+        }
+        // The admin's chain goes only when it holds nothing, and nothing else jumps to it.
+        let filter = before["filter"]
+        if filter.chains[IptablesRenderer.user] != nil, filter.rules(in: IptablesRenderer.user).isEmpty,
+           !filter.rules.contains(where: { $0.chain != IptablesRenderer.forward && $0.spec.hasSuffix("-j \(IptablesRenderer.user)") }) {
+            input.add("filter", "-X \(IptablesRenderer.user)")
         }
         return input
     }
 
     /// The input that puts our jumps and chains back as `before` had them: after `fill`, which
     /// left exactly one jump per built-in chain, or after `emptying`, which left none.
-    func restoring(_ before: IptablesRuleset, _ family: Family, afterFill: Bool) -> IptablesInput {
+    func restoring(_ before: IptablesRuleset, _ family: Family, mark: Mark, afterFill: Bool, admits: Bool = false) -> IptablesInput {
         var input = IptablesInput()
-        if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family).delete) } }
+        if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family, mark: mark).delete) } }
         for (table, chain) in IptablesRenderer.chains {
             if before[table].chains[chain] != nil {
                 input.add(table, ":\(chain) - [0:0]")
@@ -176,8 +194,13 @@ public struct IptablesBackend: FirewallBackend {
                 input.add(table, "-X \(chain)")
             }
         }
+        // The admin's chain: made by this fill (then removed again), or removed by `emptying`
+        // (then put back, empty as it was).
+        let user = before["filter"].chains[IptablesRenderer.user] != nil
+        if afterFill && admits && !user { input.add("filter", "-X \(IptablesRenderer.user)") }
+        if !afterFill && user { input.add("filter", ":\(IptablesRenderer.user) - [0:0]") }
         for jump in Self.jumps {
-            for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where rule.spec.hasSuffix("-j \(jump.chain)") {
+            for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where jump.isOurs(rule) {
                 input.add(jump.table, rule.insert(at: i + 1))
             }
         }
@@ -205,8 +228,8 @@ public struct IptablesBackend: FirewallBackend {
                 let ipt = iptables(flavour, family)
                 guard ipt.hasTables() else { continue }
                 let before = try ipt.save()
-                guard ours(in: before) || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains { $0.spec.hasSuffix("-j \(j.chain)") } }) else { continue }
-                let apply = emptying(before), undo = restoring(before, family, afterFill: false)
+                guard ours(in: before) || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains(where: j.isOurs) }) else { continue }
+                let apply = emptying(before), undo = restoring(before, family, mark: .default, afterFill: false)
                 for table in apply.tables {
                     let forward = apply.only(table), backward = undo.only(table)
                     result.steps.append(Step("remove \(ipt.tool) \(table) chains", apply: { () throws(PortFwdError) in try ipt.restore(forward, test: false) },
@@ -236,10 +259,10 @@ public struct IptablesBackend: FirewallBackend {
         var found = false
         for family in Family.allCases {
             let ipt = iptables(flavour, family)
-            guard ipt.hasTables("filter") else { continue }
-            let rules = try ipt.save(table: "filter", counters: true)
-            found = found || rules["filter"].chains[IptablesRenderer.forward] != nil
-            result.merge(Self.counters(of: Counted.endpoints(plan.entries(family)).map(\.endpoint), mark: plan.settings.mark, in: rules)) { a, _ in a }
+            guard ipt.hasTables("mangle") else { continue }
+            let rules = try ipt.save(table: "mangle", counters: true)
+            found = found || rules["mangle"].chains[IptablesRenderer.count] != nil
+            result.merge(Self.counters(of: plan.entries(family), in: rules)) { a, _ in a }
         }
         return found ? result : nil
     }
@@ -267,9 +290,9 @@ public struct IptablesBackend: FirewallBackend {
             guard used else { continue }
             for jump in Self.jumps {
                 let builtin = now[jump.table].rules(in: jump.builtin)
-                let ours = builtin.filter { $0.spec.hasSuffix("-j \(jump.chain)") }
+                let ours = builtin.filter(jump.isOurs)
                 if ours.isEmpty { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is missing") }
-                else if ours.count > 1 || builtin.first != jump.rule(family) { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is not first") }
+                else if ours.count > 1 || builtin.first != jump.rule(family, mark: plan.settings.mark) { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is not first") }
             }
         }
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
@@ -282,19 +305,21 @@ public struct IptablesBackend: FirewallBackend {
         return lines
     }
 
-    /// What the counting rules of `endpoints` hold in an `iptables-save -c`: both directions
-    /// added up into one counter, as in the nftables backend. Rules are found by the exact
-    /// text the renderer writes for each endpoint; an endpoint without rules is left out.
-    static func counters(of endpoints: [Endpoint], mark: Mark, in rules: IptablesRuleset) -> Counters {
-        let table = rules["filter"]
-        var held: [String: Counts] = [:]
-        for (index, rule) in table.rules.enumerated() where rule.chain == IptablesRenderer.forward {
-            if let counts = table.counters[index] { held[rule.spec] = Counts(packets: counts.packets, bytes: counts.bytes) }
+    /// What the counting rules of `entries` hold in an `iptables-save -c` of the mangle table:
+    /// both directions in one counter per side, as in the nftables backend. Rules are found by
+    /// the exact text the renderer writes for each forward and its owner; a forward without
+    /// rules is left out.
+    static func counters(of entries: [PlanEntry], in rules: IptablesRuleset) -> Counters {
+        let table = rules["mangle"]
+        var held: [String: [String: Counts]] = [:]
+        for (index, rule) in table.rules.enumerated() where rule.chain == IptablesRenderer.count || rule.chain == IptablesRenderer.delivered {
+            if let counts = table.counters[index] { held[rule.chain, default: [:]][rule.spec] = Counts(packets: counts.packets, bytes: counts.bytes) }
         }
         var result: Counters = [:]
-        for endpoint in endpoints {
-            let found = IptablesRenderer.counting(endpoint, mark: mark).compactMap { held[$0] }
-            if !found.isEmpty { result[endpoint] = found.reduce(Counts(packets: 0, bytes: 0), +) }
+        for e in entries {
+            let key = ForwardKey(e), rule = IptablesRenderer.counting(key, owner: e.owner)
+            guard let dnat = held[IptablesRenderer.count]?[rule] else { continue }
+            result[key] = ForwardCounters(owner: e.owner, dnat: dnat, delivered: held[IptablesRenderer.delivered]?[rule])
         }
         return result
     }

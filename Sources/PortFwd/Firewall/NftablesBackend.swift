@@ -81,7 +81,7 @@ public struct NftablesBackend: FirewallBackend {
         return result
     }
 
-    /// Every count set's counters, read typed from the kernel; the plan is not needed.
+    /// Every count set's counters, by forward, read typed from the kernel; the plan is not needed.
     public func counters(for plan: Plan) throws(PortFwdError) -> Counters? {
         guard try installed() else { return nil }
         return try currentCounters()
@@ -90,15 +90,15 @@ public struct NftablesBackend: FirewallBackend {
     /// What the count sets hold now; empty without a table.
     func currentCounters() throws(PortFwdError) -> Counters {
         // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
-        var result: Counters = [:]
-        for set in ["count4", "count4_ranges", "count6", "count6_ranges"] {
+        var sets = NftTable()
+        for set in CountSet.all {
             do throws(PortFwdError) {
-                result.merge(try NftJSON.counters(try nft.run("list set \(Self.table) \(set)", json: true, dryRun: false))) { a, _ in a }
+                sets.sets += try NftJSON.table(try nft.run("list set \(Self.table) \(set.name)", json: true, dryRun: false)).sets
             } catch {
                 if error.code != .notFound { throw error }
             }
         }
-        return result
+        return sets.counters
     }
 
     /// Whether our table exists, asked as a dry-run delete: any listing that touches our

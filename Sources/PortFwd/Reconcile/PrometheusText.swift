@@ -24,15 +24,24 @@ public struct PrometheusText: Sendable {
         family("installed", "gauge", "1 when the rules are installed.", [([], r.installed ? "1" : "0")])
         family("forwards", "gauge", "Forwards installed.", [([], "\(r.forwards.count)")])
         let rows = r.forwards.filter { $0.packets != nil }
+        // A series per forward of a guest, by UUID: two domains of one name (one undefined and
+        // defined anew while its record waits out its grace) are two series, never one twice.
         func labels(_ row: StatusReport.Row) -> [(String, String)] {
-            [("guest", row.guest), ("family", row.family), ("spec", row.spec), ("target", row.target), ("origin", row.origin)]
+            [("guest", row.guest), ("uuid", row.uuid ?? ""), ("family", row.family), ("spec", row.spec), ("target", row.target), ("origin", row.origin)]
         }
         family("forward_packets_total", "counter",
-               "Packets of forwarded connections, both directions; forwards to one guest port share one counter. Carried across table swaps.",
+               "Packets of a forward's connections, both directions, as they entered the forward path after DNAT. Carried across table swaps.",
                rows.map { (labels($0), "\($0.packets!)") })
         family("forward_bytes_total", "counter",
-               "Bytes of forwarded connections, both directions; forwards to one guest port share one counter. Carried across table swaps.",
+               "Bytes of a forward's connections, both directions, as they entered the forward path after DNAT. Carried across table swaps.",
                rows.map { (labels($0), "\($0.bytes!)") })
+        let delivered = rows.filter { $0.deliveredPackets != nil }
+        family("forward_delivered_packets_total", "counter",
+               "Packets of a forward's connections that left the forward path past every other firewall; fewer than forward_packets_total means something between drops them.",
+               delivered.map { (labels($0), "\($0.deliveredPackets!)") })
+        family("forward_delivered_bytes_total", "counter",
+               "Bytes of a forward's connections that left the forward path past every other firewall.",
+               delivered.map { (labels($0), "\($0.deliveredBytes!)") })
         family("pending_guests", "gauge", "Running guests whose forwards wait, for an address or a free port.", [([], "\(r.pending.count)")])
         family("pending_forwards", "gauge", "Forwards that wait, per guest.",
                r.pending.map { ([("guest", $0.guest), ("reason", $0.reason)], "\($0.forwards.count)") })

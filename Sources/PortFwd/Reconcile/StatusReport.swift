@@ -11,6 +11,8 @@ import PortFwdSystem
 public struct StatusReport: Codable, Sendable {
     public struct Row: Codable, Sendable {
         public let guest: String
+        /// The domain's UUID; nil for a configured guest that does not run (`apply --all`).
+        public let uuid: String?
         public let family: String
         public let spec: String
         public let proto: String
@@ -26,13 +28,26 @@ public struct StatusReport: Codable, Sendable {
         public let origin: String
         /// `explicit`, `dhcp-host`, `lease`, or `config` for a guest covered by `--all` only.
         public let addressSource: String
+        /// Packets and bytes of its connections (both directions) as they entered the forward
+        /// path after our DNAT; nil when nothing is installed.
         public let packets: UInt64?
         public let bytes: UInt64?
+        /// The same, as they left it past every other firewall: fewer than `packets` means
+        /// something between dropped some.
+        public let deliveredPackets: UInt64?
+        public let deliveredBytes: UInt64?
 
         enum CodingKeys: String, CodingKey {
-            case guest, family, spec, proto, sources, target, origin, packets, bytes
+            case guest, uuid, family, spec, proto, sources, target, origin, packets, bytes
             case hostAddress = "host_address", hostPort = "host_port", hostPortLast = "host_port_last"
             case guestPort = "guest_port", guestPortLast = "guest_port_last", addressSource = "address_source"
+            case deliveredPackets = "delivered_packets", deliveredBytes = "delivered_bytes"
+        }
+
+        /// Packets that entered the forward path and never left it.
+        public var undelivered: UInt64? {
+            guard let packets, let deliveredPackets else { return nil }
+            return packets > deliveredPackets ? packets - deliveredPackets : 0
         }
     }
 
@@ -99,17 +114,18 @@ public struct StatusReport: Codable, Sendable {
         self.backend = backend
         self.problems = problems
         healthy = problems.isEmpty
-        let sources = Dictionary(records.map { ($0.name.value, $0.addressSource.rawValue) }, uniquingKeysWith: { a, _ in a })
+        let sources = Dictionary(records.map { ($0.uuid, $0.addressSource.rawValue) }, uniquingKeysWith: { a, _ in a })
         forwards = plan.entries.filter { filter?.contains($0.guest.value) ?? true }.map { e in
-            // Counters live per guest endpoint; find the element whose range covers this forward.
-            let counter = counters?.covering(e.guestAddress, e.proto, e.guestPorts)
+            // Counters live per forward, and count only for the guest that owns them.
+            let counter = counters?[ForwardKey(e)].flatMap { $0.owner == nil || $0.owner == e.owner ? $0 : nil }
             let anySource = e.sources == [Network.any(e.family)]
-            return Row(guest: e.guest.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
+            return Row(guest: e.guest.value, uuid: e.uuid?.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
                        hostAddress: e.hostAddress?.description, hostPort: Int(e.hostPorts.lower), hostPortLast: Int(e.hostPorts.upper),
                        guestPort: Int(e.guestPorts.lower), guestPortLast: Int(e.guestPorts.upper),
                        sources: anySource ? [] : e.sources.map(\.description), target: "\(e.family.bracketed(e.guestAddress)):\(e.guestPorts)",
-                       origin: e.forward.origin.rawValue, addressSource: sources[e.guest.value] ?? "config",
-                       packets: counter?.packets, bytes: counter?.bytes)
+                       origin: e.forward.origin.rawValue, addressSource: e.uuid.flatMap { sources[$0] } ?? "config",
+                       packets: counter?.dnat.packets, bytes: counter?.dnat.bytes,
+                       deliveredPackets: counter?.delivered?.packets, deliveredBytes: counter?.delivered?.bytes)
         }
         self.pending = pending.filter { filter?.contains($0.guest.name.value) ?? true }.map {
             Pending(guest: $0.guest.name.value, forwards: $0.forwards.map(\.spec.description), addressSource: $0.guest.addressSource.rawValue,
@@ -118,17 +134,19 @@ public struct StatusReport: Codable, Sendable {
     }
 
     public var table: String {
-        var lines = [["GUEST", "SPEC", "TARGET", "SOURCES", "ADDRESS", "PACKETS", "BYTES"]]
+        // PACKETS entered the forward path after our DNAT, DELIVERED left it past every other
+        // firewall; BYTES of what entered.
+        var lines = [["GUEST", "SPEC", "TARGET", "SOURCES", "ADDRESS", "PACKETS", "DELIVERED", "BYTES"]]
         for r in forwards {
             lines.append([LogText.line(r.guest), r.spec, r.target, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.addressSource,
-                          r.packets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
+                          r.packets.map(String.init) ?? "-", r.deliveredPackets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
         }
         // What waits, as `incus network forward show` shows it: each forward, with no target yet.
         for p in pending {
-            for spec in p.forwards { lines.append([LogText.line(p.guest), spec, "-", "-", "pending", "-", "-"]) }
+            for spec in p.forwards { lines.append([LogText.line(p.guest), spec, "-", "-", "pending", "-", "-", "-"]) }
         }
         for idle in notRunning {
-            for spec in idle.forwards { lines.append([LogText.line(idle.guest), spec, "-", "-", "not running", "-", "-"]) }
+            for spec in idle.forwards { lines.append([LogText.line(idle.guest), spec, "-", "-", "not running", "-", "-", "-"]) }
         }
         let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
         var text = ""

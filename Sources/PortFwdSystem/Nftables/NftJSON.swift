@@ -49,7 +49,7 @@ public enum NftJSON {
         return table
     }
 
-    /// The counters of our count sets in a listing, by endpoint.
+    /// The counters of our count sets in a listing, by forward.
     public static func counters(_ text: String) throws(PortFwdError) -> Counters { try table(text).counters }
 
     static func set(_ json: JSONValue) -> NftSet? {
@@ -82,6 +82,7 @@ public enum NftJSON {
             if let counter = elem["counter"] {
                 element.counter = Counts(packets: counter["packets"]?.uint64 ?? 0, bytes: counter["bytes"]?.uint64 ?? 0)
             }
+            element.comment = elem["comment"]?.string
             return element
         }
         return NftElement(values(json, key))

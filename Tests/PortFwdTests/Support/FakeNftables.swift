@@ -191,7 +191,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             do { element = try NftScript.element(text, in: set) } catch { throw PortFwdError(.refused, "Error: \(error)") }
             let index = table!.sets[s].elements.firstIndex { add ? $0 == element : $0.key == element.key }
             if add {
-                if index == nil { table!.sets[s].elements.append(table!.sets[s].counter ? NftElement(element.key, data: element.data, counter: Counts(packets: 0, bytes: 0)) : element) }
+                if index == nil { table!.sets[s].elements.append(table!.sets[s].counter ? NftElement(element.key, data: element.data, counter: Counts(packets: 0, bytes: 0), comment: element.comment) : element) }
             } else {
                 guard let index else { throw notFound }
                 table!.sets[s].elements.remove(at: index)
@@ -245,7 +245,9 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
                 if set.isMap { return [values(e.key), values(e.data)] }
                 guard set.counter else { return values(e.key) }
                 let counts = e.counter ?? Counts(packets: 0, bytes: 0)
-                return ["elem": ["val": values(e.key), "counter": ["packets": counts.packets, "bytes": counts.bytes]]]
+                var elem: [String: Any] = ["val": values(e.key), "counter": ["packets": counts.packets, "bytes": counts.bytes]]
+                if let comment = e.comment { elem["comment"] = comment }
+                return ["elem": elem]
             }
         }
         return [set.isMap ? "map" : "set": json]
