@@ -110,7 +110,7 @@ public struct IptablesBackend: FirewallBackend {
         // Our FORWARD chain admits our connections in this flavour; other places (the other
         // flavour, libvirt's own nftables tables) still get a mark-scoped rule where needed.
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places, covered: covered)
         steps += edits.map { edit in
@@ -154,11 +154,43 @@ public struct IptablesBackend: FirewallBackend {
             let builtin = before[jump.table].rules(in: jump.builtin)
             let existing = builtin.filter(jump.isOurs)
             let expected = jump.rule(family, mark: plan.settings.mark)
-            if existing.count == 1 && builtin.first == expected { continue }
+            guard let position = Self.position(of: jump, in: before, family: family, mark: plan.settings.mark, flows: Flow.flows(of: plan)) else { continue }
             for rule in existing { input.add(jump.table, rule.delete) }
-            input.add(jump.table, expected.insert(at: 1))
+            input.add(jump.table, expected.insert(at: position))
         }
         return input
+    }
+
+    /// Where a jump of ours goes (1-based, once any of ours is deleted), or nil when it is
+    /// where it belongs already. Into our DNAT and counting chains: first. Into
+    /// LIBVIRT_PORTFWD_FWD, which admits: directly above the first rule that would reject our
+    /// connections whoever the client is (or last), never above an admin's rule; one that is
+    /// there, once, above that rule, stays where it is.
+    static func position(of jump: Jump, in before: IptablesRuleset, family: Family, mark: Mark, flows: [Flow]) -> Int? {
+        let builtin = before[jump.table].rules(in: jump.builtin)
+        let existing = builtin.enumerated().filter { jump.isOurs($0.element) }
+        let expected = jump.rule(family, mark: mark)
+        guard jump.chain == IptablesRenderer.forward else {
+            return existing.count == 1 && builtin.first == expected ? nil : 1
+        }
+        let obstacle = IptablesForwardChain.obstacle(in: before, family: family, flows: flows)
+        if existing.count == 1, existing[0].element == expected, obstacle.map({ existing[0].offset < $0 }) ?? true { return nil }
+        let at = obstacle ?? builtin.count
+        return at - builtin.prefix(at).filter(jump.isOurs).count + 1
+    }
+
+    /// The restore input's tables never need this: kept for `drift`, which names a jump that
+    /// is missing, or below the obstacle.
+    static func misplaced(_ jump: Jump, in now: IptablesRuleset, family: Family, mark: Mark, flows: [Flow]) -> String? {
+        let builtin = now[jump.table].rules(in: jump.builtin)
+        let ours = builtin.filter(jump.isOurs)
+        if ours.isEmpty { return "is missing" }
+        if jump.chain != IptablesRenderer.forward {
+            return ours.count > 1 || builtin.first != jump.rule(family, mark: mark) ? "is not first" : nil
+        }
+        guard ours.count == 1, ours[0] == jump.rule(family, mark: mark) else { return "is not as the plan writes it" }
+        let index = builtin.firstIndex(of: ours[0])!
+        return IptablesForwardChain.obstacle(in: now, family: family, flows: flows).map { index < $0 ? nil : "is below what rejects our connections" } ?? nil
     }
 
     /// Every jump and chain of ours removed.
@@ -171,13 +203,16 @@ public struct IptablesBackend: FirewallBackend {
             input.add(table, "-F \(chain)")
             input.add(table, "-X \(chain)")
         }
-        // The admin's chain goes only when it holds nothing, and nothing else jumps to it.
-        let filter = before["filter"]
-        if filter.chains[IptablesRenderer.user] != nil, filter.rules(in: IptablesRenderer.user).isEmpty,
-           !filter.rules.contains(where: { $0.chain != IptablesRenderer.forward && $0.spec.hasSuffix("-j \(IptablesRenderer.user)") }) {
-            input.add("filter", "-X \(IptablesRenderer.user)")
-        }
+        if Self.emptyingDropsUser(before) { input.add("filter", "-X \(IptablesRenderer.user)") }
         return input
+    }
+
+    /// The admin's chain goes with ours only when it holds nothing, and nothing else (the
+    /// other backend's admission rules) jumps to it.
+    static func emptyingDropsUser(_ before: IptablesRuleset) -> Bool {
+        let filter = before["filter"]
+        return filter.chains[IptablesRenderer.user] != nil && filter.rules(in: IptablesRenderer.user).isEmpty
+            && !filter.rules.contains { $0.chain != IptablesRenderer.forward && $0.spec.hasSuffix("-j \(IptablesRenderer.user)") }
     }
 
     /// The input that puts our jumps and chains back as `before` had them: after `fill`, which
@@ -186,6 +221,9 @@ public struct IptablesBackend: FirewallBackend {
         var input = IptablesInput()
         if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family, mark: mark).delete) } }
         for (table, chain) in IptablesRenderer.chains {
+            // The admin's chain, removed by `emptying`, comes back (empty, as it was) before
+            // the chain that jumps to it.
+            if chain == IptablesRenderer.forward, !afterFill, Self.emptyingDropsUser(before) { input.add(table, ":\(IptablesRenderer.user) - [0:0]") }
             if before[table].chains[chain] != nil {
                 input.add(table, ":\(chain) - [0:0]")
                 for rule in before[table].rules(in: chain) { input.add(table, rule.append) }
@@ -194,11 +232,8 @@ public struct IptablesBackend: FirewallBackend {
                 input.add(table, "-X \(chain)")
             }
         }
-        // The admin's chain: made by this fill (then removed again), or removed by `emptying`
-        // (then put back, empty as it was).
-        let user = before["filter"].chains[IptablesRenderer.user] != nil
-        if afterFill && admits && !user { input.add("filter", "-X \(IptablesRenderer.user)") }
-        if !afterFill && user { input.add("filter", ":\(IptablesRenderer.user) - [0:0]") }
+        // The admin's chain, made by this fill: removed again.
+        if afterFill && admits && before["filter"].chains[IptablesRenderer.user] == nil { input.add("filter", "-X \(IptablesRenderer.user)") }
         for jump in Self.jumps {
             for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where jump.isOurs(rule) {
                 input.add(jump.table, rule.insert(at: i + 1))
@@ -289,19 +324,15 @@ public struct IptablesBackend: FirewallBackend {
             }
             guard used else { continue }
             for jump in Self.jumps {
-                let builtin = now[jump.table].rules(in: jump.builtin)
-                let ours = builtin.filter(jump.isOurs)
-                if ours.isEmpty { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is missing") }
-                else if ours.count > 1 || builtin.first != jump.rule(family, mark: plan.settings.mark) { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is not first") }
+                if let problem = Self.misplaced(jump, in: now, family: family, mark: plan.settings.mark, flows: Flow.flows(of: plan)) {
+                    lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) \(problem)")
+                }
             }
         }
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
-        let admission = Admission(mark: plan.settings.mark, mode: plan.settings.admission)
-        lines += places.filter { admission.wants($0, among: places, covered: covered) && !$0.isCorrect }.map {
-            $0.hasOurs ? "admission rule in \($0.id) is not first" : "admission rule in \($0.id) is missing"
-        }
+        lines += Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places, covered: covered)
         return lines
     }
 

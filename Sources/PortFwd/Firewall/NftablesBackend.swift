@@ -29,7 +29,7 @@ public struct NftablesBackend: FirewallBackend {
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         // Survey first. The swap does not touch the other firewalls, and after a large commit
         // libnftables' next read fetches every set element again, ours included.
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet)
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
         var steps: [Step] = []
         var alongside = ""
@@ -129,12 +129,9 @@ public struct NftablesBackend: FirewallBackend {
         return lines + (try admissionDrift(plan))
     }
 
-    /// Places that should hold our rule and do not (or not first).
+    /// Places that should hold our rule and do not, or hold it below what rejects.
     func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [String] {
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet)
-        let admission = Admission(mark: plan.settings.mark, mode: plan.settings.admission)
-        return places.filter { admission.wants($0, among: places) && !$0.isCorrect }.map {
-            $0.hasOurs ? "admission rule in \($0.id) is not first" : "admission rule in \($0.id) is missing"
-        }
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet)
+        return Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places)
     }
 }

@@ -18,7 +18,7 @@ public struct PrometheusText: Sendable {
             }
         }
         let r = report
-        family("healthy", "gauge", "1 when the kernel holds the plan and nothing is stale, pending or turned away (status exits 0).",
+        family("healthy", "gauge", "1 when the kernel holds the plan and nothing is stale, pending, turned away or undelivered (status exits 0).",
                [([], r.healthy ? "1" : "0")])
         family("problems", "gauge", "Problems status reports, one per line on its standard error.", [([], "\(r.problems.count)")])
         family("installed", "gauge", "1 when the rules are installed.", [([], r.installed ? "1" : "0")])
@@ -42,9 +42,16 @@ public struct PrometheusText: Sendable {
         family("forward_delivered_bytes_total", "counter",
                "Bytes of a forward's connections that left the forward path past every other firewall.",
                delivered.map { (labels($0), "\($0.deliveredBytes!)") })
+        // Refused: left out by the plan (by reason), or turned away by another firewall.
+        var refused: [[String]: Int] = [:]
+        for r in r.leftOut { refused[[r.guest, r.uuid ?? "", r.reason], default: 0] += 1 }
+        for row in r.forwards where !row.turnedAwayBy.isEmpty { refused[[row.guest, row.uuid ?? "", "turned-away"], default: 0] += 1 }
+        family("forwards_refused", "gauge",
+               "Forwards of running guests that do not work: left out by the plan (reason policy, host-service, port-taken, config-conflict, isolated, family) or turned away by another firewall's chain (turned-away).",
+               refused.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { k in ([("guest", k[0]), ("uuid", k[1]), ("reason", k[2])], "\(refused[k]!)") })
         family("pending_guests", "gauge", "Running guests whose forwards wait, for an address or a free port.", [([], "\(r.pending.count)")])
         family("pending_forwards", "gauge", "Forwards that wait, per guest.",
-               r.pending.map { ([("guest", $0.guest), ("reason", $0.reason)], "\($0.forwards.count)") })
+               r.pending.map { ([("guest", $0.guest), ("uuid", $0.uuid ?? ""), ("reason", $0.reason)], "\($0.forwards.count)") })
         family("service_running", "gauge", "1 when the libvirt-portfwd watch service runs.", [([], r.service.running ? "1" : "0")])
         if let repairs = r.service.repairs {
             family("repairs_total", "counter", "Repairs of other programs' changes by the watch service since it started.", [([], "\(repairs)")])

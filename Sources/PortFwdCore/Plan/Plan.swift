@@ -29,8 +29,11 @@ public struct Plan: Hashable, Sendable {
     /// Bridges of isolated libvirt networks (no `<forward>`), sorted: nothing that comes in
     /// through them is forwarded, so a forward never gives such a network a way out.
     public let isolated: [String]
+    /// Each libvirt network's bridge and subnets: which bridge a guest's traffic goes out on,
+    /// for the analysis of other firewalls (`Flow`); not part of the ruleset.
+    public let bridges: [String: [Network]]
 
-    public init(guests: [Guest], settings: Settings, isolated: [String] = []) throws(PortFwdError) {
+    public init(guests: [Guest], settings: Settings, isolated: [String] = [], bridges: [String: [Network]] = [:]) throws(PortFwdError) {
         var problems: [String] = []
         var entries: [PlanEntry] = []
         entries.reserveCapacity(guests.reduce(0) { $0 + $1.forwards.count })
@@ -49,6 +52,7 @@ public struct Plan: Hashable, Sendable {
         // Every name Linux accepts, however odd: the renderers match each exactly, and a bridge
         // dropped here would leave its network open.
         self.isolated = Array(Set(isolated.filter(InterfaceMatch.isLinuxName))).sorted()
+        self.bridges = bridges.filter { InterfaceMatch.isLinuxName($0.key) }
     }
 
     /// Nothing to forward: what `flush`'s rules and an empty config have in common.

@@ -1,0 +1,73 @@
+/// Our traffic as the other firewalls on the forward hook see it: one forward's connections,
+/// in one direction and state, after our DNAT and before the reply's un-DNAT. What a rule can
+/// know of it is what a rule can match: interfaces, addresses, protocol, ports, conntrack state
+/// and status, our mark bit. What varies from one connection to the next (the client's address
+/// and port, the interface it comes in on) is left open, and a rule that depends on it is
+/// said to depend on the client (`Doubt.client`).
+public struct Flow: Sendable, Hashable {
+    public enum Direction: String, Sendable, Hashable { case original, reply }
+    public enum State: String, Sendable, Hashable { case new, established }
+
+    /// An interface as the flow knows it.
+    public enum Link: Sendable, Hashable {
+        /// This one: the guest's bridge.
+        case named(String)
+        /// Whichever the client uses; never one of these bridges (libvirt's).
+        case outside(excluding: Set<String>)
+        /// The guest's bridge, whose name is not known here.
+        case unknown
+    }
+
+    /// What an address of the flow is: the guest's, or a client's from these networks.
+    public enum Address: Sendable, Hashable {
+        case host(IPAddress)
+        case clients([Network])
+    }
+
+    public let forward: PlanEntry
+    public let direction: Direction
+    public let state: State
+    public let iif: Link
+    public let oif: Link
+    public let source: Address
+    public let destination: Address
+    /// nil: any port (the client's).
+    public let sourcePorts: PortRange?
+    public let destinationPorts: PortRange?
+    public let mark: Mark
+
+    public var family: Family { forward.family }
+    public var proto: Proto { forward.proto }
+
+    /// Every flow a plan's forwards make, from clients outside the host's libvirt bridges:
+    /// a new connection, its later packets, and the guest's replies.
+    /// - Parameter bridges: each libvirt network's bridge and subnets; a guest in none of them
+    ///   goes out on an interface of unknown name.
+    public static func flows(of plan: Plan) -> [Flow] {
+        let bridges = Set(plan.bridges.keys)
+        return plan.entries.flatMap { e -> [Flow] in
+            let bridge = plan.bridges.first { _, subnets in subnets.contains { $0.contains(e.guestAddress) } }?.key
+            let guestLink: Link = bridge.map(Link.named) ?? .unknown
+            let outside = Link.outside(excluding: bridges)
+            let guest = Address.host(e.guestAddress), clients = Address.clients(e.sources)
+            let mark = plan.settings.mark
+            return [
+                Flow(forward: e, direction: .original, state: .new, iif: outside, oif: guestLink, source: clients, destination: guest,
+                     sourcePorts: nil, destinationPorts: e.guestPorts, mark: mark),
+                Flow(forward: e, direction: .original, state: .established, iif: outside, oif: guestLink, source: clients, destination: guest,
+                     sourcePorts: nil, destinationPorts: e.guestPorts, mark: mark),
+                Flow(forward: e, direction: .reply, state: .established, iif: guestLink, oif: outside, source: guest, destination: clients,
+                     sourcePorts: e.guestPorts, destinationPorts: nil, mark: mark),
+            ]
+        }
+    }
+
+    /// `new connections`, `replies`, for messages.
+    public var label: String {
+        switch (direction, state) {
+        case (.original, .new): return "new connections"
+        case (.original, .established): return "established connections"
+        case (.reply, _): return "replies"
+        }
+    }
+}
