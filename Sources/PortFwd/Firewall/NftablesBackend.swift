@@ -63,6 +63,14 @@ public struct NftablesBackend: FirewallBackend {
             result = result + Self.clearing(places, nft: nft)
         }
         let nft = self.nft
+        if admission {
+            // A trace table a killed `trace` left behind (inert past its deadline) goes with the rest.
+            result.steps.append(Step("delete table \(TraceTable.table)", apply: { () throws(PortFwdError) in
+                do throws(PortFwdError) { _ = try nft.run("delete table \(TraceTable.table)") } catch {
+                    if error.code != .notFound { throw error }
+                }
+            }, undo: { () throws(PortFwdError) in }))
+        }
         result.steps.append(Step("delete table \(Self.table)", apply: { () throws(PortFwdError) in
             if nft.hasDestroy { _ = try nft.run("destroy table \(Self.table)"); return }
             do throws(PortFwdError) { _ = try nft.run("delete table \(Self.table)") } catch {

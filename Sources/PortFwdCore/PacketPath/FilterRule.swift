@@ -8,12 +8,15 @@ public struct FilterRule: Sendable {
     /// How an admin finds it: `rule 3 (-s 203.0.113.5/32 -j DROP)`, `handle 12 (ip saddr 203.0.113.5 drop)`.
     public var position: String
     public var text: String
+    /// nftables' handle of the rule, where it was read from nftables.
+    public var handle: Int?
 
-    public init(conditions: [Condition], verdict: Verdict, position: String, text: String) {
+    public init(conditions: [Condition], verdict: Verdict, position: String, text: String, handle: Int? = nil) {
         self.conditions = conditions
         self.verdict = verdict
         self.position = position
         self.text = text
+        self.handle = handle
     }
 
     public var label: String { "\(position) (\(text))" }

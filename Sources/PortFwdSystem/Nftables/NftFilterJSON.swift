@@ -41,7 +41,7 @@ public enum NftFilterJSON {
                 if chains[chainName] == nil { chains[chainName] = FilterChain(name: chainName, rules: []) }
                 handles[chainName, default: 0] += 1
                 let position = rule["handle"]?.int.map { "rule handle \($0)" } ?? "rule \(handles[chainName]!)"
-                chains[chainName]!.rules += rules(rule["expr"]?.array ?? [], position: position, comment: rule["comment"]?.string)
+                chains[chainName]!.rules += rules(rule["expr"]?.array ?? [], position: position, comment: rule["comment"]?.string, handle: rule["handle"]?.int)
             }
         }
         let family: Family? = family == "ip" ? .ipv4 : family == "ip6" ? .ipv6 : nil
@@ -51,7 +51,7 @@ public enum NftFilterJSON {
 
     /// One rule's statements; a verdict map becomes one rule per key, each with the same
     /// conditions before it.
-    static func rules(_ statements: [JSONValue], position: String, comment: String?) -> [FilterRule] {
+    static func rules(_ statements: [JSONValue], position: String, comment: String?, handle: Int? = nil) -> [FilterRule] {
         var conditions: [Condition] = []
         var words: [String] = []
         var verdict = Verdict.none
@@ -104,10 +104,10 @@ public enum NftFilterJSON {
         let text = words.joined(separator: " ") + (comment.map { " comment \"\(LogText.line($0))\"" } ?? "")
         if !alternatives.isEmpty {
             return alternatives.map { matched, v, key in
-                FilterRule(conditions: conditions + matched, verdict: v, position: position, text: "\(text) (\(key))")
+                FilterRule(conditions: conditions + matched, verdict: v, position: position, text: "\(text) (\(key))", handle: handle)
             }
         }
-        return [FilterRule(conditions: conditions, verdict: verdict, position: position, text: text)]
+        return [FilterRule(conditions: conditions, verdict: verdict, position: position, text: text, handle: handle)]
     }
 
     static func verdictValue(_ json: JSONValue) -> Verdict {
@@ -130,7 +130,9 @@ public enum NftFilterJSON {
         let op = json["op"]?.string ?? "=="
         let left = json["left"] ?? .null, right = json["right"] ?? .null
         let negated = op == "!="
-        let text = "\(describe(left)) \(op == "==" || op == "in" ? "" : op + " ")\(describe(right))"
+        // nft leaves `==` out, but not after a binary operation (`ct mark & 0x10 == 0x10`).
+        let implicit = (op == "==" || op == "in") && left["&"] == nil
+        let text = "\(describe(left)) \(implicit ? "" : op + " ")\(describe(right))"
         var implied: [Condition] = []
         switch left["payload"]?["protocol"]?.string {
         case "ip": implied.append(Condition(.family(.ipv4)))
@@ -240,6 +242,8 @@ public enum NftFilterJSON {
             if let p = o["payload"], let field = p["field"]?.string { return "\(p["protocol"]?.string ?? "") \(field)" }
             if let ct = o["ct"]?["key"]?.string { return "ct \(o["ct"]?["dir"]?.string.map { $0 + " " } ?? "")\(ct)" }
             if let set = o["set"]?.array { return "{ " + set.map(describe).joined(separator: ", ") + " }" }
+            if let parts = o["concat"]?.array { return parts.map(describe).joined(separator: " . ") }
+            if let fib = o["fib"] { return "fib \(describe(fib["flags"] ?? .null)) \(fib["result"]?.string ?? "")" }
             if let and = o["&"]?.array, and.count == 2 { return "\(describe(and[0])) & \(describe(and[1]))" }
             if let prefix = o["prefix"] { return "\(describe(prefix["addr"] ?? .null))/\(describe(prefix["len"] ?? .null))" }
             if let range = o["range"]?.array, range.count == 2 { return "\(describe(range[0]))-\(describe(range[1]))" }
