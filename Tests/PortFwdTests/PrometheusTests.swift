@@ -113,3 +113,36 @@ import Testing
         #expect(all.warnings.contains { $0.hasPrefix("the libvirt-portfwd service is not running") })
     }
 }
+
+/// Every series once: node_exporter drops a whole file that names one series twice. Property:
+/// whatever records exist (several of one name, as when a domain is undefined and defined anew
+/// while its old record waits out its grace; pending, refused, clashing), no sample repeats.
+@Suite struct PrometheusSeriesTests {
+    @Test func noSeriesIsWrittenTwice() throws {
+        var rng = SystemRandomNumberGenerator()
+        let config = """
+            [settings]
+            metadata-host-ports = ["1024-65535"]
+            [[guest]]
+            name = "web"
+            forwards = ["8080:80"]
+
+            """
+        for round in 0..<40 {
+            let host = FakeHost()
+            for i in 0..<Int.random(in: 2...5, using: &rng) {
+                let uuid = try DomainUUID(String(format: "00000000-0000-4000-8000-%012d", round * 10 + i))
+                let name = try GuestName(["web", "db"].randomElement(using: &rng)!)
+                let address = Bool.random(using: &rng) ? IPAddress("192.168.122.\(10 + Int.random(in: 0...2, using: &rng))") : nil
+                let specs = (0..<Int.random(in: 0...2, using: &rng)).map { _ in "\(Int.random(in: 9000...9003, using: &rng)):80" }
+                let forwards = specs.map { Forward(spec: try! PortSpec.parse($0), origin: .metadata) }
+                try host.store.save(RunningGuest(uuid: uuid, name: name, address4: address, addressSource: address == nil ? .pending : .explicit,
+                                                 metadata: RunningGuest.Metadata(forwards: forwards, address4: address)))
+            }
+            _ = try host.reconciler(config).reconcile(.reapply)
+            let text = PrometheusText(try host.reconciler(config).status()).text
+            let series = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").dropLast().joined(separator: " ") }
+            #expect(Set(series).count == series.count, "a series twice in:\n\(text)")
+        }
+    }
+}

@@ -17,7 +17,8 @@ public enum InterfaceMatch {
     /// The quoted string for `iifname`: exact unless the name holds a `"` (which nft's strings
     /// cannot) or ends in `\*`; then a prefix wildcard.
     public static func nft(_ name: String) -> String {
-        if let cut = name.firstIndex(of: "\"") { return "\"\(name[..<cut])*\"" }
+        // A backslash right before the wildcard would make it the character `*`: cut it too.
+        if let cut = name.firstIndex(of: "\"") { return "\"\(name[..<cut].prefix { $0 != "\\" })*\"" }
         if name.hasSuffix("*") {
             // nft reads a trailing `*` as a wildcard and `\*` as the character; backslashes
             // right before it are dropped, so a name ending in `\*` cannot be spelt.

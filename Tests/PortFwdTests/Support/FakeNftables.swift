@@ -74,6 +74,9 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
                 } else if line == "delete table inet libvirt_portfwd" {
                     guard table != nil else { throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory") }
                     table = nil
+                } else if line == "delete table \(TraceTable.table)" {
+                    // `trace` runs against the kernel only: there is never one here.
+                    throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
                 } else if line == "destroy table inet libvirt_portfwd" {
                     guard supportsDestroy else { throw PortFwdError(.refused, "Error: syntax error, unexpected table") }
                     table = nil
