@@ -9,7 +9,7 @@ import PortFwdSystem
 public enum Neighbours {
     /// iptables-nft's tables are nftables tables whose rules hold iptables extensions, which
     /// libnftables' JSON lists as opaque `xt` expressions: those are read with iptables-nft-save.
-    static let iptablesTables: Set<String> = ["filter", "mangle", "raw", "security"]
+    static let iptablesTables: Set<String> = ["filter", "mangle", "raw", "security", "nat"]
 
     public static func survey(nft: NftablesRunner?, commands: CommandRunner, procNet: String = "/proc/net") throws(PortFwdError) -> [FilterTable] {
         var tables: [FilterTable] = []
