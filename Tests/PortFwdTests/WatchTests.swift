@@ -84,7 +84,8 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
                 return ours < reject
             }
             #expect(watch.log.contains("table inet libvirt_portfwd is missing"))
-            #expect(watch.log.contains("admission rule in iptables-nft FORWARD is missing"))
+            // The rules are in before the service writes its line about them.
+            try waitFor("the repair to be logged") { watch.log.contains("admission rule in iptables-nft FORWARD is missing") }
             #expect(run(ns, "status").status == 0)
         }
     }

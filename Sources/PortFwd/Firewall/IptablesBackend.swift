@@ -75,6 +75,7 @@ public struct IptablesBackend: FirewallBackend {
 
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         let flavour = try flavour()
+        let flows = Flow.representatives(of: plan)
         // A family without forwards gets no chains at all (and loses any it had), so an
         // IPv4-only host never grows ip6tables tables of ours.
         let used = Family.allCases.filter { !plan.entries($0).isEmpty }
@@ -87,7 +88,7 @@ public struct IptablesBackend: FirewallBackend {
             let before = try ipt.save(counters: true)
             saved[ipt] = before
             if used.contains(family) {
-                changes.append((ipt, fill(plan, family, over: before), restoring(before, family, mark: plan.settings.mark, afterFill: true, admits: plan.settings.admission != .none)))
+                changes.append((ipt, fill(plan, family, over: before, flows: flows), restoring(before, family, mark: plan.settings.mark, afterFill: true, admits: plan.settings.admission != .none)))
             } else if ours(in: before) {
                 changes.append((ipt, emptying(before), restoring(before, family, mark: plan.settings.mark, afterFill: false)))
             }
@@ -110,7 +111,7 @@ public struct IptablesBackend: FirewallBackend {
         // Our FORWARD chain admits our connections in this flavour; other places (the other
         // flavour, libvirt's own nftables tables) still get a mark-scoped rule where needed.
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: flows, nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places, covered: covered)
         steps += edits.map { edit in
@@ -124,7 +125,7 @@ public struct IptablesBackend: FirewallBackend {
     // MARK: - restore inputs
 
     /// Our chains refilled from the plan, and each jump made the one first rule of its chain.
-    func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset) -> IptablesInput {
+    func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset, flows: [Flow]) -> IptablesInput {
         var input = IptablesInput()
         let rules = renderer.rules(plan, family: family)
         // The counting rules keep what they counted: the same rule text, so the same forward of
@@ -154,7 +155,7 @@ public struct IptablesBackend: FirewallBackend {
             let builtin = before[jump.table].rules(in: jump.builtin)
             let existing = builtin.filter(jump.isOurs)
             let expected = jump.rule(family, mark: plan.settings.mark)
-            guard let position = Self.position(of: jump, in: before, family: family, mark: plan.settings.mark, flows: Flow.flows(of: plan)) else { continue }
+            guard let position = Self.position(of: jump, in: before, family: family, mark: plan.settings.mark, flows: flows) else { continue }
             for rule in existing { input.add(jump.table, rule.delete) }
             input.add(jump.table, expected.insert(at: position))
         }
@@ -252,7 +253,7 @@ public struct IptablesBackend: FirewallBackend {
         let flavour = try flavour()
         for family in Family.allCases where !plan.entries(family).isEmpty {
             let ipt = iptables(flavour, family)
-            try ipt.restore(fill(plan, family, over: try ipt.save()), test: true)
+            try ipt.restore(fill(plan, family, over: try ipt.save(), flows: Flow.representatives(of: plan)), test: true)
         }
     }
 
@@ -304,6 +305,7 @@ public struct IptablesBackend: FirewallBackend {
 
     public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
         let flavour = try flavour()
+        let flows = Flow.representatives(of: plan)
         var lines: [String] = []
         var saved: [Iptables: IptablesRuleset] = [:]
         for family in Family.allCases {
@@ -324,13 +326,13 @@ public struct IptablesBackend: FirewallBackend {
             }
             guard used else { continue }
             for jump in Self.jumps {
-                if let problem = Self.misplaced(jump, in: now, family: family, mark: plan.settings.mark, flows: Flow.flows(of: plan)) {
+                if let problem = Self.misplaced(jump, in: now, family: family, mark: plan.settings.mark, flows: flows) {
                     lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) \(problem)")
                 }
             }
         }
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: flows, nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
         lines += Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places, covered: covered)
         return lines

@@ -29,7 +29,7 @@ public struct NftablesBackend: FirewallBackend {
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         // Survey first. The swap does not touch the other firewalls, and after a large commit
         // libnftables' next read fetches every set element again, ours included.
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands, procNet: procNet)
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
         var steps: [Step] = []
         var alongside = ""
@@ -119,12 +119,15 @@ public struct NftablesBackend: FirewallBackend {
         return true
     }
 
-    public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
+    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try inspect(plan).drift }
+
+    /// The table listed once: its drift from the plan, and the counters its count sets hold.
+    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?) {
         var lines: [String] = []
         let listing: String
         do { listing = try nft.run("list table \(Self.table)", json: true, dryRun: false) } catch {
             if error.code != .notFound { throw error }
-            return ["table \(Self.table) is missing"] + (try admissionDrift(plan))
+            return (["table \(Self.table) is missing"] + (try admissionDrift(plan)), nil)
         }
         let table = try NftJSON.table(listing)
         let fingerprint = renderer.fingerprint(plan)
@@ -134,12 +137,12 @@ public struct NftablesBackend: FirewallBackend {
             // Same plan: anything else is a change made behind our back.
             lines += table.drift(from: NftTable(plan: plan)).map { "table \(Self.table): \($0)" }
         }
-        return lines + (try admissionDrift(plan))
+        return (lines + (try admissionDrift(plan)), table.counters)
     }
 
     /// Places that should hold our rule and do not, or hold it below what rejects.
     func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [String] {
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.flows(of: plan), nft: nft, commands: commands, procNet: procNet)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands, procNet: procNet)
         return Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places)
     }
 }

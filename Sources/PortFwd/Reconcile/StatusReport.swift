@@ -226,8 +226,9 @@ extension Reconciler {
         if outcome.mode == .off {
             problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
         } else {
-            problems += try chosen.selected.drift(from: outcome.plan)
-            counters = try chosen.selected.counters(for: outcome.plan)
+            let inspected = try chosen.selected.inspect(outcome.plan)
+            problems += inspected.drift
+            counters = inspected.counters
             if try host.firewalldRejectsForwards() == true { problems.append(Firewalld.strictProblem) }
             // The whole way through the forward hook, not only our table: who else drops.
             health = ForwardHealth(entries: outcome.plan.entries, counters: counters, suspects: try suspects(outcome.plan))

@@ -51,7 +51,7 @@ public struct ChainWalk: Sendable {
     /// which `ignoring` holds (ours) are passed over.
     public func obstacle(for flows: [Flow], base name: String, ignoring ours: (FilterRule) -> Bool) -> Int? {
         guard let chain = table.chains[name] else { return nil }
-        let relevant = flows.filter { table.family == nil || table.family == $0.family }
+        let relevant = Flow.grouped(flows.filter { table.family == nil || table.family == $0.family }).map(\.flow)
         for (index, rule) in chain.rules.enumerated() where !ours(rule) {
             let one = FilterChain(name: name, rules: [rule])
             for flow in relevant where flow.direction == .original {

@@ -62,6 +62,34 @@ public struct Flow: Sendable, Hashable {
         }
     }
 
+    /// What a rule can tell of the flow: everything but which forward it belongs to. Flows of
+    /// one shape meet every rule alike, so each shape is walked once (10,000 forwards to one
+    /// guest port of a few guests are a handful of shapes).
+    public struct Shape: Hashable, Sendable {
+        let direction: Direction, state: State, iif: Link, oif: Link, source: Address, destination: Address
+        let sourcePorts: PortRange?, destinationPorts: PortRange?, family: Family, proto: Proto
+    }
+
+    public var shape: Shape {
+        Shape(direction: direction, state: state, iif: iif, oif: oif, source: source, destination: destination,
+              sourcePorts: sourcePorts, destinationPorts: destinationPorts, family: family, proto: proto)
+    }
+
+    /// One flow of each shape: all that deciding where a rule goes needs.
+    public static func representatives(of plan: Plan) -> [Flow] { grouped(flows(of: plan)).map(\.flow) }
+
+    /// One flow of each shape, with every forward of that shape.
+    public static func grouped(_ flows: [Flow]) -> [(flow: Flow, forwards: [PlanEntry])] {
+        var order: [Shape] = []
+        var groups: [Shape: (Flow, [PlanEntry])] = [:]
+        for flow in flows {
+            let shape = flow.shape
+            if groups[shape] == nil { order.append(shape); groups[shape] = (flow, []) }
+            groups[shape]!.1.append(flow.forward)
+        }
+        return order.map { (groups[$0]!.0, groups[$0]!.1) }
+    }
+
     /// `new connections`, `replies`, for messages.
     public var label: String {
         switch (direction, state) {

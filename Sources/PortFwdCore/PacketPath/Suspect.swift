@@ -19,16 +19,18 @@ public struct Suspect: Sendable, Hashable, CustomStringConvertible {
     public static func find(_ flows: [Flow], in tables: [FilterTable]) -> [Suspect] {
         struct Key: Hashable { let place: String; let what: String; let sure: Bool }
         var found: [Key: (forwards: [PlanEntry], traffic: Set<String>)] = [:]
+        var seen: [Key: Set<PlanEntry>] = [:]
         var order: [Key] = []
+        let groups = Flow.grouped(flows)
         for table in tables {
             let walk = ChainWalk(table)
             for base in table.baseChains {
-                for flow in flows {
+                for (flow, forwards) in groups {
                     for ending in walk.endings(of: flow, base: base) {
                         guard case .dropped(let path) = ending.kind else { continue }
                         let key = Key(place: "\(table.name) chain \(base)", what: path.joined(separator: ", then "), sure: ending.isSure)
                         if found[key] == nil { order.append(key); found[key] = ([], []) }
-                        if !found[key]!.forwards.contains(flow.forward) { found[key]!.forwards.append(flow.forward) }
+                        for forward in forwards where seen[key, default: []].insert(forward).inserted { found[key]!.forwards.append(forward) }
                         found[key]!.traffic.insert(flow.label)
                     }
                 }
