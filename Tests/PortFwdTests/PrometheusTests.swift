@@ -146,3 +146,43 @@ import Testing
         }
     }
 }
+
+/// Forwards the plan leaves out are listed, in the table, in JSON and in Prometheus by reason;
+/// the admin's own mistake (two config forwards on one port) pages, what a policy leaves out by
+/// design only informs.
+@Suite struct LeftOutStatusTests {
+    @Test func aConfigClashPagesAndAPolicyRefusalInforms() throws {
+        let host = FakeHost()
+        let config = """
+            [settings]
+            metadata-host-ports = ["9000-9999"]
+            [[guest]]
+            name = "a"
+            address = "192.168.122.10"
+            forwards = ["8080:80"]
+            [[guest]]
+            name = "b"
+            address = "192.168.122.11"
+            forwards = ["8080:80"]
+
+            """
+        let a = try DomainUUID("00000000-0000-4000-8000-00000000000a"), b = try DomainUUID("00000000-0000-4000-8000-00000000000b")
+        let c = try DomainUUID("00000000-0000-4000-8000-00000000000c")
+        try host.store.save(RunningGuest(uuid: a, name: try GuestName("a"), address4: IPAddress("192.168.122.10")))
+        try host.store.save(RunningGuest(uuid: b, name: try GuestName("b"), address4: IPAddress("192.168.122.11")))
+        try host.store.save(RunningGuest(uuid: c, name: try GuestName("c"), address4: IPAddress("192.168.122.12"),
+                                         metadata: RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("443"), origin: .metadata)],
+                                                                         address4: IPAddress("192.168.122.12"))))
+        _ = try host.reconciler(config).reconcile(.reapply)
+        let report = try host.reconciler(config).status()
+        #expect(Set(report.leftOut.map { "\($0.guest) \($0.spec) \($0.reason) \($0.pages)" })
+                == ["a 8080:80/tcp config-conflict true", "b 8080:80/tcp config-conflict true", "c 443:443/tcp policy false"])
+        #expect(!report.healthy && report.problems.contains { $0.hasPrefix("conflict: tcp port 8080") }, "\(report.problems)")
+        #expect(!report.problems.contains { $0.contains("443") }, "a policy refusal informs: \(report.problems)")
+        #expect(report.table.contains("left out: policy") && report.table.contains("left out: config-conflict"))
+        let text = PrometheusText(report).text
+        #expect(text.contains("libvirt_portfwd_forwards_refused{guest=\"a\",uuid=\"\(a)\",reason=\"config-conflict\"} 1\n"), "\(text)")
+        #expect(text.contains("libvirt_portfwd_forwards_refused{guest=\"c\",uuid=\"\(c)\",reason=\"policy\"} 1\n"))
+        #expect(text.contains("libvirt_portfwd_healthy 0\n"))
+    }
+}
