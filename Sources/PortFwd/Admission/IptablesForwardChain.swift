@@ -43,8 +43,14 @@ public struct IptablesForwardChain: AdmissionPlace {
     static func obstacle(in filter: IptablesRuleset, family: Family, flows: [Flow]) -> Int? {
         let table = filter["filter"]
         let analysed = IptablesRuleText.table(name: "filter", family: family, policies: table.chains, rules: table.rules.map { ($0.chain, $0.spec) })
-        let ours = Set(table.rules(in: "FORWARD").filter { isOurs($0) || isOurBackendJump($0.spec) }.map(\.spec))
-        return ChainWalk(analysed).obstacle(for: flows, base: "FORWARD") { ours.contains($0.text) }
+        let rules = table.rules(in: "FORWARD")
+        let ours = Set(rules.filter { isOurs($0) || isOurBackendJump($0.spec) }.map(\.spec))
+        let found = ChainWalk(analysed).obstacle(for: flows, base: "FORWARD") { ours.contains($0.text) }
+        // libvirt's LIBVIRT_FWI holds its reject for every network that runs, and is refilled
+        // whenever one starts (or firewalld reloads): ours goes above the jump to it even while
+        // it is empty, so a network that starts later is never a moment without our rule.
+        guard flows.contains(where: { $0.family == family }), let libvirt = rules.firstIndex(where: { $0.spec == "-j LIBVIRT_FWI" }) else { return found }
+        return min(found ?? libvirt, libvirt)
     }
 
     static func rules(_ mark: Mark) -> [IptablesRule] {
