@@ -35,13 +35,16 @@ TEST_PKGS    = socat iproute2 procps python3 python3-prometheus-client busybox \
                libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 dnsmasq-base \
                $(LAB_ONLY_PKGS) dbus-daemon mmdebstrap lintian man-db groff-base zsh fish systemd-container \
                $(BENCH_PKGS)
+# scripts/ansible-lint makes a venv for ansible-lint from PyPI.
+TEST_PKGS   += python3-venv
 # Daemons the libvirt lab runs only inside its namespaces (Tests/libvirt/lab.sh FIREWALLD=1).
 # apt-ensure never lets a package start a service, and leaves these disabled at boot too.
 LAB_ONLY_PKGS = firewalld ufw
 # Roots built once by scripts/test-root: Debian releases whose libvirt the lab also runs
 # (ROOT=...), bookworm-deb, a bare Debian 12 where scripts/test-deb installs the package, and
-# trixie-swift, Debian 13 with its own Swift 6.0.3, which scripts/test-debian-swift builds with.
-TEST_ROOTS   = trixie bookworm-deb trixie-swift
+# trixie-swift, Debian 13 with its own Swift 6.0.3, which scripts/test-debian-swift builds with;
+# trixie-ui, the lab's root plus ansible-core, Cockpit and Chromium (scripts/test-fleet-booted).
+TEST_ROOTS   = trixie bookworm-deb trixie-swift trixie-ui
 BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
 # `make deb`: dpkg-shlibdeps (and binutils' strip).
 DEB_PKGS     = dpkg-dev
@@ -63,6 +66,7 @@ deps:
 test-deps: deps toolchain
 	@scripts/apt-ensure --no-enable="$(LAB_ONLY_PKGS)" $(TEST_PKGS)
 	@for suite in $(TEST_ROOTS); do scripts/test-root $$suite >/dev/null || exit 1; done
+	@scripts/ansible-lint --install
 
 install: deps build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/libvirt-portfwd
@@ -144,6 +148,11 @@ test: test-deps
 	scripts/test-deb
 	@# The package again in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald.
 	scripts/test-deb-booted
+	@# The Ansible role: ansible-lint from PyPI, then Debian's ansible-core in a booted Debian 13.
+	scripts/ansible-lint
+	scripts/test-fleet-booted
+	@# The Cockpit page: Debian's headless Chromium against Debian's cockpit-ws in a booted Debian 13.
+	scripts/test-cockpit-booted
 	@# Debian 13's own Swift (6.0.3): the release build, the unit tests and one apply.
 	scripts/test-debian-swift
 

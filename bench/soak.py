@@ -64,6 +64,10 @@ watch = flood = None
 try:
     ns("ip", "link", "set", "lo", "up")
     ns("ip", "link", "add", "virbr0", "type", "bridge")
+    ns("ip", "link", "set", "virbr0", "up")
+    # The leased addresses, seen at the guest's MAC: a lease counts once the host has seen it used.
+    for last in list(range(100, 200)) + [250]:
+        ns("ip", "neigh", "replace", f"192.168.122.{last}", "lladdr", MAC, "dev", "virbr0", "nud", "permanent")
     open(f"{TREE}/etc/libvirt/qemu/networks/default.xml", "w").write(
         "<network><name>default</name><forward mode='nat'/><bridge name='virbr0'/><ip address='192.168.122.1' netmask='255.255.255.0'/></network>\n")
     guests = [(f"g{i}", f"00000000-0000-4000-8000-0000000001{i:02d}", f"52:54:00:00:01:{i:02x}") for i in range(8)]

@@ -6,3 +6,6 @@
 #include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
+/* The host's neighbour tables (ARP and NDP), dumped and followed over rtnetlink. */
+#include <linux/rtnetlink.h>
+#include <linux/neighbour.h>

@@ -33,12 +33,18 @@ public struct Setup: Sendable {
     public var dropInDirectory: String { ConfigFile.dropInDirectory(of: configPath) }
 
     /// The config's text: the file's ("" when it is absent and need not exist), then every
-    /// drop-in's, as one bundle (`ConfigFiles`).
-    public func configText() throws(PortFwdError) -> String {
-        var files = [ConfigFiles.File(path: configPath, text: try ConfigFile.read(path: configPath, required: configRequired) ?? "")]
-        for path in try ConfigFile.dropIns(in: dropInDirectory) {
-            files.append(ConfigFiles.File(path: path, text: try ConfigFile.read(path: path, required: true, trust: .strict) ?? ""))
+    /// drop-in's, as one bundle (`ConfigFiles`). `candidate` stands in for the file at its path,
+    /// the main one or a drop-in, there or not yet (`check --candidate`): the config as it
+    /// would be once the candidate is moved there.
+    public func configText(candidate: ConfigFiles.File? = nil) throws(PortFwdError) -> String {
+        func text(_ path: String, required: Bool, trust: SafeFile.Trust) throws(PortFwdError) -> String {
+            if let candidate, candidate.path == path { return candidate.text }
+            return try ConfigFile.read(path: path, required: required, trust: trust) ?? ""
         }
+        var files = [ConfigFiles.File(path: configPath, text: try text(configPath, required: configRequired, trust: .regularFile))]
+        var paths = try ConfigFile.dropIns(in: dropInDirectory)
+        if let candidate, candidate.path != configPath, !paths.contains(candidate.path) { paths = (paths + [candidate.path]).sorted() }
+        for path in paths { files.append(ConfigFiles.File(path: path, text: try text(path, required: true, trust: .strict))) }
         return ConfigFiles(files).bundle
     }
 
@@ -48,8 +54,8 @@ public struct Setup: Sendable {
     }
 
     /// On the config file, which must parse: `apply`, `check`, reload, `forward add`.
-    public func reconciler(probe: Bool = true) throws(PortFwdError) -> Reconciler {
-        let text = try configText()
+    public func reconciler(probe: Bool = true, candidate: ConfigFiles.File? = nil) throws(PortFwdError) -> Reconciler {
+        let text = try configText(candidate: candidate)
         return reconciler(try ConfigCache.shared.parse(text, file: configPath), text: text, probe: probe)
     }
 

@@ -14,7 +14,13 @@ enum Check {
             + "unless settings.floating-addresses lists them. With --kernel (root), also dry-runs the whole ruleset in the kernel "
             + "and checks that no other firewall will turn the forwards away: every chain on the forward hook, in any table and family, "
             + "iptables-legacy included, is read, and one that would drop the forwards' traffic whoever the client is, is named.",
-        options: GlobalOptions.specs + [.flag("kernel", "Also dry-run the full ruleset (every configured guest) in the kernel.")],
+        options: GlobalOptions.specs + [
+            .flag("kernel", "Also dry-run the full ruleset (every configured guest) in the kernel."),
+            .value("candidate", "file", "Check the config as it would be with this file in place of the one --as names "
+                + "(a config manager's validate step, before it moves the file there)."),
+            .value("as", "path", "Where the --candidate would go: the config file, or a drop-in in its portfwd.d, there or not yet."),
+        ],
+        examples: ["libvirt-portfwd check --candidate /tmp/web1.toml --as /etc/libvirt/portfwd.d/web1.toml"],
         run: run)
 
     static func run(_ arguments: Arguments) throws {
@@ -24,8 +30,12 @@ enum Check {
             warn("check --kernel needs root: it asks the kernel to check the ruleset")
             throw ExitStatus(77)
         }
+        let file = arguments.value("candidate"), place = arguments.value("as")
+        if (file == nil) != (place == nil) { throw UsageError(message: "--candidate and --as go together", command: command) }
         do {
-            let reconciler = try setup.reconciler(probe: kernel)
+            var candidate: ConfigFiles.File?
+            if let file, let place { candidate = try Check.candidate(file, as: place, setup: setup) }
+            let reconciler = try setup.reconciler(probe: kernel, candidate: candidate)
             let outcome = try reconciler.plan(all: true)
             if !outcome.conflicts.isEmpty { throw PortFwdError(.conflict, lines: outcome.conflicts) }
             LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
@@ -39,11 +49,33 @@ enum Check {
                 if !turnedAway.isEmpty { throw PortFwdError(.refused, lines: turnedAway.map { "\($0.line): those forwards would be turned away" }) }
             }
             // One line, as `firewall-cmd --check-config` prints `success`.
-            print("success: \(setup.configPath): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) configured guests"
+            print("success: \(setup.configPath)" + (candidate.map { " with \(file ?? "") as \($0.path)" } ?? "")
+                + ": \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) configured guests"
                 + (kernel ? "; the kernel accepts the ruleset" : ""))
         } catch {
-            throw fail(error)
+            let status = fail(error)
+            // The lines name the file by where it would go; say whose text that was.
+            if let file, let place { warn("(checked with \(file) in place of \(place))") }
+            throw status
         }
+    }
+
+    /// `--candidate FILE --as PATH`: FILE's text standing in for PATH, read as the service reads
+    /// PATH (a drop-in: root's, not writable by group or others, not a symlink), so a file that
+    /// passes here passes there. PATH must be a file the service reads: the config file, or a
+    /// drop-in of an acceptable name in the config's portfwd.d.
+    static func candidate(_ file: String, as path: String, setup: Setup) throws(PortFwdError) -> ConfigFiles.File {
+        let main = path == setup.configPath
+        if !main {
+            let directory = setup.dropInDirectory
+            let name = path.hasPrefix(directory + "/") ? String(path.dropFirst(directory.count + 1)) : ""
+            guard !name.contains("/"), ConfigFile.isDropInName(name) else {
+                throw PortFwdError(.invalidInput, "--as \(LogText.line(path)): the service would not read it: neither the config file \(setup.configPath) "
+                    + "nor a drop-in \(directory)/NAME.toml (NAME of letters, digits and ._+@:-)")
+            }
+        }
+        let text = try ConfigFile.read(path: file, required: true, trust: main ? .regularFile : .strict) ?? ""
+        return ConfigFiles.File(path: path, text: text)
     }
 
     /// Forwards bound to a host address this host does not hold: they would never match.

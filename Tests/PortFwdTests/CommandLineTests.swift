@@ -115,6 +115,56 @@ import PortFwdSystem
         #expect(loopback.status == 1 && loopback.stderr.contains("forwarding from it needs route_localnet"))
     }
 
+    /// `check --candidate FILE --as PATH`, a config manager's validate step (Ansible's
+    /// `validate: libvirt-portfwd check --candidate %s --as DEST`): the config as it would be
+    /// with FILE in place of PATH, read as the service reads PATH.
+    @Test func aCandidateIsCheckedInPlaceOfTheFileItWouldReplace() {
+        let check = "\(Paths.binary) check --config \(dir.path)/c.toml --state-dir \(dir.path)/s"
+        let web1 = "\(dir.path)/portfwd.d/web1.toml"
+        dir.write("c.toml", "[[guest]]\nname = \"db\"\naddress = \"192.168.122.20\"\nforwards = [\"5432\"]\n")
+        dir.write("portfwd.d/web1.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
+        // web1 moves to another address: fine in place of its file; beside it, the two disagree.
+        dir.write("moved.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.11\"\nforwards = [\"8080:80\", \"8443:443\"]\n")
+        let replaced = Shell.capture("\(check) --candidate \(dir.path)/moved.toml --as \(web1)")
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(replaced.stdout == "success: \(dir.path)/c.toml with \(dir.path)/moved.toml as \(web1): 3 forwards of 2 configured guests\n")
+        let beside = Shell.capture("\(check) --candidate \(dir.path)/moved.toml --as \(dir.path)/portfwd.d/web1-new.toml")
+        #expect(beside.status == 1)
+        #expect(beside.stderr.contains("guest web1: address is 192.168.122.11 in portfwd.d/web1-new.toml: guest[0] and 192.168.122.10 in portfwd.d/web1.toml: guest[0]"),
+                "\(beside.stderr)")
+        // A bad spec: refused, named by where the file would go, and whose text it was.
+        dir.write("bad.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"8080:99999\"]\n")
+        let bad = Shell.capture("\(check) --candidate \(dir.path)/bad.toml --as \(web1)")
+        #expect(bad.status == 1)
+        #expect(bad.stderr.hasPrefix("libvirt-portfwd: \(web1): "), "\(bad.stderr)")
+        #expect(bad.stderr.hasSuffix("libvirt-portfwd: (checked with \(dir.path)/bad.toml in place of \(web1))\n"), "\(bad.stderr)")
+        // A port another file holds.
+        dir.write("taken.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"5432\"]\n")
+        let taken = Shell.capture("\(check) --candidate \(dir.path)/taken.toml --as \(web1)")
+        #expect(taken.status == 1 && taken.stderr.contains("conflict: tcp port 5432 on every address: guests db and web1 both claim it"), "\(taken.stderr)")
+        // Settings: refused in a drop-in, taken in place of the main file, and read with the
+        // drop-ins there (a drop-in's forward bound to a floating address passes only then).
+        dir.write("portfwd.d/vip.toml", "[[guest]]\nname = \"vip\"\naddress = \"192.168.122.30\"\nforwards = [\"203.0.113.77:8443:443\"]\n")
+        #expect(Shell.capture(check).status == 1)
+        dir.write("settings.toml", "[settings]\nfloating-addresses = [\"203.0.113.77\"]\n")
+        let settings = Shell.capture("\(check) --candidate \(dir.path)/settings.toml --as \(dir.path)/portfwd.d/settings.toml")
+        #expect(settings.status == 1 && settings.stderr.contains("[settings] belong in \(dir.path)/c.toml"), "\(settings.stderr)")
+        let main = Shell.capture("\(check) --candidate \(dir.path)/settings.toml --as \(dir.path)/c.toml")
+        #expect(main.status == 0 && main.stdout.contains(": 2 forwards of 2 configured guests"), "\(main.stdout)\(main.stderr)")
+        // Read as the service reads a drop-in: one others may write is refused.
+        chmod("\(dir.path)/moved.toml", 0o666)
+        let loose = Shell.capture("\(check) --candidate \(dir.path)/moved.toml --as \(web1)")
+        #expect(loose.status == 1 && loose.stderr.contains("\(dir.path)/moved.toml: cannot read the file"), "\(loose.stderr)")
+        // Only a file the service would read; and the two options go together.
+        for place in ["\(dir.path)/elsewhere.toml", "\(dir.path)/portfwd.d/web1.conf", "\(dir.path)/portfwd.d/.web1.toml", "\(dir.path)/portfwd.d/sub/web1.toml"] {
+            let r = Shell.capture("\(check) --candidate \(dir.path)/bad.toml --as \(place)")
+            #expect(r.status == 1 && r.stderr.contains("the service would not read it"), "\(place): \(r.stderr)")
+        }
+        #expect(Shell.capture("\(check) --candidate \(dir.path)/bad.toml").status == 64)
+        // The live files are as they were.
+        #expect((try? String(contentsOfFile: web1, encoding: .utf8)) == "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
+    }
+
     @Test(.enabled(if: geteuid() == 0, "install-hook needs root")) func installHookNamesTheDaemonsOnlyWhenSomethingChanged() {
         let first = Shell.capture("\(Paths.binary) install-hook --hooks-dir \(dir.path)/hooks")
         #expect(first.status == 0)

@@ -166,7 +166,7 @@ typealias DomainFixtures = Fixtures
 
     @Test func staticDHCPHostFromTheNetworkDefinition() throws {
         tree.write("etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
-        #expect(discovery.discover(interfaces()) == .init(address4: IPAddress("192.168.122.10"), address6: nil, source: .dhcpHost))
+        #expect(discovery.discover(interfaces()) == .init(address4: IPAddress("192.168.122.10"), address6: nil, source: .dhcpHost, clients: [:]))
     }
 
     @Test func runtimeStatusWrapperIsRead() throws {
@@ -182,7 +182,7 @@ typealias DomainFixtures = Fixtures
             """)
         // The first lease expired before `now`; the second is current.
         #expect(discovery.discover(interfaces(mac: "52:54:00:00:00:20"))
-                == .init(address4: IPAddress("192.168.122.51"), address6: nil, source: .lease))
+                == .init(address4: IPAddress("192.168.122.51"), address6: nil, source: .lease, clients: [.ipv4: ""]))
     }
 
     /// Leases and DHCP hosts pass the checks configured addresses get (hardening, class 2).
@@ -203,7 +203,7 @@ typealias DomainFixtures = Fixtures
         // A string, `true` or a missing expiry is not an infinite lease, and the rest are no
         // guest's address: only 10.9.9.9 is found, as the guest's claim.
         let found = try #require(discovery.discover(interfaces()))
-        #expect(found == .init(address4: IPAddress("10.9.9.9"), address6: nil, source: .lease))
+        #expect(found == .init(address4: IPAddress("10.9.9.9"), address6: nil, source: .lease, clients: [.ipv4: ""]))
         // And the address rule refuses it: it is no address dnsmasq could have handed out on
         // 192.168.122.0/24. The guest waits, and the reason says why.
         let guest = RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), interfaces: interfaces(),

@@ -177,6 +177,11 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         let text = try String(contentsOfFile: "\(dropIns)/web1.toml", encoding: .utf8)
         #expect(text.hasPrefix(DropIn.header) && text.hasSuffix("[[guest]]\nname = \"web1\"\nuuid = \"\(Fixtures.web1UUID)\"\nforwards = [\n  \"443:80/tcp\",\n]\n"), "\(text)")
         #expect(virsh.domains["web1"]?.config == nil, "the metadata is untouched")
+        // Root's to read: it names the guest, its ports and the clients allowed in.
+        let file = try FileManager.default.attributesOfItem(atPath: "\(dropIns)/web1.toml")
+        let directory = try FileManager.default.attributesOfItem(atPath: dropIns)
+        #expect((file[.posixPermissions] as? Int).map { $0 & 0o007 } == 0, "\(file)")
+        #expect((directory[.posixPermissions] as? Int).map { $0 & 0o007 } == 0, "\(directory)")
         // An apply that fails puts the file back as it was.
         host.nft.failMutation = host.nft.mutationCount
         #expect(throws: PortFwdError.self) { try editor(virsh).apply(.add(forward("8443:80"), address: nil), to: "web1", in: .config) }

@@ -1,4 +1,5 @@
 import Foundation
+@testable import PortFwdCore
 import Testing
 
 /// The man page and `--help` must agree on which subcommands and options exist.
@@ -114,7 +115,10 @@ import Testing
             }
         }
         let settings = entries("SETTINGS"), guest = entries("GUESTS")
-        #expect(settings.count == 11 && guest.count == 6, "\(settings) \(guest)")
+        // Every key the reader knows, each shown once.
+        #expect(Set(settings.map { String($0.prefix { $0 != " " }) }) == Set(ConfigParser.settingsKeys) && settings.count == ConfigParser.settingsKeys.count,
+                "\(settings)")
+        #expect(guest.count == 6, "\(guest)")
         let dir = TempDir()
         dir.write("keys.toml", "[settings]\n" + settings.joined(separator: "\n") + "\n[[guest]]\n" + guest.joined(separator: "\n") + "\n")
         let keys = Shell.capture("\(Paths.binary) check --config \(dir.path)/keys.toml --state-dir \(dir.path)/s")

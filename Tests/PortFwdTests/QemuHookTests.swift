@@ -118,7 +118,7 @@ import Testing
         let h = try host.hook(Fixtures.web1Discovered)
         #expect(handle(h, "start") == 0)
         // The DHCP host entry is gone now, but the guest is still running with its address.
-        host.tree.write("etc/libvirt/qemu/networks/default.xml", "<network><name>default</name><bridge name='virbr0'/></network>")
+        host.tree.write("etc/libvirt/qemu/networks/default.xml", "<network><name>default</name><forward mode='nat'/><bridge name='virbr0'/></network>")
         #expect(handle(h, "reconnect") == 0)
         #expect(host.records.first?.address4?.description == "192.168.122.10")
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
@@ -137,11 +137,19 @@ import Testing
         #expect(host.nft.elements("allow4_any") == ["203.0.113.0/24 . tcp . 9090"])
     }
 
+    /// A guest owner's metadata names the guest's address: it counts once the host has seen the
+    /// guest use it, at its own MAC on its own network. Until then its forwards wait, saying so.
     @Test func metadataAloneDeclaresForwardsAndAnAddressTheGuestCanHold() throws {
         let h = try host.hook("")
         let meta = Fixtures.virshMetadata.replacingOccurrences(of: "192.168.122.10", with: "192.168.122.77")
         #expect(handle(h, "start", xml(metadata: meta)) == 0)
         #expect(host.records.first?.addressSource == .explicit)
+        #expect(dnat.isEmpty)
+        let reason = try host.reconciler("").plan().pending.first?.reason ?? ""
+        #expect(reason == "guest web1: its metadata address 192.168.122.77 is not yet seen in use at its MAC (52:54:00:00:00:10) on virbr0; "
+            + "forwards to it wait until the host has seen it there", "\(reason)")
+        host.neighbourTable.see("192.168.122.77", at: "52:54:00:00:00:10")
+        #expect(handle(h, "reconnect", xml(metadata: meta)) == 0)
         #expect(dnat == ["tcp . 8080 : 192.168.122.77 . 80"])
     }
 

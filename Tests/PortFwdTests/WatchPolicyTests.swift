@@ -1,6 +1,7 @@
 import Testing
 @testable import PortFwdSystem
 @testable import PortFwd
+import PortFwdCore
 
 /// The service's decisions against a fake clock: a simulation that feeds WatchPolicy events at
 /// given times, does what it says (a check takes `checkCost` seconds and finds what the world
@@ -120,14 +121,29 @@ import Testing
         let leases = Self.every(0.5, from: 1.25, to: 41, .guests("a DHCP lease"))
         let rival = Self.every(0.05, from: 1, to: 41, .firewall("nft"))
         sim.run(until: 41, events: leases + rival)
-        // Every lease is followed within the longest delay.
+        // Every lease is followed within the longest delay and one repair interval.
         for (t, _) in leases where t < 40 {
-            #expect(sim.checks.contains { $0.at >= t && $0.at <= t + 1.05 }, "lease at \(t) not followed in time")
+            #expect(sim.checks.contains { $0.at >= t && $0.at <= t + 2.05 }, "lease at \(t) not followed in time")
         }
-        // Bounded: the lease follow-ups plus one a second for the rival.
-        #expect(sim.checks.count <= leases.count + 40 + WatchPolicy.Timing().burst + 2, "\(sim.checks.count) checks")
+        // Bounded: one a second for the rival and the leases together.
+        #expect(sim.checks.count <= 40 + WatchPolicy.Timing().burst + 2, "\(sim.checks.count) checks")
         #expect(sim.lines.contains { $0.hasPrefix("another program keeps undoing the rules") })
         #expect(!sim.lines.contains { $0.hasPrefix("the rules held") }, "lease follow-ups do not end the fight: \(sim.lines)")
+    }
+
+    /// A guest whose lease changes four times a second during a fight: every check repairs,
+    /// and the repairs stay within the bound the fight alone has (one a second, the burst, and
+    /// one charged ahead), where they used to add one per lease.
+    @Test func leaseChurnNeverLiftsTheRepairBound() {
+        var sim = Simulation()
+        sim.world = { _, _ in .repaired }
+        let leases = Self.every(0.25, from: 0, to: 40, .guests("a DHCP lease"))
+        let rival = Self.every(0.05, from: 0, to: 40, .firewall("nft"))
+        sim.run(until: 40, events: leases + rival)
+        let timing = WatchPolicy.Timing()
+        let bound = Int(40 / timing.repairInterval) + timing.burst + 1
+        #expect(sim.checks.count <= bound, "\(sim.checks.count) repairs in 40 s, bound \(bound)")
+        #expect(sim.checks.count >= 30, "the fight is still repaired about once a second: \(sim.checks.count)")
     }
 
     @Test func followUpsAloneAreNoFight() {
@@ -226,5 +242,30 @@ extension WatchPolicyTests {
         #expect(sim.checks.count == before + 1, "one confirming check: \(sim.checks.suffix(3).map(\.at))")
         #expect(sim.lines.contains { $0.hasPrefix("the rules held") })
         #expect(!sim.policy.fighting)
+    }
+}
+
+/// One guest's lease moves, bounded on a fake clock: the burst at once, then one per interval;
+/// a look that does not follow spends nothing; `next` says when the guest held back may move.
+@Suite struct FollowLimitTests {
+    final class Clock: @unchecked Sendable { var now = 100.0 }
+
+    @Test func oneGuestsMovesAreBoundedAndOthersGoOn() throws {
+        let clock = Clock()
+        let limit = FollowLimit(clock: { clock.now })
+        let timing = FollowLimit.Timing()
+        let churner = try DomainUUID("00000000-0000-4000-8000-000000000001"), other = try DomainUUID("00000000-0000-4000-8000-000000000002")
+        for _ in 0..<10 { #expect(limit.allow(churner, consume: false)) }
+        for _ in 0..<Int(timing.burst) { #expect(limit.allow(churner, consume: true)) }
+        #expect(!limit.allow(churner, consume: true))
+        #expect(limit.allow(other, consume: true), "another guest is never held back by this one")
+        #expect(limit.next() == 100 + timing.interval)
+        clock.now += timing.interval / 2
+        #expect(!limit.allow(churner, consume: true))
+        clock.now += timing.interval / 2
+        #expect(limit.allow(churner, consume: true))
+        #expect(!limit.allow(churner, consume: true))
+        clock.now += 10 * timing.interval
+        #expect(limit.next() == nil)
     }
 }

@@ -11,6 +11,7 @@
 #   ./lab.sh isolated             # an isolated network (virbr9, 192.168.100.0/24) and a namespace ${LAB}-iso on it
 #   ./lab.sh dhcp [ADDR|release]  # busybox udhcpc in the guest ns: lease (ADDR: ask for it), or release
 #   ./lab.sh ping [IP]            # ICMP echo from guest ns (default 192.168.122.1), python raw socket
+#   ./lab.sh announce ADDR MAC    # frames from the guest ns naming ADDR at MAC (frames.py)
 #   ./lab.sh firewalld-reload [ARG]  # firewall-cmd --reload (or ARG, e.g. --complete-reload); FIREWALLD labs
 #   ./lab.sh status | notes
 #
@@ -424,6 +425,19 @@ reattach() { # (re-)enslave the guest veth to virbr0 and flush stale neighbours
     [[ $(bridge -n "$LAB" link show dev "$GUEST_VETH") == *'state forwarding'* ]] && break; sleep 0.05
   done
   log "$GUEST_VETH in virbr0: $(bridge -n "$LAB" link show dev "$GUEST_VETH" | grep -o 'state [a-z]*') after $(ms_since "$t0") ms"
+  guest_talks
+}
+
+# The guest says a word to the host from each of its addresses, as a booted guest does (it asks
+# for its gateway): the host's neighbour tables then have them at its MAC, which is what a
+# guest's own claim to an address needs before it counts.
+guest_talks() {
+  [ -e "/run/netns/$GUEST" ] || return 0
+  local a; for a in "$GUEST_IP" $GUEST_EXTRA_IPS "fd00:122::${GUEST_IP##*.}"; do announce "$a" "$GUEST_MAC"; done
+}
+
+announce() { # ADDR MAC: frames from the guest ns naming ADDR at MAC (ARP, or NDP for IPv6)
+  ip netns exec "$GUEST" "$PY" "${SELF%/*}/frames.py" eth0 announce "$1" "$2"
 }
 
 guest_up() {
@@ -601,6 +615,8 @@ dhcp_lease() { # [ADDR]: a fresh client (as after a guest reboot) gets a lease, 
   done
   [ -s "$W/dhcp.bound" ] || die "no DHCP lease, see $W/udhcpc.log"
   read -r ip lease <"$W/dhcp.bound"
+  # A client with a new lease talks to its network (DNS, its gateway) at once.
+  announce "$ip" "$GUEST_MAC"
   echo "DHCPACK $ip lease $lease s"
 }
 
@@ -669,6 +685,7 @@ case "${1:-}" in
   isolated) isolated_up ;;
   dhcp) shift; cmd_dhcp "$@" ;;
   ping) shift; cmd_ping "$@" ;;
+  announce) shift; announce "$@" ;;
   firewalld-reload) shift; cmd_firewalld_reload "$@" ;;
   status) cmd_status ;;
   notes) cmd_notes ;;

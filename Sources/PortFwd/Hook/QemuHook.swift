@@ -87,15 +87,9 @@ public struct QemuHook: Sendable {
         case .check: return (try reconciler.reconcile(.check(fresh)), domain.uuid)
         case .record: return (try reconciler.reconcile(.start(fresh)), domain.uuid)
         default:
-            // The guest runs already: keep what its record knows. The address it started with,
-            // when nothing names one now; when each metadata forward first appeared; its start.
+            // The guest runs already: keep what its record knows (`DomainIntake.continuing`).
             if let recorded = reconciler.store.record(domain.uuid) {
-                if fresh.addressSource == .pending && recorded.addressSource != .pending {
-                    fresh = fresh.readdressed(recorded.address4, recorded.address6, source: recorded.addressSource)
-                }
-                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: fresh.interfaces, address4: fresh.address4,
-                                     address6: fresh.address6, addressSource: fresh.addressSource,
-                                     metadata: fresh.metadata.stamped(fresh.since, after: recorded.metadata), since: recorded.since)
+                fresh = reconciler.intake.continuing(fresh, from: recorded, surroundings: reconciler.surroundings)
             }
             return (try reconciler.reconcile(.record(fresh)), domain.uuid)
         }

@@ -25,6 +25,8 @@ public struct Change: Sendable {
     /// When the plan without the forgotten guests cannot be installed, remove every rule of
     /// ours instead (`stopped`: the guest's forwards must go, whatever else fails).
     public var removeAllIfStuck = false
+    /// The service's bound on following one guest's lease moves (nil: every move at once).
+    public var followLimit: FollowLimit?
 
     public init() {}
 

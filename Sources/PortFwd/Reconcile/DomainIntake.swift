@@ -35,30 +35,60 @@ public struct DomainIntake: Sendable {
             if let a = entry?.address(family) ?? metadata.address(family) { addresses[family] = a }
         }
         var source = AddressSource.explicit
+        var clients: [Family: String] = [:]
         if addresses.isEmpty {
             if let found = AddressDiscovery(surroundings: surroundings()).discover(domain.interfaces) {
                 addresses[.ipv4] = found.address4
                 addresses[.ipv6] = found.address6
                 source = found.source
+                clients = found.clients
             } else {
                 // Waits for its lease, whether or not the service runs now: a guest always starts.
                 source = .pending
             }
         }
         let guest = RunningGuest(uuid: domain.uuid, name: domain.name, interfaces: domain.interfaces, address4: addresses[.ipv4],
-                                 address6: addresses[.ipv6], addressSource: source, metadata: metadata, since: Int64(now.timeIntervalSince1970))
+                                 address6: addresses[.ipv6], addressSource: source, metadata: metadata, since: Int64(now.timeIntervalSince1970),
+                                 leaseClients: clients)
         return (guest, warnings)
     }
 
-    /// A pending or leased guest at the address its lease says now; nil when nothing changed.
+    /// A guest that runs already, as its domain says now (`fresh`), with what its record
+    /// knows: the address it found (a lease is followed by `followLease`, not rediscovered),
+    /// its interfaces' bridges, when each metadata forward first appeared, its start, and what
+    /// the last plan gave it.
+    /// - Parameter following: also follow its lease now (a hook; the service follows leases
+    ///   itself, rate-bounded per guest).
+    public func continuing(_ fresh: RunningGuest, from existing: RunningGuest, surroundings: @autoclosure () -> Surroundings,
+                           following: Bool = true) -> RunningGuest {
+        var guest = fresh
+        if fresh.addressSource != .explicit && (existing.addressSource == .lease || existing.addressSource == .dhcpHost) {
+            guest = fresh.readdressed(existing.address4, existing.address6, source: existing.addressSource, leaseClients: existing.leaseClients)
+        }
+        // libvirt saves a starting domain's status before its interfaces have their bridge:
+        // what the start hook saw is not taken back by such an early file.
+        let interfaces = guest.interfaces.map { i in
+            guard i.bridge == nil, let known = existing.interfaces.first(where: { $0.mac == i.mac && $0.network == i.network }) else { return i }
+            return known
+        }
+        guest = RunningGuest(uuid: guest.uuid, name: guest.name, interfaces: interfaces, address4: guest.address4, address6: guest.address6,
+                             addressSource: guest.addressSource, metadata: fresh.metadata.stamped(Int64(now.timeIntervalSince1970), after: existing.metadata),
+                             since: existing.since, leaseClients: guest.leaseClients, holds: existing.holds)
+        return following ? followLease(guest, surroundings: surroundings()) ?? guest : guest
+    }
+
+    /// A pending or leased guest at the address its own lease says now; nil when nothing changed.
     public func followLease(_ guest: RunningGuest, surroundings: Surroundings) -> RunningGuest? {
         guard guest.addressSource == .pending || guest.addressSource == .lease else { return nil }
-        let found = AddressDiscovery(surroundings: surroundings).discover(guest.interfaces)
-        let (a4, a6, source) = found.map { ($0.address4, $0.address6, $0.source) } ?? (nil, nil, .pending)
-        if a4 == guest.address4 && a6 == guest.address6 && source == guest.addressSource { return nil }
-        // An expired lease keeps the last address until another shows up: the guest most
-        // likely still holds it, and dnsmasq renews it on the guest's next request. Unless
-        // dnsmasq has leased it to another MAC since: then it is that guest's.
+        let current = guest.addressSource == .lease
+            ? Dictionary(uniqueKeysWithValues: Family.allCases.compactMap { f in guest.address(f).map { (f, $0) } }) : [:]
+        let known = guest.addressSource == .lease ? guest.leaseClients : [:]
+        let found = AddressDiscovery(surroundings: surroundings).discover(guest.interfaces, known: known, current: current)
+        let (a4, a6, source, clients) = found.map { ($0.address4, $0.address6, $0.source, $0.clients) } ?? (nil, nil, .pending, [:])
+        if a4 == guest.address4 && a6 == guest.address6 && source == guest.addressSource && clients == guest.leaseClients { return nil }
+        // An expired lease keeps the last address until another of the guest's shows up: the
+        // guest most likely still holds it, and dnsmasq renews it on the guest's next request.
+        // Unless dnsmasq has leased it to another MAC since: then it is that guest's.
         if found == nil && guest.addressSource == .lease {
             let macs = Set(guest.interfaces.map(\.mac))
             let taken = [guest.address4, guest.address6].compactMap { $0 }.contains { a in
@@ -66,6 +96,6 @@ public struct DomainIntake: Sendable {
             }
             if !taken { return nil }
         }
-        return guest.readdressed(a4, a6, source: source)
+        return guest.readdressed(a4, a6, source: source, leaseClients: clients)
     }
 }

@@ -25,6 +25,10 @@ public struct Outcome: Sendable {
     public var changed: [GuestName] = []
     /// The backend that installed the plan; nil for a dry run.
     public var backend: String?
+    /// A guest's lease moved, and following it waits for the guest's rate bound (`FollowLimit`).
+    public var followDeferred = false
+    /// Records that do not read, one line each: `status` counts them as problems.
+    public var unreadable: [String] = []
 
     public init(plan: Plan) { self.plan = plan }
 }
@@ -50,6 +54,8 @@ public struct Warning: Sendable, Equatable, CustomStringConvertible {
         case blocked
         /// Config forwards of two running guests clash; neither is installed.
         case conflict
+        /// An installed forward takes the connections of a local user's socket.
+        case userSocket
     }
 
     public let kind: Kind

@@ -80,7 +80,7 @@ public struct Reconciler: Sendable {
 
     /// The plan and the records it came from.
     func current(all: Bool? = nil) throws(PortFwdError) -> (Outcome, [RunningGuest]) {
-        let (records, problems) = store.load()
+        let (records, problems, _) = load()
         let mode = all.map { $0 ? Mode.all : .running } ?? recordedMode
         let (resolved, isolated, bridges) = resolve(records, mode: mode)
         var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated, bridges: bridges))
@@ -88,9 +88,32 @@ public struct Reconciler: Sendable {
         outcome.pending = resolved.pending
         outcome.conflicts = resolved.conflicts
         outcome.leftOut = resolved.leftOut
+        outcome.unreadable = problems
         outcome.warnings = problems.map { Warning(.record, $0) } + resolved.warnings.map { Warning(.policy, $0) }
             + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
+            + resolved.usersHidden.map { Warning(.userSocket, $0) }
         return (outcome, records)
+    }
+
+    /// The records, and one line per record that does not read. The guest of such a record,
+    /// when libvirt runs it, is taken again from libvirt's status file (as a guest starting):
+    /// a broken file decides nothing, neither its own guest's forwards nor another's.
+    func load() -> (records: [RunningGuest], problems: [String], retaken: [DomainUUID]) {
+        let loaded = store.load()
+        guard !loaded.unreadable.isEmpty, libvirt.knowsRunningDomains else { return (loaded.guests, loaded.problems, []) }
+        let domains = libvirt.runningDomains().domains
+        var records = loaded.guests, retaken: [DomainUUID] = []
+        let intake = self.intake
+        let around = surroundings
+        for uuid in loaded.unreadable {
+            guard let domain = domains.first(where: { $0.uuid == uuid }), let guest = intake.take(domain, surroundings: around).0 else { continue }
+            records.append(guest)
+            retaken.append(uuid)
+        }
+        let problems = loaded.problems.map { line in
+            retaken.contains { line.contains($0.value) } ? line + "; guest taken again from libvirt's status file" : line
+        }
+        return (records, problems, retaken)
     }
 
     /// Where the kernel differs from `plan`, one line each (see FirewallBackend.drift).
@@ -102,16 +125,19 @@ public struct Reconciler: Sendable {
     public var recordedMode: Mode { store.mode }
 
     private func transaction(_ change: Change) throws(PortFwdError) -> Outcome {
-        let (loaded, problems) = store.load()
+        let (loaded, problems, retaken) = load()
         var warnings = problems.map { Warning(.record, $0) }
         var records = loaded
         let mode = change.mode ?? recordedMode
-        var touched = Set(change.forget + change.record.map(\.uuid))
+        // A record that did not read is written again, from what libvirt says of its guest.
+        var touched = Set(change.forget + change.record.map(\.uuid) + retaken)
         records.removeAll { touched.contains($0.uuid) }
         records += change.record
         var adopted: [GuestName] = [], dropped: [GuestName] = [], changed: [GuestName] = []
+        var deferred = false
         if change.syncWithLibvirt {
-            let synced = sync(&records)
+            let synced = sync(&records, limit: change.followLimit, consume: !change.dryRun)
+            deferred = synced.deferred
             adopted = synced.adopted.map(\.name)
             dropped = synced.dropped.map(\.name)
             changed = records.filter { synced.changed.contains($0.uuid) }.map(\.name)
@@ -123,7 +149,18 @@ public struct Reconciler: Sendable {
         if !resolved.refusals.isEmpty { throw PortFwdError(.conflict, lines: resolved.refusals) }
         if change.refuseConflicts && !resolved.conflicts.isEmpty { throw PortFwdError(.conflict, lines: resolved.conflicts) }
         warnings += resolved.warnings.map { Warning(.policy, $0) } + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
+            + resolved.usersHidden.map { Warning(.userSocket, $0) }
         var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated, bridges: bridges))
+        // What each guest holds once this plan is in: written with the records, all or nothing.
+        for (index, record) in records.enumerated() {
+            let holds = resolved.holdings[record.uuid] ?? .none
+            if holds != record.holds {
+                records[index] = record.holding(holds)
+                touched.insert(record.uuid)
+            }
+        }
+        outcome.followDeferred = deferred
+        outcome.unreadable = problems
         outcome.conflicts = resolved.conflicts
         outcome.leftOut = resolved.leftOut
         outcome.mode = mode
@@ -163,15 +200,28 @@ public struct Reconciler: Sendable {
         return outcome
     }
 
+    /// Whether libvirt's side moved since the records were written (a guest adopted, dropped or
+    /// readdressed, a record to write again), without planning; and whether a move waits for its
+    /// guest's bound. Read without the lock: what it finds is checked again under it.
+    public func libvirtMoved(limit: FollowLimit?) -> (moved: Bool, deferred: Bool) {
+        let (loaded, _, retaken) = load()
+        var records = loaded
+        let synced = sync(&records, limit: limit, consume: false)
+        return (!(synced.adopted.isEmpty && synced.dropped.isEmpty && synced.changed.isEmpty && retaken.isEmpty), synced.deferred)
+    }
+
     /// A record whose domain libvirt does not report running, past the start grace: libvirt
     /// writes a starting domain's status file only after its `start` hook recorded it.
     func isStale(_ record: RunningGuest, running: Set<DomainUUID>, now: Int64) -> Bool {
         !running.contains(record.uuid) && now - record.since > Int64(startGrace)
     }
 
-    /// Records made to agree with the domains libvirt reports running.
-    private func sync(_ records: inout [RunningGuest]) -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning]) {
-        guard libvirt.knowsRunningDomains else { return ([], [], [], []) }
+    /// Records made to agree with the domains libvirt reports running. A guest whose lease
+    /// moved is followed when `limit` allows (one guest's churn is rate-bounded, not the host's
+    /// repairs); `deferred` says that a move waits for it.
+    private func sync(_ records: inout [RunningGuest], limit: FollowLimit?, consume: Bool)
+        -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning], deferred: Bool) {
+        guard libvirt.knowsRunningDomains else { return ([], [], [], [], false) }
         let (domains, unreadable, problems) = libvirt.runningDomains()
         var warnings = problems.map { Warning(.libvirt, "skipping \($0)") }
         let intake = self.intake
@@ -195,19 +245,7 @@ public struct Reconciler: Sendable {
                 continue
             }
             if let existing {
-                // Keep what the record found at start unless the domain now names its address.
-                if fresh.addressSource != .explicit && existing.addressSource != .pending {
-                    fresh = fresh.readdressed(existing.address4, existing.address6, source: existing.addressSource)
-                }
-                // libvirt saves a starting domain's status before its interfaces have their
-                // bridge: what the start hook saw is not taken back by such an early file.
-                let interfaces = fresh.interfaces.map { i in
-                    guard i.bridge == nil, let known = existing.interfaces.first(where: { $0.mac == i.mac && $0.network == i.network }) else { return i }
-                    return known
-                }
-                fresh = RunningGuest(uuid: fresh.uuid, name: fresh.name, interfaces: interfaces, address4: fresh.address4,
-                                     address6: fresh.address6, addressSource: fresh.addressSource,
-                                     metadata: fresh.metadata.stamped(now, after: existing.metadata), since: existing.since)
+                fresh = intake.continuing(fresh, from: existing, surroundings: surroundings, following: false)
                 if fresh != existing {
                     records.removeAll { $0.uuid == existing.uuid }
                     records.append(fresh)
@@ -221,10 +259,15 @@ public struct Reconciler: Sendable {
                 adopted.append(fresh)
             }
         }
+        var deferred = false
         for (index, record) in records.enumerated() {
-            if let moved = intake.followLease(record, surroundings: surroundings) { records[index] = moved; changed.append(moved.uuid) }
+            guard let moved = intake.followLease(record, surroundings: surroundings) else { continue }
+            // A guest without an address yet is never kept waiting.
+            guard record.addressSource == .pending || limit?.allow(record.uuid, consume: consume) ?? true else { deferred = true; continue }
+            records[index] = moved
+            if !changed.contains(moved.uuid) { changed.append(moved.uuid) }
         }
-        return (adopted, dropped, changed, warnings)
+        return (adopted, dropped, changed, warnings, deferred)
     }
 
     /// Firewalls that will turn our forwards away whatever we install.

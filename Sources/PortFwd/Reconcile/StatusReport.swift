@@ -237,7 +237,10 @@ extension Reconciler {
         // Only the service moves a forward when its guest's lease changes: without it, the
         // address may be another guest's by now.
         let service = StatusReport.Service(running: store.serviceRunning, repairs: store.serviceRunning ? store.serviceRepairs : nil)
-        var warnings = outcome.warnings.map(\.message)
+        // A record that does not read, and a local user's socket an installed forward takes
+        // the connections of: each is a problem, not a note.
+        problems += outcome.unreadable + outcome.warnings.filter { $0.kind == .userSocket }.map(\.message)
+        var warnings = outcome.warnings.filter { $0.kind != .userSocket && $0.kind != .record }.map(\.message)
         if !service.running {
             warnings.append("the libvirt-portfwd service is not running: nothing repairs other programs' changes or follows DHCP leases "
                 + "(systemctl enable --now libvirt-portfwd)")

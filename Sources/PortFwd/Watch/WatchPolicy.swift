@@ -14,10 +14,12 @@
 ///   debounce), not after a backoff that grew to minutes;
 /// - there is no state to reset, so nothing (a lease, a guest starting) can cancel it.
 ///
-/// Following libvirt (a lease, a guest starting or stopping) is the service's job and never
-/// waits for the bucket. But a check that followed a guest and found another program's change
-/// besides is charged as a repair: lease changes during a fight do not lift the bound on the
-/// checks the fight itself causes.
+/// Following libvirt (a lease, a guest starting or stopping) is the service's job and waits
+/// for the bucket only while another program's fight has put it in debt. A check that followed
+/// a guest and found another program's change besides is charged as a repair, into debt if it
+/// must (one repair deep): lease changes during a fight never lift the bound on repairs,
+/// however often they come, and delay a follow-up by one interval at most. (One guest's lease
+/// churn is bounded apart, by `FollowLimit`.)
 public struct WatchPolicy: Sendable {
     public struct Timing: Sendable, Equatable {
         /// Quiet time after the last event before checking, and the longest wait after the first.
@@ -44,6 +46,9 @@ public struct WatchPolicy: Sendable {
         case firewall(String)
         /// libvirt's side: a lease, a guest starting or stopping.
         case guests(String)
+        /// The host's neighbour table has an address a pending guest claims: libvirt's side,
+        /// but nothing in its files changed.
+        case sighting(String)
     }
 
     public enum CheckResult: Sendable, Equatable {
@@ -64,7 +69,10 @@ public struct WatchPolicy: Sendable {
     }
 
     public let timing: Timing
-    private var dirty: (first: Double, last: Double, reasons: [String], guests: Bool)?
+    private var dirty: (first: Double, last: Double, reasons: [String], guests: Bool, files: Bool)?
+    /// Whether the last check asked for was for libvirt's files alone (a lease, a status file):
+    /// the watcher then looks at the records first, and plans only when a guest moved.
+    public private(set) var lastCheckFilesOnly = false
     private var tokens: Double
     private var refilled: Double?
     private var nextLegacy: Double?
@@ -75,6 +83,8 @@ public struct WatchPolicy: Sendable {
     private var lastReport: Double?
     /// The repair whose quiet spell was checked already.
     private var confirmed: Double?
+    /// A check asked for at a time, with its reason: a guest's lease move held back.
+    private var reminder: (at: Double, reason: String)?
 
     public init(timing: Timing = Timing()) {
         self.timing = timing
@@ -85,19 +95,27 @@ public struct WatchPolicy: Sendable {
     public var fighting: Bool { fightSince != nil }
 
     public mutating func note(_ event: Event, at now: Double) {
-        let (reason, guests): (String, Bool)
+        let (reason, guests, files): (String, Bool, Bool)
         switch event {
-        case .firewall(let r): (reason, guests) = (r, false)
-        case .guests(let r): (reason, guests) = (r, true)
+        case .firewall(let r): (reason, guests, files) = (r, false, false)
+        case .guests(let r): (reason, guests, files) = (r, true, true)
+        case .sighting(let r): (reason, guests, files) = (r, true, false)
         }
         if var d = dirty {
             d.last = now
             if !d.reasons.contains(reason) && d.reasons.count < 5 { d.reasons.append(reason) }
             d.guests = d.guests || guests
+            d.files = d.files && files
             dirty = d
         } else {
-            dirty = (now, now, [reason], guests)
+            dirty = (now, now, [reason], guests, files)
         }
+    }
+
+    /// A check of libvirt's side at `time` (the earliest asked for wins).
+    public mutating func remind(at time: Double, _ reason: String) {
+        if let r = reminder, r.at <= time { return }
+        reminder = (time, reason)
     }
 
     /// Whether iptables-legacy tables are loaded now: arms or disarms the timer.
@@ -112,20 +130,26 @@ public struct WatchPolicy: Sendable {
             nextLegacy = now + timing.legacyInterval
             note(.firewall("the iptables-legacy timer"), at: now)
         }
+        if let r = reminder, now >= r.at {
+            reminder = nil
+            note(.guests(r.reason), at: now)
+        }
         // In a fight, a quiet spell is checked once: did the other program stop?
         if dirty == nil, fightSince != nil, let last = repairs.last, now >= last + timing.fightConfirm, confirmed != last {
             confirmed = last
             note(.firewall("checking that the other program stopped"), at: now)
         }
         let confirm = fightSince != nil && dirty == nil ? repairs.last.flatMap { $0 == confirmed ? nil : $0 + timing.fightConfirm } : nil
-        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm].compactMap { $0 }.min()) }
+        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm, reminder?.at].compactMap { $0 }.min()) }
         let settled = min(d.first + timing.longestDelay, d.last + timing.debounce)
-        let ready = d.guests ? settled : max(settled, tokenTime(at: now))
+        // Following libvirt may run one repair ahead of the bucket, never more.
+        let ready = max(settled, d.guests ? tokenTime(at: now, owing: 1) : tokenTime(at: now))
         if now >= ready {
             dirty = nil
+            lastCheckFilesOnly = d.files
             return .check(reasons: d.reasons)
         }
-        return .sleep(until: nextLegacy.map { min($0, ready) } ?? ready)
+        return .sleep(until: [nextLegacy, reminder?.at, ready].compactMap { $0 }.min())
     }
 
     /// Takes the check's result; returns the lines to log about a fight, if any.
@@ -135,9 +159,11 @@ public struct WatchPolicy: Sendable {
         var lines: [String] = []
         switch result {
         case .repaired:
-            // Spent, but never into debt: once the other program stops, its last change is
-            // repaired within one interval, however many follow-ups were charged meanwhile.
-            tokens = max(0, tokens - 1)
+            // Spent. A check for the firewall alone waits for a whole token; one that follows
+            // libvirt waits only while the bucket is in debt, so it may take it one repair
+            // deep: the bound holds (burst + 1 + one per interval, whatever the leases do), and
+            // once the other program stops, its last change is repaired within two intervals.
+            tokens = max(-1, tokens - 1)
             repairs.append(now)
             if fightSince != nil { fightRepairs += 1 }
             if repairs.count >= timing.fightRepairs && fightSince == nil {
@@ -167,9 +193,10 @@ public struct WatchPolicy: Sendable {
         refilled = now
     }
 
-    /// When the bucket holds a whole repair again.
-    private func tokenTime(at now: Double) -> Double {
-        tokens >= 1 ? now : now + (1 - tokens) * timing.repairInterval
+    /// When the bucket holds a whole repair again (or, `owing` 1, is out of debt).
+    private func tokenTime(at now: Double, owing: Double = 0) -> Double {
+        let needed = 1 - owing
+        return tokens >= needed ? now : now + (needed - tokens) * timing.repairInterval
     }
 
     static func seconds(_ t: Double) -> String { t < 10 ? "\(Double(Int(t * 10)) / 10) s" : "\(Int(t)) s" }

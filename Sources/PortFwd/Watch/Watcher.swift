@@ -13,6 +13,8 @@ import PortFwdSystem
 ///   - inotify on libvirt's lease files (a pending guest got its address, or a guest moved)
 ///     and on its running domains' status files (a guest started or stopped without a hook),
 ///     picked up when those directories appear later;
+///   - the host's neighbour tables, for the addresses pending guests claim: a guest's own
+///     metadata address counts once the host has seen it in use (`Resolver`);
 ///   - SIGHUP (apply the config file; the unit's reload runs `apply` instead), SIGTERM and SIGINT (stop).
 /// When to check, and how often another program's changes are repaired, is `WatchPolicy`'s
 /// decision; this class only feeds it events and check results, and does what it says.
@@ -29,6 +31,13 @@ public final class Watcher {
     private let netfilter: NetfilterEvents
     private let directories: DirectoryEvents
     private let signals: SignalEvents
+    /// nil where the neighbour tables cannot be followed: pending metadata addresses are then
+    /// picked up at the next check.
+    private let neighbours: NeighbourEvents?
+    /// One guest's lease moves, bounded.
+    let followLimit = FollowLimit(clock: { Watcher.now() })
+    /// Addresses that pending guests claim: a neighbour entry for one is worth a check.
+    private(set) var awaited: Set<IPAddress> = []
     /// Repairs of other programs' changes so far, for STATUS.
     public private(set) var repairs = 0
 
@@ -42,6 +51,7 @@ public final class Watcher {
         signals = try SignalEvents()
         netfilter = try NetfilterEvents()
         directories = try DirectoryEvents()
+        neighbours = try? NeighbourEvents()
     }
 
     /// Seconds on the monotonic clock: the policy's time, which wall-clock jumps do not move.
@@ -68,7 +78,10 @@ public final class Watcher {
             }
             guard case .sleep(let until) = action else { continue }
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
-            var fds = [netfilter.fd, directories.fd, signals.fd].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            // The neighbour tables change all the time on a busy host: listened to only while a
+            // pending guest waits to be seen, so an idle service stays asleep.
+            let listening = awaited.isEmpty ? -1 : neighbours?.fd ?? -1
+            var fds = [netfilter.fd, directories.fd, signals.fd, listening].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
                 log.error("watch: poll: \(SystemCall.reason())")
@@ -92,7 +105,20 @@ public final class Watcher {
             for directory in directories.drain() {
                 policy.note(.guests(directory == leases ? "a DHCP lease" : "a guest starting or stopping"), at: now)
             }
+            if !awaited.isEmpty, let (entries, overrun) = neighbours?.drain(),
+               overrun || entries.contains(where: { awaited.contains($0.address) }) {
+                policy.note(.sighting("a guest seen at the address it claims"), at: now)
+            }
         }
+    }
+
+    /// What the service waits for after an outcome: the addresses pending guests claim, and a
+    /// lease move held back by its guest's bound.
+    func expect(after outcome: Outcome) {
+        awaited = Set(outcome.pending.flatMap { p in
+            [p.guest.address4, p.guest.address6, p.guest.metadata.address4, p.guest.metadata.address6].compactMap { $0 }
+        })
+        if outcome.followDeferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
     }
 
     /// What `apply` does, from the config file: at start and on reload.
@@ -104,6 +130,7 @@ public final class Watcher {
             var change = Change.reapply
             change.syncWithLibvirt = true
             let outcome = try reconciler.reconcile(change)
+            expect(after: outcome)
             log.warnings(outcome.warnings.map(\.message), prefix: "watch \(why): ")
             log.info("watch \(why): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) guests installed"
                 + (outcome.pending.isEmpty ? "" : ", \(outcome.pending.count) pending") + ", \(milliseconds(since: started)) ms")
@@ -121,12 +148,24 @@ public final class Watcher {
         do {
             let reconciler = try reconcilers(false)
             guard reconciler.recordedMode != .off else { return }
+            // A lease or status file changed, and nothing else: when no guest moved (or a move
+            // waits for its guest's bound), nothing needs planning. A guest's churning lease
+            // costs a read of the files, not a plan and a listing of the kernel.
+            if policy.lastCheckFilesOnly {
+                let (moved, deferred) = reconciler.libvirtMoved(limit: followLimit)
+                if deferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
+                // Nothing learnt of the firewall either way: the policy hears no result.
+                if !moved { return }
+            }
             var change = Change.reapply
             change.syncWithLibvirt = true
+            change.followLimit = followLimit
             change.dryRun = true
             let preview = try reconciler.reconcile(change)
+            expect(after: preview)
             let drift = try reconciler.drift(from: preview.plan)
-            let guestsChanged = !(preview.adopted.isEmpty && preview.dropped.isEmpty && preview.changed.isEmpty)
+            // A record that did not read is written again from libvirt's word: a follow-up too.
+            let guestsChanged = !(preview.adopted.isEmpty && preview.dropped.isEmpty && preview.changed.isEmpty && preview.unreadable.isEmpty)
             if drift.isEmpty && !guestsChanged {
                 result = .steady
             } else {
@@ -135,6 +174,7 @@ public final class Watcher {
                 let others = guestsChanged ? try reconciler.drift(from: try reconciler.plan().plan) : drift
                 change.dryRun = false
                 let outcome = try reconciler.reconcile(change)
+                expect(after: outcome)
                 log.warnings(outcome.warnings.map(\.message), prefix: "watch: ")
                 for line in followed(outcome) { log.info("watch: \(line)") }
                 if others.isEmpty {

@@ -63,6 +63,7 @@ struct ConfigParser {
             case "hairpin": if let b = bool(value, path) { settings.hairpin = b }
             case "host-access": if let b = bool(value, path) { settings.hostAccess = b }
             case "metadata": if let b = bool(value, path) { settings.metadata = b }
+            case "isolated-forwards": if let b = bool(value, path) { settings.isolatedForwards = b }
             case "metadata-host-ports":
                 guard let array = value.array else { problem(path, "must be an array of port ranges like \"1024-65535\""); break }
                 var ranges: [PortRange] = []
@@ -246,7 +247,7 @@ struct ConfigParser {
     /// The line of the first NUL byte, or of the first `\u0000`/`\U00000000` escape (one
     /// preceded by an even number of backslashes, so `\\u0000` is not one).
     static let settingsKeys = ["backend", "admission", "mark", "hairpin", "host-access", "metadata", "metadata-host-ports", "metadata-address",
-                               "metadata-max-forwards", "metadata-max-ports", "floating-addresses"]
+                               "metadata-max-forwards", "metadata-max-ports", "floating-addresses", "isolated-forwards"]
 
     /// "unknown key", and the nearest known one: a typo like `adress` gets its fix.
     static func unknown(_ key: String, in known: [String]) -> String {

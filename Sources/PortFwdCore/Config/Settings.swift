@@ -29,6 +29,9 @@ public struct Settings: Hashable, Sendable {
     /// Host addresses forwards may be bound to although the host does not hold them (yet):
     /// a keepalived or pacemaker address that moves between hosts.
     public var floatingAddresses: [IPAddress] = []
+    /// Config forwards may reach a guest on an isolated network (no `<forward>`), which libvirt
+    /// keeps from everything beyond its bridge. Metadata forwards never may.
+    public var isolatedForwards = false
 
     public init() {}
 }

@@ -5,11 +5,26 @@ public struct Lease: Sendable, Hashable {
     public let address: IPAddress
     /// Seconds since 1970; 0 means the lease never expires.
     public let expiry: Int64
+    /// The DHCP client identifier (DHCPv4 option 61, or the DHCPv6 DUID) the lease was handed
+    /// out for, as libvirt's helper records it; nil when the client sent none. dnsmasq keys
+    /// leases by it before the MAC, so one MAC can hold several leases of different clients:
+    /// the MAC in a DHCP request is whatever the sender wrote.
+    public let clientID: String?
 
-    public init(mac: MAC, address: IPAddress, expiry: Int64) {
+    public init(mac: MAC, address: IPAddress, expiry: Int64, clientID: String? = nil) {
         self.mac = mac
         self.address = address
         self.expiry = expiry
+        self.clientID = clientID
+    }
+
+    /// The client identity as a record keeps it: "" for none.
+    public var client: String { clientID ?? "" }
+
+    /// A client identity as libvirt's helper prints it: hex bytes joined by colons (a DUID
+    /// or option 61 is at most 128 bytes), or "" for none.
+    public static func isClientID(_ text: String) -> Bool {
+        text.utf8.count <= 3 * 130 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) || $0 == 0x3a }
     }
 
     public func isCurrent(at now: Int64) -> Bool { expiry == 0 || expiry > now }

@@ -12,9 +12,17 @@ public struct RunningGuest: Hashable, Sendable {
     /// When the record was written (seconds since 1970): a record younger than a start's
     /// duration may belong to a guest whose runtime status file libvirt has not written yet.
     public let since: Int64
+    /// For an address from a lease: the DHCP client identity (`client-id`, "" when the lease
+    /// carries none) of the lease it came from, per family. A lease is attributed to the guest
+    /// by the identity its client has been using, not by the MAC alone, which any guest can put
+    /// in a DHCP request.
+    public let leaseClients: [Family: String]
+    /// What the last installed plan gave it: see `Holdings`.
+    public let holds: Holdings
 
     public init(uuid: DomainUUID, name: GuestName, interfaces: [Interface] = [], address4: IPAddress? = nil,
-                address6: IPAddress? = nil, addressSource: AddressSource = .explicit, metadata: Metadata = Metadata(), since: Int64 = 0) {
+                address6: IPAddress? = nil, addressSource: AddressSource = .explicit, metadata: Metadata = Metadata(), since: Int64 = 0,
+                leaseClients: [Family: String] = [:], holds: Holdings = .none) {
         self.uuid = uuid
         self.name = name
         self.interfaces = interfaces
@@ -23,14 +31,26 @@ public struct RunningGuest: Hashable, Sendable {
         self.addressSource = addressSource
         self.metadata = metadata
         self.since = since
+        self.leaseClients = leaseClients
+        self.holds = holds
     }
-
 
     /// The same guest at another address (a lease changed), or still waiting for one.
-    public func readdressed(_ address4: IPAddress?, _ address6: IPAddress?, source: AddressSource) -> RunningGuest {
+    public func readdressed(_ address4: IPAddress?, _ address6: IPAddress?, source: AddressSource,
+                            leaseClients: [Family: String] = [:]) -> RunningGuest {
         RunningGuest(uuid: uuid, name: name, interfaces: interfaces, address4: address4, address6: address6,
-                     addressSource: source, metadata: metadata, since: since)
+                     addressSource: source, metadata: metadata, since: since,
+                     leaseClients: source == .lease ? leaseClients : [:], holds: holds)
     }
+
+    /// The same guest holding what a plan gave it.
+    public func holding(_ holds: Holdings) -> RunningGuest {
+        RunningGuest(uuid: uuid, name: name, interfaces: interfaces, address4: address4, address6: address6,
+                     addressSource: addressSource, metadata: metadata, since: since, leaseClients: leaseClients, holds: holds)
+    }
+
+    /// The same guest with what another record of it holds: the plan that was installed for it.
+    public func keeping(from record: RunningGuest) -> RunningGuest { holding(record.holds) }
 
     /// One network interface of a domain: its MAC, and the libvirt network or bridge it is on.
     public struct Interface: Hashable, Sendable {
@@ -62,7 +82,7 @@ public struct RunningGuest: Hashable, Sendable {
             self.since = since
         }
 
-            public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
+        public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
 
         /// The same forwards, each dated: from `previous` where it was there already, else `now`.
         public func stamped(_ now: Int64, after previous: Metadata? = nil) -> Metadata {

@@ -2,16 +2,22 @@
 /// of its inputs' content alone: the records are taken in UUID order, whatever order they
 /// started in, so re-running any event converges on the same plan.
 ///
-/// Two rules hold whatever the order of events, and whatever the source:
-/// - **An address belongs to at most one guest.** Sources the admin controls (the config, a
-///   network's static DHCP host) outrank sources a guest controls (its metadata, its lease).
-///   An address claimed by two guests goes to the one claim that outranks every other; when
-///   there is none, to nobody. A guest whose address is disputed or refused stays pending,
-///   and the reason names the other guest.
-/// - **A host port belongs to at most one forward.** Config forwards outrank metadata ones. A
-///   guest that starts may not take a port another guest holds: that conflict is the one
-///   reason a start is refused (`refusals`). Between guests already running, a metadata
-///   forward that clashes is left out, never the plan as a whole.
+/// Authority, not observation, moves a forward (libvirt-portfwd(8), SECURITY):
+/// - **An address belongs to at most one guest.** The admin (a config address, then a
+///   network's static DHCP host) outranks the network's record of a lease, which outranks a
+///   guest's own metadata. The first holder keeps what it holds (`Holdings`): only the admin
+///   takes it away. A newcomer's claim (a lease or metadata) is refused when any record or the
+///   wire shows the address to be another's, and counts once the host has seen the address in
+///   use at the guest's own MAC. Of two newcomers as good as each other, neither.
+/// - **A host port belongs to at most one forward.** Config forwards outrank metadata ones;
+///   of two metadata forwards, the one that was there first keeps the port. Only a clash
+///   between two config forwards, one of them the starting guest's, refuses a start
+///   (`refusals`): a guest owner can never keep another guest from starting.
+/// - **Host services, by authority.** A host service of root or a system user keeps its port
+///   from a new metadata forward; it never takes an installed one. A local user's socket never
+///   decides anything, and is named (`usersHidden`).
+/// - **Isolated means isolated.** No metadata forward reaches a guest on a network without
+///   `<forward>`; a config forward does only with settings.isolated-forwards.
 public enum Resolver {
     public struct Result: Sendable {
         /// In UUID order; configured guests that do not run (`apply --all`) after them.
@@ -21,7 +27,7 @@ public enum Resolver {
         /// Running guests with forwards that wait: for a DHCP lease, or for an address that
         /// is theirs alone.
         public var pending: [PendingGuest] = []
-        /// Conflicts of `newcomer`'s forwards with another guest's: the start is refused.
+        /// Clashes of `newcomer`'s config forwards with another guest's: the start is refused.
         public var refusals: [String] = []
         /// Conflicts between config forwards of guests already covered: both are left out.
         /// `apply` and `check` refuse such a config; the hooks and the service warn.
@@ -29,13 +35,18 @@ public enum Resolver {
         /// Every forward of a running guest the plan leaves out, with its reason (pending
         /// forwards, which wait for an address, are in `pending` instead).
         public var leftOut: [LeftOut] = []
+        /// What each running guest holds once this plan is installed.
+        public var holdings: [DomainUUID: Holdings] = [:]
+        /// Installed forwards that hide a local user's socket, one line each.
+        public var usersHidden: [String] = []
     }
 
     /// - Parameters:
     ///   - all: also every configured guest that is not running (`apply --all`).
-    ///   - newcomer: a guest starting (`prepare`, `start`): conflicts of its forwards are refusals.
-    ///   - surroundings: libvirt's networks, leases and the host's addresses, for the address
-    ///     rule; asked for only when a guest-controlled address is claimed.
+    ///   - newcomer: a guest starting (`prepare`, `start`): a clash of its config forwards
+    ///     with another's config forwards is a refusal.
+    ///   - surroundings: libvirt's networks, leases, the host's addresses, neighbours and
+    ///     sockets; asked for only when a guest has forwards.
     public static func resolve(config: Config, running: [RunningGuest], all: Bool, newcomer: DomainUUID? = nil,
                                surroundings: @autoclosure () -> Surroundings = Surroundings()) -> Result {
         var result = Result()
@@ -45,18 +56,25 @@ public enum Resolver {
             known = surroundings()
             return known!
         }
-        var candidates = Candidate.running(config: config, running: running, around: around, warnings: &result.warnings,
-                                           leftOut: &result.leftOut)
-        if all { candidates += Candidate.configured(config: config, besides: candidates, warnings: &result.warnings) }
+        var candidates = Candidate.running(config: config, running: running, around: around, into: &result)
+        if all { candidates += Candidate.configured(config: config, besides: candidates, around: around, warnings: &result.warnings) }
         Addresses.settle(&candidates, config: config, around: around)
         Ports.settle(&candidates, newcomer: newcomer, into: &result)
         for candidate in candidates {
-            let (guest, waiting, notes) = candidate.placed()
+            let (guest, waiting, notes) = candidate.placed(config.settings, around: around)
             result.warnings += Family.allCases.compactMap { candidate.denied[$0] } + notes.map(\.message)
+            if let opened = candidate.isolationOpened(config.settings, around: around) { result.warnings.append(opened) }
             if candidate.record != nil { result.leftOut += notes }
-            if let guest { result.guests.append(guest) }
-            if let record = candidate.record, !waiting.isEmpty {
-                result.pending.append(PendingGuest(guest: record, forwards: waiting, reason: candidate.waitReason))
+            if let guest {
+                result.guests.append(guest)
+                result.usersHidden += Candidate.usersHidden(by: guest, around: around)
+            }
+            if let record = candidate.record {
+                let installed = guest.map { g in Dictionary(uniqueKeysWithValues: Family.allCases.compactMap { f in g.address(f).map { (f, $0) } }) } ?? [:]
+                result.holdings[record.uuid] = Holdings(addresses: installed, forwards: Set(guest?.forwards ?? []))
+                if !waiting.isEmpty {
+                    result.pending.append(PendingGuest(guest: record, forwards: waiting, reason: candidate.waitReason))
+                }
             }
         }
         return result
@@ -65,28 +83,35 @@ public enum Resolver {
     /// Config forwards first, then metadata ones (when the policy allows them now); exact
     /// duplicates collapse, so declaring a forward in both places is not a conflict with itself.
     static func forwards(_ entry: GuestConfig?, _ r: RunningGuest, _ settings: Settings, around: () -> Surroundings,
-                         warnings: inout [String], leftOut: inout [LeftOut]) -> [Forward] {
+                         into result: inout Result) -> [Forward] {
         var forwards = entry?.forwards ?? []
         for f in forwards {
+            // The admin may shadow a host service: said, not refused.
             let hidden = around().hidden(by: f.spec)
-            if !hidden.isEmpty { warnings.append("guest \(r.name): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
+            if !hidden.isEmpty { result.warnings.append("guest \(r.name): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
         }
         guard settings.metadata, !r.metadata.forwards.isEmpty else { return forwards }
         let problems = MetadataPolicy(settings: settings).forwardProblems(r.metadata.forwards, guest: r.name)
         guard problems.isEmpty else {
-            warnings += problems.map { "\($0); its metadata forwards are not installed" }
+            result.warnings += problems.map { "\($0); its metadata forwards are not installed" }
             let message = problems.joined(separator: "; ")
-            leftOut += r.metadata.forwards.map { LeftOut(guest: r.name, uuid: r.uuid, forward: $0, reason: .policy, message: message) }
+            result.leftOut += r.metadata.forwards.map { LeftOut(guest: r.name, uuid: r.uuid, forward: $0, reason: .policy, message: message) }
             return forwards
         }
         for f in r.metadata.forwards where !forwards.contains(where: { $0.spec == f.spec && $0.sources == f.sources }) {
-            // Metadata may not take a port a host service listens on: only the admin may.
+            // A host service keeps its port from a new metadata forward (only the admin may
+            // shadow one), but never takes one that was installed before it listened.
             let hidden = around().hidden(by: f.spec)
             if !hidden.isEmpty {
-                let message = "guest \(r.name): metadata forward \(f.spec) would hide a host service listening on \(hidden.joined(separator: ", ")); left out"
-                warnings.append(message)
-                leftOut.append(LeftOut(guest: r.name, uuid: r.uuid, forward: f, reason: .hostService, message: message))
-                continue
+                if r.holds.forwards.contains(f) {
+                    result.warnings.append("guest \(r.name): metadata forward \(f.spec) hides a host service that listens on \(hidden.joined(separator: ", ")) "
+                        + "since the forward was installed; the forward stays")
+                } else {
+                    let message = "guest \(r.name): metadata forward \(f.spec) would hide a host service listening on \(hidden.joined(separator: ", ")); left out"
+                    result.warnings.append(message)
+                    result.leftOut.append(LeftOut(guest: r.name, uuid: r.uuid, forward: f, reason: .hostService, message: message))
+                    continue
+                }
             }
             forwards.append(f)
         }
@@ -111,17 +136,13 @@ public struct PendingGuest: Sendable, Hashable {
 
 /// One guest on its way into the plan.
 struct Candidate {
-    /// Who vouches for an address, highest first.
-    enum Rank: Int, Comparable {
-        case guest = 0, staticHost = 1, config = 2
-        static func < (a: Rank, b: Rank) -> Bool { a.rawValue < b.rawValue }
-    }
-
     struct Claim {
         let address: IPAddress
-        let rank: Rank
+        let rank: ClaimRank
         /// `config`, `static DHCP host`, `metadata`, `lease`.
         let source: String
+        /// The guest held it under the last plan: only the admin takes it away.
+        let held: Bool
     }
 
     let name: GuestName
@@ -135,21 +156,24 @@ struct Candidate {
     /// Why a family has no address, where there is a reason beyond "none known yet".
     var denied: [Family: String] = [:]
     var macs: Set<MAC> { Set(record?.interfaces.map(\.mac) ?? []) }
+    var interfaces: [RunningGuest.Interface] { record?.interfaces ?? [] }
 
-    static func running(config: Config, running: [RunningGuest], around: () -> Surroundings, warnings: inout [String],
-                        leftOut: inout [LeftOut]) -> [Candidate] {
+    static func running(config: Config, running: [RunningGuest], around: () -> Surroundings, into result: inout Resolver.Result) -> [Candidate] {
         let settings = config.settings
         let policy = AddressPolicy(settings: settings)
-        var result: [Candidate] = []
+        var candidates: [Candidate] = []
         for r in running.sorted(by: { $0.uuid < $1.uuid }) {
             let entry = config.guest(named: r.name, uuid: r.uuid)
-            var c = Candidate(name: r.name, uuid: r.uuid, record: r, forwards: Resolver.forwards(entry, r, settings, around: around, warnings: &warnings, leftOut: &leftOut))
+            var c = Candidate(name: r.name, uuid: r.uuid, record: r, forwards: Resolver.forwards(entry, r, settings, around: around, into: &result))
             if c.forwards.isEmpty { continue }
             for family in Family.allCases {
+                let claim = { (a: IPAddress, rank: ClaimRank, source: String) in
+                    c.claims[family] = Claim(address: a, rank: rank, source: source, held: r.holds.holds(a))
+                }
                 if let a = entry?.address(family) {
-                    c.claims[family] = Claim(address: a, rank: .config, source: "config")
+                    claim(a, .config, "config")
                 } else if r.addressSource == .dhcpHost, let a = r.address(family) {
-                    c.claims[family] = Claim(address: a, rank: .staticHost, source: "static DHCP host")
+                    claim(a, .staticHost, "static DHCP host")
                 } else if r.addressSource == .explicit, let a = r.metadata.address(family) {
                     guard settings.metadata else {
                         c.denied[family] = "guest \(r.name): metadata is off (settings.metadata = false), so its metadata \(family.addressKey) \(a) is not used"
@@ -158,47 +182,69 @@ struct Candidate {
                     if let problem = policy.problem(a, source: .metadata, guest: r.name, interfaces: r.interfaces, surroundings: around()) {
                         c.denied[family] = problem
                     } else {
-                        c.claims[family] = Claim(address: a, rank: .guest, source: "metadata")
+                        claim(a, .metadata, "metadata")
                     }
                 } else if r.addressSource == .lease, let a = r.address(family) {
                     if let problem = policy.problem(a, source: .lease, guest: r.name, interfaces: r.interfaces, surroundings: around()) {
                         c.denied[family] = problem
                     } else {
-                        c.claims[family] = Claim(address: a, rank: .guest, source: "lease")
+                        claim(a, .lease, "lease")
                     }
+                } else if r.addressSource == .pending,
+                          case .disputed(let why) = LeaseAttribution.choose(family, interfaces: r.interfaces, known: nil, current: nil, surroundings: around()) {
+                    c.denied[family] = "guest \(r.name): \(why)"
                 }
             }
-            result.append(c)
+            candidates.append(c)
         }
-        return result
+        return candidates
     }
 
-    /// Every configured guest with forwards that is not among `besides`.
-    static func configured(config: Config, besides: [Candidate], warnings: inout [String]) -> [Candidate] {
+    /// Every configured guest with forwards that is not among `besides`. A host service its
+    /// forwards would hide is named now, whether or not the guest runs (`check --kernel`).
+    static func configured(config: Config, besides: [Candidate], around: () -> Surroundings, warnings: inout [String]) -> [Candidate] {
         var result: [Candidate] = []
         let covered = besides.flatMap { c in
             c.record.map { r in config.entries(named: r.name, uuid: r.uuid) }.map { [$0.byUUID, $0.byName].compactMap { $0 } } ?? []
         }
         for entry in config.guests where !entry.forwards.isEmpty && !covered.contains(entry) {
+            for f in entry.forwards {
+                let hidden = around().hidden(by: f.spec)
+                if !hidden.isEmpty { warnings.append("guest \(entry.label): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
+            }
             guard entry.address4 != nil || entry.address6 != nil else {
                 warnings.append("\(entry.path) (\(entry.label)): skipped, no address in the config (addresses are only discovered when the guest starts)")
                 continue
             }
             // A uuid-only entry has no name; the uuid stands in for comments and messages.
             guard let name = entry.name ?? (try? GuestName(entry.uuid?.value ?? entry.path)) else { continue }
+
             var c = Candidate(name: name, uuid: entry.uuid, record: nil, forwards: entry.forwards)
-            for family in Family.allCases { if let a = entry.address(family) { c.claims[family] = Claim(address: a, rank: .config, source: "config") } }
+            for family in Family.allCases {
+                if let a = entry.address(family) { c.claims[family] = Claim(address: a, rank: .config, source: "config", held: false) }
+            }
             result.append(c)
         }
         return result
     }
 
     /// The guest as planned (nil when nothing of it can be installed), the forwards that wait,
-    /// and lines about forwards left out for good.
-    func placed() -> (Guest?, [Forward], [LeftOut]) {
+    /// and the forwards left out for good.
+    func placed(_ settings: Settings, around: () -> Surroundings) -> (Guest?, [Forward], [LeftOut]) {
         var installed: [Forward] = [], waiting: [Forward] = [], notes: [LeftOut] = []
+        // A network without <forward> lets its guests reach nothing beyond the bridge, and
+        // nothing beyond it reach them: only the admin may open one, and says so.
+        // Said at once, whether or not the address holds yet.
+        let isolated = claims.values.map(\.address).sorted().first { around().isIsolated($0, interfaces: interfaces) }
         for f in forwards {
             let families = f.spec.hostAddress.map { [$0.family] } ?? Family.allCases
+            if let isolated, f.origin == .metadata || !settings.isolatedForwards {
+                let why = f.origin == .metadata ? "no metadata forward opens an isolated network"
+                    : "config forwards open one only with settings.isolated-forwards = true"
+                notes.append(LeftOut(guest: name, uuid: uuid, forward: f, reason: .isolated,
+                                     message: "guest \(name): forward \(f.spec) is left out: \(isolated) is on an isolated network (no <forward>), and \(why)"))
+                continue
+            }
             if families.contains(where: { granted[$0] != nil }) { installed.append(f); continue }
             if let bound = f.spec.hostAddress?.family, claims[bound] == nil, denied[bound] == nil,
                record?.addressSource != .pending, Family.allCases.contains(where: { granted[$0] != nil }) {
@@ -214,13 +260,29 @@ struct Candidate {
         return (guest, waiting, notes)
     }
 
+    /// A line for the admin who opened an isolated network to this guest's config forwards.
+    func isolationOpened(_ settings: Settings, around: () -> Surroundings) -> String? {
+        guard settings.isolatedForwards, forwards.contains(where: { $0.origin == .config }),
+              let isolated = granted.values.first(where: { around().isIsolated($0, interfaces: interfaces) }) else { return nil }
+        return "guest \(name): its config forwards reach \(isolated) on an isolated network (no <forward>), because settings.isolated-forwards = true"
+    }
+
+    /// Local users' sockets an installed guest's forwards take the connections of.
+    static func usersHidden(by guest: Guest, around: () -> Surroundings) -> [String] {
+        guest.forwards.compactMap { f in
+            let users = around().usersHidden(by: f.spec)
+            return users.isEmpty ? nil : "guest \(guest.name): forward \(f.spec) takes the connections of a local user's socket listening on "
+                + "\(users.joined(separator: ", ")); a user's socket never keeps a port from a guest"
+        }
+    }
+
     var waitReason: String {
         let reasons = Family.allCases.compactMap { denied[$0] }
         return reasons.isEmpty ? "waits for a DHCP lease" : reasons.joined(separator: "; ")
     }
 }
 
-/// The address rule: each address to at most one guest.
+/// The address rule: each address to at most one guest, by authority.
 enum Addresses {
     static func settle(_ candidates: inout [Candidate], config: Config, around: () -> Surroundings) {
         var byAddress: [IPAddress: [(index: Int, claim: Candidate.Claim)]] = [:]
@@ -229,34 +291,63 @@ enum Addresses {
         }
         for i in candidates.indices {
             for (family, claim) in candidates[i].claims.sorted(by: { $0.key < $1.key }) {
-                var rivals: [(who: String, rank: Candidate.Rank)] = (byAddress[claim.address] ?? []).filter { $0.index != i }.map {
-                    ("guest \(candidates[$0.index].name) (\($0.claim.source))", $0.claim.rank)
-                }
-                // What the network itself says of the address, for claims a guest made: a
-                // static host of another MAC, or another MAC's current lease.
-                if claim.rank == .guest {
-                    // Not again for a MAC of a rival guest named already.
-                    let named = (byAddress[claim.address] ?? []).reduce(candidates[i].macs) { $0.union(candidates[$1.index].macs) }
-                    rivals += around().holders(of: claim.address, except: named, seenOnTheWire: claim.source == "metadata")
-                        .map { ($0.who, $0.trusted ? .staticHost : .guest) }
-                    // The config gives an address to its guest whether or not that guest runs now.
-                    let own = candidates[i].record.map { r in config.entries(named: r.name, uuid: r.uuid) }.map { [$0.byUUID, $0.byName].compactMap { $0 } } ?? []
-                    let claimed = Set((byAddress[claim.address] ?? []).map { candidates[$0.index].name })
-                    for entry in config.guests where !own.contains(entry) && Family.allCases.contains(where: { entry.address($0) == claim.address }) {
-                        guard entry.name.map({ !claimed.contains($0) }) ?? true else { continue }
-                        rivals.append(("the config's \(entry.path) (\(entry.label))", .config))
-                    }
-                }
-                let top = rivals.map(\.rank).max()
-                if let top, top >= claim.rank {
-                    let named = rivals.filter { $0.rank >= claim.rank }.map(\.who).prefix(3)
-                    candidates[i].denied[family] = "guest \(candidates[i].name): its \(claim.source) address \(claim.address) is disputed with \(named.joined(separator: " and ")); "
-                        + "forwards to it wait until the address is \(candidates[i].name)'s alone"
+                let others = (byAddress[claim.address] ?? []).filter { $0.index != i }
+                if let refusal = refusal(of: claim, by: candidates[i], others: others, candidates: candidates, config: config, around: around) {
+                    candidates[i].denied[family] = refusal
                 } else {
                     candidates[i].granted[family] = claim.address
                 }
             }
         }
+    }
+
+    /// Why `claim` does not hold, or nil when it does.
+    private static func refusal(of claim: Candidate.Claim, by c: Candidate, others: [(index: Int, claim: Candidate.Claim)],
+                                candidates: [Candidate], config: Config, around: () -> Surroundings) -> String? {
+        let rivals = others.map { (who: "guest \(candidates[$0.index].name) (\($0.claim.source))", claim: $0.claim) }
+        let disputed = { (named: [String], tail: String) in
+            "guest \(c.name): its \(claim.source) address \(claim.address) is disputed with \(named.prefix(3).joined(separator: " and ")); " + tail
+        }
+        let wait = "forwards to it wait until the address is \(c.name)'s alone"
+        // The admin's word: the config beats a static host; two of the same kind, neither.
+        if claim.rank.isAdmin {
+            let over = rivals.filter { $0.claim.rank >= claim.rank }
+            return over.isEmpty ? nil : disputed(over.map(\.who), wait)
+        }
+        // A guest's claim. What the admin gives someone else is theirs, whether or not that
+        // guest runs now.
+        var admin = rivals.filter { $0.claim.rank.isAdmin }.map(\.who)
+        let own = c.record.map { r in config.entries(named: r.name, uuid: r.uuid) }.map { [$0.byUUID, $0.byName].compactMap { $0 } } ?? []
+        let claimed = Set(others.map { candidates[$0.index].name })
+        for entry in config.guests where !own.contains(entry) && Family.allCases.contains(where: { entry.address($0) == claim.address }) {
+            guard entry.name.map({ !claimed.contains($0) }) ?? true else { continue }
+            admin.append("the config's \(entry.path) (\(entry.label))")
+        }
+        let macs = others.reduce(c.macs) { $0.union(candidates[$1.index].macs) }
+        let bridges = around().bridges(for: claim.address, interfaces: c.interfaces)
+        let records = around().holders(of: claim.address, except: macs, bridges: bridges)
+        admin += records.filter { $0.rank.isAdmin }.map(\.who)
+        if !admin.isEmpty { return disputed(admin, wait) }
+        // The first holder keeps it: no lease, metadata, frame or tie takes it away.
+        if claim.held { return nil }
+        if let holder = rivals.first(where: { $0.claim.held }) {
+            return "guest \(c.name): its \(claim.source) address \(claim.address) is held by \(holder.who), which had it first; " + wait
+        }
+        // A newcomer: refused by any record or sighting that makes the address another's, and
+        // by another newcomer as good as it or better.
+        let against = records.filter { $0.rank >= claim.rank || $0.rank == .evidence }.map(\.who)
+            + rivals.filter { $0.claim.rank >= claim.rank }.map(\.who)
+        if !against.isEmpty { return disputed(against, wait) }
+        // A guest's own word (metadata in one command, a DHCP request with any MAC in it)
+        // counts once the host has seen the guest use the address, at its own MAC, on its own
+        // network: the host would deliver the forward's packets there. Otherwise a guest could
+        // name another's address the host has not met yet, and reach it once it has.
+        if !bridges.isEmpty, around().seen(claim.address, on: bridges).isDisjoint(with: c.macs) {
+            let at = c.macs.map(\.value).sorted().joined(separator: ", ")
+            return "guest \(c.name): its \(claim.source) address \(claim.address) is not yet seen in use at its MAC (\(at)) on \(bridges.sorted().joined(separator: ", ")); "
+                + "forwards to it wait until the host has seen it there"
+        }
+        return nil
     }
 }
 
@@ -275,9 +366,10 @@ enum Ports {
         }
         var dropped = Set<Int>()   // indices into owners
         var reasons: [Int: (LeftOut.Reason, String)] = [:]
-        func leave(_ index: Int, _ reason: LeftOut.Reason, _ message: String) {
+        func leave(_ index: Int, _ reason: LeftOut.Reason, _ message: String, say: Bool = true) {
             dropped.insert(index)
             if reasons[index] == nil { reasons[index] = (reason, message) }
+            if say { result.warnings.append(message) }
         }
         for clash in Conflicts.clashes(in: guests) {
             let a = owners[clash.first], b = owners[clash.second]
@@ -285,50 +377,45 @@ enum Ports {
             let fa = ca.forwards[a.forward], fb = cb.forwards[b.forward]
             let isNew = { (c: Candidate) in newcomer != nil && c.uuid == newcomer }
             if a.candidate != b.candidate && (isNew(ca) || isNew(cb)) {
-                let (mine, theirs, other) = isNew(ca) ? (fa, fb, clash.second) : (fb, fa, clash.first)
-                if mine.origin == .config && theirs.origin == .metadata {
-                    let message = clash.message + "; the config outranks the metadata of guest \(candidates[owners[other].candidate].name), whose forward is left out"
-                    leave(other, .portTaken, message)
-                    result.warnings.append(message)
-                } else {
+                let (mine, theirs, mineIndex, theirIndex) = isNew(ca) ? (fa, fb, clash.first, clash.second) : (fb, fa, clash.second, clash.first)
+                let (me, them) = isNew(ca) ? (ca.name, cb.name) : (cb.name, ca.name)
+                switch (mine.origin, theirs.origin) {
+                case (.config, .config):
+                    // The admin's own clash: the one reason a start is refused.
                     result.refusals.append(clash.message)
+                case (.config, .metadata):
+                    leave(theirIndex, .portTaken, clash.message + "; the config outranks the metadata of guest \(them), whose forward is left out")
+                case (.metadata, _):
+                    leave(mineIndex, .portTaken, clash.message + "; guest \(them) holds the port, so \(mine.spec) of guest \(me) is left out")
                 }
                 continue
             }
             switch (fa.origin, fb.origin) {
             case (.config, .metadata):
-                let message = clash.message + "; the config outranks metadata, so \(fb.spec) of guest \(cb.name) is left out"
-                leave(clash.second, .portTaken, message)
-                result.warnings.append(message)
+                leave(clash.second, .portTaken, clash.message + "; the config outranks metadata, so \(fb.spec) of guest \(cb.name) is left out")
             case (.metadata, .config):
-                let message = clash.message + "; the config outranks metadata, so \(fa.spec) of guest \(ca.name) is left out"
-                leave(clash.first, .portTaken, message)
-                result.warnings.append(message)
+                leave(clash.first, .portTaken, clash.message + "; the config outranks metadata, so \(fa.spec) of guest \(ca.name) is left out")
             case (.metadata, .metadata) where a.candidate == b.candidate:
-                let message = clash.message + "; the second is left out"
-                leave(clash.second, .portTaken, message)
-                result.warnings.append(message)
+                leave(clash.second, .portTaken, clash.message + "; the second is left out")
             case (.metadata, .metadata):
-                // The forward that was there first keeps the port: no guest owner's later edit
-                // takes it from another guest. Of two as old, neither.
+                // The forward installed already keeps the port, else the one that was there
+                // first: no guest owner's later edit takes it from another guest. Of two as old,
+                // neither.
+                let ha = ca.record?.holds.forwards.contains(fa) == true, hb = cb.record?.holds.forwards.contains(fb) == true
                 let sa = ca.record?.metadata.since[fa] ?? .max, sb = cb.record?.metadata.since[fb] ?? .max
-                if sa < sb {
-                    let message = clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out"
-                    leave(clash.second, .portTaken, message)
-                    result.warnings.append(message)
-                } else if sb < sa {
-                    let message = clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out"
-                    leave(clash.first, .portTaken, message)
-                    result.warnings.append(message)
+                if (ha && !hb) || (ha == hb && sa < sb) {
+                    leave(clash.second, .portTaken, clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out")
+                } else if (hb && !ha) || (ha == hb && sb < sa) {
+                    leave(clash.first, .portTaken, clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out")
                 } else {
-                    let message = clash.message + "; neither is installed"
-                    leave(clash.first, .portTaken, message)
-                    leave(clash.second, .portTaken, message)
-                    result.warnings.append(message)
+                    leave(clash.first, .portTaken, clash.message + "; neither is installed")
+                    leave(clash.second, .portTaken, clash.message + "; neither is installed", say: false)
                 }
             case (.config, .config):
-                leave(clash.first, .configConflict, clash.message + "; neither is installed")
-                leave(clash.second, .configConflict, clash.message + "; neither is installed")
+                dropped.formUnion([clash.first, clash.second])
+                for index in [clash.first, clash.second] where reasons[index] == nil {
+                    reasons[index] = (.configConflict, clash.message + "; neither is installed")
+                }
                 result.conflicts.append(clash.message)
             }
         }

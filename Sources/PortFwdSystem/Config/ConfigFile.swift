@@ -34,6 +34,11 @@ public enum ConfigFile {
         return candidates.map { "\(directory)/\($0)" }
     }
 
+    /// Whether the service reads a file of this name in the drop-in directory, and takes it.
+    public static func isDropInName(_ name: String) -> Bool {
+        name.hasSuffix(".toml") && !name.hasPrefix(".") && name.utf8.allSatisfy(isNameByte)
+    }
+
     static func isNameByte(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7a) || b == 0x2e || b == 0x5f || b == 0x2b || b == 0x40 || b == 0x3a || b == 0x2d
     }

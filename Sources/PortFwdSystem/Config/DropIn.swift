@@ -42,18 +42,23 @@ public struct DropIn: Sendable {
         return text
     }
 
+    /// Drop-ins name guests, pinned UUIDs, ports and the client networks allowed in: root's
+    /// to read, as the directory's listing of guest names is.
+    public static let fileMode: mode_t = 0o640
+    public static let directoryMode: mode_t = 0o750
+
     /// Writes the entry (or, with no forwards left, removes the file).
     public func write(_ entry: GuestConfig, to path: String) throws(PortFwdError) {
         if entry.forwards.isEmpty && entry.address4 == nil && entry.address6 == nil {
             try SafeFile.remove(path)
             return
         }
-        try SafeFile.directory(directory, create: true, mode: 0o755)
-        try SafeFile.write(path, Array((Self.header + entry.tomlText).utf8), mode: 0o644)
+        try SafeFile.directory(directory, create: true, mode: Self.directoryMode)
+        try SafeFile.write(path, Array((Self.header + entry.tomlText).utf8), mode: Self.fileMode)
     }
 
     /// Puts the file back as `text` had it (nil: absent).
     public func restore(_ path: String, _ text: String?) throws(PortFwdError) {
-        if let text { try SafeFile.write(path, Array(text.utf8), mode: 0o644) } else { try SafeFile.remove(path) }
+        if let text { try SafeFile.write(path, Array(text.utf8), mode: Self.fileMode) } else { try SafeFile.remove(path) }
     }
 }

@@ -5,7 +5,7 @@ import Glibc
 import PortFwdCore
 
 /// The host's own sockets, from /proc/net (this network namespace): what a forward could hide,
-/// and the neighbour table, which shows which MAC answers for an address right now.
+/// and whose they are.
 public enum HostSockets {
     /// Every listening TCP socket and bound UDP socket, IPv4 and IPv6.
     public static func listening(procNet: String = "/proc/net") -> [Listener] {
@@ -14,10 +14,11 @@ public enum HostSockets {
             guard let text = SafeFile.kernelText("\(procNet)/\(file)", limit: 64 << 20) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard fields.count > 9, fields[3] == state, let local = endpoint(fields[1]), let inode = UInt64(fields[9]) else { continue }
+                guard fields.count > 9, fields[3] == state, let local = endpoint(fields[1]), let inode = UInt64(fields[9]),
+                      let uid = UInt32(fields[7]) else { continue }
                 // A UDP socket connected to a peer takes only that peer's datagrams.
                 if proto == .udp, let remote = endpoint(fields[2]), remote.port != 0 { continue }
-                result.append(Listener(proto: proto, address: local.address.isUnspecified ? nil : local.address, port: local.port, inode: inode))
+                result.append(Listener(proto: proto, address: local.address.isUnspecified ? nil : local.address, port: local.port, inode: inode, uid: uid))
             }
         }
         return result
@@ -51,18 +52,5 @@ public enum HostSockets {
             }
         }
         return nil
-    }
-
-    /// IPv4 neighbours with a complete entry: address -> MAC.
-    public static func neighbours(procNet: String = "/proc/net") -> [IPAddress: MAC] {
-        guard let text = SafeFile.kernelText("\(procNet)/arp") else { return [:] }
-        var result: [IPAddress: MAC] = [:]
-        for line in text.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 4, let flags = UInt32(fields[2].dropFirst(2), radix: 16), flags & 0x2 != 0,
-                  let address = IPAddress(String(fields[0])), let mac = MAC(String(fields[3])) else { continue }
-            result[address] = mac
-        }
-        return result
     }
 }

@@ -14,10 +14,14 @@ public struct LibvirtFiles: Sendable {
     public let paths: LibvirtPaths
     /// Lease files parsed once per change: a long-running service shares one.
     let leaseCache: LeaseCache
+    /// The host's neighbour tables (the kernel's, but for tests).
+    let neighbours: @Sendable () -> [Neighbour]
 
-    public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache()) {
+    public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache(),
+                neighbours: @escaping @Sendable () -> [Neighbour] = Neighbours.current) {
         self.paths = paths
         self.leaseCache = leaseCache
+        self.neighbours = neighbours
     }
 
     /// Every network definition, by name; runtime state wins over the persistent definition
@@ -64,7 +68,7 @@ public struct LibvirtFiles: Sendable {
     /// addresses, its neighbours and its listening sockets.
     public func surroundings(now: Date, networks known: [String: NetworkDefinition]? = nil) -> Surroundings {
         Surroundings(networks: known ?? networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now),
-                     neighbours: HostSockets.neighbours(procNet: paths.procNet), listeners: HostSockets.listening(procNet: paths.procNet),
+                     neighbours: neighbours(), listeners: HostSockets.listening(procNet: paths.procNet),
                      owner: { HostSockets.owner(of: $0) })
     }
 
@@ -157,8 +161,8 @@ public enum Leases {
         return entries.compactMap { entry in
             guard let mac = entry.mac.flatMap(MAC.init), let address = entry.address.flatMap(IPAddress.init),
                   address.guestRefusal == nil, let expiry = entry.expiry, expiry.isFinite, expiry >= 0,
-                  expiry == expiry.rounded(), expiry < 1e15 else { return nil }
-            return Lease(mac: mac, address: address, expiry: Int64(expiry))
+                  expiry == expiry.rounded(), expiry < 1e15, entry.client.map(Lease.isClientID) ?? true else { return nil }
+            return Lease(mac: mac, address: address, expiry: Int64(expiry), clientID: entry.client.flatMap { $0.isEmpty ? nil : $0.lowercased() })
         }
     }
 
@@ -167,14 +171,16 @@ public enum Leases {
         let mac: String?
         let address: String?
         let expiry: Double?
+        let client: String?
 
-        enum Keys: String, CodingKey { case mac = "mac-address", address = "ip-address", expiry = "expiry-time" }
+        enum Keys: String, CodingKey { case mac = "mac-address", address = "ip-address", expiry = "expiry-time", client = "client-id" }
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: Keys.self)
             mac = try? c.decode(String.self, forKey: .mac)
             address = try? c.decode(String.self, forKey: .address)
             expiry = try? c.decode(Double.self, forKey: .expiry)
+            client = try? c.decode(String.self, forKey: .client)
         }
     }
 }

@@ -41,13 +41,22 @@ public struct StateStore: Sendable {
         return try body()
     }
 
+    /// The records as read: the guests, one line per record skipped, and the guests whose
+    /// record is named by their UUID but does not read.
+    public struct Loaded: Sendable {
+        public var guests: [RunningGuest] = []
+        public var problems: [String] = []
+        public var unreadable: [DomainUUID] = []
+    }
+
     /// Every readable record. Corrupt or refused ones are reported in `problems` and skipped:
     /// one bad file must not take every other guest's forwards down with it.
-    public func load() -> (guests: [RunningGuest], problems: [String]) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return ([], []) }
-        do { try SafeFile.directory(directory, create: false) } catch { return ([], [error.message]) }
+    public func load() -> Loaded {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return Loaded() }
+        do { try SafeFile.directory(directory, create: false) } catch { return Loaded(problems: [error.message]) }
         var guests: [RunningGuest] = []
         var problems: [String] = []
+        var unreadable: [DomainUUID] = []
         for file in names.sorted() where file.hasSuffix(".json") && !file.hasPrefix(".") {
             let path = "\(directory)/\(file)"
             do throws(PortFwdError) {
@@ -61,9 +70,10 @@ public struct StateStore: Sendable {
                 guests.append(guest)
             } catch {
                 problems.append("skipping state record \(path): \(error.message)")
+                if let uuid = try? DomainUUID(String(file.dropLast(".json".count))) { unreadable.append(uuid) }
             }
         }
-        return (guests, problems)
+        return Loaded(guests: guests, problems: problems, unreadable: unreadable)
     }
 
     /// The record of one guest, if it exists and reads.

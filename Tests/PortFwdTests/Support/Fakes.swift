@@ -48,7 +48,12 @@ final class FakeHost: @unchecked Sendable {
     }
 
     var store: StateStore { StateStore(directory: "\(state.path)/run") }
-    var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: tree.path)) }
+    /// The host's neighbour tables, as the tests set them.
+    let neighbourTable = NeighbourTable()
+    var libvirt: LibvirtFiles {
+        let table = neighbourTable
+        return LibvirtFiles(paths: LibvirtPaths(root: tree.path), neighbours: { table.entries })
+    }
 
     func host(override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> Host {
         Host(nft: nft, commands: iptables, procNet: iptables.procNet.path, backend: override, flavour: flavour)
@@ -93,3 +98,20 @@ extension FirewallBackend {
 
 /// Ours, not Foundation's `Host`.
 typealias Host = PortFwd.Host
+
+/// A neighbour table tests write: which MAC the host delivers an address to, on which bridge.
+final class NeighbourTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _entries: [Neighbour] = []
+    var entries: [Neighbour] { lock.withLock { _entries } }
+
+    /// `address` seen at `mac` on `interface`, replacing what the table had for it there.
+    func see(_ address: String, at mac: String, on interface: String = "virbr0") {
+        lock.withLock {
+            _entries.removeAll { $0.address == IPAddress(address)! && $0.interface == interface }
+            _entries.append(Neighbour(address: IPAddress(address)!, mac: MAC(mac)!, interface: interface))
+        }
+    }
+
+    func forget(_ address: String) { lock.withLock { _entries.removeAll { $0.address == IPAddress(address)! } } }
+}

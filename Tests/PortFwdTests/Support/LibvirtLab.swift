@@ -193,7 +193,7 @@ final class LibvirtLab {
     }
 
     /// Defines a diskless TCG domain with one interface on the default network.
-    func define(_ domain: String, mac: String, metadata: String = "") throws {
+    func define(_ domain: String, mac: String, metadata: String = "", network: String = "default") throws {
         let xml = """
             <domain type='qemu'>
               <name>\(domain)</name>
@@ -203,7 +203,7 @@ final class LibvirtLab {
               <os><type arch='x86_64'>hvm</type></os>
               <devices>
                 <interface type='network'>
-                  <source network='default'/>
+                  <source network='\(network)'/>
                   <mac address='\(mac)'/>
                   <model type='virtio'/>
                   <rom enabled='no'/>
@@ -217,6 +217,11 @@ final class LibvirtLab {
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
         try virsh("define \(path)")
     }
+
+    /// Frames from the guest namespace naming `address` at `mac` (ARP, or NDP for IPv6): the
+    /// host's neighbour table then has it there, as when a guest with that MAC talks, or when
+    /// a guest owner forges a frame.
+    func announce(_ address: String, mac: String) throws { try lab("announce \(address) \(mac)") }
 
     /// A socat server in the guest namespace answering with the address it was reached on.
     func serveInGuest(port: Int) throws {
