@@ -43,14 +43,16 @@ public struct Flow: Sendable, Hashable {
     /// a new connection, its later packets, and the guest's replies.
     /// - Parameter bridges: each libvirt network's bridge and subnets; a guest in none of them
     ///   goes out on an interface of unknown name.
-    public static func flows(of plan: Plan) -> [Flow] {
-        let bridges = Set(plan.bridges.keys)
-        return plan.entries.flatMap { e -> [Flow] in
-            let bridge = plan.bridges.first { _, subnets in subnets.contains { $0.contains(e.guestAddress) } }?.key
+    public static func flows(of plan: Plan) -> [Flow] { flows(of: plan.entries, settings: plan.settings, bridges: plan.bridges) }
+
+    static func flows(of entries: [PlanEntry], settings: Settings, bridges links: [String: [Network]]) -> [Flow] {
+        let bridges = Set(links.keys)
+        return entries.flatMap { e -> [Flow] in
+            let bridge = links.first { _, subnets in subnets.contains { $0.contains(e.guestAddress) } }?.key
             let guestLink: Link = bridge.map(Link.named) ?? .unknown
             let outside = Link.outside(excluding: bridges)
             let guest = Address.host(e.guestAddress), clients = Address.clients(e.sources)
-            let mark = plan.settings.mark
+            let mark = settings.mark
             return [
                 Flow(forward: e, direction: .original, state: .new, iif: outside, oif: guestLink, source: clients, destination: guest,
                      sourcePorts: nil, destinationPorts: e.guestPorts, mark: mark),
@@ -75,8 +77,15 @@ public struct Flow: Sendable, Hashable {
               sourcePorts: sourcePorts, destinationPorts: destinationPorts, family: family, proto: proto)
     }
 
-    /// One flow of each shape: all that deciding where a rule goes needs.
-    public static func representatives(of plan: Plan) -> [Flow] { grouped(flows(of: plan)).map(\.flow) }
+    /// One flow of each shape: all that deciding where a rule goes needs. Entries that differ
+    /// only in their host side (10,000 host ports to one guest port) make the same flows, so
+    /// the flows of one entry each stand for them all.
+    public static func representatives(of plan: Plan) -> [Flow] {
+        struct Side: Hashable { let family: Family; let proto: Proto; let guest: IPAddress; let ports: PortRange; let sources: [Network] }
+        var seen = Set<Side>()
+        let entries = plan.entries.filter { seen.insert(Side(family: $0.family, proto: $0.proto, guest: $0.guestAddress, ports: $0.guestPorts, sources: $0.sources)).inserted }
+        return grouped(flows(of: entries, settings: plan.settings, bridges: plan.bridges)).map(\.flow)
+    }
 
     /// One flow of each shape, with every forward of that shape.
     public static func grouped(_ flows: [Flow]) -> [(flow: Flow, forwards: [PlanEntry])] {
