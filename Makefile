@@ -14,8 +14,6 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 STATEDIR    ?= /run/libvirt-portfwd
-# `make deb VERSION=X.Y.Z` packages the build as another version; empty: what --version says.
-VERSION    ?=
 
 # swift on PATH, else a swift.org tarball in /opt/swift, else Debian's (13 and later ship Swift
 # 6.0.3 as swiftlang: scripts/swift-toolchain installs it where no toolchain is found).
@@ -24,8 +22,9 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || { [ -x /opt/swift/usr/bin/swift
 export LIBVIRT_PORTFWD_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 BIN    = .build/release/libvirt-portfwd
 # Static Swift runtime: the hook starts five times per guest lifecycle, and loading the
-# shared Swift libraries is a large share of a no-op start (bench/RESULTS.md).
-RELEASE_FLAGS = -c release -Xswiftc -static-stdlib
+# shared Swift libraries is a large share of a no-op start (bench/RESULTS.md). RELRO, as
+# Debian's C toolchain links (lintian: hardening-no-relro); debian/rules builds with the same.
+RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
@@ -46,8 +45,8 @@ LAB_ONLY_PKGS = firewalld ufw
 # trixie-ui, the lab's root plus ansible-core, Cockpit and Chromium (scripts/test-fleet-booted).
 TEST_ROOTS   = trixie bookworm-deb trixie-swift trixie-ui
 BENCH_PKGS   = hyperfine gnuplot-nox time gcc libc6-dev
-# `make deb`: dpkg-shlibdeps (and binutils' strip).
-DEB_PKGS     = dpkg-dev
+# `make deb`: debian/rules (dh) and its tools.
+DEB_PKGS     = dpkg-dev debhelper
 
 .PHONY: all build toolchain deps test-deps install uninstall deb test compat demo rulesets bench fuzz chaos clean
 
@@ -119,11 +118,14 @@ uninstall:
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 	fi
 
-# The Debian package, from the release binary with dpkg-deb: ./libvirt-portfwd_VERSION_ARCH.deb
-# (packaging/deb/ says what goes in it and why). scripts/test-deb checks it; `make test` runs both.
-deb: deps build
+# The Debian package, ./libvirt-portfwd_VERSION_ARCH.deb, VERSION from debian/changelog: built by
+# debian/rules (dh), the rules dpkg-buildpackage runs in a clean Debian 13 root
+# (scripts/test-debian-source); here in the work tree, with the Swift make uses, reusing the
+# release build. debian/rules says what goes in it and why; scripts/test-deb checks it.
+deb: deps toolchain
 	@scripts/apt-ensure $(DEB_PKGS)
-	VERSION=$(VERSION) scripts/build-deb
+	PATH="$(dir $(SWIFT)):$$PATH" SWIFT=$(SWIFT) DEB_DEST=$(CURDIR) debian/rules binary
+	dh_clean && rm -f debian/libvirt-portfwd.service
 
 # The whole suite. As root, the privileged tests (namespaces, nftables, a real libvirtd) must
 # run: LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 turns a would-be skip into a failure.
@@ -146,7 +148,11 @@ test: test-deps
 	@# The release binary is FoundationEssentials only: no ICU, no Foundation.
 	scripts/check-lean $(BIN)
 	scripts/test-deb
-	@# The package again in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald.
+	@# The source package as Debian's buildds build it: dpkg-buildpackage in a clean Debian 13 root with
+	@# Debian's swiftlang, the network cut off; Debian 13's lintian. Cached by the source's digest.
+	scripts/test-debian-source
+	@# That package in a booted Debian 13 (systemd-nspawn): the service under a real systemd and journald;
+	@# reinstall, upgrades from 0.2.0, purge.
 	scripts/test-deb-booted
 	@# The Ansible role: ansible-lint from PyPI, then Debian's ansible-core in a booted Debian 13.
 	scripts/ansible-lint

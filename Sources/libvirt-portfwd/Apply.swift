@@ -16,6 +16,7 @@ enum Apply {
         options: GlobalOptions.specs + [
             .flag("all", "Every configured guest, running or not, from now on."),
             .flag("running", "Only running guests, from now on (the default)."),
+            .flag("resume", "For the package's postinst: back on as they were, if the package's removal turned the forwards off; otherwise nothing."),
         ],
         needsRoot: true,
         run: run)
@@ -27,20 +28,24 @@ enum Apply {
         let setup = GlobalOptions(arguments).setup
         let log = SyslogLog(echo: .none)
         let outcome: Outcome
+        // Off by the package's removal (and by nothing the admin said since): back as it was.
+        let resumed = arguments.flag("resume") && setup.store.mode == .off ? setup.store.modeBeforeRemoval : nil
+        if arguments.flag("resume") && resumed == nil { return }
         do {
             let reconciler = try setup.reconciler()
             var change = Change.reapply
             change.syncWithLibvirt = true
             change.refuseConflicts = true
-            change.mode = arguments.flag("all") ? .all : arguments.flag("running") ? .running
-                : (reconciler.recordedMode == .all ? .all : .running)
+            change.mode = resumed ?? (arguments.flag("all") ? .all : arguments.flag("running") ? .running
+                : (reconciler.recordedMode == .all ? .all : .running))
             outcome = try reconciler.reconcile(change)
+            if resumed != nil { try? setup.store.setModeBeforeRemoval(nil) }
         } catch {
             log.error("apply: \(error.oneLine)")
             throw fail(error)
         }
         LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
-        let summary = Apply.summary(outcome)
+        let summary = (resumed != nil ? "forwards back on after the package's reinstall: " : "") + Apply.summary(outcome)
         print(summary)
         log.info("apply: \(summary)")
         // Installed, but another firewall turns the forwards away: not a success.

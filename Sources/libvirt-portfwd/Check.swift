@@ -38,7 +38,7 @@ enum Check {
             let reconciler = try setup.reconciler(probe: kernel, candidate: candidate)
             let outcome = try reconciler.plan(all: true)
             if !outcome.conflicts.isEmpty { throw PortFwdError(.conflict, lines: outcome.conflicts) }
-            LogText.capped(outcome.warnings.map(\.message)).forEach(warn)
+            LogText.capped(Check.warnings(outcome.warnings.map(\.message), config: reconciler.config)).forEach(warn)
             let absent = Check.absentHostAddresses(outcome.plan, floating: reconciler.config.settings.floatingAddresses, held: HostAddresses.current())
             if !absent.isEmpty { throw PortFwdError(.invalidInput, lines: absent) }
             if kernel {
@@ -76,6 +76,26 @@ enum Check {
         }
         let text = try ConfigFile.read(path: file, required: true, trust: main ? .regularFile : .strict) ?? ""
         return ConfigFiles.File(path: path, text: text)
+    }
+
+    /// The plan's warnings, with the configured guests skipped for want of an address (every
+    /// guest that is shut off and gets its address by DHCP, on a typical host) said once, with
+    /// their count, instead of once each at every check.
+    static func warnings(_ lines: [String], config: Config) -> [String] {
+        var skipped: [String] = []
+        var rest: [String] = []
+        for line in lines {
+            if let entry = config.guests.first(where: { line == Check.skippedLine($0) }) { skipped.append(entry.label) } else { rest.append(line) }
+        }
+        guard !skipped.isEmpty else { return rest }
+        let names = skipped.prefix(5).map(LogText.line).joined(separator: ", ") + (skipped.count > 5 ? ", …" : "")
+        return ["\(skipped.count) configured guest\(skipped.count == 1 ? "" : "s") not running and without an address in the config "
+            + "(\(names)): their forwards are checked when they start and their address is known"] + rest
+    }
+
+    /// The plan's line for a configured guest it skipped for want of an address.
+    static func skippedLine(_ entry: GuestConfig) -> String {
+        "\(entry.path) (\(entry.label)): skipped, no address in the config (addresses are only discovered when the guest starts)"
     }
 
     /// Forwards bound to a host address this host does not hold: they would never match.

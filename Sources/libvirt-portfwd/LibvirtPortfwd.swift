@@ -9,7 +9,7 @@ import PortFwdSystem
 
 @main
 enum LibvirtPortfwd {
-    static let version = "0.2.0"
+    static let version = "0.3.0"
 
     static let root = Command(
         path: "",

@@ -37,7 +37,7 @@ import PortFwdSystem
         #expect(spaced.status == 0 && spaced.stdout.contains("tcp . 8080 : 192.168.122.10 . 80,"))
         #expect(joined.stdout == spaced.stdout)
         let version = run("--version").stdout
-        #expect(version.hasPrefix("libvirt-portfwd 0.2.0 (commit "))
+        #expect(version.hasPrefix("libvirt-portfwd 0.3.0 (commit "))
         #expect(version.contains("\nbackends: nftables; iptables (iptables-nft, iptables-legacy)\n"))
         for spelling in ["-V", "apply --version", "status -V", "hook qemu --version"] { #expect(run(spelling).stdout == version, "\(spelling)") }
         for help in ["--help", "-h", "help", "hook --help", "hook", "help hook qemu", "hook qemu -h", "apply -h"] {

@@ -387,3 +387,18 @@ extension ForwardEditorTests {
         #expect(try Virsh(commands: virsh).find("\u{301}web").uuid.value == Self.attacker)
     }
 }
+
+extension ForwardEditorTests {
+    /// One guest's owner writes metadata that does not parse: `forward list` lists every other
+    /// guest all the same and names that one, with why.
+    @Test func oneGuestsBadMetadataHidesNoOtherGuest() throws {
+        let virsh = FakeVirsh(tree: host.tree)
+        virsh.define("web1", uuid: Fixtures.web1UUID, active: true)
+        virsh.define("evil", uuid: Fixtures.web2UUID, active: true)
+        virsh.setLive("web1", "<forwards><forward spec='8080:80'/></forwards>")
+        virsh.setLive("evil", "<forwards><forward spec='not a spec'/></forwards>")
+        let listed = try editor(virsh).list(nil)
+        #expect(listed.rows.map { "\($0.guest) \($0.spec)" } == ["web1 8080:80/tcp"], "\(listed.rows)")
+        #expect(listed.problems.count == 1 && listed.problems[0].hasPrefix("guest evil: its metadata forwards are not listed: "), "\(listed.problems)")
+    }
+}

@@ -231,6 +231,26 @@ import Testing
         #expect(host.log.warnings.first?.contains("skipping state record \(host.state.path)/run/0a0b0c0d-0000-4000-8000-00000000dead.json: not a record") == true)
     }
 
+    /// A running guest's record breaks (a crash mid-write, a hand edit): another guest's stop
+    /// re-plans, and the broken record decides nothing. Its guest, which libvirt runs, is taken
+    /// again from libvirt's status file and keeps its forwards; the record is written anew, and
+    /// `status` counts the broken record as a problem until then.
+    @Test func aBrokenRecordDecidesNothing() throws {
+        let h = try host.hook(Fixtures.web1Discovered + "[[guest]]\nname = \"web2\"\naddress = \"192.168.122.11\"\nforwards = [\"8081:80\"]\n")
+        let config = Fixtures.web1Discovered + "[[guest]]\nname = \"web2\"\naddress = \"192.168.122.11\"\nforwards = [\"8081:80\"]\n"
+        #expect(handle(h, "start") == 0)
+        #expect(handle(h, "start", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 0)
+        host.tree.write("run/libvirt/qemu/web1.xml", "<domstatus state='running'>\(String(decoding: xml(), as: UTF8.self))</domstatus>")
+        #expect(Set(dnat) == ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 8081 : 192.168.122.11 . 80"])
+        try "{ not json".write(toFile: "\(host.state.path)/run/\(Fixtures.web1UUID).json", atomically: true, encoding: .utf8)
+        let status = try host.reconciler(config).status()
+        #expect(!status.healthy && status.problems.contains { $0.contains("skipping state record \(host.state.path)/run/\(Fixtures.web1UUID).json") }, "\(status.problems)")
+        #expect(handle(h, "stopped", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 0)
+        #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"], "web1 keeps its forward: \(host.log.warnings) \(host.log.infos) \(host.log.errors)")
+        #expect(host.records.map(\.name.value) == ["web1"], "its record is written anew")
+        #expect(!(try host.reconciler(config).status().problems.contains { $0.contains("skipping state record") }))
+    }
+
     @Test func tamperedRecordCannotInjectRuleTextOrNameABadAddress() throws {
         try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for (address, reason) in [("192.168.122.10; flush ruleset", "address4 '192.168.122.10; flush ruleset' is not an IPv4 address"),

@@ -90,18 +90,29 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
         }
     }
 
-    /// Idle means idle: nothing changes for 60 s, and the service neither repairs nor wakes.
+    /// Idle means idle: nothing changes for 60 s, and the service neither repairs nor wakes but
+    /// for its one publication of the status a minute (libvirt-portfwd(8), WATCH).
     @Test func idleMeansNoRepairsAndNoWakeups() throws {
         dir.write("c.toml", Fixtures.web1)
         try Namespace.with { ns in
             #expect(run(ns, "apply --all").status == 0)
             let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
             defer { watch.stop() }
-            let before = watch.wakeups
-            // The one fixed wait in the suite: what is measured is the absence of activity over it.
-            sleep(60)
+            // The one fixed wait in the suite: what is measured is the absence of activity over it,
+            // sampled every half second: the service may be busy in one or two neighbouring
+            // samples (the publication), and in no other.
+            usleep(1_000_000)   // its start (the apply, the first publication) over
+            var busy: [Int] = []
+            var last = watch.wakeups
+            for sample in 0..<120 {
+                usleep(500_000)
+                let now = watch.wakeups
+                if now != last { busy.append(sample) }
+                last = now
+            }
             #expect(watch.repairs == 0)
-            #expect(watch.wakeups == before, "the service woke \(watch.wakeups - before) times while nothing changed")
+            #expect(busy.count <= 2 && (busy.last ?? 0) - (busy.first ?? 0) <= 1,
+                    "the service woke in half-seconds \(busy) of 120 while nothing changed; one publication a minute is all it may do")
         }
     }
 

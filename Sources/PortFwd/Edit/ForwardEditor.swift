@@ -49,8 +49,10 @@ public struct ForwardEditor: Sendable {
         public let uuid: DomainUUID
     }
 
-    public func apply(_ edit: Edit, to domain: String, in destination: Destination = .auto) throws(PortFwdError) -> Result {
-        let ref = try virsh.find(domain)
+    /// - Parameter hostPortOnly: a removal named only a host port (`8080`): the one forward
+    ///   whose host port that is, when there is exactly one.
+    public func apply(_ edit: Edit, to domain: String, in destination: Destination = .auto, hostPortOnly: Bool = false) throws(PortFwdError) -> Result {
+        let ref = try find(domain)
         let active = try virsh.isActive(ref)
         let settings = reconciler.config.settings
         let definitions: [Virsh.Definition] = active ? [.config, .live] : [.config]
@@ -67,14 +69,29 @@ public struct ForwardEditor: Sendable {
                 entry.forwards.removeAll { $0.spec == spec }
                 return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: nil)
             }
-            if let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid), entry.forwards.contains(where: { $0.spec == spec }) {
+            let declared = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
+            if let entry = declared, entry.forwards.contains(where: { $0.spec == spec }) {
                 throw PortFwdError(.notFound, "guest \(ref.name): \(spec) is declared in \(reconciler.config.file) (\(entry.path)); remove it there")
             }
-            throw PortFwdError(.notFound, "guest \(ref.name) has no forward \(spec) that forward add made")
+            // `forward remove web1 8080`: the one forward whose host port that is, if only one is.
+            var stored: [PortSpec] = []
+            for d in definitions { stored += ((old[d] ?? nil)?.forwards ?? []).map { (f: Forward) in f.spec } }
+            if let text = try? dropIn.current(dropInPath), let entry = try? Self.entry(text, path: dropInPath) {
+                stored += entry.forwards.map { (f: Forward) in f.spec }
+            }
+            let all = Self.unique(stored + (declared?.forwards ?? []).map { (f: Forward) in f.spec })
+            let candidates = all.filter { (s: PortSpec) in s.hostPorts == spec.hostPorts && (spec.hostAddress == nil || s.hostAddress == spec.hostAddress) }
+            if hostPortOnly, candidates.count == 1, let only = candidates.first, only != spec {
+                return try apply(.remove(only), to: ref.uuid.value, in: destination)
+            }
+            let listed = (candidates.count > 1 ? candidates : all).map { (s: PortSpec) in s.description }.joined(separator: ", ")
+            throw PortFwdError(.notFound, "guest \(ref.name) has no forward \(spec)"
+                + (candidates.count > 1 ? "; host port \(spec.hostPorts) is in several, name one: \(listed)"
+                    : all.isEmpty ? "" : "; its forwards: \(listed)"))
         case .add(let forward, let address):
             let inMetadata = Array(Set(definitions.flatMap { ((old[$0] ?? nil)?.forwards ?? []) }))
             if let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid),
-               (entry.forwards + inMetadata).contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
+               (entry.forwards + (destination == .config ? [] : inMetadata)).contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
                 throw PortFwdError(.exists, "guest \(ref.name) already has the forward \(forward)")
             }
             // The fence is for what guest owners write; the admin's word goes in the config.
@@ -102,6 +119,21 @@ public struct ForwardEditor: Sendable {
             let why = destination == .auto ? fence.first.map { $0.replacingFirst("guest \(ref.name): ", with: "") } : nil
             return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: why)
         }
+    }
+
+    /// The domain `virsh` knows by this name or UUID; a name it does not know gets the nearest
+    /// one it does, as a typo of a command does.
+    func find(_ domain: String) throws(PortFwdError) -> Virsh.Ref {
+        do { return try virsh.find(domain) } catch {
+            guard error.code == .notFound, let names = try? virsh.domains().map(\.name.value),
+                  let near = Suggestion.nearest(domain, in: names) else { throw error }
+            throw error.appending("; did you mean '\(LogText.line(near))'?")
+        }
+    }
+
+    static func unique(_ specs: [PortSpec]) -> [PortSpec] {
+        var seen = Set<PortSpec>()
+        return specs.filter { seen.insert($0).inserted }
     }
 
     /// The drop-in of this domain: the file named after it, unless that file holds another
@@ -239,24 +271,38 @@ public struct ForwardEditor: Sendable {
         /// `config`, `config (portfwd.d/web1.toml)` or `metadata`.
         public let origin: String
         public let running: Bool
+        /// For a running guest, when known: `installed`, `pending: …`, `left out (reason): …`,
+        /// `off` (after flush), or `not installed`.
+        public var state: String?
     }
 
-    public func list(_ domain: String?) throws(PortFwdError) -> [Row] {
+    /// The rows, and one line per guest whose forwards could not all be read (its metadata
+    /// refused, virsh failing on it): one guest's owner cannot hide every other guest's list.
+    public func list(_ domain: String?) throws(PortFwdError) -> (rows: [Row], problems: [String]) {
         let config = reconciler.config
         var rows: [Row] = []
+        var problems: [String] = []
         var seen: [GuestConfig] = []
         let refs: [Virsh.Ref]
-        if let domain { refs = [try virsh.find(domain)] } else { refs = try virsh.domains() }
+        if let domain { refs = [try find(domain)] } else { refs = try virsh.domains() }
         for ref in refs {
-            let running = try virsh.isActive(ref)
             let entry = config.guest(named: ref.name, uuid: ref.uuid)
             if let entry { seen.append(entry) }
+            var running = false
+            do throws(PortFwdError) { running = try virsh.isActive(ref) } catch {
+                problems.append("guest \(ref.name): cannot tell whether it runs: \(error.oneLine)")
+            }
             for f in entry?.forwards ?? [] {
                 rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: running))
             }
             // What runs, for a running guest; what will run, for one that is shut off.
-            for f in (config.settings.metadata ? try virsh.metadata(ref, running ? .live : .config) : nil)?.forwards ?? [] {
-                rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "metadata", running: running))
+            guard config.settings.metadata else { continue }
+            do throws(PortFwdError) {
+                for f in try virsh.metadata(ref, running ? .live : .config)?.forwards ?? [] {
+                    rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "metadata", running: running))
+                }
+            } catch {
+                problems.append("guest \(ref.name): its metadata forwards are not listed: \(error.oneLine)")
             }
         }
         if domain == nil {
@@ -264,6 +310,6 @@ public struct ForwardEditor: Sendable {
                 for f in entry.forwards { rows.append(Row(guest: entry.label, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: false)) }
             }
         }
-        return rows
+        return (rows, problems)
     }
 }

@@ -129,10 +129,11 @@ public struct Reconciler: Sendable {
         var warnings = problems.map { Warning(.record, $0) }
         var records = loaded
         let mode = change.mode ?? recordedMode
-        // A record that did not read is written again, from what libvirt says of its guest.
-        var touched = Set(change.forget + change.record.map(\.uuid) + retaken)
+        var touched = Set(change.forget + change.record.map(\.uuid))
         records.removeAll { touched.contains($0.uuid) }
         records += change.record
+        // A record that did not read is written again, from what libvirt says of its guest.
+        touched.formUnion(retaken)
         var adopted: [GuestName] = [], dropped: [GuestName] = [], changed: [GuestName] = []
         var deferred = false
         if change.syncWithLibvirt {

@@ -40,10 +40,13 @@ public final class Watcher {
     private(set) var awaited: Set<IPAddress> = []
     /// Repairs of other programs' changes so far, for STATUS.
     public private(set) var repairs = 0
+    /// Writes the status for readers without root and the Prometheus textfile.
+    let publisher: Publisher?
 
     public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: WatchPolicy.Timing = WatchPolicy.Timing(),
-                procNet: String = "/proc/net") throws(PortFwdError) {
+                procNet: String = "/proc/net", publisher: Publisher? = nil) throws(PortFwdError) {
         self.reconcilers = reconcilers
+        self.publisher = publisher
         self.libvirt = libvirt
         self.log = log
         self.procNet = procNet
@@ -76,7 +79,8 @@ public final class Watcher {
                 check(after: reasons)
                 continue
             }
-            guard case .sleep(let until) = action else { continue }
+            guard case .sleep(var until) = action else { continue }
+            if let due = publisher?.due() { until = min(until ?? due, due) }
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             // The neighbour tables change all the time on a busy host: listened to only while a
             // pending guest waits to be seen, so an idle service stays asleep.
@@ -109,6 +113,7 @@ public final class Watcher {
                overrun || entries.contains(where: { awaited.contains($0.address) }) {
                 policy.note(.sighting("a guest seen at the address it claims"), at: now)
             }
+            if let due = publisher?.due(), now >= due { publish(plan: nil, force: true) }
         }
     }
 
@@ -137,6 +142,21 @@ public final class Watcher {
         } catch {
             log.error("watch \(why): \(error.oneLine)")
         }
+        publish(plan: nil, force: true)
+    }
+
+    /// The status, for readers without root and Prometheus: when the plan or the mode changed
+    /// since the last time, or the publisher's interval passed (or `force`).
+    func publish(plan: Plan?, force: Bool = false) {
+        guard let publisher else { return }
+        do {
+            let reconciler = try reconcilers(false)
+            if let line = publisher.publish(reconciler, plan: plan, mode: reconciler.recordedMode, at: Self.now(), force: force) {
+                log.warning("watch: \(line)")
+            }
+        } catch {
+            if let line = publisher.failed("cannot read the config to publish the status: \(error.oneLine)") { log.warning("watch: \(line)") }
+        }
     }
 
     /// Compares the kernel with the plan and the records with libvirt; installs once if either
@@ -145,9 +165,10 @@ public final class Watcher {
     func check(after reasons: [String]) {
         let started = Self.now()
         let result: WatchPolicy.CheckResult
+        var checked: Plan?
         do {
             let reconciler = try reconcilers(false)
-            guard reconciler.recordedMode != .off else { return }
+            guard reconciler.recordedMode != .off else { publish(plan: nil); return }
             // A lease or status file changed, and nothing else: when no guest moved (or a move
             // waits for its guest's bound), nothing needs planning. A guest's churning lease
             // costs a read of the files, not a plan and a listing of the kernel.
@@ -163,6 +184,7 @@ public final class Watcher {
             change.dryRun = true
             let preview = try reconciler.reconcile(change)
             expect(after: preview)
+            checked = preview.plan
             let drift = try reconciler.drift(from: preview.plan)
             // A record that did not read is written again from libvirt's word: a follow-up too.
             let guestsChanged = !(preview.adopted.isEmpty && preview.dropped.isEmpty && preview.changed.isEmpty && preview.unreadable.isEmpty)
@@ -194,6 +216,7 @@ public final class Watcher {
             result = .failed
         }
         for line in policy.checked(result, at: Self.now()) { log.warning("watch: \(line)") }
+        publish(plan: checked, force: result == .followed || result == .repaired)
     }
 
     /// One line per guest that libvirt's side changed: `guest web1: lease 192.168.122.253, 3 forwards installed`.

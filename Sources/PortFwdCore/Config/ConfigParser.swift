@@ -86,6 +86,13 @@ struct ConfigParser {
                     if let refusal = PortSpec.hostRefusal(a) { problem("\(path)[\(i)]", refusal, at: item); continue }
                     settings.floatingAddresses.append(a)
                 }
+            case "prometheus-textfile":
+                guard let s = string(value, path) else { break }
+                // node_exporter's textfile collector reads only *.prom files of its directory.
+                guard s.isEmpty || (s.hasPrefix("/") && s.hasSuffix(".prom") && s.utf8.count > 6 && !s.contains("/../") && !s.utf8.contains(0)) else {
+                    problem(path, "must be an absolute path ending in .prom (or \"\" for none), not '\(LogText.line(s))'", at: value); break
+                }
+                settings.prometheusTextfile = s
             default:
                 problem(path, Self.unknown(key, in: Self.settingsKeys), at: table[key])
             }
@@ -247,7 +254,8 @@ struct ConfigParser {
     /// The line of the first NUL byte, or of the first `\u0000`/`\U00000000` escape (one
     /// preceded by an even number of backslashes, so `\\u0000` is not one).
     static let settingsKeys = ["backend", "admission", "mark", "hairpin", "host-access", "metadata", "metadata-host-ports", "metadata-address",
-                               "metadata-max-forwards", "metadata-max-ports", "floating-addresses", "isolated-forwards"]
+                               "metadata-max-forwards", "metadata-max-ports", "floating-addresses", "isolated-forwards",
+                               "prometheus-textfile"]
 
     /// "unknown key", and the nearest known one: a typo like `adress` gets its fix.
     static func unknown(_ key: String, in known: [String]) -> String {

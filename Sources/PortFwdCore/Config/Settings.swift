@@ -32,6 +32,9 @@ public struct Settings: Hashable, Sendable {
     /// Config forwards may reach a guest on an isolated network (no `<forward>`), which libvirt
     /// keeps from everything beyond its bridge. Metadata forwards never may.
     public var isolatedForwards = false
+    /// Where the watch service writes its Prometheus textfile: nil, the default (Debian's
+    /// node_exporter directory, when it exists); empty, nowhere; else this absolute `.prom` path.
+    public var prometheusTextfile: String?
 
     public init() {}
 }

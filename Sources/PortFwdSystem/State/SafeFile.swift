@@ -114,8 +114,9 @@ public enum SafeFile {
     }
 
     /// Replaces `path` atomically: a new file created exclusively (O_EXCL, O_NOFOLLOW) beside
-    /// it, written, synced, and renamed over it; then the directory is synced.
-    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(PortFwdError) {
+    /// it, written, synced, and renamed over it; then the directory is synced. With `group`,
+    /// the file belongs to that group before it takes the name (a report some may read).
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, group: gid_t? = nil) throws(PortFwdError) {
         let directory = Self.parent(of: path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         var fd: Int32 = -1
@@ -128,7 +129,7 @@ public enum SafeFile {
         guard fd >= 0 else { throw error("cannot write \(temp)") }
         let written = SystemCall.writeAll(fd, bytes)
         let failure = errno
-        let synced = written && fchmod(fd, mode) == 0 && fsync(fd) == 0
+        let synced = written && (group.map { fchown(fd, geteuid(), $0) == 0 } ?? true) && fchmod(fd, mode) == 0 && fsync(fd) == 0
         close(fd)
         guard synced else {
             unlink(temp)
