@@ -268,7 +268,7 @@ enum NftListing {
     static func json(_ script: String, table: String) throws -> String {
         let dir = TempDir()
         dir.write("t.nft", script)
-        let ns = "pfl\(UInt32.random(in: 0...UInt32.max))"
+        let ns = "pfj\(UInt32.random(in: 0...UInt32.max))"
         try Shell.run("ip netns add \(ns)")
         defer { _ = Shell.capture("ip netns del \(ns)") }
         try Shell.run("ip netns exec \(ns) nft -f \(dir.path)/t.nft")
