@@ -24,10 +24,11 @@ public struct ForwardHealth: Sendable {
             problems.append("\(suspect.line): turned away (libvirt-portfwd trace \(first.guest) \(first.hostPorts.lower) shows a packet's way)")
             for entry in suspect.forwards { turnedAway[entry, default: []].append(suspect.description) }
         }
+        let possible = suspects.filter { !$0.sure }.map { ($0.description, Set($0.forwards)) }
         for entry in entries where turnedAway[entry] == nil {
             guard let counted = counters?[ForwardKey(entry)], counted.owner == nil || counted.owner == entry.owner,
                   let delivered = counted.delivered, counted.dnat.packets > delivered.packets else { continue }
-            let maybe = suspects.filter { !$0.sure && $0.forwards.contains(entry) }.map(\.description)
+            let maybe = possible.filter { $0.1.contains(entry) }.map(\.0)
             let lost = counted.dnat.packets - delivered.packets
             let forward = "guest \(entry.guest) forward \(entry.forward.spec)"
             let cause = maybe.isEmpty ? "no chain on the forward hook says why (libvirt-portfwd trace \(entry.guest) \(entry.hostPorts.lower) shows a packet's way)"
@@ -49,7 +50,7 @@ extension Reconciler {
     /// the plan's traffic. With `admitted`, as they will be once admission put its rules where
     /// they belong (for `check --kernel`, which installs nothing).
     public func suspects(_ plan: Plan, admitted: Bool = false) throws(PortFwdError) -> [Suspect] {
-        let flows = Flow.flows(of: plan)
+        let flows = Flow.representatives(of: plan)
         guard !flows.isEmpty, host.probe else { return [] }
         let nft = host.nftablesReachable ? host.nft : nil
         var tables = try Neighbours.survey(nft: nft, commands: host.commands, procNet: host.procNet)
@@ -57,6 +58,6 @@ extension Reconciler {
             let places = try Admission.survey(mark: plan.settings.mark, flows: flows, nft: nft, commands: host.commands, procNet: host.procNet)
             tables = Neighbours.admitted(tables, places: places, admission: Admission(mark: plan.settings.mark, mode: plan.settings.admission))
         }
-        return Suspect.find(flows, in: tables)
+        return Suspect.find(plan, in: tables)
     }
 }

@@ -81,10 +81,20 @@ public struct Flow: Sendable, Hashable {
     /// only in their host side (10,000 host ports to one guest port) make the same flows, so
     /// the flows of one entry each stand for them all.
     public static func representatives(of plan: Plan) -> [Flow] {
+        grouped(flows(of: sides(of: plan).map(\.first!), settings: plan.settings, bridges: plan.bridges)).map(\.flow)
+    }
+
+    /// The plan's entries by what the forward path sees of them (the guest's side: family,
+    /// protocol, address, ports, allowed clients), in plan order.
+    static func sides(of plan: Plan) -> [[PlanEntry]] {
         struct Side: Hashable { let family: Family; let proto: Proto; let guest: IPAddress; let ports: PortRange; let sources: [Network] }
-        var seen = Set<Side>()
-        let entries = plan.entries.filter { seen.insert(Side(family: $0.family, proto: $0.proto, guest: $0.guestAddress, ports: $0.guestPorts, sources: $0.sources)).inserted }
-        return grouped(flows(of: entries, settings: plan.settings, bridges: plan.bridges)).map(\.flow)
+        var order: [Side] = [], members: [Side: [PlanEntry]] = [:]
+        for e in plan.entries {
+            let side = Side(family: e.family, proto: e.proto, guest: e.guestAddress, ports: e.guestPorts, sources: e.sources)
+            if members[side] == nil { order.append(side) }
+            members[side, default: []].append(e)
+        }
+        return order.map { members[$0]! }
     }
 
     /// One flow of each shape, with every forward of that shape.

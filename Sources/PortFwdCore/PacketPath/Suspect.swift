@@ -42,6 +42,18 @@ public struct Suspect: Sendable, Hashable, CustomStringConvertible {
         return suspects.filter { $0.sure || !sure.contains("\($0.place): \($0.what)") }.sorted { $0.sure && !$1.sure }
     }
 
+    /// Every suspect for a plan's traffic: each guest side walked once, its suspects then
+    /// named for every forward that shares it (10,000 host ports to one guest port: one walk).
+    public static func find(_ plan: Plan, in tables: [FilterTable]) -> [Suspect] {
+        let sides = Flow.sides(of: plan)
+        var members: [PlanEntry: [PlanEntry]] = [:]
+        for side in sides { members[side[0]] = side }
+        let flows = Flow.flows(of: sides.map { $0[0] }, settings: plan.settings, bridges: plan.bridges)
+        return find(flows, in: tables).map { s in
+            Suspect(place: s.place, what: s.what, sure: s.sure, forwards: s.forwards.flatMap { members[$0] ?? [$0] }, traffic: s.traffic)
+        }
+    }
+
     /// For `status`: the forwards, by spec, and what of their traffic it drops.
     public var line: String {
         let named = forwards.prefix(3).map { "guest \($0.guest) \($0.forward.spec)" }.joined(separator: ", ")
