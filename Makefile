@@ -38,7 +38,7 @@ TEST_PKGS    = socat iproute2 procps python3 python3-prometheus-client busybox \
 TEST_PKGS   += python3-venv
 # Daemons the libvirt lab runs only inside its namespaces (Tests/libvirt/lab.sh FIREWALLD=1).
 # apt-ensure never lets a package start a service, and leaves these disabled at boot too.
-LAB_ONLY_PKGS = firewalld
+LAB_ONLY_PKGS = firewalld ufw
 # Roots built once by scripts/test-root: Debian releases whose libvirt the lab also runs
 # (ROOT=...), bookworm-deb, a bare Debian 12 where scripts/test-deb installs the package, and
 # trixie-swift, Debian 13 with its own Swift 6.0.3, which scripts/test-debian-swift builds with;

@@ -12,7 +12,8 @@ enum Check {
         abstract: "Validate the config; exit 0 when valid, 1 with one line per problem otherwise.",
         discussion: "Plans every configured guest with the running ones, and refuses host addresses this host does not hold "
             + "unless settings.floating-addresses lists them. With --kernel (root), also dry-runs the whole ruleset in the kernel "
-            + "and checks that no other firewall will turn the forwards away.",
+            + "and checks that no other firewall will turn the forwards away: every chain on the forward hook, in any table and family, "
+            + "iptables-legacy included, is read, and one that would drop the forwards' traffic whoever the client is, is named.",
         options: GlobalOptions.specs + [
             .flag("kernel", "Also dry-run the full ruleset (every configured guest) in the kernel."),
             .value("candidate", "file", "Check the config as it would be with this file in place of the one --as names "
@@ -43,6 +44,9 @@ enum Check {
             if kernel {
                 try reconciler.backends.selected.validate(outcome.plan)
                 if try reconciler.host.firewalldRejectsForwards() == true { throw PortFwdError(.refused, Firewalld.strictProblem) }
+                // Every other chain on the forward hook, with our admission where apply would put it.
+                let turnedAway = try reconciler.suspects(outcome.plan, admitted: true).filter(\.sure)
+                if !turnedAway.isEmpty { throw PortFwdError(.refused, lines: turnedAway.map { "\($0.line): those forwards would be turned away" }) }
             }
             // One line, as `firewall-cmd --check-config` prints `success`.
             print("success: \(setup.configPath)" + (candidate.map { " with \(file ?? "") as \($0.path)" } ?? "")

@@ -18,7 +18,7 @@ enum LibvirtPortfwd {
         options: GlobalOptions.specs)
 
     static let commands: [Command] = [
-        Export.command, Apply.command, Flush.command, Check.command, Status.command, Watch.command,
+        Export.command, Apply.command, Flush.command, Check.command, Status.command, Trace.command, Watch.command,
         Forward.command, Forward.add, Forward.remove, Forward.list,
         Hook.command, Hook.qemu, Hook.network, InstallHook.command, UninstallHook.command, Completions.command,
     ]

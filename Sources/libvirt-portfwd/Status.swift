@@ -9,9 +9,12 @@ import PortFwdSystem
 enum Status {
     static let command = Command(
         path: "status",
-        abstract: "Show each forward with its counters, and whether the kernel matches the plan.",
-        discussion: "Exit status 0: the kernel matches the plan. 2: it does not, or a record is stale, or a guest waits for "
-            + "its address; one line per problem on stderr. 1: the status could not be read. "
+        abstract: "Show each forward with its counters (DNATed, delivered), and whether packets get through.",
+        discussion: "Reads every chain on the forward hook, in every table and family (iptables-legacy included), and names one that "
+            + "drops the forwards' traffic whoever the client is. Exit status 0: the kernel matches the plan and packets get through. "
+            + "2: a forward is turned away, or its packets were DNATed and none delivered, or the kernel differs from the plan, "
+            + "or a record is stale, or a guest waits for its address, or a config forward is left out by a clash; one line per "
+            + "problem on stderr. 1: the status could not be read. "
             + "With --prometheus, 0 whenever the metrics were written: health is one of them. "
             + "Without root (members of group libvirt), shows the status the libvirt-portfwd service last published, and how old it is.",
         options: GlobalOptions.specs + [

@@ -7,6 +7,7 @@ import Testing
 /// the kernel side is in RootAdmissionTests.
 @Suite struct AdmissionLogicTests {
     let ours = "-m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j ACCEPT"
+    let user = "-m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_USER"
     let host = FakeHost()
 
     func libvirtChains(_ tool: String = "iptables-nft") {
@@ -22,10 +23,49 @@ import Testing
 
     var forward: [String] { host.iptables.rules("iptables-nft", "filter", "FORWARD") }
 
-    @Test func insertsOneRuleFirstInFrontOfLibvirt() throws {
+    /// Directly above the jump that rejects (LIBVIRT_FWI), with the admin's chain before our accept.
+    @Test func goesDirectlyAboveLibvirtsReject() throws {
         libvirtChains()
         try apply()
-        #expect(forward == [ours, "-j LIBVIRT_FWX", "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
+        #expect(forward == ["-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
+        #expect(host.iptables.rules("iptables-nft", "filter", IptablesRenderer.user).isEmpty, "the admin's chain, made empty")
+    }
+
+    /// The admin keeps the last word: a rule put above ours stays above, and no apply (or
+    /// repair) moves ours over it.
+    @Test func anAdminsRuleAboveOursStaysAbove() throws {
+        libvirtChains()
+        try apply()
+        host.iptables.seed("iptables-nft", ["-I FORWARD 1 -s 203.0.113.9/32 -j DROP", "-A LIBVIRT_PORTFWD_USER -s 198.51.100.7/32 -j DROP"])
+        let restores = host.iptables.calls.filter { $0.argv[0].hasSuffix("-restore") }.count
+        try apply()
+        #expect(forward == ["-s 203.0.113.9/32 -j DROP", "-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
+        #expect(host.iptables.calls.filter { $0.argv[0].hasSuffix("-restore") }.count == restores, "nothing to repair")
+        #expect(host.iptables.rules("iptables-nft", "filter", IptablesRenderer.user) == ["-s 198.51.100.7/32 -j DROP"], "never emptied")
+        let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
+        #expect(try backend.admissionDrift(try Fixtures.plan(Fixtures.web1)) == [])
+    }
+
+    /// Ours below libvirt's reject does not help: repaired, directly above it again.
+    @Test func oursBelowTheRejectIsRepaired() throws {
+        libvirtChains()
+        try apply()
+        host.iptables.seed("iptables-nft", ["-D FORWARD \(user)", "-D FORWARD \(ours)", "-A FORWARD \(user)", "-A FORWARD \(ours)"])
+        let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
+        #expect(try backend.admissionDrift(try Fixtures.plan(Fixtures.web1)).map { $0.hasPrefix("admission rule in iptables-nft FORWARD is below") } == [true])
+        try apply()
+        #expect(forward == ["-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
+    }
+
+    /// Docker: FORWARD's policy is DROP, and DOCKER-USER comes first: ours goes last, after
+    /// every rule of Docker's and of the admin's.
+    @Test func underDockerOursGoesLastAfterDockerUser() throws {
+        host.iptables.seed("iptables-nft", ["-P FORWARD DROP", "-N DOCKER-USER", "-N DOCKER-FORWARD", "-N DOCKER",
+                                            "-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD",
+                                            "-A DOCKER-USER -s 198.51.100.7/32 -j DROP", "-A DOCKER-USER -j RETURN",
+                                            "-A DOCKER-FORWARD -o docker0 -j DOCKER", "-A DOCKER -i docker0 -j RETURN", "-A DOCKER ! -i docker0 -o docker0 -j DROP"])
+        try apply()
+        #expect(forward == ["-j DOCKER-USER", "-j DOCKER-FORWARD", user, ours])
     }
 
     @Test func correctRuleMeansNoRestore() throws {
@@ -36,17 +76,17 @@ import Testing
         #expect(host.iptables.calls.filter { $0.argv[0].hasSuffix("-restore") }.count == restores)
     }
 
-    @Test func duplicatesAndDisplacedRulesEndAsOneFirst() throws {
+    @Test func duplicatesAndDisplacedRulesEndAsOneAboveTheReject() throws {
         libvirtChains()
         host.iptables.seed("iptables-nft", ["-N DOCKER-USER", "-I FORWARD 1 -j DOCKER-USER", "-I FORWARD 2 \(ours)", "-A FORWARD \(ours)"])
         try apply()
-        #expect(forward == [ours, "-j DOCKER-USER", "-j LIBVIRT_FWX", "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
+        #expect(forward == ["-j DOCKER-USER", "-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
     }
 
     @Test func dropPolicyAloneIsAnObstacle() throws {
         host.iptables.seed("iptables-nft", ["-P FORWARD DROP"])
         try apply()
-        #expect(forward == [ours])
+        #expect(forward == [user, ours])
     }
 
     @Test func noObstacleRemovesAStaleRuleOfOurs() throws {
@@ -59,16 +99,17 @@ import Testing
         libvirtChains()
         try apply()
         try apply("[settings]\nmark = 0x20000000\n")
-        #expect(forward.first == "-m connmark --mark 0x20000000/0x20000000 -m comment --comment libvirt-portfwd -j ACCEPT")
-        #expect(forward.filter { $0.contains("libvirt-portfwd") }.count == 1)
+        #expect(forward[2] == "-m connmark --mark 0x20000000/0x20000000 -m comment --comment libvirt-portfwd -j ACCEPT")
+        #expect(forward.filter { $0.contains("libvirt-portfwd") }.count == 2)
     }
 
     @Test func legacyAndBothFamiliesAreCoveredWhereLibvirtIs() throws {
         libvirtChains("iptables-legacy")
         libvirtChains("ip6tables-nft")
-        try apply()
-        #expect(host.iptables.rules("iptables-legacy", "filter", "FORWARD").first == ours)
-        #expect(host.iptables.rules("ip6tables-nft", "filter", "FORWARD").first == ours)
+        // An IPv6 forward needs the IPv6 rule (and a plan without one, none).
+        try apply("[[guest]]\nname = \"v6\"\naddress6 = \"fd00:122::11\"\nforwards = [\"9090:90\"]\n")
+        #expect(host.iptables.rules("iptables-legacy", "filter", "FORWARD") == ["-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
+        #expect(host.iptables.rules("ip6tables-nft", "filter", "FORWARD") == ["-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
         #expect(!host.iptables.hasTable(.nft, .ipv4, "filter"), "no table is created just for admission")
     }
 
@@ -97,7 +138,7 @@ import Testing
         libvirtChains("iptables-legacy")
         host.iptables.seed("iptables-nft", ["-N OTHER"])
         try apply("[settings]\nadmission = \"iptables\"\n")
-        #expect(host.iptables.rules("iptables-legacy", "filter", "FORWARD").first == ours)
+        #expect(host.iptables.rules("iptables-legacy", "filter", "FORWARD").contains(ours))
         #expect(!host.iptables.rules("iptables-nft", "filter", "FORWARD").contains(ours))
     }
 }

@@ -39,26 +39,30 @@ import Testing
         try lab.tool("apply --all", config: auto)
         #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80", "\(obstacle) should pass with admission")
 
-        // libvirt restarting its network does not push our rule down: it stays first, and
-        // forwards keep working with no re-apply.
+        // libvirt restarting its network does not push our rule down: it stays above libvirt's
+        // reject, and forwards keep working with no re-apply.
         try lab.run(lab.host, obstacle.libvirtRestart)
         #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80", "\(obstacle) after libvirt re-created its rules")
 
-        // Re-applying, and something else inserting above us, still leaves exactly one rule, first.
+        // Something else inserting above us stays above: re-applying leaves exactly one rule of
+        // ours, still above what rejects, and never moves it over the newcomer.
         try lab.tool("apply --all", config: auto)
         if obstacle != .libvirtNftables {
             let tool = obstacle.listing.split(separator: " ")[0]
-            try lab.run(lab.host, "\(tool) -I FORWARD 1 -j ACCEPT -m comment --comment intruder")
+            try lab.run(lab.host, "\(tool) -I FORWARD 1 -s \(obstacle.family == "ipv6" ? "2001:db8:99::9" : "192.0.2.99") -j DROP -m comment --comment intruder")
         } else {
-            try lab.run(lab.host, "nft insert rule ip libvirt_network forward counter")
+            try lab.run(lab.host, "nft insert rule ip libvirt_network forward counter comment intruder")
         }
         try lab.tool("apply --all", config: auto)
         let listing = try lab.run(lab.host, obstacle.listing)
-        #expect(ours(listing).count == 1, "\(listing)")
         let rules = listing.split(separator: "\n").filter { $0.hasPrefix("-A FORWARD") || ($0.hasPrefix("\t\t") && !$0.hasPrefix("\t\ttype ")) }
-        #expect(rules.first?.contains("libvirt-portfwd") == true, "admission must come first:\n\(listing)")
-        // Either the mark-scoped rule itself, or the iptables backend's jump to its chain, which holds it.
-        #expect(rules.first?.contains("0x10000000") == true || rules.first?.hasSuffix("-j LIBVIRT_PORTFWD_FWD") == true)
+        // Either the mark-scoped accept itself, or the iptables backend's jump to its chain, which holds it.
+        let admits = rules.indices.filter { rules[$0].contains("libvirt-portfwd") && (rules[$0].contains("accept") || rules[$0].hasSuffix("-j ACCEPT") || rules[$0].hasSuffix("-j LIBVIRT_PORTFWD_FWD")) }
+        #expect(admits.count == 1, "\(listing)")
+        #expect(rules.first?.contains("intruder") == true, "the rule put above ours stays above:\n\(listing)")
+        if let reject = rules.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI") || $0.contains("jump guest_input") }), let ours = admits.first {
+            #expect(ours < reject, "ours above libvirt's reject:\n\(listing)")
+        }
         #expect(lab.reach(lab.client1, to: target, port: 8080) == "g1-80")
 
         try lab.tool("flush", config: auto)
@@ -71,7 +75,7 @@ import Testing
         defer { lab.close() }
         try lab.run(lab.host, Obstacle.libvirtIptablesNft.script)
         try lab.tool("apply --all", config: try lab.config(config(admission: "auto")))
-        #expect(ours(try lab.run(lab.host, "iptables-nft -S FORWARD")).count == 1)
+        #expect(ours(try lab.run(lab.host, "iptables-nft -S FORWARD")).count == 2, "the admin's chain, then our accept")
         try lab.tool("apply --all", config: try lab.config(config(admission: "none")))
         #expect(ours(try lab.run(lab.host, "iptables-nft -S FORWARD")).isEmpty)
     }

@@ -20,7 +20,7 @@ import Testing
         let swap = try #require(scripts.firstIndex { $0.contains("delete table inet libvirt_portfwd") })
         #expect(swap == scripts.count - 1, "\(scripts.map { $0.prefix(40) })")
         // The survey, and the counters the swap carries over.
-        #expect(scripts.dropLast().allSatisfy { $0.hasPrefix("list chain ") || $0.hasPrefix("list set inet libvirt_portfwd count") })
+        #expect(scripts.dropLast().allSatisfy { $0.hasPrefix("list chain ") || $0.hasPrefix("list set inet libvirt_portfwd fwd") || $0.hasPrefix("list set inet libvirt_portfwd dlv") })
         #expect(scripts.last!.hasPrefix("insert rule ip libvirt_network forward "), "admission rides in the same transaction")
     }
 
@@ -37,11 +37,14 @@ import Testing
             "iptables-nft-restore -w --noflush --test",
             "iptables-nft-restore -w --noflush",
             "iptables-nft-restore -w --noflush",
+            "iptables-nft-restore -w --noflush",
         ])
-        let nat = try #require(host.iptables.calls[3].input), filter = try #require(host.iptables.calls[4].input)
+        let nat = try #require(host.iptables.calls[3].input), mangle = try #require(host.iptables.calls[4].input)
+        let filter = try #require(host.iptables.calls[5].input)
         #expect(nat.hasPrefix("*nat\n") && nat.hasSuffix("-I POSTROUTING 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_POST\nCOMMIT\n"))
-        #expect(filter.hasPrefix("*filter\n") && filter.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
-        #expect(host.iptables.calls[2].input == nat + filter)
+        #expect(mangle.hasPrefix("*mangle\n") && mangle.hasSuffix("-I POSTROUTING 1 -m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_DLV\nCOMMIT\n"))
+        #expect(filter.hasPrefix("*filter\n:LIBVIRT_PORTFWD_USER - [0:0]\n") && filter.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
+        #expect(host.iptables.calls[2].input == nat + mangle + filter)
         // And what the calls did, in the fake's tables: the forward is in place, first in line.
         #expect(host.iptables.rules("iptables-nft", "nat", "PREROUTING").first?.hasSuffix("-j LIBVIRT_PORTFWD_PRE") == true)
         #expect(host.iptables.rules("iptables-nft", "filter", "FORWARD").first?.hasSuffix("-j LIBVIRT_PORTFWD_FWD") == true)

@@ -256,7 +256,7 @@ import Testing
             """)
         let outcome = try host.reconciler(Fixtures.web1).reconcile(.reapply)
         #expect(outcome.plan.isolated == ["virbr9"])
-        #expect(host.nft.dump.contains("iifname { \"virbr9\" } return"))
+        #expect(host.nft.dump.contains("iifname \"virbr9\" return"))
         let pre = IptablesRenderer().rules(outcome.plan, family: .ipv4)[IptablesRenderer.pre] ?? []
         #expect(pre.first == "-i virbr9 -j RETURN")
         #expect(IptablesRenderer().rules(outcome.plan, family: .ipv4)[IptablesRenderer.out]?.contains { $0.contains("virbr9") } == false)

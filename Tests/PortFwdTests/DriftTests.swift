@@ -22,14 +22,14 @@ import Testing
         let reconciler = try host.reconciler(Self.config)
         let plan = try reconciler.reconcile(all).plan
         #expect(try reconciler.drift(from: plan) == [])
-        host.nft.count("count4", "192.168.122.10 . tcp . 80", bytes: 1000)
+        host.nft.count("fwd4_any", "tcp . 8080", bytes: 1000)
 
         _ = try host.nft.run("delete element inet libvirt_portfwd dnat4_any { tcp . 8080 }")
         _ = try host.nft.run("add element inet libvirt_portfwd allow4_any { 203.0.113.0/24 . tcp . 22 }")
-        _ = try host.nft.run("delete element inet libvirt_portfwd count4 { 192.168.122.10 . tcp . 22 }")
+        _ = try host.nft.run("delete element inet libvirt_portfwd dlv4_any { tcp . 22 }")
         #expect(try reconciler.drift(from: plan) == [
             "table inet libvirt_portfwd: set allow4_any holds 203.0.113.0/24 . tcp . 22, which is not in the plan",
-            "table inet libvirt_portfwd: set count4 lacks 192.168.122.10 . tcp . 22",
+            "table inet libvirt_portfwd: set dlv4_any lacks tcp . 22",
             "table inet libvirt_portfwd: map dnat4_any lacks tcp . 8080 : 192.168.122.10 . 80",
         ])
 
@@ -38,7 +38,7 @@ import Testing
         #expect(host.nft.elements("dnat4_any") == ["tcp . 22 : 192.168.122.10 . 22", "tcp . 8080 : 192.168.122.10 . 80"])
         #expect(host.nft.elements("allow4_any") == ["198.51.100.0/24 . tcp . 22"])
         let counters = try #require(try reconciler.backends.selected.counters(for: plan))
-        #expect(counters[Endpoint(address: IPAddress("192.168.122.10")!, proto: .tcp, ports: PortRange(port: 80)!)] == Counts(packets: 1, bytes: 1000),
+        #expect(counters[ForwardKey(family: .ipv4, hostAddress: nil, proto: .tcp, hostPorts: PortRange(port: 8080)!)]?.dnat == Counts(packets: 1, bytes: 1000),
                 "the repair carried the counter across the swap")
     }
 
@@ -53,7 +53,7 @@ import Testing
         table.chains[postrouting].hook = nil
         _ = try host.nft.run(NftRenderer().render(table))
         #expect(try reconciler.drift(from: plan) == [
-            "table inet libvirt_portfwd: chain forward is hooked filter forward -10, policy drop, the plan hooked filter forward -10, policy accept",
+            "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward -2147483648, policy accept",
             "table inet libvirt_portfwd: chain postrouting is a regular chain, the plan hooked nat postrouting 100, policy accept",
         ])
         _ = try reconciler.reconcile(.reapply)
@@ -87,17 +87,18 @@ import Testing
 
         """
 
-    /// The count sets of `config` as listed: `proto` the way nft prints a protocol, and
+    /// The DNAT count sets of `config` as listed: `proto` the way nft prints a protocol, and
     /// with or without the set's statements.
     func listing(proto: (String) -> String, statements: Bool) -> String {
         let stmt = statements ? #", "stmt": [{"counter": null}]"# : ""
-        func elem(_ val: String) -> String { #"{"elem": {"val": {"concat": [\#(val)]}, "counter": {"packets": 0, "bytes": 0}}}"# }
+        let owner = "guest-" + GuestName.digest(try! GuestName("web1"))
+        func elem(_ val: String) -> String { #"{"elem": {"val": {"concat": [\#(val)]}, "comment": "\#(owner)", "counter": {"packets": 0, "bytes": 0}}}"# }
         return """
             {"nftables": [{"metainfo": {"version": "1.0.2"}},
-            {"set": {"family": "inet", "name": "count4", "table": "libvirt_portfwd", "type": ["ipv4_addr", "inet_proto", "inet_service"]\(stmt),
-              "elem": [\(elem(#""192.168.122.10", \#(proto("tcp")), 80"#)), \(elem(#""192.168.122.10", \#(proto("sctp")), 3868"#))]}},
-            {"set": {"family": "inet", "name": "count4_ranges", "table": "libvirt_portfwd", "type": ["ipv4_addr", "inet_proto", "inet_service"],
-              "flags": ["interval"]\(stmt), "elem": [\(elem(#""192.168.122.10", \#(proto("udp")), {"range": [9000, 9009]}"#))]}}]}
+            {"set": {"family": "inet", "name": "fwd4_any", "table": "libvirt_portfwd", "type": ["inet_proto", "inet_service"]\(stmt),
+              "elem": [\(elem(#"\#(proto("tcp")), 8080"#)), \(elem(#"\#(proto("sctp")), 3868"#))]}},
+            {"set": {"family": "inet", "name": "fwd4_ranges", "table": "libvirt_portfwd", "type": ["ipv4_addr", "inet_proto", "inet_service"],
+              "flags": ["interval"]\(stmt), "elem": [\(elem(#"{"prefix": {"addr": "0.0.0.0", "len": 0}}, \#(proto("udp")), {"range": [9000, 9009]}"#))]}}]}
             """
     }
 
@@ -115,8 +116,9 @@ import Testing
         let numbers = ["tcp": "6", "udp": "17", "sctp": "132"]
         let text = listing(proto: { named ? "\"\($0)\"" : numbers[$0]! }, statements: statements)
         let read = try NftJSON.table(text)
-        #expect(read.drift(from: try planned(["count4", "count4_ranges"])) == [])
-        #expect(read.counters.count == 3, "every endpoint's counter read: \(read.counters)")
+        #expect(read.drift(from: try planned(["fwd4_any", "fwd4_ranges"])) == [])
+        #expect(read.counters.count == 3, "every forward's counter read: \(read.counters)")
+        #expect(read.counters.values.allSatisfy { $0.owner == "guest-" + GuestName.digest(try! GuestName("web1")) }, "with its owner")
     }
 
     /// A set of a type we never declare is someone else's: named, not dropped.

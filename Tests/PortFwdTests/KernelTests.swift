@@ -61,7 +61,7 @@ import Testing
         }
     }
 
-    @Test func countersAreReadBackPerEndpoint() throws {
+    @Test func countersAreReadBackPerForward() throws {
         try IsolatedNetwork.run {
             let nft = LibNftables()
             let config = try ConfigFile.load(path: "\(Paths.rulesets)/full.toml", required: true)
@@ -70,12 +70,16 @@ import Testing
             #expect(try backend.counters(for: plan) == nil)
             _ = try backend.apply(plan)
             let counters = try #require(try backend.counters(for: plan))
-            #expect(counters[Endpoint(address: IPAddress("192.168.122.11")!, proto: .udp, ports: PortRange(20000, 20009)!)] == Counts(packets: 0, bytes: 0))
-            #expect(counters[Endpoint(address: IPAddress("fd00:122::10")!, proto: .tcp, ports: PortRange(443, 443)!)] == Counts(packets: 0, bytes: 0))
+            let range = ForwardKey(family: .ipv4, hostAddress: nil, proto: .udp, hostPorts: PortRange(10000, 10009)!)
+            let bound = ForwardKey(family: .ipv6, hostAddress: IPAddress("2001:db8::1"), proto: .tcp, hostPorts: PortRange(port: 8443)!)
+            #expect(counters[range]?.dnat == .zero && counters[range]?.delivered == .zero)
+            #expect(counters[bound]?.dnat == .zero && counters[bound]?.delivered == .zero)
+            #expect(counters.count == plan.entries.count, "one counter per forward: \(counters.keys.sorted())")
+            #expect(counters.allSatisfy { key, c in plan.entries.contains { ForwardKey($0) == key && $0.owner == c.owner } }, "each with its owner")
             // What the kernel counted is carried by the next swap, ranges included, and the
             // carried table has its plan's fingerprint: no drift.
             let renderer = NftRenderer(replace: nft.hasDestroy ? .destroy : .declareAndDelete)
-            let seeded = counters.mapValues { _ in Counts(packets: 7, bytes: 4200) }
+            let seeded = counters.mapValues { ForwardCounters(owner: $0.owner, dnat: Counts(packets: 7, bytes: 4200), delivered: Counts(packets: 6, bytes: 4100)) }
             _ = try nft.run(renderer.render(plan, counters: seeded))
             #expect(try backend.drift(from: plan) == [])
             _ = try backend.apply(plan)
@@ -107,7 +111,7 @@ import Testing
             }
             _ = try nft.run("chain inet libvirt_portfwd forward { policy drop; }")
             let dropped = try backend.drift(from: plan)
-            #expect(dropped.count == 2 && dropped.last == "table inet libvirt_portfwd: chain forward is hooked filter forward -10, policy drop, the plan hooked filter forward -10, policy accept",
+            #expect(dropped.count == 2 && dropped.last == "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward -2147483648, policy accept",
                     "the element tampered with above, and the policy: \(dropped)")
             _ = try nft.run("chain inet libvirt_portfwd forward { policy accept; }")
             _ = try nft.run("flush chain inet libvirt_portfwd prerouting")

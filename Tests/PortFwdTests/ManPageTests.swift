@@ -185,3 +185,17 @@ import Testing
         #expect(ran >= 9)
     }
 }
+
+/// FIREWALL NEIGHBOURS shows the commands RootNeighbourTests runs, word for word.
+@Suite struct FirewallNeighboursPageTests {
+    @Test func everyTestedExampleIsOnThePage() throws {
+        let page = try ManPageTests.rendered("libvirt-portfwd.8")
+        let section = ManPageTests.section("FIREWALL NEIGHBOURS", of: page).map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(!section.isEmpty)
+        for (neighbour, example) in RootNeighbourTests.examples {
+            for line in example.split(separator: "\n") {
+                #expect(section.contains(String(line)), "the \(neighbour) example `\(line)` is not in FIREWALL NEIGHBOURS")
+            }
+        }
+    }
+}

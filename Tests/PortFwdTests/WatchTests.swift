@@ -77,12 +77,15 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             try Shell.run("ip netns exec \(ns.name) nft flush ruleset")
             try waitFor("the table to come back") { table(ns).contains("table inet libvirt_portfwd") }
             try Shell.run("ip netns exec \(ns.name) sh -ec \(Lab.quote(Obstacle.libvirtIptablesNft.script))")
-            try waitFor("admission to come back first") {
-                Shell.capture("ip netns exec \(ns.name) iptables-nft -S FORWARD").stdout.split(separator: "\n")
-                    .first { $0.hasPrefix("-A") }?.contains("libvirt-portfwd") == true
+            try waitFor("admission to come back above libvirt's reject") {
+                let rules = Shell.capture("ip netns exec \(ns.name) iptables-nft -S FORWARD").stdout.split(separator: "\n").filter { $0.hasPrefix("-A") }
+                guard let ours = rules.firstIndex(where: { $0.contains("libvirt-portfwd") && $0.hasSuffix("-j ACCEPT") }),
+                      let reject = rules.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI") }) else { return false }
+                return ours < reject
             }
             #expect(watch.log.contains("table inet libvirt_portfwd is missing"))
-            #expect(watch.log.contains("admission rule in iptables-nft FORWARD is missing"))
+            // The rules are in before the service writes its line about them.
+            try waitFor("the repair to be logged") { watch.log.contains("admission rule in iptables-nft FORWARD is missing") }
             #expect(run(ns, "status").status == 0)
         }
     }
@@ -295,10 +298,15 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
                 + "other programs' changes or follows DHCP leases (systemctl enable --now libvirt-portfwd)\n"
             var r = run(ns, "status")
             #expect(r.status == 0 && r.stderr == noService, "\(r.stderr)")
-            try Shell.run("ip netns exec \(ns.name) iptables-nft -D FORWARD 1")
+            for target in ["LIBVIRT_PORTFWD_USER", "ACCEPT"] {
+                try Shell.run("ip netns exec \(ns.name) iptables-nft -D FORWARD -m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j \(target)")
+            }
             r = run(ns, "status")
             #expect(r.status == 2)
-            #expect(r.stderr == noService + "libvirt-portfwd: admission rule in iptables-nft FORWARD is missing\n")
+            // The rule missing, and what that does: libvirt's reject turns the forward away.
+            #expect(r.stderr == noService + "libvirt-portfwd: admission rule in iptables-nft FORWARD is missing\n"
+                + "libvirt-portfwd: table ip filter chain FORWARD: rule 2 (-j LIBVIRT_FWI), then rule 2 (-o virbr0 -j REJECT --reject-with icmp-port-unreachable): "
+                + "stops the new connections of guest web1 8080:80/tcp: turned away (libvirt-portfwd trace web1 8080 shows a packet's way)\n", "\(r.stderr)")
             try Shell.run("ip netns exec \(ns.name) nft delete table inet libvirt_portfwd")
             r = run(ns, "status --json")
             #expect(r.status == 2)

@@ -8,7 +8,9 @@ import PortFwdSystem
 /// chain, that accepts exactly the connections carrying our ct mark bit. Where such a rule must
 /// go is this policy; how a rule is put into each kind of chain is the place's business
 /// (`IptablesForwardChain`, `LibvirtForwardChain`). Each place ends up holding exactly one such
-/// rule, first in its chain, or none.
+/// rule (in iptables, with the admin's chain before it), directly above what would reject our
+/// connections, below any rule of the admin's; or none. A rule someone puts above ours stays
+/// there: only a rule of ours that is missing, or that ended up below the reject, is repaired.
 public struct Admission: Sendable {
     public static let comment = "libvirt-portfwd"
 
@@ -55,9 +57,20 @@ public struct Admission: Sendable {
         return (edits, held)
     }
 
+    /// One line for each place that should hold our rule and does not, or holds it where it
+    /// does not help: below what rejects, or written for another mark.
+    public func drift(_ places: [any AdmissionPlace], covered: Set<String> = []) -> [String] {
+        places.filter { wants($0, among: places, covered: covered) && !$0.isCorrect }.map {
+            $0.hasOurs ? "admission rule in \($0.id) is below what rejects our connections, or not as the plan writes it"
+                : "admission rule in \($0.id) is missing"
+        }
+    }
+
     /// Every place that exists here, looked at once. `saved`: filter tables the caller has
     /// already saved (the iptables backend saves its flavour anyway).
-    public static func survey(mark: Mark, nft: NftablesRunner?, commands: CommandRunner, procNet: String = "/proc/net",
+    /// - Parameter flows: the traffic to let through (`Flow.flows(of: plan)`): what decides
+    ///   where an iptables chain would reject it; none when only removing.
+    public static func survey(mark: Mark, flows: [Flow] = [], nft: NftablesRunner?, commands: CommandRunner, procNet: String = "/proc/net",
                               saved: [Iptables: IptablesRuleset] = [:]) throws(PortFwdError) -> [any AdmissionPlace] {
         var places: [any AdmissionPlace] = []
         for family in Family.allCases {
@@ -67,7 +80,7 @@ public struct Admission: Sendable {
                 let table: IptablesRuleset?
                 if let known = saved[iptables] { table = known } else { table = try IptablesForwardChain.filterTable(iptables, nft: nft) }
                 guard let table else { continue }
-                if let place = IptablesForwardChain(iptables: iptables, filter: table, mark: mark) { places.append(place) }
+                if let place = IptablesForwardChain(iptables: iptables, filter: table, mark: mark, flows: flows) { places.append(place) }
             }
         }
         return places
@@ -84,8 +97,11 @@ public protocol AdmissionPlace: Sendable {
     var obstructs: Bool { get }
     /// Some rule of ours is there.
     var hasOurs: Bool { get }
-    /// Exactly one rule of ours is there, first, with the current mark.
+    /// Ours is there once, with the current mark, above what would reject our connections.
     var isCorrect: Bool { get }
+    /// Where ours would go, for `check --kernel`'s analysis: the table as `Neighbours` names
+    /// it, the chain, and the index of the rule ours would go above.
+    var simulated: (table: String, chain: String, index: Int)? { get }
     func assert() -> AdmissionEdit
     func clear() -> AdmissionEdit
 }

@@ -2,13 +2,14 @@ import PortFwdCore
 import PortFwdSystem
 
 /// The base chain `forward` of libvirt >= 10.4's own `ip`/`ip6 libvirt_network` tables. It jumps
-/// to `guest_input`, whose `oif "virbr0" reject` turns our connections away. Our rule goes first
-/// in `forward` itself:
+/// to `guest_input`, whose `oif "virbr0" reject` turns our connections away. Our rule goes in
+/// `forward` itself, directly above libvirt's first jump (first, unless someone put a rule
+/// above libvirt's, which stays above ours):
 ///   insert rule ip libvirt_network forward ct mark & 0x10000000 == 0x10000000 counter accept comment "libvirt-portfwd mark 0x10000000"
 /// libvirt re-inserts its own rules at the top of `guest_input` on every net-start and libvirtd
 /// restart, which pushed a rule of ours there below its reject; in `forward` it only adds the
-/// jumps that are missing, so ours stays first. Older releases of this tool put the rule into
-/// `guest_input`; any left there is removed.
+/// jumps that are missing, so ours stays above them. Older releases of this tool put the rule
+/// into `guest_input`; any left there is removed.
 public struct LibvirtForwardChain: AdmissionPlace {
     public let family: Family
     let mark: Mark
@@ -44,8 +45,18 @@ public struct LibvirtForwardChain: AdmissionPlace {
 
     private var ours: [NftJSON.Rule] { (forward + guestInput).filter(Self.isOurs) }
     public var hasOurs: Bool { !ours.isEmpty }
+    /// Ours, once, in `forward`, above the jump to `guest_input` (libvirt's reject): wherever
+    /// else that leaves it.
     public var isCorrect: Bool {
-        ours.count == 1 && forward.first.map { Self.isOurs($0) && $0.comment == Self.comment(mark) } == true
+        guard ours.count == 1, let index = forward.firstIndex(where: Self.isOurs), forward[index].comment == Self.comment(mark) else { return false }
+        return forward.firstIndex { $0.target == "guest_input" }.map { index < $0 } ?? true
+    }
+
+    /// The first of libvirt's own jumps in `forward`: ours goes directly above it.
+    var anchor: NftJSON.Rule? { forward.first { !Self.isOurs($0) && $0.target?.hasPrefix("guest_") == true } }
+
+    public var simulated: (table: String, chain: String, index: Int)? {
+        ("table \(family.nft) \(Self.table)", "forward", anchor.flatMap { a in forward.firstIndex(of: a) } ?? 0)
     }
 
     static func statement(_ mark: Mark) -> String {
@@ -53,7 +64,8 @@ public struct LibvirtForwardChain: AdmissionPlace {
     }
 
     public func assert() -> AdmissionEdit {
-        .nft(deletions() + "insert rule \(family.nft) \(Self.table) forward \(Self.statement(mark))\n", undo: undo)
+        let at = anchor.map { "position \($0.handle) " } ?? ""
+        return .nft(deletions() + "insert rule \(family.nft) \(Self.table) forward \(at)\(Self.statement(mark))\n", undo: undo)
     }
 
     public func clear() -> AdmissionEdit { .nft(deletions(), undo: undo) }

@@ -22,6 +22,14 @@ public protocol FirewallBackend: Sendable {
     func counters(for plan: Plan) throws(PortFwdError) -> Counters?
     /// Where the installed rules differ from `plan`: one line each, empty when they match.
     func drift(from plan: Plan) throws(PortFwdError) -> [String]
+    /// Both at once, for `status`: a backend that reads its rules once for both says so.
+    func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?)
+}
+
+extension FirewallBackend {
+    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?) {
+        (try drift(from: plan), try counters(for: plan))
+    }
 }
 
 /// A prepared change: the steps, and what to tell the admin once they ran.

@@ -33,22 +33,28 @@ public struct IptablesBackend: FirewallBackend {
         let table: String
         let builtin: String
         let chain: String
-        let match: @Sendable (Family) -> String
+        let match: @Sendable (Family, Mark) -> String
 
-        func rule(_ family: Family) -> IptablesRule {
-            let m = match(family)
+        func rule(_ family: Family, mark: Mark) -> IptablesRule {
+            let m = match(family, mark)
             return IptablesRule(table: table, chain: builtin, spec: "\(m.isEmpty ? "" : m + " ")-m comment --comment \(Admission.comment) -j \(chain)")
         }
+
+        func isOurs(_ rule: IptablesRule) -> Bool { rule.spec.hasSuffix("-j \(chain)") }
     }
 
     static let jumps = [
         // Never a loopback destination: a neighbour routing 127.0.0.0/8 here would reach the
         // guests through 127.0.0.1 (moby #45610); and a DNAT of the host's own 127.0.0.1
         // traffic to a guest would be dropped as martian anyway.
-        Jump(table: "nat", builtin: "PREROUTING", chain: IptablesRenderer.pre) { "! -d \(Network.loopback($0)) -m addrtype --dst-type LOCAL" },
-        Jump(table: "nat", builtin: "OUTPUT", chain: IptablesRenderer.out) { "! -d \(Network.loopback($0)) -m addrtype --dst-type LOCAL" },
-        Jump(table: "nat", builtin: "POSTROUTING", chain: IptablesRenderer.post) { _ in "" },
-        Jump(table: "filter", builtin: "FORWARD", chain: IptablesRenderer.forward) { _ in "" },
+        Jump(table: "nat", builtin: "PREROUTING", chain: IptablesRenderer.pre) { f, _ in "! -d \(Network.loopback(f)) -m addrtype --dst-type LOCAL" },
+        Jump(table: "nat", builtin: "OUTPUT", chain: IptablesRenderer.out) { f, _ in "! -d \(Network.loopback(f)) -m addrtype --dst-type LOCAL" },
+        Jump(table: "nat", builtin: "POSTROUTING", chain: IptablesRenderer.post) { _, _ in "" },
+        // Counting: what enters the forward path, first of every mangle rule (before the
+        // filter table), and what leaves it (mangle POSTROUTING, after every filter chain).
+        Jump(table: "mangle", builtin: "FORWARD", chain: IptablesRenderer.count) { _, m in "-m connmark --mark \(m)/\(m)" },
+        Jump(table: "mangle", builtin: "POSTROUTING", chain: IptablesRenderer.delivered) { _, m in "-m connmark --mark \(m)/\(m)" },
+        Jump(table: "filter", builtin: "FORWARD", chain: IptablesRenderer.forward) { _, _ in "" },
     ]
 
     public func render(_ plan: Plan) -> String { renderer.render(plan) }
@@ -69,6 +75,7 @@ public struct IptablesBackend: FirewallBackend {
 
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         let flavour = try flavour()
+        let flows = Flow.representatives(of: plan)
         // A family without forwards gets no chains at all (and loses any it had), so an
         // IPv4-only host never grows ip6tables tables of ours.
         let used = Family.allCases.filter { !plan.entries($0).isEmpty }
@@ -81,9 +88,9 @@ public struct IptablesBackend: FirewallBackend {
             let before = try ipt.save(counters: true)
             saved[ipt] = before
             if used.contains(family) {
-                changes.append((ipt, fill(plan, family, over: before), restoring(before, family, afterFill: true)))
+                changes.append((ipt, fill(plan, family, over: before, flows: flows), restoring(before, family, mark: plan.settings.mark, afterFill: true, admits: plan.settings.admission != .none)))
             } else if ours(in: before) {
-                changes.append((ipt, emptying(before), restoring(before, family, afterFill: false)))
+                changes.append((ipt, emptying(before), restoring(before, family, mark: plan.settings.mark, afterFill: false)))
             }
         }
         var steps: [Step] = []
@@ -104,7 +111,7 @@ public struct IptablesBackend: FirewallBackend {
         // Our FORWARD chain admits our connections in this flavour; other places (the other
         // flavour, libvirt's own nftables tables) still get a mark-scoped rule where needed.
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: flows, nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places, covered: covered)
         steps += edits.map { edit in
@@ -118,20 +125,26 @@ public struct IptablesBackend: FirewallBackend {
     // MARK: - restore inputs
 
     /// Our chains refilled from the plan, and each jump made the one first rule of its chain.
-    func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset) -> IptablesInput {
+    func fill(_ plan: Plan, _ family: Family, over before: IptablesRuleset, flows: [Flow]) -> IptablesInput {
         var input = IptablesInput()
         let rules = renderer.rules(plan, family: family)
-        // The counting rules keep what they counted: the same rule, the same endpoint and
-        // direction. Only the packets between the save and the restore are lost.
-        let filter = before["filter"]
-        var counted: [String: (packets: UInt64, bytes: UInt64)] = [:]
-        for (index, rule) in filter.rules.enumerated() where rule.chain == IptablesRenderer.forward && !rule.spec.contains(" -j ") {
-            if let counts = filter.counters[index] { counted[rule.spec] = counts }
+        // The counting rules keep what they counted: the same rule text, so the same forward of
+        // the same guest (its owner is in the rule's comment). Only the packets between the save
+        // and the restore are lost.
+        let mangle = before["mangle"]
+        var counted: [String: [String: (packets: UInt64, bytes: UInt64)]] = [:]
+        for (index, rule) in mangle.rules.enumerated() where rule.chain == IptablesRenderer.count || rule.chain == IptablesRenderer.delivered {
+            if let counts = mangle.counters[index] { counted[rule.chain, default: [:]][rule.spec] = counts }
         }
         for (table, chain) in IptablesRenderer.chains {
+            // The admin's chain, created where our accept needs it (before the rule that jumps
+            // to it) and never emptied: declaring an existing chain in restore input flushes it.
+            if chain == IptablesRenderer.forward, plan.settings.admission != .none, before["filter"].chains[IptablesRenderer.user] == nil {
+                input.add(table, ":\(IptablesRenderer.user) - [0:0]")
+            }
             input.add(table, ":\(chain) - [0:0]")
             for spec in rules[chain] ?? [] {
-                if chain == IptablesRenderer.forward, let counts = counted[spec], counts.packets > 0 || counts.bytes > 0 {
+                if let counts = counted[chain]?[spec], counts.packets > 0 || counts.bytes > 0 {
                     input.add(table, "-A \(chain) \(spec)", counts: counts)
                 } else {
                     input.add(table, "-A \(chain) \(spec)")
@@ -140,34 +153,78 @@ public struct IptablesBackend: FirewallBackend {
         }
         for jump in Self.jumps {
             let builtin = before[jump.table].rules(in: jump.builtin)
-            let existing = builtin.filter { $0.spec.hasSuffix("-j \(jump.chain)") }
-            let expected = jump.rule(family)
-            if existing.count == 1 && builtin.first == expected { continue }
+            let existing = builtin.filter(jump.isOurs)
+            let expected = jump.rule(family, mark: plan.settings.mark)
+            guard let position = Self.position(of: jump, in: before, family: family, mark: plan.settings.mark, flows: flows) else { continue }
             for rule in existing { input.add(jump.table, rule.delete) }
-            input.add(jump.table, expected.insert(at: 1))
+            input.add(jump.table, expected.insert(at: position))
         }
         return input
+    }
+
+    /// Where a jump of ours goes (1-based, once any of ours is deleted), or nil when it is
+    /// where it belongs already. Into our DNAT and counting chains: first. Into
+    /// LIBVIRT_PORTFWD_FWD, which admits: directly above the first rule that would reject our
+    /// connections whoever the client is (or last), never above an admin's rule; one that is
+    /// there, once, above that rule, stays where it is.
+    static func position(of jump: Jump, in before: IptablesRuleset, family: Family, mark: Mark, flows: [Flow]) -> Int? {
+        let builtin = before[jump.table].rules(in: jump.builtin)
+        let existing = builtin.enumerated().filter { jump.isOurs($0.element) }
+        let expected = jump.rule(family, mark: mark)
+        guard jump.chain == IptablesRenderer.forward else {
+            return existing.count == 1 && builtin.first == expected ? nil : 1
+        }
+        let obstacle = IptablesForwardChain.obstacle(in: before, family: family, flows: flows)
+        if existing.count == 1, existing[0].element == expected, obstacle.map({ existing[0].offset < $0 }) ?? true { return nil }
+        let at = obstacle ?? builtin.count
+        return at - builtin.prefix(at).filter(jump.isOurs).count + 1
+    }
+
+    /// The restore input's tables never need this: kept for `drift`, which names a jump that
+    /// is missing, or below the obstacle.
+    static func misplaced(_ jump: Jump, in now: IptablesRuleset, family: Family, mark: Mark, flows: [Flow]) -> String? {
+        let builtin = now[jump.table].rules(in: jump.builtin)
+        let ours = builtin.filter(jump.isOurs)
+        if ours.isEmpty { return "is missing" }
+        if jump.chain != IptablesRenderer.forward {
+            return ours.count > 1 || builtin.first != jump.rule(family, mark: mark) ? "is not first" : nil
+        }
+        guard ours.count == 1, ours[0] == jump.rule(family, mark: mark) else { return "is not as the plan writes it" }
+        let index = builtin.firstIndex(of: ours[0])!
+        return IptablesForwardChain.obstacle(in: now, family: family, flows: flows).map { index < $0 ? nil : "is below what rejects our connections" } ?? nil
     }
 
     /// Every jump and chain of ours removed.
     func emptying(_ before: IptablesRuleset) -> IptablesInput {
         var input = IptablesInput()
         for jump in Self.jumps {
-            for rule in before[jump.table].rules(in: jump.builtin) where rule.spec.hasSuffix("-j \(jump.chain)") { input.add(jump.table, rule.delete) }
+            for rule in before[jump.table].rules(in: jump.builtin) where jump.isOurs(rule) { input.add(jump.table, rule.delete) }
         }
         for (table, chain) in IptablesRenderer.chains where before[table].chains[chain] != nil {
             input.add(table, "-F \(chain)")
             input.add(table, "-X \(chain)")
         }
+        if Self.emptyingDropsUser(before) { input.add("filter", "-X \(IptablesRenderer.user)") }
         return input
+    }
+
+    /// The admin's chain goes with ours only when it holds nothing, and nothing else (the
+    /// other backend's admission rules) jumps to it.
+    static func emptyingDropsUser(_ before: IptablesRuleset) -> Bool {
+        let filter = before["filter"]
+        return filter.chains[IptablesRenderer.user] != nil && filter.rules(in: IptablesRenderer.user).isEmpty
+            && !filter.rules.contains { $0.chain != IptablesRenderer.forward && $0.spec.hasSuffix("-j \(IptablesRenderer.user)") }
     }
 
     /// The input that puts our jumps and chains back as `before` had them: after `fill`, which
     /// left exactly one jump per built-in chain, or after `emptying`, which left none.
-    func restoring(_ before: IptablesRuleset, _ family: Family, afterFill: Bool) -> IptablesInput {
+    func restoring(_ before: IptablesRuleset, _ family: Family, mark: Mark, afterFill: Bool, admits: Bool = false) -> IptablesInput {
         var input = IptablesInput()
-        if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family).delete) } }
+        if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family, mark: mark).delete) } }
         for (table, chain) in IptablesRenderer.chains {
+            // The admin's chain, removed by `emptying`, comes back (empty, as it was) before
+            // the chain that jumps to it.
+            if chain == IptablesRenderer.forward, !afterFill, Self.emptyingDropsUser(before) { input.add(table, ":\(IptablesRenderer.user) - [0:0]") }
             if before[table].chains[chain] != nil {
                 input.add(table, ":\(chain) - [0:0]")
                 for rule in before[table].rules(in: chain) { input.add(table, rule.append) }
@@ -176,8 +233,10 @@ public struct IptablesBackend: FirewallBackend {
                 input.add(table, "-X \(chain)")
             }
         }
+        // The admin's chain, made by this fill: removed again.
+        if afterFill && admits && before["filter"].chains[IptablesRenderer.user] == nil { input.add("filter", "-X \(IptablesRenderer.user)") }
         for jump in Self.jumps {
-            for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where rule.spec.hasSuffix("-j \(jump.chain)") {
+            for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where jump.isOurs(rule) {
                 input.add(jump.table, rule.insert(at: i + 1))
             }
         }
@@ -194,7 +253,7 @@ public struct IptablesBackend: FirewallBackend {
         let flavour = try flavour()
         for family in Family.allCases where !plan.entries(family).isEmpty {
             let ipt = iptables(flavour, family)
-            try ipt.restore(fill(plan, family, over: try ipt.save()), test: true)
+            try ipt.restore(fill(plan, family, over: try ipt.save(), flows: Flow.representatives(of: plan)), test: true)
         }
     }
 
@@ -205,8 +264,8 @@ public struct IptablesBackend: FirewallBackend {
                 let ipt = iptables(flavour, family)
                 guard ipt.hasTables() else { continue }
                 let before = try ipt.save()
-                guard ours(in: before) || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains { $0.spec.hasSuffix("-j \(j.chain)") } }) else { continue }
-                let apply = emptying(before), undo = restoring(before, family, afterFill: false)
+                guard ours(in: before) || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains(where: j.isOurs) }) else { continue }
+                let apply = emptying(before), undo = restoring(before, family, mark: .default, afterFill: false)
                 for table in apply.tables {
                     let forward = apply.only(table), backward = undo.only(table)
                     result.steps.append(Step("remove \(ipt.tool) \(table) chains", apply: { () throws(PortFwdError) in try ipt.restore(forward, test: false) },
@@ -236,16 +295,17 @@ public struct IptablesBackend: FirewallBackend {
         var found = false
         for family in Family.allCases {
             let ipt = iptables(flavour, family)
-            guard ipt.hasTables("filter") else { continue }
-            let rules = try ipt.save(table: "filter", counters: true)
-            found = found || rules["filter"].chains[IptablesRenderer.forward] != nil
-            result.merge(Self.counters(of: Counted.endpoints(plan.entries(family)).map(\.endpoint), mark: plan.settings.mark, in: rules)) { a, _ in a }
+            guard ipt.hasTables("mangle") else { continue }
+            let rules = try ipt.save(table: "mangle", counters: true)
+            found = found || rules["mangle"].chains[IptablesRenderer.count] != nil
+            result.merge(Self.counters(of: plan.entries(family), in: rules)) { a, _ in a }
         }
         return found ? result : nil
     }
 
     public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
         let flavour = try flavour()
+        let flows = Flow.representatives(of: plan)
         var lines: [String] = []
         var saved: [Iptables: IptablesRuleset] = [:]
         for family in Family.allCases {
@@ -266,35 +326,33 @@ public struct IptablesBackend: FirewallBackend {
             }
             guard used else { continue }
             for jump in Self.jumps {
-                let builtin = now[jump.table].rules(in: jump.builtin)
-                let ours = builtin.filter { $0.spec.hasSuffix("-j \(jump.chain)") }
-                if ours.isEmpty { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is missing") }
-                else if ours.count > 1 || builtin.first != jump.rule(family) { lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) is not first") }
+                if let problem = Self.misplaced(jump, in: now, family: family, mark: plan.settings.mark, flows: flows) {
+                    lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) \(problem)")
+                }
             }
         }
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet, saved: filters)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: flows, nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
-        let admission = Admission(mark: plan.settings.mark, mode: plan.settings.admission)
-        lines += places.filter { admission.wants($0, among: places, covered: covered) && !$0.isCorrect }.map {
-            $0.hasOurs ? "admission rule in \($0.id) is not first" : "admission rule in \($0.id) is missing"
-        }
+        lines += Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places, covered: covered)
         return lines
     }
 
-    /// What the counting rules of `endpoints` hold in an `iptables-save -c`: both directions
-    /// added up into one counter, as in the nftables backend. Rules are found by the exact
-    /// text the renderer writes for each endpoint; an endpoint without rules is left out.
-    static func counters(of endpoints: [Endpoint], mark: Mark, in rules: IptablesRuleset) -> Counters {
-        let table = rules["filter"]
-        var held: [String: Counts] = [:]
-        for (index, rule) in table.rules.enumerated() where rule.chain == IptablesRenderer.forward {
-            if let counts = table.counters[index] { held[rule.spec] = Counts(packets: counts.packets, bytes: counts.bytes) }
+    /// What the counting rules of `entries` hold in an `iptables-save -c` of the mangle table:
+    /// both directions in one counter per side, as in the nftables backend. Rules are found by
+    /// the exact text the renderer writes for each forward and its owner; a forward without
+    /// rules is left out.
+    static func counters(of entries: [PlanEntry], in rules: IptablesRuleset) -> Counters {
+        let table = rules["mangle"]
+        var held: [String: [String: Counts]] = [:]
+        for (index, rule) in table.rules.enumerated() where rule.chain == IptablesRenderer.count || rule.chain == IptablesRenderer.delivered {
+            if let counts = table.counters[index] { held[rule.chain, default: [:]][rule.spec] = Counts(packets: counts.packets, bytes: counts.bytes) }
         }
         var result: Counters = [:]
-        for endpoint in endpoints {
-            let found = IptablesRenderer.counting(endpoint, mark: mark).compactMap { held[$0] }
-            if !found.isEmpty { result[endpoint] = found.reduce(Counts(packets: 0, bytes: 0), +) }
+        for e in entries {
+            let key = ForwardKey(e), rule = IptablesRenderer.counting(key, owner: e.owner)
+            guard let dnat = held[IptablesRenderer.count]?[rule] else { continue }
+            result[key] = ForwardCounters(owner: e.owner, dnat: dnat, delivered: held[IptablesRenderer.delivered]?[rule])
         }
         return result
     }

@@ -29,7 +29,7 @@ public struct NftablesBackend: FirewallBackend {
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         // Survey first. The swap does not touch the other firewalls, and after a large commit
         // libnftables' next read fetches every set element again, ours included.
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands, procNet: procNet)
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
         var steps: [Step] = []
         var alongside = ""
@@ -63,6 +63,14 @@ public struct NftablesBackend: FirewallBackend {
             result = result + Self.clearing(places, nft: nft)
         }
         let nft = self.nft
+        if admission {
+            // A trace table a killed `trace` left behind (inert past its deadline) goes with the rest.
+            result.steps.append(Step("delete table \(TraceTable.table)", apply: { () throws(PortFwdError) in
+                do throws(PortFwdError) { _ = try nft.run("delete table \(TraceTable.table)") } catch {
+                    if error.code != .notFound { throw error }
+                }
+            }, undo: { () throws(PortFwdError) in }))
+        }
         result.steps.append(Step("delete table \(Self.table)", apply: { () throws(PortFwdError) in
             if nft.hasDestroy { _ = try nft.run("destroy table \(Self.table)"); return }
             do throws(PortFwdError) { _ = try nft.run("delete table \(Self.table)") } catch {
@@ -81,7 +89,7 @@ public struct NftablesBackend: FirewallBackend {
         return result
     }
 
-    /// Every count set's counters, read typed from the kernel; the plan is not needed.
+    /// Every count set's counters, by forward, read typed from the kernel; the plan is not needed.
     public func counters(for plan: Plan) throws(PortFwdError) -> Counters? {
         guard try installed() else { return nil }
         return try currentCounters()
@@ -90,15 +98,15 @@ public struct NftablesBackend: FirewallBackend {
     /// What the count sets hold now; empty without a table.
     func currentCounters() throws(PortFwdError) -> Counters {
         // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
-        var result: Counters = [:]
-        for set in ["count4", "count4_ranges", "count6", "count6_ranges"] {
+        var sets = NftTable()
+        for set in CountSet.all {
             do throws(PortFwdError) {
-                result.merge(try NftJSON.counters(try nft.run("list set \(Self.table) \(set)", json: true, dryRun: false))) { a, _ in a }
+                sets.sets += try NftJSON.table(try nft.run("list set \(Self.table) \(set.name)", json: true, dryRun: false)).sets
             } catch {
                 if error.code != .notFound { throw error }
             }
         }
-        return result
+        return sets.counters
     }
 
     /// Whether our table exists, asked as a dry-run delete: any listing that touches our
@@ -111,12 +119,15 @@ public struct NftablesBackend: FirewallBackend {
         return true
     }
 
-    public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
+    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try inspect(plan).drift }
+
+    /// The table listed once: its drift from the plan, and the counters its count sets hold.
+    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?) {
         var lines: [String] = []
         let listing: String
         do { listing = try nft.run("list table \(Self.table)", json: true, dryRun: false) } catch {
             if error.code != .notFound { throw error }
-            return ["table \(Self.table) is missing"] + (try admissionDrift(plan))
+            return (["table \(Self.table) is missing"] + (try admissionDrift(plan)), nil)
         }
         let table = try NftJSON.table(listing)
         let fingerprint = renderer.fingerprint(plan)
@@ -126,15 +137,12 @@ public struct NftablesBackend: FirewallBackend {
             // Same plan: anything else is a change made behind our back.
             lines += table.drift(from: NftTable(plan: plan)).map { "table \(Self.table): \($0)" }
         }
-        return lines + (try admissionDrift(plan))
+        return (lines + (try admissionDrift(plan)), table.counters)
     }
 
-    /// Places that should hold our rule and do not (or not first).
+    /// Places that should hold our rule and do not, or hold it below what rejects.
     func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [String] {
-        let places = try Admission.survey(mark: plan.settings.mark, nft: nft, commands: commands, procNet: procNet)
-        let admission = Admission(mark: plan.settings.mark, mode: plan.settings.admission)
-        return places.filter { admission.wants($0, among: places) && !$0.isCorrect }.map {
-            $0.hasOurs ? "admission rule in \($0.id) is not first" : "admission rule in \($0.id) is missing"
-        }
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands, procNet: procNet)
+        return Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places)
     }
 }

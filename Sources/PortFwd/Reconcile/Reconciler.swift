@@ -82,8 +82,8 @@ public struct Reconciler: Sendable {
     func current(all: Bool? = nil) throws(PortFwdError) -> (Outcome, [RunningGuest]) {
         let (records, problems, _) = load()
         let mode = all.map { $0 ? Mode.all : .running } ?? recordedMode
-        let (resolved, isolated) = resolve(records, mode: mode)
-        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated))
+        let (resolved, isolated, bridges) = resolve(records, mode: mode)
+        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated, bridges: bridges))
         outcome.mode = mode
         outcome.pending = resolved.pending
         outcome.conflicts = resolved.conflicts
@@ -145,13 +145,13 @@ public struct Reconciler: Sendable {
             warnings += synced.warnings
             touched.formUnion(synced.adopted.map(\.uuid) + synced.dropped.map(\.uuid) + synced.changed)
         }
-        let (resolved, isolated) = resolve(records, mode: mode, newcomer: change.newcomer)
+        let (resolved, isolated, bridges) = resolve(records, mode: mode, newcomer: change.newcomer)
         // The one reason a guest's start is refused: its own forwards clash with another's.
         if !resolved.refusals.isEmpty { throw PortFwdError(.conflict, lines: resolved.refusals) }
         if change.refuseConflicts && !resolved.conflicts.isEmpty { throw PortFwdError(.conflict, lines: resolved.conflicts) }
         warnings += resolved.warnings.map { Warning(.policy, $0) } + resolved.conflicts.map { Warning(.conflict, "\($0); neither is installed") }
             + resolved.usersHidden.map { Warning(.userSocket, $0) }
-        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated))
+        var outcome = Outcome(plan: try Plan(guests: resolved.guests, settings: config.settings, isolated: isolated, bridges: bridges))
         // What each guest holds once this plan is in: written with the records, all or nothing.
         for (index, record) in records.enumerated() {
             let holds = resolved.holdings[record.uuid] ?? .none
@@ -281,7 +281,8 @@ public struct Reconciler: Sendable {
     /// The guests to plan, and the bridges of isolated networks. libvirt's networks are read
     /// every time (a forward must never open an isolated network); leases and the host's
     /// addresses only when a guest-controlled address needs checking.
-    private func resolve(_ records: [RunningGuest], mode: Mode, newcomer: DomainUUID? = nil) -> (Resolver.Result, isolated: [String]) {
+    private func resolve(_ records: [RunningGuest], mode: Mode, newcomer: DomainUUID? = nil)
+        -> (Resolver.Result, isolated: [String], bridges: [String: [Network]]) {
         let networks = libvirt.networks()
         var cached: Surroundings?
         func around() -> Surroundings {
@@ -291,7 +292,10 @@ public struct Reconciler: Sendable {
             return s
         }
         let result = Resolver.resolve(config: config, running: records, all: mode == .all, newcomer: newcomer, surroundings: around())
-        return (result, networks.values.filter(\.isolated).compactMap(\.bridge))
+        // Which bridge each network's guests sit behind: how other firewalls' rules see our traffic.
+        var bridges: [String: [Network]] = [:]
+        for network in networks.values { if let bridge = network.bridge { bridges[bridge, default: []] += network.subnets.map(\.network) } }
+        return (result, networks.values.filter(\.isolated).compactMap(\.bridge), bridges)
     }
 
     /// Removes what the backend used before left behind, but only after a switch: the state

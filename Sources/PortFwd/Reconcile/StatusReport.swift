@@ -11,6 +11,8 @@ import PortFwdSystem
 public struct StatusReport: Codable, Sendable {
     public struct Row: Codable, Sendable {
         public let guest: String
+        /// The domain's UUID; nil for a configured guest that does not run (`apply --all`).
+        public let uuid: String?
         public let family: String
         public let spec: String
         public let proto: String
@@ -26,24 +28,70 @@ public struct StatusReport: Codable, Sendable {
         public let origin: String
         /// `explicit`, `dhcp-host`, `lease`, or `config` for a guest covered by `--all` only.
         public let addressSource: String
+        /// Packets and bytes of its connections (both directions) as they entered the forward
+        /// path after our DNAT; nil when nothing is installed.
         public let packets: UInt64?
         public let bytes: UInt64?
+        /// The same, as they left it past every other firewall: fewer than `packets` means
+        /// something between dropped some.
+        public let deliveredPackets: UInt64?
+        public let deliveredBytes: UInt64?
+        /// The chains on the forward hook that surely drop its traffic: it is turned away.
+        public let turnedAwayBy: [String]
 
         enum CodingKeys: String, CodingKey {
-            case guest, family, spec, proto, sources, target, origin, packets, bytes
+            case guest, uuid, family, spec, proto, sources, target, origin, packets, bytes
+            case turnedAwayBy = "turned_away_by"
             case hostAddress = "host_address", hostPort = "host_port", hostPortLast = "host_port_last"
             case guestPort = "guest_port", guestPortLast = "guest_port_last", addressSource = "address_source"
+            case deliveredPackets = "delivered_packets", deliveredBytes = "delivered_bytes"
+        }
+
+        /// Packets that entered the forward path and never left it.
+        public var undelivered: UInt64? {
+            guard let packets, let deliveredPackets else { return nil }
+            return packets > deliveredPackets ? packets - deliveredPackets : 0
         }
     }
 
     public struct Pending: Codable, Sendable {
         public let guest: String
+        public let uuid: String?
         /// The forwards that wait.
         public let forwards: [String]
         public let addressSource: String
         public let reason: String
 
-        enum CodingKeys: String, CodingKey { case guest, forwards, reason, addressSource = "address_source" }
+        enum CodingKeys: String, CodingKey { case guest, uuid, forwards, reason, addressSource = "address_source" }
+    }
+
+    /// A forward of a running guest the plan leaves out, and why (`LeftOut`).
+    public struct Refused: Codable, Sendable {
+        public let guest: String
+        public let uuid: String?
+        public let spec: String
+        /// `policy`, `host-service`, `port-taken`, `config-conflict`, `isolated`, `family`.
+        public let reason: String
+        public let message: String
+        /// Whether it makes `status` unhealthy: only the admin's own config errors do; what a
+        /// policy or a rule of precedence leaves out by design only informs.
+        public let pages: Bool
+
+        /// Reasons that page: a config that cannot be installed as written.
+        public static let paging: Set<LeftOut.Reason> = [.configConflict, .family]
+    }
+
+    /// A chain on the forward hook that would drop our traffic (`Suspect`).
+    public struct SuspectRow: Codable, Sendable {
+        /// `table inet filter chain forward`.
+        public let place: String
+        /// `policy drop`, or the rule (and the rules it jumps to) that drops.
+        public let rule: String
+        /// It drops the traffic whoever the client: the forwards are turned away.
+        public let sure: Bool
+        /// `web1 8080:80/tcp`.
+        public let forwards: [String]
+        public let traffic: [String]
     }
 
     /// A configured guest that does not run, shown by `status --all` (as `virsh list --all`).
@@ -80,55 +128,78 @@ public struct StatusReport: Codable, Sendable {
     public let warnings: [String]
     public let forwards: [Row]
     public let pending: [Pending]
+    /// Forwards of running guests the plan leaves out.
+    public let leftOut: [Refused]
+    /// Chains on the forward hook that drop, or may drop, our traffic.
+    public let suspects: [SuspectRow]
     public let notRunning: [Idle]
     public let service: Service
 
     enum CodingKeys: String, CodingKey {
-        case installed, mode, backend, healthy, problems, warnings, forwards, pending, service
-        case notRunning = "not_running"
+        case installed, mode, backend, healthy, problems, warnings, forwards, pending, service, suspects
+        case notRunning = "not_running", leftOut = "left_out"
     }
 
     public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
                 counters: Counters?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil,
-                notRunning: [Idle] = [], service: Service = Service(running: false, repairs: nil)) {
+                notRunning: [Idle] = [], service: Service = Service(running: false, repairs: nil),
+                leftOut: [LeftOut] = [], health: ForwardHealth? = nil) {
         self.notRunning = notRunning.filter { filter?.contains($0.guest) ?? true }
         self.service = service
-        self.warnings = LogText.capped(warnings)
+        self.warnings = LogText.capped(warnings + (health?.warnings ?? []))
         installed = counters != nil
         self.mode = mode.rawValue
         self.backend = backend
-        self.problems = problems
-        healthy = problems.isEmpty
-        let sources = Dictionary(records.map { ($0.name.value, $0.addressSource.rawValue) }, uniquingKeysWith: { a, _ in a })
+        let refused = leftOut.filter { filter?.contains($0.guest.value) ?? true }.map {
+            Refused(guest: $0.guest.value, uuid: $0.uuid?.value, spec: $0.forward.spec.description, reason: $0.reason.rawValue,
+                    message: $0.message, pages: Refused.paging.contains($0.reason))
+        }
+        self.leftOut = refused
+        let all = problems + (health?.problems ?? []) + refused.filter(\.pages).map(\.message)
+        self.problems = all
+        healthy = all.isEmpty
+        suspects = (health?.suspects ?? []).map {
+            SuspectRow(place: $0.place, rule: $0.what, sure: $0.sure, forwards: $0.forwards.map { "\($0.guest) \($0.forward.spec)" },
+                       traffic: $0.traffic.sorted())
+        }
+        let turnedAway = health?.turnedAway ?? [:]
+        let sources = Dictionary(records.map { ($0.uuid, $0.addressSource.rawValue) }, uniquingKeysWith: { a, _ in a })
         forwards = plan.entries.filter { filter?.contains($0.guest.value) ?? true }.map { e in
-            // Counters live per guest endpoint; find the element whose range covers this forward.
-            let counter = counters?.covering(e.guestAddress, e.proto, e.guestPorts)
+            // Counters live per forward, and count only for the guest that owns them.
+            let counter = counters?[ForwardKey(e)].flatMap { $0.owner == nil || $0.owner == e.owner ? $0 : nil }
             let anySource = e.sources == [Network.any(e.family)]
-            return Row(guest: e.guest.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
+            return Row(guest: e.guest.value, uuid: e.uuid?.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
                        hostAddress: e.hostAddress?.description, hostPort: Int(e.hostPorts.lower), hostPortLast: Int(e.hostPorts.upper),
                        guestPort: Int(e.guestPorts.lower), guestPortLast: Int(e.guestPorts.upper),
                        sources: anySource ? [] : e.sources.map(\.description), target: "\(e.family.bracketed(e.guestAddress)):\(e.guestPorts)",
-                       origin: e.forward.origin.rawValue, addressSource: sources[e.guest.value] ?? "config",
-                       packets: counter?.packets, bytes: counter?.bytes)
+                       origin: e.forward.origin.rawValue, addressSource: e.uuid.flatMap { sources[$0] } ?? "config",
+                       packets: counter?.dnat.packets, bytes: counter?.dnat.bytes,
+                       deliveredPackets: counter?.delivered?.packets, deliveredBytes: counter?.delivered?.bytes,
+                       turnedAwayBy: turnedAway[e] ?? [])
         }
         self.pending = pending.filter { filter?.contains($0.guest.name.value) ?? true }.map {
-            Pending(guest: $0.guest.name.value, forwards: $0.forwards.map(\.spec.description), addressSource: $0.guest.addressSource.rawValue,
+            Pending(guest: $0.guest.name.value, uuid: $0.guest.uuid.value, forwards: $0.forwards.map(\.spec.description), addressSource: $0.guest.addressSource.rawValue,
                     reason: $0.reason)
         }
     }
 
     public var table: String {
-        var lines = [["GUEST", "SPEC", "TARGET", "SOURCES", "ADDRESS", "PACKETS", "BYTES"]]
+        // PACKETS entered the forward path after our DNAT, DELIVERED left it past every other
+        // firewall; BYTES of what entered.
+        var lines = [["GUEST", "SPEC", "TARGET", "SOURCES", "ADDRESS", "PACKETS", "DELIVERED", "BYTES"]]
         for r in forwards {
             lines.append([LogText.line(r.guest), r.spec, r.target, r.sources.isEmpty ? "any" : r.sources.joined(separator: ","), r.addressSource,
-                          r.packets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
+                          r.packets.map(String.init) ?? "-", r.deliveredPackets.map(String.init) ?? "-", r.bytes.map(String.init) ?? "-"])
         }
         // What waits, as `incus network forward show` shows it: each forward, with no target yet.
         for p in pending {
-            for spec in p.forwards { lines.append([LogText.line(p.guest), spec, "-", "-", "pending", "-", "-"]) }
+            for spec in p.forwards { lines.append([LogText.line(p.guest), spec, "-", "-", "pending", "-", "-", "-"]) }
+        }
+        for refused in leftOut {
+            lines.append([LogText.line(refused.guest), refused.spec, "-", "-", "left out: \(refused.reason)", "-", "-", "-"])
         }
         for idle in notRunning {
-            for spec in idle.forwards { lines.append([LogText.line(idle.guest), spec, "-", "-", "not running", "-", "-"]) }
+            for spec in idle.forwards { lines.append([LogText.line(idle.guest), spec, "-", "-", "not running", "-", "-", "-"]) }
         }
         let widths = (0..<lines[0].count).map { i in lines.map { $0[i].count }.max()! }
         var text = ""
@@ -151,12 +222,16 @@ extension Reconciler {
         var problems = known
         let chosen = backends
         var counters: Counters?
+        var health: ForwardHealth?
         if outcome.mode == .off {
             problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
         } else {
-            problems += try chosen.selected.drift(from: outcome.plan)
-            counters = try chosen.selected.counters(for: outcome.plan)
+            let inspected = try chosen.selected.inspect(outcome.plan)
+            problems += inspected.drift
+            counters = inspected.counters
             if try host.firewalldRejectsForwards() == true { problems.append(Firewalld.strictProblem) }
+            // The whole way through the forward hook, not only our table: who else drops.
+            health = ForwardHealth(entries: outcome.plan.entries, counters: counters, suspects: try suspects(outcome.plan))
         }
         problems += staleRecords(records).map { "the record of guest \($0.name) is stale: libvirt does not run it (libvirt-portfwd apply drops it)" }
         // Only the service moves a forward when its guest's lease changes: without it, the
@@ -187,8 +262,10 @@ extension Reconciler {
                 idle.append(StatusReport.Idle(guest: g.label, forwards: g.forwards.map(\.spec.description)))
             }
         }
+        let paging = Set(outcome.leftOut.filter { StatusReport.Refused.paging.contains($0.reason) }.map(\.message))
         return StatusReport(plan: outcome.plan, mode: outcome.mode, backend: chosen.selected.name, records: records, pending: outcome.pending,
-                            counters: counters, problems: problems, warnings: warnings, guests: guests, notRunning: idle, service: service)
+                            counters: counters, problems: problems, warnings: warnings.filter { !paging.contains($0) && !paging.contains($0 + "; neither is installed") },
+                            guests: guests, notRunning: idle, service: service, leftOut: outcome.leftOut, health: health)
     }
 
     /// Records of domains libvirt does not report running, past the start grace.

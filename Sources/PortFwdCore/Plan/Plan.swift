@@ -1,6 +1,8 @@
 /// One forward in one address family, with everything the renderers need.
 public struct PlanEntry: Hashable, Sendable {
     public let guest: GuestName
+    /// The domain's UUID; nil for a configured guest that does not run (`apply --all`).
+    public var uuid: DomainUUID? = nil
     public let family: Family
     /// nil: every local address.
     public let hostAddress: IPAddress?
@@ -12,6 +14,10 @@ public struct PlanEntry: Hashable, Sendable {
     public let sources: [Network]
     /// The forward this entry came from, for status output.
     public let forward: Forward
+
+    /// Who owns its counters, as the kernel's element comment carries it: the domain's UUID,
+    /// or for a configured guest without one, a digest of its name (safe in any comment).
+    public var owner: String { uuid?.value ?? "guest-\(GuestName.digest(guest))" }
 }
 
 /// Every active forward, conflict-free. A pure value: the same guests and settings always
@@ -23,8 +29,11 @@ public struct Plan: Hashable, Sendable {
     /// Bridges of isolated libvirt networks (no `<forward>`), sorted: nothing that comes in
     /// through them is forwarded, so a forward never gives such a network a way out.
     public let isolated: [String]
+    /// Each libvirt network's bridge and subnets: which bridge a guest's traffic goes out on,
+    /// for the analysis of other firewalls (`Flow`); not part of the ruleset.
+    public let bridges: [String: [Network]]
 
-    public init(guests: [Guest], settings: Settings, isolated: [String] = []) throws(PortFwdError) {
+    public init(guests: [Guest], settings: Settings, isolated: [String] = [], bridges: [String: [Network]] = [:]) throws(PortFwdError) {
         var problems: [String] = []
         var entries: [PlanEntry] = []
         entries.reserveCapacity(guests.reduce(0) { $0 + $1.forwards.count })
@@ -40,7 +49,10 @@ public struct Plan: Hashable, Sendable {
         self.settings = settings
         self.guests = guests
         self.entries = entries
-        self.isolated = Array(Set(isolated.filter(NetworkDefinition.isInterfaceName))).sorted()
+        // Every name Linux accepts, however odd: the renderers match each exactly, and a bridge
+        // dropped here would leave its network open.
+        self.isolated = Array(Set(isolated.filter(InterfaceMatch.isLinuxName))).sorted()
+        self.bridges = bridges.filter { InterfaceMatch.isLinuxName($0.key) }
     }
 
     /// Nothing to forward: what `flush`'s rules and an empty config have in common.
@@ -67,7 +79,7 @@ public struct Plan: Hashable, Sendable {
             let sources = forward.sources.isEmpty ? everyone[family]! : forward.sources.filter { $0.family == family }
             // Restricted to clients of the other family only: nobody of this family may use it.
             if sources.isEmpty { continue }
-            result.append(PlanEntry(guest: guest.name, family: family, hostAddress: spec.hostAddress, proto: spec.proto,
+            result.append(PlanEntry(guest: guest.name, uuid: guest.uuid, family: family, hostAddress: spec.hostAddress, proto: spec.proto,
                                     hostPorts: spec.hostPorts, guestAddress: target, guestPorts: spec.guestPorts,
                                     sources: sources, forward: forward))
         }

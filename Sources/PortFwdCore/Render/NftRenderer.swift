@@ -94,6 +94,8 @@ public struct NftRenderer: Sendable {
             previous = element.owner
             out.plan("\t\t\t\(element)")
             if let n = element.counter { out.state(" counter packets \(n.packets) bytes \(n.bytes)") }
+            // Owner tokens are UUIDs or hex digests (`PlanEntry.owner`): nothing to quote.
+            if let comment = element.comment { out.plan(" comment \"\(comment)\"") }
             out.plan(",\n")
         }
         if !set.elements.isEmpty { out.plan("\t\t}\n") }

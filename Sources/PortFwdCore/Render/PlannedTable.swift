@@ -38,10 +38,13 @@ extension NftTable {
                     }
                 }
             }
-            var single: [NftElement] = [], ranges: [NftElement] = []
-            for c in Counted.endpoints(inFamily) {
-                let element = NftElement([.address(c.address), .proto(c.proto), .ports(c.ports)], counter: counters[c.endpoint], owner: c.guest)
-                if c.ports.count == 1 { single.append(element) } else { ranges.append(element) }
+            // One element per forward in each count set, keyed as the DNAT matched it; the
+            // DNAT side names its owner, whose counters alone a swap carries over.
+            var counted: [CountSet: [NftElement]] = [:]
+            for e in inFamily {
+                let key = ForwardKey(e), held = counters.carried(to: e)
+                counted[CountSet(.dnat, v, key.kind), default: []].append(NftElement(key.values, counter: held?.dnat, owner: e.guest, comment: e.owner))
+                counted[CountSet(.delivered, v, key.kind), default: []].append(NftElement(key.values, counter: held?.delivered, owner: e.guest))
             }
             // Interval sets (pipapo) cost far more to load than hashes, so only restricted
             // forwards go through them; open ones are checked against plain hash sets.
@@ -57,13 +60,24 @@ extension NftTable {
                        key: [address, .proto, .service], interval: true, elements: allowAny),
                 NftSet(name: "allow\(v.suffix)_bound", comment: "client network . host address . proto . host ports of restricted forwards",
                        key: [address, address, .proto, .service], interval: true, elements: allowBound),
-                NftSet(name: "count\(v.suffix)", comment: "guest address . proto . guest port: traffic counters",
-                       key: [address, .proto, .service], counter: true, elements: single),
-                NftSet(name: "count\(v.suffix)_ranges", comment: "guest address . proto . guest port range: traffic counters",
-                       key: [address, .proto, .service], interval: true, counter: true, elements: ranges),
             ]
+            sets += CountSet.all.filter { $0.family == v }.map { c in
+                NftSet(name: c.name, comment: c.comment, key: c.key, interval: c.kind == .ranges, counter: true, elements: counted[c] ?? [])
+            }
         }
         self.init(sets: sets, chains: Self.chains(plan.settings, isolated: plan.isolated, mark: mark))
+        // The counting rules: one per count set and protocol the plan uses, so the common case
+        // (one port on every address) costs one lookup per packet on each side.
+        struct Use: Hashable { let set: CountSet; let proto: Proto }
+        let used = Set(entries.map { Use(set: CountSet(.dnat, $0.family, ForwardKey($0).kind), proto: $0.proto) })
+        for (side, name) in [(CountSet.Side.dnat, "forwarded"), (.delivered, "delivered")] {
+            guard let index = chains.firstIndex(where: { $0.name == name }) else { continue }
+            for c in CountSet.all where c.side == .dnat {
+                for proto in Proto.allCases where used.contains(Use(set: c, proto: proto)) {
+                    chains[index].rules.append(CountSet(side, c.family, c.kind).rule(proto))
+                }
+            }
+        }
     }
 
     /// The placeholder for the plan's fingerprint in the forward chain's comment; the
@@ -75,9 +89,12 @@ extension NftTable {
                      NftRule("ip6 daddr != ::1 fib daddr type local jump dnat6")]
         var prerouting = local
         if !isolated.isEmpty {
-            // Bridge names come from libvirt's network definitions, checked by `Network`'s reader.
-            prerouting.insert(NftRule("iifname { \(isolated.map { "\"\($0)\"" }.joined(separator: ", ")) } return",
-                                      notes: ["Isolated libvirt networks: their guests may reach nothing beyond their bridge."]), at: 0)
+            // One rule per bridge, its name matched exactly (`InterfaceMatch`): a wildcard in a
+            // set of names would need an interval set.
+            prerouting.insert(contentsOf: isolated.enumerated().map { i, bridge in
+                NftRule("iifname \(InterfaceMatch.nft(bridge)) return",
+                        notes: i == 0 ? ["Isolated libvirt networks: their guests may reach nothing beyond their bridge."] : [])
+            }, at: 0)
         }
         var chains = [NftChain(name: "prerouting", notes: ["Never a loopback destination: a neighbour that routes 127.0.0.0/8 to this host",
                                                           "would otherwise reach the guests through 127.0.0.1 (moby #45610)."],
@@ -97,23 +114,24 @@ extension NftTable {
                 NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . meta l4proto . th dport @allow\(v.suffix)_any \(tag) \(any)"),
             ]))
         }
-        chains.append(NftChain(name: "forward", notes: ["Only counts and tags; admission into libvirt's filter is a separate, mark-scoped rule."],
-                               hook: NftHook(type: "filter", hook: "forward", priority: -10, priorityText: "filter - 10"),
+        // Our connections are counted twice on the forward path: as they enter it, before any
+        // other firewall's chain (the lowest priority there is), and as they leave it, after
+        // every one (the highest). What entered and never left was dropped in between.
+        chains.append(NftChain(name: "forward", notes: ["Counts and tags, first of every chain on the hook; admission into the other firewalls",
+                                                        "is a separate, mark-scoped rule in theirs."],
+                               hook: NftHook(type: "filter", hook: "forward", priority: NftHook.first),
                                rules: [NftRule("ct mark & \(mark) == \(mark) jump forwarded", comment: "libvirt-portfwd plan \(fingerprintPlaceholder)")]))
         var forwarded: [NftRule] = []
-        for v in Family.allCases {
-            for (direction, end, port) in [("original", "daddr", "dport"), ("reply", "saddr", "sport")] {
-                for set in ["count\(v.suffix)", "count\(v.suffix)_ranges"] {
-                    forwarded.append(NftRule("ct direction \(direction) \(v.nft) \(end) . meta l4proto . th \(port) @\(set)"))
-                }
-            }
-        }
         if s.hairpin {
             forwarded.append(NftRule("ct state new fib daddr . iif oif exists meta mark set meta mark | \(mark)",
                                      notes: ["Hairpin: the client sits on the guest's own link, so the guest would answer it",
                                              "directly and bypass the DNAT. Tag the packet for masquerade."]))
         }
         chains.append(NftChain(name: "forwarded", rules: forwarded))
+        chains.append(NftChain(name: "delivery", notes: ["Counts what every other firewall's forward chains let through: last on the hook."],
+                               hook: NftHook(type: "filter", hook: "forward", priority: NftHook.last),
+                               rules: [NftRule("ct mark & \(mark) == \(mark) jump delivered")]))
+        chains.append(NftChain(name: "delivered", rules: []))
         if s.hairpin {
             chains.append(NftChain(name: "postrouting", hook: NftHook(type: "nat", hook: "postrouting", priority: 100, priorityText: "srcnat"),
                                    rules: [NftRule("meta mark & \(mark) == \(mark) meta mark set meta mark & \(mark.inverse) masquerade")]))

@@ -48,6 +48,11 @@ public struct NftHook: Hashable, Sendable, CustomStringConvertible {
         hasher.combine(policy)
     }
 
+    /// The first and the last priority a chain can have on a hook: ours that count what enters
+    /// and what leaves the forward path run before and after every other firewall's.
+    public static let first = Int(Int32.min)
+    public static let last = Int(Int32.max)
+
     /// The statement that declares it.
     public var statement: String { "type \(type) hook \(hook) priority \(priorityText); policy \(policy);" }
 

@@ -6,14 +6,18 @@ public struct NftElement: Hashable, Sendable, CustomStringConvertible {
     public var data: [NftValue]
     /// What the kernel counted, in a set with counters.
     public var counter: Counts?
-    /// The guest it serves, named in a comment above it.
+    /// The guest it serves, named in a `#` comment above it.
     public var owner: GuestName?
+    /// The element's own comment, kept by the kernel: a count set's owner token
+    /// (`PlanEntry.owner`). Written from typed values only.
+    public var comment: String?
 
-    public init(_ key: [NftValue], data: [NftValue] = [], counter: Counts? = nil, owner: GuestName? = nil) {
+    public init(_ key: [NftValue], data: [NftValue] = [], counter: Counts? = nil, owner: GuestName? = nil, comment: String? = nil) {
         self.key = key
         self.data = data
         self.counter = counter
         self.owner = owner
+        self.comment = comment
     }
 
     public static func == (a: NftElement, b: NftElement) -> Bool { a.key == b.key && a.data == b.data }
@@ -35,15 +39,5 @@ public struct NftElement: Hashable, Sendable, CustomStringConvertible {
             out += value.description
         }
         return out
-    }
-
-    /// The endpoint a counting element (`address . proto . ports`) stands for.
-    public var endpoint: Endpoint? {
-        guard data.isEmpty, key.count == 3, case .proto(let proto) = key[1], case .ports(let ports) = key[2] else { return nil }
-        switch key[0] {
-        case .address(let address): return Endpoint(address: address, proto: proto, ports: ports)
-        case .network(let n) where n.prefix == n.address.bitWidth: return Endpoint(address: n.address, proto: proto, ports: ports)
-        default: return nil
-        }
     }
 }

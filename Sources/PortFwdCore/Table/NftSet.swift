@@ -39,12 +39,18 @@ public struct NftSet: Sendable {
             && (counter == other.counter || !counterListed || !other.counterListed)
     }
 
-    /// What `counter` carries, by endpoint.
+    /// What a count set's elements carry, by forward: `dnat` (with the owner) from a DNAT
+    /// count set, `delivered` (and nothing else) from a delivery count set; empty for any
+    /// other set.
     public var counters: Counters {
+        guard let place = CountSet(name: name) else { return [:] }
         var result: Counters = [:]
         for element in elements {
-            guard let counts = element.counter, let endpoint = element.endpoint else { continue }
-            result[endpoint] = counts
+            guard let counts = element.counter, let key = ForwardKey(family: place.family, kind: place.kind, element.key) else { continue }
+            switch place.side {
+            case .dnat: result[key] = ForwardCounters(owner: element.comment, dnat: counts, delivered: nil)
+            case .delivered: result[key] = ForwardCounters(owner: nil, dnat: .zero, delivered: counts)
+            }
         }
         return result
     }

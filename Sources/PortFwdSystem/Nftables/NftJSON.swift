@@ -8,6 +8,8 @@ public enum NftJSON {
         public let chain: String
         public let handle: Int
         public let comment: String?
+        /// The chain it jumps or goes to, if it does.
+        public var target: String? = nil
     }
 
     static func items(_ text: String) throws(PortFwdError) -> [JSONValue] {
@@ -20,7 +22,8 @@ public enum NftJSON {
 
     static func rule(_ rule: JSONValue) -> Rule? {
         guard let handle = rule["handle"]?.int else { return nil }
-        return Rule(chain: rule["chain"]?.string ?? "", handle: handle, comment: rule["comment"]?.string)
+        let target = rule["expr"]?.array?.lazy.compactMap { $0["jump"]?["target"]?.string ?? $0["goto"]?["target"]?.string }.first
+        return Rule(chain: rule["chain"]?.string ?? "", handle: handle, comment: rule["comment"]?.string, target: target)
     }
 
     public static func rules(_ text: String) throws(PortFwdError) -> [Rule] {
@@ -49,7 +52,7 @@ public enum NftJSON {
         return table
     }
 
-    /// The counters of our count sets in a listing, by endpoint.
+    /// The counters of our count sets in a listing, by forward.
     public static func counters(_ text: String) throws(PortFwdError) -> Counters { try table(text).counters }
 
     static func set(_ json: JSONValue) -> NftSet? {
@@ -82,6 +85,7 @@ public enum NftJSON {
             if let counter = elem["counter"] {
                 element.counter = Counts(packets: counter["packets"]?.uint64 ?? 0, bytes: counter["bytes"]?.uint64 ?? 0)
             }
+            element.comment = elem["comment"]?.string
             return element
         }
         return NftElement(values(json, key))

@@ -184,14 +184,14 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
 
     /// Traffic: the rules of `chain` in `tool`'s filter table whose spec contains `match`
     /// count a packet of `bytes` more.
-    func count(_ tool: String, chain: String, matching match: String, bytes: UInt64) {
+    func count(_ tool: String, table name: String = "filter", chain: String, matching match: String, bytes: UInt64) {
         lock.withLock {
-            guard var table = state[tool]?["filter"] else { return }
+            guard var table = state[tool]?[name] else { return }
             for i in table.rules.indices where table.rules[i].chain == chain && table.rules[i].spec.contains(match) {
                 let n = table.rules[i].counts.split(separator: ":").compactMap { UInt64($0) }
                 table.rules[i].counts = "\(n[0] + 1):\(n[1] + bytes)"
             }
-            state[tool]!["filter"] = table
+            state[tool]![name] = table
         }
     }
 

@@ -74,6 +74,9 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
                 } else if line == "delete table inet libvirt_portfwd" {
                     guard table != nil else { throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory") }
                     table = nil
+                } else if line == "delete table \(TraceTable.table)" {
+                    // `trace` runs against the kernel only: there is never one here.
+                    throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
                 } else if line == "destroy table inet libvirt_portfwd" {
                     guard supportsDestroy else { throw PortFwdError(.refused, "Error: syntax error, unexpected table") }
                     table = nil
@@ -143,18 +146,22 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
         case ("table", 4) where words[3] == "libvirt_portfwd":
             guard let table else { throw notFound }
             return Self.json(Self.items(table))
+        case ("table", 4) where words[3] == LibvirtForwardChain.table:
+            guard let family = Self.family(words[2]), let chains = libvirt[family] else { throw notFound }
+            return Self.json(Self.libvirtChains(family, chains, rules: true))
         case ("table", _):
             throw notFound
+        case ("chains", 2):
+            // Base chains only matter to the listing's readers: ours and libvirt's.
+            var items = Self.items(table ?? NftTable()).filter { $0["chain"] != nil }
+            for family in libvirt.keys.sorted() { items += Self.libvirtChains(family, libvirt[family]!, rules: false) }
+            return Self.json(items)
         case ("chain", 5) where words[3] == "filter" && words[4] == "FORWARD":
             guard let family = Self.family(words[2]), iptables?.hasTable(.nft, family, "filter") == true else { throw notFound }
             return ""
         case ("chain", 5) where words[3] == LibvirtForwardChain.table:
             guard let family = Self.family(words[2]), let rules = libvirt[family]?[words[4]] else { throw notFound }
-            return Self.json(rules.map { r in
-                var rule: [String: Any] = ["family": words[2], "table": words[3], "chain": words[4], "handle": r.handle, "expr": []]
-                if let c = r.comment { rule["comment"] = c }
-                return ["rule": rule]
-            })
+            return Self.json(rules.map { Self.libvirtRule($0, family: family, chain: words[4]) })
         case ("chain", 5) where words[2] == "inet" && words[3] == "firewalld" && words[4] == "filter_FORWARD_dnat":
             guard strictFirewalld else { throw notFound }
             return ""
@@ -191,12 +198,64 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             do { element = try NftScript.element(text, in: set) } catch { throw PortFwdError(.refused, "Error: \(error)") }
             let index = table!.sets[s].elements.firstIndex { add ? $0 == element : $0.key == element.key }
             if add {
-                if index == nil { table!.sets[s].elements.append(table!.sets[s].counter ? NftElement(element.key, data: element.data, counter: Counts(packets: 0, bytes: 0)) : element) }
+                if index == nil { table!.sets[s].elements.append(table!.sets[s].counter ? NftElement(element.key, data: element.data, counter: Counts(packets: 0, bytes: 0), comment: element.comment) : element) }
             } else {
                 guard let index else { throw notFound }
                 table!.sets[s].elements.remove(at: index)
             }
         }
+    }
+
+    /// libvirt's table as libnftables lists it: `forward` a base chain on the forward hook.
+    private static func libvirtChains(_ family: Family, _ chains: [String: [Rule]], rules: Bool) -> [[String: Any]] {
+        var items: [[String: Any]] = []
+        for name in chains.keys.sorted() {
+            var chain: [String: Any] = ["family": family.nft, "table": LibvirtForwardChain.table, "name": name]
+            if name == "forward" { chain.merge(["type": "filter", "hook": "forward", "prio": 0, "policy": "accept"]) { a, _ in a } }
+            items.append(["chain": chain])
+            if rules { items += chains[name]!.map { libvirtRule($0, family: family, chain: name) } }
+        }
+        return items
+    }
+
+    /// A rule of libvirt's table with its statements as libnftables' JSON writes them, for the
+    /// words libvirt's rules use.
+    private static func libvirtRule(_ r: Rule, family: Family, chain: String) -> [String: Any] {
+        var expr: [Any] = []
+        var words = r.text.split(separator: " ").map(String.init)
+        func match(_ left: Any, _ right: Any, op: String = "==") { expr.append(["match": ["op": op, "left": left, "right": right]]) }
+        while !words.isEmpty {
+            let word = words.removeFirst()
+            switch word {
+            case "counter": expr.append(["counter": ["packets": 0, "bytes": 0]])
+            case "accept", "drop", "return": expr.append([word: NSNull()])
+            case "reject": expr.append(["reject": NSNull()])
+            case "jump", "goto": expr.append([word: ["target": words.removeFirst()]])
+            case "iif", "oif": match(["meta": ["key": word]], words.removeFirst().replacingOccurrences(of: "\"", with: ""))
+            case "ip", "ip6":
+                let field = words.removeFirst(), value = words.removeFirst()
+                let parts = value.split(separator: "/")
+                let right: Any = parts.count == 2 ? ["prefix": ["addr": String(parts[0]), "len": Int(parts[1])!]] : value
+                match(["payload": ["protocol": word, "field": field]], right)
+            case "ct":
+                let key = words.removeFirst()
+                if key == "mark" {
+                    // ct mark & M == M
+                    _ = words.removeFirst()
+                    let mask = UInt32(words.removeFirst().dropFirst(2), radix: 16)!
+                    _ = words.removeFirst()
+                    let value = UInt32(words.removeFirst().dropFirst(2), radix: 16)!
+                    match(["&": [["ct": ["key": "mark"]], mask]], value)
+                } else {
+                    match(["ct": ["key": key]], words.removeFirst().split(separator: ",").map(String.init))
+                }
+            case "comment": words.removeAll()
+            default: break
+            }
+        }
+        var rule: [String: Any] = ["family": family.nft, "table": LibvirtForwardChain.table, "chain": chain, "handle": r.handle, "expr": expr]
+        if let c = r.comment { rule["comment"] = c }
+        return ["rule": rule]
     }
 
     /// Our table as libnftables lists it in JSON.
@@ -245,7 +304,9 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
                 if set.isMap { return [values(e.key), values(e.data)] }
                 guard set.counter else { return values(e.key) }
                 let counts = e.counter ?? Counts(packets: 0, bytes: 0)
-                return ["elem": ["val": values(e.key), "counter": ["packets": counts.packets, "bytes": counts.bytes]]]
+                var elem: [String: Any] = ["val": values(e.key), "counter": ["packets": counts.packets, "bytes": counts.bytes]]
+                if let comment = e.comment { elem["comment"] = comment }
+                return ["elem": elem]
             }
         }
         return [set.isMap ? "map" : "set": json]

@@ -179,6 +179,14 @@ final class LibvirtLab {
     }
 
     /// The chain where admission must come first, as lines of its rules.
+    /// Whether a rule of ours that admits sits above libvirt's reject in `chain` (our accept,
+    /// or the iptables backend's jump to its own chain), once.
+    static func admitsAboveReject(_ chain: [String]) -> Bool {
+        let ours = chain.indices.filter { chain[$0].contains("libvirt-portfwd") && (chain[$0].hasSuffix("-j ACCEPT") || chain[$0].contains("accept") || chain[$0].hasSuffix("-j LIBVIRT_PORTFWD_FWD")) }
+        guard ours.count == 1, let reject = chain.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI") || $0.contains("jump guest_input") }) else { return false }
+        return ours[0] < reject
+    }
+
     func admissionChain() throws -> [String] {
         let listing = host.libvirtNftables ? try inLab("nft list chain ip libvirt_network forward") : try inLab("iptables -S FORWARD")
         return listing.split(separator: "\n").map(String.init).filter { $0.hasPrefix("-A") || ($0.hasPrefix("\t\t") && !$0.hasPrefix("\t\ttype ")) }

@@ -66,7 +66,7 @@ enum NftScript {
         let parts = line.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
         let words = parts[0].split(separator: " ", maxSplits: 5).map(String.init)
         guard words.count == 6, words[0] == "type", words[2] == "hook", words[4] == "priority" else { throw Failure(description: "bad hook: \(line)") }
-        let named = ["dstnat": -100, "srcnat": 100, "filter": 0, "filter - 10": -10, "mangle": -150, "raw": -300]
+        let named = ["dstnat": -100, "srcnat": 100, "filter": 0, "filter - 10": -10, "mangle": -150, "raw": -300, "filter + 10": 10]
         guard let priority = named[words[5]] ?? Int(words[5]) else { throw Failure(description: "bad priority: \(line)") }
         let policy = parts.first { $0.hasPrefix("policy ") }.map { String($0.dropFirst(7)) } ?? "accept"
         return NftHook(type: words[1], hook: words[3], priority: priority, priorityText: words[5], policy: policy)
@@ -82,7 +82,11 @@ enum NftScript {
 
     /// `tcp . 8080 : 192.168.122.10 . 80`, `192.168.122.10 . tcp . 80 counter packets 1 bytes 60`.
     static func element(_ text: String, in set: NftSet) throws -> NftElement {
-        var text = text, counter: Counts?
+        var text = text, counter: Counts?, comment: String?
+        if let mark = text.range(of: " comment \"") {
+            comment = String(text[mark.upperBound...].dropLast())
+            text = String(text[..<mark.lowerBound])
+        }
         if let mark = text.range(of: " counter packets ") {
             let numbers = text[mark.upperBound...].components(separatedBy: " bytes ").compactMap { UInt64($0) }
             guard numbers.count == 2 else { throw Failure(description: "bad counter in \(text)") }
@@ -92,7 +96,7 @@ enum NftScript {
         let halves = text.components(separatedBy: " : ")
         let key = try values(halves[0], set.key)
         let data = halves.count > 1 ? try values(halves[1], set.data) : []
-        return NftElement(key, data: data, counter: counter)
+        return NftElement(key, data: data, counter: counter, comment: comment)
     }
 
     static func values(_ text: String, _ fields: [NftField]) throws -> [NftValue] {
