@@ -211,18 +211,22 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
     /// the last lease, once the churn stops, is followed all the same.
     @Test func aChurningLeaseIsFollowedAtABoundedRate() throws {
         try withPendingGuest { _, watch, guest in
+            // Churn for at least 6 s and until the service has followed twice: on a loaded
+            // machine a follow can take longer than the whole burst would on an idle one, and
+            // "not yet" is no verdict. The bound below is over the churn's real length.
+            func followed() -> Int { watch.log.split(separator: "\n").filter { $0.contains("watch: guest dyn: lease 192.168.122.10") }.count }
             let started = Date()
             var i = 0
-            while Date().timeIntervalSince(started) < 6 {
+            while Date().timeIntervalSince(started) < 6 || (followed() < 2 && Date().timeIntervalSince(started) < 120) {
                 guest.lease("192.168.122.\(100 + i % 2)")
                 i += 1
                 usleep(100_000)
             }
             let elapsed = Date().timeIntervalSince(started)
             guest.lease("192.168.122.150")
-            try guest.follows("192.168.122.150")
+            try guest.follows("192.168.122.150", seconds: 60)
             let timing = FollowLimit.Timing()
-            let follows = watch.log.split(separator: "\n").filter { $0.contains("watch: guest dyn: lease 192.168.122.10") }.count
+            let follows = followed()
             #expect(i > 40, "the churn: \(i) leases")
             #expect(follows >= 2 && follows <= Int(timing.burst) + Int(elapsed / timing.interval) + 2,
                     "\(follows) follows of \(i) leases in \(elapsed) s")
