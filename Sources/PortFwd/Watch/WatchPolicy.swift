@@ -20,6 +20,13 @@
 /// must (one repair deep): lease changes during a fight never lift the bound on repairs,
 /// however often they come, and delay a follow-up by one interval at most. (One guest's lease
 /// churn is bounded apart, by `FollowLimit`.)
+///
+/// A check that fails (libnftables or virsh failing for a moment, a file half-written) is
+/// retried without waiting for another event, after 1, 2, 4... seconds up to `retryLongest`,
+/// as kube-proxy's runner retries a failed sync; the first check that works resets the wait.
+/// Unlike a fight, this wait does grow: retrying sooner does not make a failing libnftables
+/// work, and events that come meanwhile (a fight, a churning lease) wait for the retry, which
+/// checks what they asked for too, so a failure never turns into a check per event.
 public struct WatchPolicy: Sendable {
     public struct Timing: Sendable, Equatable {
         /// Quiet time after the last event before checking, and the longest wait after the first.
@@ -37,6 +44,10 @@ public struct WatchPolicy: Sendable {
         /// In a fight, a check this long after the last repair, with no event needed, to see
         /// whether the other program stopped (and say so).
         public var fightConfirm = 5.0
+        /// After a failed check, the first retry this long after it, each next one twice as
+        /// long, never longer than `retryLongest`.
+        public var retryFirst = 1.0
+        public var retryLongest = 30.0
         public init() {}
     }
 
@@ -85,6 +96,13 @@ public struct WatchPolicy: Sendable {
     private var confirmed: Double?
     /// A check asked for at a time, with its reason: a guest's lease move held back.
     private var reminder: (at: Double, reason: String)?
+    /// Whether the check asked for last was for libvirt's side: its retry is too.
+    private var lastCheckGuests = false
+    /// Checks failed in a row, and when the first of them failed.
+    public private(set) var failures = 0
+    private var failingSince: Double?
+    /// When the failed check is tried again; until then no check is done, whatever comes.
+    public private(set) var retryAt: Double?
 
     public init(timing: Timing = Timing()) {
         self.timing = timing
@@ -95,12 +113,15 @@ public struct WatchPolicy: Sendable {
     public var fighting: Bool { fightSince != nil }
 
     public mutating func note(_ event: Event, at now: Double) {
-        let (reason, guests, files): (String, Bool, Bool)
         switch event {
-        case .firewall(let r): (reason, guests, files) = (r, false, false)
-        case .guests(let r): (reason, guests, files) = (r, true, true)
-        case .sighting(let r): (reason, guests, files) = (r, true, false)
+        case .firewall(let r): mark(r, guests: false, files: false, at: now)
+        case .guests(let r): mark(r, guests: true, files: true, at: now)
+        case .sighting(let r): mark(r, guests: true, files: false, at: now)
         }
+    }
+
+    /// A check is owed: for `reason`, of libvirt's side too (`guests`), or of its files alone.
+    private mutating func mark(_ reason: String, guests: Bool, files: Bool, at now: Double) {
         if var d = dirty {
             d.last = now
             if !d.reasons.contains(reason) && d.reasons.count < 5 { d.reasons.append(reason) }
@@ -139,24 +160,38 @@ public struct WatchPolicy: Sendable {
             confirmed = last
             note(.firewall("checking that the other program stopped"), at: now)
         }
+        // A retry is a whole check: a failure says nothing of what the last one saw.
+        if let at = retryAt, now >= at {
+            retryAt = nil
+            mark("retry after a failed check", guests: lastCheckGuests, files: false, at: now)
+        }
         let confirm = fightSince != nil && dirty == nil ? repairs.last.flatMap { $0 == confirmed ? nil : $0 + timing.fightConfirm } : nil
-        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm, reminder?.at].compactMap { $0 }.min()) }
+        guard let d = dirty else { return .sleep(until: [nextLegacy, confirm, reminder?.at, retryAt].compactMap { $0 }.min()) }
         let settled = min(d.first + timing.longestDelay, d.last + timing.debounce)
-        // Following libvirt may run one repair ahead of the bucket, never more.
-        let ready = max(settled, d.guests ? tokenTime(at: now, owing: 1) : tokenTime(at: now))
+        // Following libvirt may run one repair ahead of the bucket, never more; after a
+        // failure, nothing runs before the retry.
+        let ready = max(settled, d.guests ? tokenTime(at: now, owing: 1) : tokenTime(at: now), retryAt ?? now)
         if now >= ready {
             dirty = nil
             lastCheckFilesOnly = d.files
+            lastCheckGuests = d.guests
             return .check(reasons: d.reasons)
         }
         return .sleep(until: [nextLegacy, reminder?.at, ready].compactMap { $0 }.min())
     }
 
-    /// Takes the check's result; returns the lines to log about a fight, if any.
+    /// Takes the check's result; returns the lines to log about a fight, or about checks that
+    /// work again after failing. A failure is the caller's to say, with `failures` and `retryAt`.
     public mutating func checked(_ result: CheckResult, at now: Double) -> [String] {
         refill(at: now)
         repairs.removeAll { now - $0 >= 60 }
         var lines: [String] = []
+        if result != .failed, let since = failingSince {
+            lines.append("checks work again after \(failures) failed attempt\(failures == 1 ? "" : "s") over \(Self.seconds(now - since))")
+            failures = 0
+            failingSince = nil
+            retryAt = nil
+        }
         switch result {
         case .repaired:
             // Spent. A check for the firewall alone waits for a whole token; one that follows
@@ -183,7 +218,11 @@ public struct WatchPolicy: Sendable {
                 fightSince = nil
             }
         case .failed:
-            break
+            failures += 1
+            if failingSince == nil { failingSince = now }
+            // 1, 2, 4... seconds: the exponent is capped first, so no count of failures overflows.
+            let wait = min(timing.retryLongest, timing.retryFirst * Double(1 << min(failures - 1, 30)))
+            retryAt = now + wait
         }
         return lines
     }

@@ -169,6 +169,7 @@ public final class Watcher {
         let started = Self.now()
         let result: WatchPolicy.CheckResult
         var checked: Plan?
+        var failure: String?
         do {
             // A config that does not read was logged at start or reload.
             let (reconciler, _) = try reconcilers(false)
@@ -221,10 +222,16 @@ public final class Watcher {
                 }
             }
         } catch {
-            log.error("watch: check after \(reasons.joined(separator: ", ")): \(error.oneLine)")
+            failure = error.oneLine
             result = .failed
         }
-        for line in policy.checked(result, at: Self.now()) { log.warning("watch: \(line)") }
+        let now = Self.now()
+        for line in policy.checked(result, at: now) { log.warning("watch: \(line)") }
+        if let failure {
+            // One line per failure, with the policy's answer: the retry comes without an event.
+            let wait = WatchPolicy.seconds((policy.retryAt ?? now) - now)
+            log.error("watch: check after \(reasons.joined(separator: ", ")): \(failure); attempt \(policy.failures) failed, next try in \(wait)")
+        }
         publish(plan: checked, force: result == .followed || result == .repaired)
     }
 
