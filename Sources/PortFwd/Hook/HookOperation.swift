@@ -49,8 +49,5 @@ public struct HookOperation: Sendable, Equatable, CustomStringConvertible {
     /// allocation fails).
     public var neverFails: Bool { action == .rerecord || action == .forget }
 
-    /// Whether the domain XML is parsed; forgetting takes only the UUID, by `DomainIdentity`.
-    public var readsDomain: Bool { action == .check || action == .record || action == .rerecord }
-
     public var description: String { name }
 }

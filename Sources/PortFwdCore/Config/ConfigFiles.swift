@@ -154,16 +154,10 @@ public struct ConfigFiles: Sendable, Hashable {
         return config
     }
 
-    /// One guest's entries: the same UUID, or, both without one, the same name. An entry pinned
-    /// by UUID never takes in a name-only one (nor the other way round): a name-only entry is
-    /// for whichever domain bears the name, a pinned one for that domain alone.
-    static func same(_ a: GuestConfig, _ b: GuestConfig) -> Bool {
-        guard let ka = key(a), let kb = key(b) else { return false }
-        return ka == kb
-    }
-
-    /// What `same` compares: the UUID, or for an entry without one, its name (byte for byte,
-    /// as GuestName hashes).
+    /// What makes entries one guest's: the same UUID, or, both without one, the same name (byte
+    /// for byte, as GuestName hashes). An entry pinned by UUID never takes in a name-only one
+    /// (nor the other way round): a name-only entry is for whichever domain bears the name, a
+    /// pinned one for that domain alone.
     enum Key: Hashable {
         case uuid(DomainUUID), name(GuestName)
     }

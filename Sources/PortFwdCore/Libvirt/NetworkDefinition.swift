@@ -1,7 +1,8 @@
 /// A libvirt network's name, bridge, subnets and static DHCP hosts, from its XML (a definition,
 /// or the `<networkstatus>` wrapper libvirt keeps under /run).
 public struct NetworkDefinition: Sendable, Equatable {
-    public struct Host: Sendable, Equatable {
+    /// A `<host>` of the network's `<dhcp>`: the address libvirt's dnsmasq gives one MAC.
+    public struct StaticHost: Sendable, Equatable {
         public let mac: MAC
         public let address: IPAddress
     }
@@ -15,11 +16,11 @@ public struct NetworkDefinition: Sendable, Equatable {
     public let name: String
     public let bridge: String?
     public let subnets: [Subnet]
-    public let hosts: [Host]
+    public let hosts: [StaticHost]
     /// No `<forward>`: libvirt lets its guests reach nothing beyond the bridge.
     public let isolated: Bool
 
-    public init(name: String, bridge: String?, subnets: [Subnet] = [], hosts: [Host] = [], isolated: Bool = false) {
+    public init(name: String, bridge: String?, subnets: [Subnet] = [], hosts: [StaticHost] = [], isolated: Bool = false) {
         self.name = name
         self.bridge = bridge
         self.subnets = subnets
@@ -40,7 +41,7 @@ public struct NetworkDefinition: Sendable, Equatable {
         guard root.name == "network", let name = root.child("name")?.trimmedText else {
             throw PortFwdError(.invalidInput, "not a network XML")
         }
-        var hosts: [Host] = []
+        var hosts: [StaticHost] = []
         var subnets: [Subnet] = []
         for ip in root.children("ip") {
             if let text = ip.attributes["address"], let gateway = IPAddress(text), let prefix = Self.prefix(of: ip, family: gateway.family) {
@@ -49,7 +50,7 @@ public struct NetworkDefinition: Sendable, Equatable {
             for host in ip.child("dhcp")?.children("host") ?? [] {
                 guard let mac = host.attributes["mac"].flatMap(MAC.init), let text = host.attributes["ip"],
                       let address = IPAddress(text) else { continue }
-                hosts.append(Host(mac: mac, address: address))
+                hosts.append(StaticHost(mac: mac, address: address))
             }
         }
         self.init(name: name, bridge: root.child("bridge")?.attributes["name"], subnets: subnets, hosts: hosts,

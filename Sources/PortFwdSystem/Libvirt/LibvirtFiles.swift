@@ -72,21 +72,6 @@ public struct LibvirtFiles: Sendable {
                      owner: { HostSockets.owner(of: $0) })
     }
 
-    /// A domain libvirt reports running, or the file that names one but does not parse.
-    public enum RunningDomain: Sendable {
-        case parsed(Domain)
-        /// Its UUID, by `DomainIdentity`, and why the rest was refused: a guest owner can make
-        /// their live XML unparsable, but not make libvirt's running guest look stopped.
-        case unreadable(DomainUUID, problem: String)
-
-        public var uuid: DomainUUID {
-            switch self {
-            case .parsed(let d): return d.uuid
-            case .unreadable(let uuid, _): return uuid
-            }
-        }
-    }
-
     /// The domains libvirt reports running: one status file per active domain. A file that
     /// does not parse still names its domain, with a note; libvirt writes each atomically.
     public func runningDomains() -> (domains: [Domain], unreadable: [DomainUUID], problems: [String]) {
