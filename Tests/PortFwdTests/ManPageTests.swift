@@ -79,6 +79,43 @@ import Testing
         #expect(help.count >= 9)
     }
 
+    /// SYNOPSIS, one entry per `.br`: the subcommand each names (the longest of `commands` its
+    /// words begin with) and the long options it shows.
+    func manSynopsis(commands: Set<String>) throws -> [String: Set<String>] {
+        let text = try String(contentsOfFile: "\(Paths.root)/man/libvirt-portfwd.8", encoding: .utf8)
+        let lines = text.split(separator: "\n").map(String.init)
+        guard let start = lines.firstIndex(of: ".SH SYNOPSIS") else { return [:] }
+        let body = lines[(start + 1)...].prefix { !$0.hasPrefix(".SH ") }
+        let option = try NSRegularExpression(pattern: "--[a-z][a-z-]*")
+        var result: [String: Set<String>] = [:]
+        for entry in body.split(separator: ".br") {
+            // The words as printed: macro names off, `\-` unescaped, brackets apart.
+            let words = entry.map { $0.split(separator: " ", maxSplits: 1).dropFirst().joined() }.joined(separator: " ")
+                .replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\"", with: " ")
+            let plain = words.split(whereSeparator: { " []|.".contains($0) }).map(String.init)
+                .filter { $0 != "libvirt-portfwd" && $0 != "options" }.joined(separator: " ")
+            guard let command = commands.filter({ plain == $0 || plain.hasPrefix($0 + " ") }).max(by: { $0.count < $1.count }) else {
+                result["unknown: \(plain)"] = []
+                continue
+            }
+            let found = option.matches(in: words, range: NSRange(words.startIndex..., in: words)).map { String(words[Range($0.range, in: words)!]) }
+            result[command, default: []].formUnion(found)
+        }
+        return result
+    }
+
+    /// SYNOPSIS names every subcommand, each with every option of its own that `--help` shows:
+    /// an option added to the CLI and not to the page fails here.
+    @Test func synopsisListsEveryOption() throws {
+        let help = try helpCommands()
+        let synopsis = try manSynopsis(commands: Set(help.keys))
+        #expect(Set(synopsis.keys) == Set(help.keys), "SYNOPSIS has \(synopsis.keys.sorted()), --help \(help.keys.sorted())")
+        for (command, options) in help {
+            let own = options.subtracting(Self.implicit).subtracting(Self.globalOptions)
+            #expect(synopsis[command] == own, "\(command): --help has \(own.sorted()), SYNOPSIS \((synopsis[command] ?? []).sorted())")
+        }
+    }
+
     @Test func configManPageDocumentsEverySettingsKey() throws {
         let text = try String(contentsOfFile: "\(Paths.root)/man/libvirt-portfwd.toml.5", encoding: .utf8)
             .replacingOccurrences(of: "\\-", with: "-")

@@ -53,7 +53,7 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
 }
 
 /// The service against a real kernel in a namespace, without libvirt: repairs, idleness and
-/// backing off; and `status` telling the truth.
+/// the bound on repairs during a fight; and `status` telling the truth.
 @Suite(.privileged, .serialized) struct RootWatchTests {
     let dir = TempDir()
 
