@@ -143,6 +143,29 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
         }
     }
 
+    /// A check that fails (here: the state directory's lock is a directory, so no transaction
+    /// can run) is retried with no event needed, each failure said in one line with its attempt
+    /// and the next try; once the lock is a file again, the retry repairs and says checks work.
+    @Test func aFailedCheckIsRetriedUntilItWorks() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            #expect(run(ns, "apply --all").status == 0)
+            let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
+            defer { watch.stop() }
+            let lock = "\(dir.path)/state/lock"
+            #expect(unlink(lock) == 0 && mkdir(lock, 0o700) == 0)
+            try Shell.run("ip netns exec \(ns.name) nft flush ruleset")
+            try waitFor("the first failure to be said") { watch.log.contains("attempt 1 failed, next try in 1.0 s") }
+            // The second attempt is the retry: nothing else happened in between.
+            try waitFor("the retry to fail too") { watch.log.contains("attempt 2 failed, next try in 2.0 s") }
+            #expect(!table(ns).contains("table inet libvirt_portfwd"))
+            #expect(rmdir(lock) == 0)
+            try waitFor("the table to come back at a retry") { table(ns).contains("table inet libvirt_portfwd") }
+            try waitFor("the service to say checks work again") { watch.log.contains("watch: checks work again after ") }
+            #expect(watch.log.contains("retry after a failed check"))
+        }
+    }
+
     /// A guest `dyn` on dynamic DHCP (MAC ...:77, forward 8081) started through the hook while
     /// the service runs, so it is pending; `lease` then writes its lease the way libvirt's lease
     /// helper does, and `follows` waits for its forward to point at an address.
