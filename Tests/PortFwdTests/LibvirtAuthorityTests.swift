@@ -70,6 +70,22 @@ import PortFwdSystem
         #expect(lab.reach(port: 8080) == "guest-\(address)", "the victim's forward stays at its own lease")
         #expect(!(try lab.dnatElements()).contains { $0.contains(other) })
         #expect(!watch.log.contains("lease \(other)"))
+        // 4. A DHCPREQUEST with the victim's MAC and the victim's own client identity (it is in
+        // every request the victim broadcasts): dnsmasq moves the victim's own lease. The
+        // victim is not seen at the new address, so its forward stays where the victim is.
+        let text = (try? String(contentsOfFile: leases, encoding: .utf8)) ?? ""
+        let entries = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []
+        let entry = entries.first { ($0["ip-address"] as? String) == address }
+        let own = try #require(entry?["client-id"] as? String, "the victim's lease and its client identity: \(text)")
+        let moved = "192.168.122.78"
+        try frames(lab, "dhcp-request 52:54:00:00:00:20 \(own) \(moved) 192.168.122.1")
+        try waitFor("dnsmasq to move the victim's own lease") {
+            ((try? String(contentsOfFile: leases, encoding: .utf8)) ?? "").contains(moved)
+        }
+        _ = try lab.tool("apply")
+        #expect(lab.reach(port: 8080) == "guest-\(address)", "the victim's forward stays where the victim is")
+        #expect(!(try lab.dnatElements()).contains { $0.contains(moved) })
+        #expect(!watch.log.contains("lease \(moved)"), "\(watch.log)")
         lab.record("another guest's metadata, frames and forged DHCP against a lease", result: "the holder keeps its forward")
     }
 

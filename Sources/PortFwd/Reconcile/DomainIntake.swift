@@ -27,8 +27,20 @@ public struct DomainIntake: Sendable {
         if let problem = domain.metadataProblem, config.settings.metadata {
             warnings.append("guest \(domain.name): its metadata is refused, so its metadata forwards are not installed: \(problem)")
         }
-        let metadata = (config.settings.metadata ? (domain.metadata ?? RunningGuest.Metadata()) : RunningGuest.Metadata())
+        var metadata = (config.settings.metadata ? (domain.metadata ?? RunningGuest.Metadata()) : RunningGuest.Metadata())
             .stamped(Int64(now.timeIntervalSince1970))
+        // More forwards than the policy allows are all refused, at every plan: kept as asked,
+        // thousands of them (64 client networks each) made a record larger than a record may
+        // be, re-read from libvirt's status file and written again at every event, which slowed
+        // every other guest's start. What is kept stays within the policy's count; raising
+        // settings.metadata-max-forwards takes them in at the next apply, which reads every
+        // running domain again.
+        let limit = config.settings.metadataMaxForwards
+        if metadata.forwards.count > limit {
+            warnings.append("guest \(domain.name): metadata declares \(metadata.forwards.count) forwards, more than settings.metadata-max-forwards "
+                + "(\(limit)); its metadata forwards are not installed")
+            metadata = metadata.withoutForwards()
+        }
         if (entry?.forwards ?? []).isEmpty && metadata.forwards.isEmpty { return (nil, warnings) }
         var addresses: [Family: IPAddress] = [:]
         for family in Family.allCases {
@@ -79,12 +91,39 @@ public struct DomainIntake: Sendable {
 
     /// A pending or leased guest at the address its own lease says now; nil when nothing changed.
     public func followLease(_ guest: RunningGuest, surroundings: Surroundings) -> RunningGuest? {
+        var unseen = Set<IPAddress>()
+        return followLease(guest, surroundings: surroundings, unseen: &unseen)
+    }
+
+    /// The same; `unseen` gets the new addresses a held address waits on (see below).
+    public func followLease(_ guest: RunningGuest, surroundings: Surroundings, unseen: inout Set<IPAddress>) -> RunningGuest? {
         guard guest.addressSource == .pending || guest.addressSource == .lease else { return nil }
         let current = guest.addressSource == .lease
             ? Dictionary(uniqueKeysWithValues: Family.allCases.compactMap { f in guest.address(f).map { (f, $0) } }) : [:]
         let known = guest.addressSource == .lease ? guest.leaseClients : [:]
         let found = AddressDiscovery(surroundings: surroundings).discover(guest.interfaces, known: known, current: current)
-        let (a4, a6, source, clients) = found.map { ($0.address4, $0.address6, $0.source, $0.clients) } ?? (nil, nil, .pending, [:])
+        var (a4, a6, source, clients) = found.map { ($0.address4, $0.address6, $0.source, $0.clients) } ?? (nil, nil, .pending, [:])
+        // A held address stays the guest's until the host sees the guest at its new one. A
+        // DHCPREQUEST carrying the guest's MAC and client identity is anyone's to send, and
+        // dnsmasq moves the lease for it: following at once let another guest's owner switch
+        // this guest's forwards off, or hand them to an address of their choosing. A guest that
+        // really moved uses its new address, at its own MAC, and is followed then. Unless the
+        // network has leased the held address to another MAC since: then it is no longer this
+        // guest's to keep.
+        if guest.addressSource == .lease, source == .lease {
+            let macs = Set(guest.interfaces.map(\.mac))
+            for family in Family.allCases {
+                guard let held = guest.address(family), guest.holds.holds(held),
+                      let moved = family == .ipv4 ? a4 : a6, moved != held else { continue }
+                let bridges = surroundings.bridges(for: moved, interfaces: guest.interfaces)
+                let seen = !surroundings.seen(moved, on: bridges).isDisjoint(with: macs)
+                let taken = surroundings.leases.byAddress[held]?.contains { !macs.contains($0.lease.mac) } == true
+                guard !seen && !taken else { continue }
+                unseen.insert(moved)
+                if family == .ipv4 { a4 = held } else { a6 = held }
+                clients[family] = guest.leaseClients[family]
+            }
+        }
         if a4 == guest.address4 && a6 == guest.address6 && source == guest.addressSource && clients == guest.leaseClients { return nil }
         // An expired lease keeps the last address until another of the guest's shows up: the
         // guest most likely still holds it, and dnsmasq renews it on the guest's next request.

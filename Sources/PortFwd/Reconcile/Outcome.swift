@@ -27,6 +27,9 @@ public struct Outcome: Sendable {
     public var backend: String?
     /// A guest's lease moved, and following it waits for the guest's rate bound (`FollowLimit`).
     public var followDeferred = false
+    /// New addresses of guests' leases that wait until the guest is seen at them (its held
+    /// address stays meanwhile): the service listens for that sighting.
+    public var unseenMoves: Set<IPAddress> = []
     /// Records that do not read, one line each: `status` counts them as problems.
     public var unreadable: [String] = []
 

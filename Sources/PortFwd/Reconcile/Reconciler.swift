@@ -136,9 +136,11 @@ public struct Reconciler: Sendable {
         touched.formUnion(retaken)
         var adopted: [GuestName] = [], dropped: [GuestName] = [], changed: [GuestName] = []
         var deferred = false
+        var unseen = Set<IPAddress>()
         if change.syncWithLibvirt {
             let synced = sync(&records, limit: change.followLimit, consume: !change.dryRun)
             deferred = synced.deferred
+            unseen = synced.unseen
             adopted = synced.adopted.map(\.name)
             dropped = synced.dropped.map(\.name)
             changed = records.filter { synced.changed.contains($0.uuid) }.map(\.name)
@@ -161,6 +163,7 @@ public struct Reconciler: Sendable {
             }
         }
         outcome.followDeferred = deferred
+        outcome.unseenMoves = unseen
         outcome.unreadable = problems
         outcome.conflicts = resolved.conflicts
         outcome.leftOut = resolved.leftOut
@@ -205,11 +208,11 @@ public struct Reconciler: Sendable {
     /// readdressed, a record to write again), without planning; and whether a move waits for its
     /// guest's bound. With `consume`, each move seen is charged to its guest. Read without the
     /// lock: what it finds is checked again under it.
-    public func libvirtMoved(limit: FollowLimit?, consume: Bool = false) -> (moved: Bool, deferred: Bool) {
+    public func libvirtMoved(limit: FollowLimit?, consume: Bool = false) -> (moved: Bool, deferred: Bool, unseen: Set<IPAddress>) {
         let (loaded, _, retaken) = load()
         var records = loaded
         let synced = sync(&records, limit: limit, consume: consume)
-        return (!(synced.adopted.isEmpty && synced.dropped.isEmpty && synced.changed.isEmpty && retaken.isEmpty), synced.deferred)
+        return (!(synced.adopted.isEmpty && synced.dropped.isEmpty && synced.changed.isEmpty && retaken.isEmpty), synced.deferred, synced.unseen)
     }
 
     /// A record whose domain libvirt does not report running, past the start grace: libvirt
@@ -220,10 +223,11 @@ public struct Reconciler: Sendable {
 
     /// Records made to agree with the domains libvirt reports running. A guest whose lease
     /// moved is followed when `limit` allows (one guest's churn is rate-bounded, not the host's
-    /// repairs); `deferred` says that a move waits for it.
+    /// repairs); `deferred` says that a move waits for it, `unseen` the new addresses held
+    /// addresses wait on (`DomainIntake.followLease`).
     private func sync(_ records: inout [RunningGuest], limit: FollowLimit?, consume: Bool)
-        -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning], deferred: Bool) {
-        guard libvirt.knowsRunningDomains else { return ([], [], [], [], false) }
+        -> (adopted: [RunningGuest], dropped: [RunningGuest], changed: [DomainUUID], warnings: [Warning], deferred: Bool, unseen: Set<IPAddress>) {
+        guard libvirt.knowsRunningDomains else { return ([], [], [], [], false, []) }
         let (domains, unreadable, problems) = libvirt.runningDomains()
         var warnings = problems.map { Warning(.libvirt, "skipping \($0)") }
         let intake = self.intake
@@ -262,14 +266,15 @@ public struct Reconciler: Sendable {
             }
         }
         var deferred = false
+        var unseen = Set<IPAddress>()
         for (index, record) in records.enumerated() {
-            guard let moved = intake.followLease(record, surroundings: surroundings) else { continue }
+            guard let moved = intake.followLease(record, surroundings: surroundings, unseen: &unseen) else { continue }
             // A guest without an address yet is never kept waiting.
             guard record.addressSource == .pending || limit?.allow(record.uuid, consume: consume) ?? true else { deferred = true; continue }
             records[index] = moved
             if !changed.contains(moved.uuid) { changed.append(moved.uuid) }
         }
-        return (adopted, dropped, changed, warnings, deferred)
+        return (adopted, dropped, changed, warnings, deferred, unseen)
     }
 
     /// Firewalls that will turn our forwards away whatever we install.

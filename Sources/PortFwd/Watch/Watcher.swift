@@ -119,12 +119,12 @@ public final class Watcher {
         }
     }
 
-    /// What the service waits for after an outcome: the addresses pending guests claim, and a
-    /// lease move held back by its guest's bound.
+    /// What the service waits for after an outcome: the addresses pending guests claim and the
+    /// new lease addresses held addresses wait on, and a lease move held back by its guest's bound.
     func expect(after outcome: Outcome) {
         awaited = Set(outcome.pending.flatMap { p in
             [p.guest.address4, p.guest.address6, p.guest.metadata.address4, p.guest.metadata.address6].compactMap { $0 }
-        })
+        }).union(outcome.unseenMoves)
         if outcome.followDeferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
     }
 
@@ -182,7 +182,8 @@ public final class Watcher {
                 // A move is charged to its guest when seen here, whether or not the plan below
                 // still finds it (a lease that flips back meanwhile): the guest's bound is on
                 // the work its churn causes.
-                let (moved, deferred) = reconciler.libvirtMoved(limit: followLimit, consume: true)
+                let (moved, deferred, unseen) = reconciler.libvirtMoved(limit: followLimit, consume: true)
+                awaited.formUnion(unseen)
                 if deferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
                 // Nothing learnt of the firewall either way: the policy hears no result.
                 if !moved { return }

@@ -84,6 +84,9 @@ public struct RunningGuest: Hashable, Sendable {
 
         public var isEmpty: Bool { forwards.isEmpty && address4 == nil && address6 == nil }
 
+        /// The same addresses, asking for no forward.
+        public func withoutForwards() -> Metadata { Metadata(address4: address4, address6: address6) }
+
         /// The same forwards, each dated: from `previous` where it was there already, else `now`.
         public func stamped(_ now: Int64, after previous: Metadata? = nil) -> Metadata {
             Metadata(forwards: forwards, address4: address4, address6: address6,

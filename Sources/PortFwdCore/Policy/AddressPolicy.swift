@@ -23,10 +23,17 @@ public struct AddressPolicy: Sendable {
         if surroundings.hostAddresses.contains(address) || settings.floatingAddresses.contains(address) {
             return "\(key) is an address of this host"
         }
-        // The escape hatch for routed setups the policy cannot see is the admin's, for metadata;
-        // a lease is always held to the network it was handed out on.
-        if source == .metadata && settings.metadataAddress == .any { return nil }
         let networks = interfaces.compactMap { surroundings.network(of: $0) }
+        // The escape hatch for routed setups the policy cannot see is the admin's, for metadata;
+        // a lease is always held to the network it was handed out on. Routed means beyond
+        // libvirt's networks: an address in one the guest is not on is another guest's to use.
+        if source == .metadata && settings.metadataAddress == .any {
+            let attached = Set(networks.map(\.name))
+            guard let other = surroundings.networks.values.sorted(by: { $0.name < $1.name })
+                .first(where: { !attached.contains($0.name) && $0.subnet(containing: address) != nil }) else { return nil }
+            return "\(key) is in libvirt network \(other.name)'s subnet, and the guest is not attached to it "
+                + "(settings.metadata-address = \"any\" is for addresses routed beyond libvirt's networks)"
+        }
         guard let subnet = networks.lazy.compactMap({ $0.subnet(containing: address) }).first else {
             let known = networks.flatMap { $0.subnets.filter { $0.network.family == address.family }.map(\.network.description) }
             return "\(key) is not in the subnet of a libvirt network the guest is attached to"

@@ -65,14 +65,14 @@ public struct Surroundings: Sendable {
         Set((neighbours[address] ?? []).filter { bridges.isEmpty || bridges.contains($0.interface) }.map(\.mac))
     }
 
-    /// Whether `address` lies in an isolated libvirt network (no `<forward>`) the guest is on,
-    /// or the guest is on isolated networks only: no forward may reach it there.
+    /// Whether `address` lies in any isolated libvirt network (no `<forward>`), whichever
+    /// networks the guest is on, or the guest is on isolated networks only: no forward may
+    /// reach it there. (Any network, not only the guest's: with settings.metadata-address =
+    /// "any", a guest on a NAT network could otherwise name an isolated guest's address.)
     public func isIsolated(_ address: IPAddress, interfaces: [RunningGuest.Interface]) -> Bool {
+        if networks.values.contains(where: { $0.isolated && $0.subnet(containing: address) != nil }) { return true }
         let attached = interfaces.compactMap { network(of: $0) }
-        if attached.contains(where: { $0.isolated && $0.subnet(containing: address) != nil }) { return true }
-        if !attached.isEmpty && attached.allSatisfy(\.isolated) { return true }
-        // A configured guest that does not run: any isolated network holding the address.
-        return interfaces.isEmpty && networks.values.contains { $0.isolated && $0.subnet(containing: address) != nil }
+        return !attached.isEmpty && attached.allSatisfy(\.isolated)
     }
 
     /// What a record of the network, or the wire, says about who else holds `address`: one

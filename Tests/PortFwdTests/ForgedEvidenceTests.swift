@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+@testable import PortFwd
+@testable import PortFwdCore
+@testable import PortFwdSystem
+
+/// What a fourth attack round, as one guest's owner, did with evidence it can forge, and the
+/// rules that hold against each door (libvirt-portfwd(8), SECURITY):
+/// - a DHCPREQUEST carrying a guest's MAC and its own client identity moves that guest's lease
+///   in dnsmasq; the guest keeps what it holds until the host sees it at the new address;
+/// - a second client's lease for a restarting guest's MAC is no dispute when the guest is seen
+///   using one of the two;
+/// - settings.metadata-address = "any" is for routed addresses: never another libvirt
+///   network's, and never an isolated one's;
+/// - metadata asking for more forwards than the policy allows is kept as a count, not as
+///   thousands of forwards in every record.
+@Suite struct ForgedEvidenceTests {
+    static let victimMAC = MAC("52:54:00:00:00:20")!
+    static let client = "01:52:54:00:00:00:20"
+    static let isolatedNetwork = """
+        <network><name>isolated</name><bridge name='virbr9'/><ip address='192.168.100.1' prefix='24'/></network>
+        """
+    static let otherNAT = """
+        <network><name>other</name><forward mode='nat'/><bridge name='virbr5'/><ip address='192.168.50.1' prefix='24'/></network>
+        """
+
+    func surroundings(leases: [(String, String)], seen: [(String, MAC)] = [], extraNetworks: [String] = []) throws -> Surroundings {
+        var networks = ["default": try NetworkDefinition(XMLParser.parse(Data(Fixtures.defaultNetwork.utf8)))]
+        for xml in extraNetworks {
+            let n = try NetworkDefinition(XMLParser.parse(Data(xml.utf8)))
+            networks[n.name] = n
+        }
+        var table = LeaseTable()
+        table.add(bridge: "virbr0", leases.enumerated().map { i, l in
+            Lease(mac: Self.victimMAC, address: IPAddress(l.0)!, expiry: 1_900_000_000 + Int64(i), clientID: l.1)
+        })
+        return Surroundings(networks: networks, hostAddresses: [IPAddress("192.168.122.1")!], leases: table,
+                            neighbours: seen.map { Neighbour(address: IPAddress($0.0)!, mac: $0.1, interface: "virbr0") })
+    }
+
+    var victim: RunningGuest {
+        get throws {
+            RunningGuest(uuid: try DomainUUID("00000000-0000-4000-8000-000000000020"), name: try GuestName("victim"),
+                         interfaces: [RunningGuest.Interface(mac: Self.victimMAC, network: "default", bridge: "virbr0")],
+                         address4: IPAddress("192.168.122.58"), addressSource: .lease,
+                         metadata: RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("8080:80"), origin: .metadata)]),
+                         leaseClients: [.ipv4: Self.client], holds: Holdings(addresses: [.ipv4: IPAddress("192.168.122.58")!]))
+        }
+    }
+
+    /// The forged request moved the victim's own lease to .99: its forwards stay at .58, and the
+    /// service is told to listen for .99; once the victim is seen there, it is followed.
+    @Test func aLeaseMovedByAForgedRequestWaitsForTheGuestToBeSeen() throws {
+        let intake = DomainIntake(config: try Config.parse(""))
+        var unseen = Set<IPAddress>()
+        let forged = try surroundings(leases: [("192.168.122.99", Self.client)])
+        #expect(intake.followLease(try victim, surroundings: forged, unseen: &unseen) == nil, "the held address stays")
+        #expect(unseen == [IPAddress("192.168.122.99")!])
+
+        // Seen at another MAC only (the forger's frames): still not the victim's to move to.
+        unseen = []
+        let elsewhere = try surroundings(leases: [("192.168.122.99", Self.client)], seen: [("192.168.122.99", MAC("52:54:00:00:00:30")!)])
+        #expect(intake.followLease(try victim, surroundings: elsewhere, unseen: &unseen) == nil)
+
+        let moved = try surroundings(leases: [("192.168.122.99", Self.client)], seen: [("192.168.122.99", Self.victimMAC)])
+        #expect(intake.followLease(try victim, surroundings: moved)?.address4 == IPAddress("192.168.122.99"))
+    }
+
+    /// The held address leased to another MAC since is no longer the guest's to keep.
+    @Test func aHeldAddressLeasedToAnotherMACIsLetGo() throws {
+        var forged = try surroundings(leases: [("192.168.122.99", Self.client)])
+        var other = LeaseTable()
+        other.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:00:00:31")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100, clientID: "01:aa")])
+        other.add(bridge: "virbr0", forged.leases.leases(bridge: "virbr0", mac: Self.victimMAC))
+        forged.leases = other
+        let followed = DomainIntake(config: try Config.parse("")).followLease(try victim, surroundings: forged)
+        #expect(followed?.address4 == IPAddress("192.168.122.99"))
+    }
+
+    /// A restarting guest (no client identity yet) with a forger's second lease for its MAC:
+    /// a dispute, unless the guest is seen using one of the two addresses at its own MAC.
+    @Test func aDisputeIsSettledByTheAddressTheGuestIsSeenUsing() throws {
+        let interfaces = [RunningGuest.Interface(mac: Self.victimMAC, network: "default", bridge: "virbr0")]
+        let leases = [("192.168.122.58", Self.client), ("192.168.122.252", "01:de:ad:be:ef:00:01")]
+        let unseen = try surroundings(leases: leases)
+        guard case .disputed = LeaseAttribution.choose(.ipv4, interfaces: interfaces, known: nil, current: nil, surroundings: unseen) else {
+            Issue.record("two clients, nothing seen: a dispute")
+            return
+        }
+        let seen = try surroundings(leases: leases, seen: [("192.168.122.58", Self.victimMAC)])
+        #expect(LeaseAttribution.choose(.ipv4, interfaces: interfaces, known: nil, current: nil, surroundings: seen)
+                == .lease(IPAddress("192.168.122.58")!, client: Self.client))
+        // Both seen at the guest's MAC (frames forged at it): a dispute still.
+        let both = try surroundings(leases: leases, seen: [("192.168.122.58", Self.victimMAC), ("192.168.122.252", Self.victimMAC)])
+        guard case .disputed = LeaseAttribution.choose(.ipv4, interfaces: interfaces, known: nil, current: nil, surroundings: both) else {
+            Issue.record("both seen: a dispute")
+            return
+        }
+    }
+
+    /// With metadata-address = "any", a guest on the default NAT network names the address of a
+    /// guest on an isolated network, or on another NAT network: refused; a routed address
+    /// beyond libvirt's networks is still the escape hatch it was.
+    @Test func anyAddressIsNeverAnotherLibvirtNetworks() throws {
+        var settings = Settings()
+        settings.metadataAddress = .any
+        let around = try surroundings(leases: [], extraNetworks: [Self.isolatedNetwork, Self.otherNAT])
+        let policy = AddressPolicy(settings: settings)
+        let iface = RunningGuest.Interface(mac: MAC("52:54:00:00:00:30")!, network: "default", bridge: "virbr0")
+        let problem = { (a: String) in policy.problem(IPAddress(a)!, source: .metadata, guest: try! GuestName("evil"), interfaces: [iface], surroundings: around) }
+        #expect(problem("192.168.100.10") == "guest evil: metadata address 192.168.100.10 is in libvirt network isolated's subnet, and the guest is not attached to it "
+                + "(settings.metadata-address = \"any\" is for addresses routed beyond libvirt's networks)")
+        #expect(problem("192.168.50.10")?.contains("libvirt network other's subnet") == true)
+        #expect(problem("10.9.8.7") == nil)
+        // And whatever the address policy says, an isolated network's address is isolated.
+        #expect(around.isIsolated(IPAddress("192.168.100.10")!, interfaces: [iface]))
+        #expect(!around.isIsolated(IPAddress("10.9.8.7")!, interfaces: [iface]))
+    }
+
+    /// 3,700 metadata forwards with 64 client networks each: the record keeps none of them,
+    /// and says why in one line.
+    @Test func metadataOverTheForwardCountIsKeptAsACount() throws {
+        let sources = (0..<64).map { "10.\($0).0.0/16" }.joined(separator: ",")
+        let forwards = (0..<3_700).map { "<forward spec='\(20_000 + $0):80' source='\(sources)'/>" }.joined()
+        let domain = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(forwards + "<address>192.168.122.30</address>"))))
+        let (guest, warnings) = DomainIntake(config: try Config.parse("")).take(domain, surroundings: Surroundings())
+        #expect(guest == nil, "no forward to record: the config gives evil none")
+        #expect(warnings == ["guest evil: metadata declares 3700 forwards, more than settings.metadata-max-forwards (32); its metadata forwards are not installed"])
+        // With a config forward, the guest is recorded, small, with its metadata address.
+        let config = try Config.parse("[[guest]]\nname = \"evil\"\nforwards = [\"7000:22\"]\n")
+        let (kept, _) = DomainIntake(config: config).take(domain, surroundings: Surroundings())
+        #expect(kept?.metadata.forwards.isEmpty == true)
+        #expect(kept?.metadata.address4 == IPAddress("192.168.122.30"))
+        // At the cap, kept as asked (the plan holds it to the rest of the policy).
+        let few = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(
+            (0..<32).map { "<forward spec='\(20_000 + $0):80'/>" }.joined()))))
+        #expect(DomainIntake(config: try Config.parse("")).take(few, surroundings: Surroundings()).0?.metadata.forwards.count == 32)
+    }
+}
