@@ -24,6 +24,17 @@ import Testing
         #expect(scripts.last!.hasPrefix("insert rule ip libvirt_network forward "), "admission rides in the same transaction")
     }
 
+    /// The counters a swap carries are read from the count sets the plan fills, and no others:
+    /// one forward on every address is two listings, not one per count set there is.
+    @Test func nftablesApplyReadsOnlyTheCountSetsItFills() throws {
+        let host = FakeHost()
+        let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
+        try backend.apply(try Fixtures.plan(Fixtures.web1))
+        try backend.apply(try Fixtures.plan(Fixtures.web1))
+        let listed = host.nft.scripts.filter { $0.hasPrefix("list set ") }
+        #expect(listed == ["fwd4_any", "dlv4_any", "fwd4_any", "dlv4_any"].map { "list set inet libvirt_portfwd \($0)" })
+    }
+
     /// One save per family (with counters, carried into the new chains) feeds the jump fixes; a test pass of everything, then one commit
     /// per table (a restore commits table by table, so each must be undoable on its own).
     @Test func iptablesApplyIsOneSaveATestAndACommitPerTable() throws {

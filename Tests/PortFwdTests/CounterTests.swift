@@ -167,6 +167,42 @@ import Testing
 }
 
 extension CounterTests {
+    /// Forwards of every kind (one port, a range, bound to an address) in both families.
+    static let everyKind = """
+        [[guest]]
+        name = "web1"
+        address = "192.168.122.10"
+        address6 = "fd00:122::10"
+        forwards = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443"]
+
+        """
+
+    /// A swap reads only the count sets its plan fills: from a table whose every count set
+    /// counted, the new table is the same as if every set had been read, whichever of the
+    /// forwards before are still there.
+    @Test func aSwapNeedsOnlyTheCountSetsItsPlanFills() throws {
+        let before = try Fixtures.plan(Self.everyKind)
+        #expect(CountSet.filled(by: before) == CountSet.all)
+        #expect(CountSet.filled(by: try Fixtures.plan(Fixtures.web1)).map(\.name) == ["fwd4_any", "dlv4_any"])
+        #expect(CountSet.filled(by: .empty(before.settings)).isEmpty)
+        let renderer = NftRenderer()
+        var rng = SystemRandomNumberGenerator()
+        let spellings = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443", "8081:80/udp", "[2001:db8::1]:9000-9001"]
+        for _ in 0..<50 {
+            var held: Counters = [:]
+            for e in before.entries where Bool.random(using: &rng) {
+                held[ForwardKey(e)] = ForwardCounters(owner: e.owner, dnat: Counts(packets: 9, bytes: 900), delivered: Counts(packets: 8, bytes: 800))
+            }
+            let installed = NftTable(plan: before, counters: held)
+            let kept = spellings.filter { _ in Bool.random(using: &rng) }
+            let after = try Fixtures.plan(Self.everyKind.replacingOccurrences(of: #"forwards = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443"]"#,
+                                                                                with: "forwards = [\(kept.map { "\"\($0)\"" }.joined(separator: ", "))]"))
+            var read = NftTable()
+            read.sets = installed.sets.filter { set in CountSet.filled(by: after).contains { $0.name == set.name } }
+            #expect(renderer.render(after, counters: read.counters) == renderer.render(after, counters: installed.counters), "\(kept)")
+        }
+    }
+
     /// nft 1.0's JSON prints a counter of 2^63 or more as a negative number: read back as the
     /// same 64 bits, not as zero (which a swap would then carry).
     @Test func countersPastTwoToTheSixtyThirdAreReadWhole() throws {

@@ -41,7 +41,8 @@ public struct NftablesBackend: FirewallBackend {
             }
         }
         // Counters carried across the swap; one that cannot be read starts again from zero.
-        let script = alongside + renderer.render(plan, counters: (try? currentCounters()) ?? [:])
+        // Only the count sets this plan fills are read: nothing in the others could be carried.
+        let script = alongside + renderer.render(plan, counters: (try? currentCounters(CountSet.filled(by: plan))) ?? [:])
         let nft = self.nft
         // Last, so it never needs undoing: a transaction the kernel refused left nothing behind.
         steps.append(Step("replace table \(Self.table)",
@@ -95,11 +96,11 @@ public struct NftablesBackend: FirewallBackend {
         return try currentCounters()
     }
 
-    /// What the count sets hold now; empty without a table.
-    func currentCounters() throws(PortFwdError) -> Counters {
+    /// What `counted` (every count set unless told) holds now; empty without a table.
+    func currentCounters(_ counted: [CountSet] = CountSet.all) throws(PortFwdError) -> Counters {
         // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
         var sets = NftTable()
-        for set in CountSet.all {
+        for set in counted {
             do throws(PortFwdError) {
                 sets.sets += try NftJSON.table(try nft.run("list set \(Self.table) \(set.name)", json: true, dryRun: false)).sets
             } catch {

@@ -73,15 +73,23 @@ public final class Watcher {
         directories.watch(domains)
         apply("start")
         SystemdNotify.send("READY=1\nSTATUS=watching")
+        // Whether work was done since the last sleep (the start's apply, a check, a reload).
+        var worked = true
         while true {
             var now = Self.now()
             policy.legacyTables(loaded: legacyTablesLoaded(), at: now)
             let action = policy.next(at: now)
             if case .check(let reasons) = action {
                 check(after: reasons)
+                worked = true
                 continue
             }
             guard case .sleep(var until) = action else { continue }
+            // About to sleep after work: what the burst freed goes back to the kernel.
+            if worked {
+                Heap.release()
+                worked = false
+            }
             if let due = publisher?.due() { until = min(until ?? due, due) }
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             // The neighbour tables change all the time on a busy host: listened to only while a
@@ -96,6 +104,7 @@ public final class Watcher {
             for signal in signals.drain() {
                 if signal == SIGHUP {
                     apply("reload")
+                    worked = true
                 } else {
                     SystemdNotify.send("STOPPING=1")
                     log.info("watch: stopping after \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes")

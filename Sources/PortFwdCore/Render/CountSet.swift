@@ -28,6 +28,15 @@ public struct CountSet: Hashable, Sendable {
         Family.allCases.flatMap { family in ForwardKey.Kind.allCases.map { CountSet(side, family, $0) } }
     }
 
+    /// The count sets `plan` puts elements into: both sides of each family and kind its
+    /// forwards use, in `all`'s order. A counter is carried only to the forward of its own key
+    /// (`Counters.carried(to:)`), and a key's family and kind name one set of each side, so
+    /// what any other set holds would be carried to nothing: a swap reads only these.
+    public static func filled(by plan: Plan) -> [CountSet] {
+        let used = Set(plan.entries.map { entry in CountSet(.dnat, entry.family, ForwardKey(entry).kind) })
+        return all.filter { used.contains(CountSet(.dnat, $0.family, $0.kind)) }
+    }
+
     public var name: String { "\(side.rawValue)\(family.suffix)_\(kind.rawValue)" }
 
     public var key: [NftField] { kind == .any ? [.proto, .service] : [.address(family), .proto, .service] }
