@@ -14,11 +14,22 @@ import Testing
             return withUnsafeBytes(of: UInt16(length).littleEndian, Array.init) + withUnsafeBytes(of: type.littleEndian, Array.init)
                 + value + [UInt8](repeating: 0, count: (4 - length % 4) % 4)
         }
-        let body = [family, 0, 0, 0] + withUnsafeBytes(of: index.littleEndian, Array.init) + withUnsafeBytes(of: state.littleEndian, Array.init)
-            + [0, 1] + attribute(1, address) + (mac.map { attribute(2, $0) } ?? [])
-        let length = UInt32(16 + body.count)
-        return withUnsafeBytes(of: length.littleEndian, Array.init) + withUnsafeBytes(of: UInt16(28).littleEndian, Array.init)
-            + [2, 0] + [UInt8](repeating: 0, count: 8) + body
+        // One piece at a time: Debian's Swift 6.0.3 gives up on the whole sum as one expression.
+        let head: [UInt8] = [family, 0, 0, 0]
+        let indexBytes: [UInt8] = withUnsafeBytes(of: index.littleEndian, Array.init)
+        let stateBytes: [UInt8] = withUnsafeBytes(of: state.littleEndian, Array.init)
+        let macAttribute: [UInt8] = mac.map { attribute(2, $0) } ?? []
+        var body: [UInt8] = head + indexBytes
+        body += stateBytes
+        body += [0, 1]
+        body += attribute(1, address)
+        body += macAttribute
+        let lengthBytes: [UInt8] = withUnsafeBytes(of: UInt32(16 + body.count).littleEndian, Array.init)
+        let typeBytes: [UInt8] = withUnsafeBytes(of: UInt16(28).littleEndian, Array.init)
+        var message: [UInt8] = lengthBytes + typeBytes
+        message += [2, 0]
+        message += [UInt8](repeating: 0, count: 8)
+        return message + body
     }
 
     @Test func entriesAreTypedAndOnlyUsableOnesCount() {

@@ -39,8 +39,11 @@ import Testing
 
         init(_ lab: Lab, _ arguments: String, config: String) throws {
             out = "\(lab.dir)/trace-\(UInt32.random(in: 0...UInt32.max)).out"
-            let argv = ["/usr/sbin/ip", "netns", "exec", lab.host, Paths.binary] + arguments.split(separator: " ").map(String.init)
-                + ["--config", config, "--state-dir", "\(lab.dir)/state"] + lab.toolArguments.split(separator: " ").map(String.init)
+            // In steps: Debian's Swift 6.0.3 gives up on the whole sum as one expression.
+            var argv: [String] = ["/usr/sbin/ip", "netns", "exec", lab.host, Paths.binary]
+            argv += arguments.split(separator: " ").map(String.init)
+            argv += ["--config", config, "--state-dir", "\(lab.dir)/state"]
+            argv += lab.toolArguments.split(separator: " ").map(String.init)
             pid = try Spawn.start(argv, stdout: out, stderr: out + ".err")
             try waitFor("the trace to start") { self.text.contains("connect to it now") || self.finished != nil }
         }

@@ -238,12 +238,16 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             // machine a follow can take longer than the whole burst would on an idle one, and
             // "not yet" is no verdict. The bound below is over the churn's real length.
             func followed() -> Int { watch.log.split(separator: "\n").filter { $0.contains("watch: guest dyn: lease 192.168.122.10") }.count }
+            // Random addresses at random intervals: a strict alternation at a fixed period
+            // could lock in phase with the service's checks (which come a fixed delay after the
+            // first of a burst of events) and show it the held address at every check.
+            var rng = SystemRandomNumberGenerator()
             let started = Date()
             var i = 0
             while Date().timeIntervalSince(started) < 6 || (followed() < 2 && Date().timeIntervalSince(started) < 120) {
-                guest.lease("192.168.122.\(100 + i % 2)")
+                guest.lease("192.168.122.\(100 + Int.random(in: 0...2, using: &rng))")
                 i += 1
-                usleep(100_000)
+                usleep(UInt32.random(in: 50_000...150_000, using: &rng))
             }
             let elapsed = Date().timeIntervalSince(started)
             guest.lease("192.168.122.150")
@@ -252,7 +256,7 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             let follows = followed()
             #expect(i > 40, "the churn: \(i) leases")
             #expect(follows >= 2 && follows <= Int(timing.burst) + Int(elapsed / timing.interval) + 2,
-                    "\(follows) follows of \(i) leases in \(elapsed) s")
+                    "\(follows) follows of \(i) leases in \(elapsed) s\n\(watch.log.split(separator: "\n").suffix(30).joined(separator: "\n"))")
         }
     }
 

@@ -17,23 +17,10 @@ public final class NetfilterEvents {
     private var parser = NetfilterMessages()
 
     public init() throws(PortFwdError) {
-        fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), NETLINK_NETFILTER)
-        guard fd >= 0 else { throw PortFwdError(.unavailable, "cannot open a netfilter netlink socket: \(SystemCall.reason())") }
-        var address = sockaddr_nl()
-        address.nl_family = sa_family_t(AF_NETLINK)
-        let bound = withUnsafePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
-        }
-        var group = Int32(NFNLGRP_NFTABLES.rawValue)
-        guard bound == 0, setsockopt(fd, Int32(SOL_NETLINK), NETLINK_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-            let reason = SystemCall.reason()
-            close(fd)
-            throw PortFwdError(.unavailable, "cannot subscribe to netfilter's notifications: \(reason)")
-        }
         // A big commit (thousands of set elements) announces every element; room for them
         // keeps our own commits attributable. Past it, ENOBUFS only costs one extra check.
-        var size: Int32 = 8 << 20
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        fd = try NetlinkGroup.subscribe(protocol: NETLINK_NETFILTER, group: NFNLGRP_NFTABLES.rawValue, buffer: 8 << 20,
+                                        what: "netfilter's notifications")
     }
 
     deinit { close(fd) }

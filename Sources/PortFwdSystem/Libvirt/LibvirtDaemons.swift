@@ -100,7 +100,10 @@ public enum LibvirtDaemons {
     }
 
     /// Whether a hook of `driver` was in place before `time` (seconds since the epoch): an
-    /// executable regular file `DRIVER`, or one in `DRIVER.d`, last modified before it.
+    /// executable regular file `DRIVER`, or one in `DRIVER.d`, last modified before it. A
+    /// process's start is known to the second only (the kernel's boot time is), so a hook
+    /// written in the second the daemon started counts as not there: a restart asked for
+    /// needlessly, never one missed.
     static func hookExisted(_ hooks: String, _ driver: String, before time: Int64) -> Bool {
         var candidates = ["\(hooks)/\(driver)"]
         let dir = "\(hooks)/\(driver).d"

@@ -1,0 +1,34 @@
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+import PortFwdCore
+
+/// A netlink socket subscribed to one multicast group of the kernel's: the one way the service
+/// and `trace` hear netfilter's commits, its trace events and the neighbour tables' changes.
+/// Non-blocking and closed on exec; only the kernel sends to a group, so whatever is read from
+/// it is the kernel's (each reader still checks every length).
+enum NetlinkGroup {
+    /// The socket's descriptor. `what` names the group in the one-line error.
+    /// - Parameter buffer: a receive buffer to ask for (SO_RCVBUFFORCE, root only), or 0.
+    static func subscribe(protocol family: Int32, group: UInt32, buffer: Int32 = 0, what: String) throws(PortFwdError) -> Int32 {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), family)
+        guard fd >= 0 else { throw PortFwdError(.unavailable, "cannot open a netlink socket for \(what): \(SystemCall.reason())") }
+        var address = sockaddr_nl()
+        address.nl_family = sa_family_t(AF_NETLINK)
+        let bound = withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
+        }
+        var member = Int32(group)
+        guard bound == 0, setsockopt(fd, Int32(SOL_NETLINK), NETLINK_ADD_MEMBERSHIP, &member, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            let reason = SystemCall.reason()
+            close(fd)
+            throw PortFwdError(.unavailable, "cannot subscribe to \(what): \(reason)")
+        }
+        if buffer > 0 {
+            var size = buffer
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        return fd
+    }
+}
