@@ -66,15 +66,44 @@ import Testing
         #expect(intake.followLease(try victim, surroundings: moved)?.address4 == IPAddress("192.168.122.99"))
     }
 
-    /// The held address leased to another MAC since is no longer the guest's to keep.
-    @Test func aHeldAddressLeasedToAnotherMACIsLetGo() throws {
+    /// Another MAC's lease of the held address takes nothing either: any guest can ask dnsmasq
+    /// for an address it sees free, naming any MAC (a second forged request, after the first
+    /// moved the victim's own lease away from it).
+    @Test func aHeldAddressLeasedToAnotherMACStays() throws {
         var forged = try surroundings(leases: [("192.168.122.99", Self.client)])
         var other = LeaseTable()
-        other.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:00:00:31")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100, clientID: "01:aa")])
+        other.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:aa:bb:cc")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100, clientID: "01:aa")])
         other.add(bridge: "virbr0", forged.leases.leases(bridge: "virbr0", mac: Self.victimMAC))
         forged.leases = other
-        let followed = DomainIntake(config: try Config.parse("")).followLease(try victim, surroundings: forged)
-        #expect(followed?.address4 == IPAddress("192.168.122.99"))
+        var unseen = Set<IPAddress>()
+        #expect(DomainIntake(config: try Config.parse("")).followLease(try victim, surroundings: forged, unseen: &unseen) == nil)
+        #expect(unseen == [IPAddress("192.168.122.99")!])
+        // Its own lease gone altogether, and the address leased to another MAC: it stays too.
+        var gone = try surroundings(leases: [])
+        var onlyOther = LeaseTable()
+        onlyOther.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:aa:bb:cc")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100, clientID: "01:aa")])
+        gone.leases = onlyOther
+        #expect(DomainIntake(config: try Config.parse("")).followLease(try victim, surroundings: gone) == nil)
+    }
+
+    /// A lease forged for the guest's MAC before it started (its own was released): the guest
+    /// starts on it, pending, but its client identity is not recorded until that address is
+    /// seen in use at its MAC; its own client's lease, seen there, wins once it comes.
+    @Test func anIdentityFromALeaseNeverSeenBindsNothing() throws {
+        let forgedClient = "ff:00:00:00:01"
+        let interfaces = try victim.interfaces
+        let forged = try surroundings(leases: [("192.168.122.150", forgedClient)])
+        let found = try #require(AddressDiscovery(surroundings: forged).discover(interfaces))
+        #expect(found.address4 == IPAddress("192.168.122.150"))
+        #expect(found.clients.isEmpty, "no identity from a lease not seen in use")
+        let v = try victim
+        let started = RunningGuest(uuid: v.uuid, name: v.name, interfaces: interfaces, address4: found.address4,
+                                   addressSource: .lease, metadata: v.metadata, leaseClients: found.clients, holds: .none)
+        let both = try surroundings(leases: [("192.168.122.150", forgedClient), ("192.168.122.59", Self.client)],
+                                    seen: [("192.168.122.59", Self.victimMAC)])
+        let followed = DomainIntake(config: try Config.parse("")).followLease(started, surroundings: both)
+        #expect(followed?.address4 == IPAddress("192.168.122.59"))
+        #expect(followed?.leaseClients[.ipv4] == Self.client)
     }
 
     /// A restarting guest (no client identity yet) with a forger's second lease for its MAC:
@@ -117,15 +146,24 @@ import Testing
         #expect(!around.isIsolated(IPAddress("10.9.8.7")!, interfaces: [iface]))
     }
 
-    /// 3,700 metadata forwards with 64 client networks each: the record keeps none of them,
-    /// and says why in one line.
-    @Test func metadataOverTheForwardCountIsKeptAsACount() throws {
+    /// 3,700 metadata forwards with 64 client networks each: refused before they are read, in
+    /// one line, at whatever settings.metadata-max-forwards. Under the hard cap but over the
+    /// policy's, the record keeps none of them, and says why in one line.
+    @Test func metadataOverTheForwardCountIsNeverKept() throws {
         let sources = (0..<64).map { "10.\($0).0.0/16" }.joined(separator: ",")
-        let forwards = (0..<3_700).map { "<forward spec='\(20_000 + $0):80' source='\(sources)'/>" }.joined()
-        let domain = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(forwards + "<address>192.168.122.30</address>"))))
+        let huge = (0..<3_700).map { "<forward spec='\(20_000 + $0):80' source='\(sources)'/>" }.joined()
+        let refused = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(huge))))
+        #expect(refused.metadata == nil)
+        #expect(refused.metadataProblem == "metadata declares 3700 forwards, more than 1024 (whatever settings.metadata-max-forwards says)")
+        let wide = (0..<100).map { "<forward spec='\(20_000 + $0):80' source='\(sources)'/>" }.joined()
+        #expect(try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(wide)))).metadataProblem
+                == "metadata names 6400 client networks over its forwards, more than 4096")
+
+        let many = (0..<200).map { "<forward spec='\(20_000 + $0):80' source='10.0.0.0/8,172.16.0.0/12'/>" }.joined()
+        let domain = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(many + "<address>192.168.122.30</address>"))))
         let (guest, warnings) = DomainIntake(config: try Config.parse("")).take(domain, surroundings: Surroundings())
         #expect(guest == nil, "no forward to record: the config gives evil none")
-        #expect(warnings == ["guest evil: metadata declares 3700 forwards, more than settings.metadata-max-forwards (32); its metadata forwards are not installed"])
+        #expect(warnings == ["guest evil: metadata declares 200 forwards, more than settings.metadata-max-forwards (32); its metadata forwards are not installed"])
         // With a config forward, the guest is recorded, small, with its metadata address.
         let config = try Config.parse("[[guest]]\nname = \"evil\"\nforwards = [\"7000:22\"]\n")
         let (kept, _) = DomainIntake(config: config).take(domain, surroundings: Surroundings())

@@ -38,7 +38,13 @@ public struct AddressDiscovery: Sendable {
             let choice = LeaseAttribution.choose(family, interfaces: interfaces, known: known[family], current: current[family], surroundings: surroundings)
             if case .lease(let address, let client) = choice {
                 found[family] = address
-                clients[family] = client
+                // A client identity binds the guest (once bound, it stays) only once its lease's
+                // address is seen in use at the guest's own MAC: one forged for its MAC before it started (a
+                // released or expired lease) would otherwise be its identity for good, and its
+                // own client's lease "of another client" would move nothing.
+                let macs = Set(interfaces.map(\.mac))
+                let bridges = surroundings.bridges(for: address, interfaces: interfaces)
+                if client == known[family] || !surroundings.seen(address, on: bridges).isDisjoint(with: macs) { clients[family] = client }
             }
         }
         guard !found.isEmpty else { return nil }

@@ -98,8 +98,14 @@ public struct DomainIntake: Sendable {
     /// The same; `unseen` gets the new addresses a held address waits on (see below).
     public func followLease(_ guest: RunningGuest, surroundings: Surroundings, unseen: inout Set<IPAddress>) -> RunningGuest? {
         guard guest.addressSource == .pending || guest.addressSource == .lease else { return nil }
-        let current = guest.addressSource == .lease
-            ? Dictionary(uniqueKeysWithValues: Family.allCases.compactMap { f in guest.address(f).map { (f, $0) } }) : [:]
+        // The addresses it holds. (Its client identity is the one whose lease was seen in use
+        // at its MAC: `AddressDiscovery` records no other.)
+        var current: [Family: IPAddress] = [:]
+        if guest.addressSource == .lease {
+            for family in Family.allCases {
+                if let a = guest.address(family), guest.holds.holds(a) { current[family] = a }
+            }
+        }
         let known = guest.addressSource == .lease ? guest.leaseClients : [:]
         let found = AddressDiscovery(surroundings: surroundings).discover(guest.interfaces, known: known, current: current)
         var (a4, a6, source, clients) = found.map { ($0.address4, $0.address6, $0.source, $0.clients) } ?? (nil, nil, .pending, [:])
@@ -107,18 +113,15 @@ public struct DomainIntake: Sendable {
         // DHCPREQUEST carrying the guest's MAC and client identity is anyone's to send, and
         // dnsmasq moves the lease for it: following at once let another guest's owner switch
         // this guest's forwards off, or hand them to an address of their choosing. A guest that
-        // really moved uses its new address, at its own MAC, and is followed then. Unless the
-        // network has leased the held address to another MAC since: then it is no longer this
-        // guest's to keep.
+        // really moved uses its new address, at its own MAC, and is followed then. Another
+        // MAC's lease of the held address changes nothing either: any guest can ask dnsmasq
+        // for an address it sees free, in a request naming any MAC.
         if guest.addressSource == .lease, source == .lease {
             let macs = Set(guest.interfaces.map(\.mac))
-            for family in Family.allCases {
-                guard let held = guest.address(family), guest.holds.holds(held),
-                      let moved = family == .ipv4 ? a4 : a6, moved != held else { continue }
+            for (family, held) in current {
+                guard let moved = family == .ipv4 ? a4 : a6, moved != held else { continue }
                 let bridges = surroundings.bridges(for: moved, interfaces: guest.interfaces)
-                let seen = !surroundings.seen(moved, on: bridges).isDisjoint(with: macs)
-                let taken = surroundings.leases.byAddress[held]?.contains { !macs.contains($0.lease.mac) } == true
-                guard !seen && !taken else { continue }
+                guard surroundings.seen(moved, on: bridges).isDisjoint(with: macs) else { continue }
                 unseen.insert(moved)
                 if family == .ipv4 { a4 = held } else { a6 = held }
                 clients[family] = guest.leaseClients[family]
@@ -127,13 +130,13 @@ public struct DomainIntake: Sendable {
         if a4 == guest.address4 && a6 == guest.address6 && source == guest.addressSource && clients == guest.leaseClients { return nil }
         // An expired lease keeps the last address until another of the guest's shows up: the
         // guest most likely still holds it, and dnsmasq renews it on the guest's next request.
-        // Unless dnsmasq has leased it to another MAC since: then it is that guest's.
+        // One it does not hold yet goes when dnsmasq leases it to another MAC.
         if found == nil && guest.addressSource == .lease {
             let macs = Set(guest.interfaces.map(\.mac))
             let taken = [guest.address4, guest.address6].compactMap { $0 }.contains { a in
                 surroundings.leases.byAddress[a]?.contains { !macs.contains($0.lease.mac) } == true
             }
-            if !taken { return nil }
+            if !current.isEmpty || !taken { return nil }
         }
         return guest.readdressed(a4, a6, source: source, leaseClients: clients)
     }

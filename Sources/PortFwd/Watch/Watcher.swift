@@ -40,6 +40,8 @@ public final class Watcher {
     let followLimit = FollowLimit(clock: { Watcher.now() })
     /// Addresses that pending guests claim: a neighbour entry for one is worth a check.
     private(set) var awaited: Set<IPAddress> = []
+    /// The MACs of pending guests: a sighting of any of them may settle a lease dispute.
+    private(set) var awaitedMACs: Set<MAC> = []
     /// Repairs of other programs' changes so far, for STATUS.
     public private(set) var repairs = 0
     /// Writes the status for readers without root and the Prometheus textfile.
@@ -94,7 +96,7 @@ public final class Watcher {
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             // The neighbour tables change all the time on a busy host: listened to only while a
             // pending guest waits to be seen, so an idle service stays asleep.
-            let listening = awaited.isEmpty ? -1 : neighbours?.fd ?? -1
+            let listening = awaited.isEmpty && awaitedMACs.isEmpty ? -1 : neighbours?.fd ?? -1
             var fds = [netfilter.fd, directories.fd, signals.fd, listening].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
@@ -120,8 +122,8 @@ public final class Watcher {
             for directory in directories.drain() {
                 policy.note(.guests(directory == leases ? "a DHCP lease" : "a guest starting or stopping"), at: now)
             }
-            if !awaited.isEmpty, let (entries, overrun) = neighbours?.drain(),
-               overrun || entries.contains(where: { awaited.contains($0.address) }) {
+            if !(awaited.isEmpty && awaitedMACs.isEmpty), let (entries, overrun) = neighbours?.drain(),
+               overrun || entries.contains(where: { awaited.contains($0.address) || awaitedMACs.contains($0.mac) }) {
                 policy.note(.sighting("a guest seen at the address it claims"), at: now)
             }
             if let due = publisher?.due(), now >= due { publish(plan: nil, force: true) }
@@ -134,6 +136,9 @@ public final class Watcher {
         awaited = Set(outcome.pending.flatMap { p in
             [p.guest.address4, p.guest.address6, p.guest.metadata.address4, p.guest.metadata.address6].compactMap { $0 }
         }).union(outcome.unseenMoves)
+        // A pending guest in a lease dispute claims no address: the one it is seen using, at
+        // its own MAC, settles it.
+        awaitedMACs = Set(outcome.pending.flatMap { $0.guest.interfaces.map(\.mac) })
         if outcome.followDeferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
     }
 

@@ -15,6 +15,12 @@ public struct Domain: Sendable {
     public static let namespace = "urn:libvirt-portfwd:1"
     /// Client networks one metadata forward may name: a guest owner's list must stay cheap.
     public static let maximumSources = 64
+    /// Forwards one domain's metadata may declare at all, whatever settings.metadata-max-forwards
+    /// says, and client networks over all of them: more is refused before any is parsed. The
+    /// service reads every running domain at each check, so one owner's metadata must stay
+    /// cheap to read for everyone's sake (3,700 forwards of 64 networks each took seconds).
+    public static let maximumForwards = 1024
+    public static let maximumAllSources = 4096
 
     public init(_ root: XMLNode) throws(PortFwdError) {
         // libvirt's runtime status files wrap the domain: <domstatus state=...><domain>...
@@ -58,6 +64,14 @@ public struct Domain: Sendable {
     public static func parseMetadata(_ node: XMLNode) throws(PortFwdError) -> RunningGuest.Metadata {
         var forwards: [Forward] = []
         var addresses: [Family: IPAddress] = [:]
+        let declared = node.children.filter { $0.name == "forward" }
+        guard declared.count <= maximumForwards else {
+            throw PortFwdError(.invalidInput, "metadata declares \(declared.count) forwards, more than \(maximumForwards) (whatever settings.metadata-max-forwards says)")
+        }
+        let listed = declared.reduce(0) { n, f in n + (f.attributes["source"].map { $0.utf8.reduce(1) { $1 == UInt8(ascii: ",") ? $0 + 1 : $0 } } ?? 0) }
+        guard listed <= maximumAllSources else {
+            throw PortFwdError(.invalidInput, "metadata names \(listed) client networks over its forwards, more than \(maximumAllSources)")
+        }
         for (index, child) in node.children.enumerated() {
             let at = "metadata <\(child.name)> #\(index + 1)"
             switch child.name {
