@@ -31,9 +31,12 @@ import Testing
             networks[n.name] = n
         }
         var table = LeaseTable()
-        table.add(bridge: "virbr0", leases.enumerated().map { i, l in
-            Lease(mac: Self.victimMAC, address: IPAddress(l.0)!, expiry: 1_900_000_000 + Int64(i), clientID: l.1)
-        })
+        var entries: [Lease] = []
+        for (i, l) in leases.enumerated() {
+            let expiry: Int64 = 1_900_000_000 + Int64(i)
+            entries.append(Lease(mac: Self.victimMAC, address: IPAddress(l.0)!, expiry: expiry, clientID: l.1))
+        }
+        table.add(bridge: "virbr0", entries)
         return Surroundings(networks: networks, hostAddresses: [IPAddress("192.168.122.1")!], leases: table,
                             neighbours: seen.map { Neighbour(address: IPAddress($0.0)!, mac: $0.1, interface: "virbr0") })
     }
@@ -136,9 +139,13 @@ import Testing
         let around = try surroundings(leases: [], extraNetworks: [Self.isolatedNetwork, Self.otherNAT])
         let policy = AddressPolicy(settings: settings)
         let iface = RunningGuest.Interface(mac: MAC("52:54:00:00:00:30")!, network: "default", bridge: "virbr0")
-        let problem = { (a: String) in policy.problem(IPAddress(a)!, source: .metadata, guest: try! GuestName("evil"), interfaces: [iface], surroundings: around) }
-        #expect(problem("192.168.100.10") == "guest evil: metadata address 192.168.100.10 is in libvirt network isolated's subnet, and the guest is not attached to it "
-                + "(settings.metadata-address = \"any\" is for addresses routed beyond libvirt's networks)")
+        let evil = try GuestName("evil")
+        func problem(_ a: String) -> String? {
+            policy.problem(IPAddress(a)!, source: .metadata, guest: evil, interfaces: [iface], surroundings: around)
+        }
+        let expected: String = "guest evil: metadata address 192.168.100.10 is in libvirt network isolated's subnet, and the guest is not attached to it "
+            + "(settings.metadata-address = \"any\" is for addresses routed beyond libvirt's networks)"
+        #expect(problem("192.168.100.10") == expected)
         #expect(problem("192.168.50.10")?.contains("libvirt network other's subnet") == true)
         #expect(problem("10.9.8.7") == nil)
         // And whatever the address policy says, an isolated network's address is isolated.
@@ -150,16 +157,22 @@ import Testing
     /// one line, at whatever settings.metadata-max-forwards. Under the hard cap but over the
     /// policy's, the record keeps none of them, and says why in one line.
     @Test func metadataOverTheForwardCountIsNeverKept() throws {
-        let sources = (0..<64).map { "10.\($0).0.0/16" }.joined(separator: ",")
-        let huge = (0..<3_700).map { "<forward spec='\(20_000 + $0):80' source='\(sources)'/>" }.joined()
+        let sources: String = (0..<64).map { (n: Int) -> String in "10.\(n).0.0/16" }.joined(separator: ",")
+        func forwards(_ count: Int, source: String?) -> String {
+            (0..<count).map { (n: Int) -> String in
+                let port: Int = 20_000 + n
+                return source.map { "<forward spec='\(port):80' source='\($0)'/>" } ?? "<forward spec='\(port):80'/>"
+            }.joined()
+        }
+        let huge = forwards(3_700, source: sources)
         let refused = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(huge))))
         #expect(refused.metadata == nil)
         #expect(refused.metadataProblem == "metadata declares 3700 forwards, more than 1024 (whatever settings.metadata-max-forwards says)")
-        let wide = (0..<100).map { "<forward spec='\(20_000 + $0):80' source='\(sources)'/>" }.joined()
+        let wide = forwards(100, source: sources)
         #expect(try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(wide)))).metadataProblem
                 == "metadata names 6400 client networks over its forwards, more than 4096")
 
-        let many = (0..<200).map { "<forward spec='\(20_000 + $0):80' source='10.0.0.0/8,172.16.0.0/12'/>" }.joined()
+        let many = forwards(200, source: "10.0.0.0/8,172.16.0.0/12")
         let domain = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(many + "<address>192.168.122.30</address>"))))
         let (guest, warnings) = DomainIntake(config: try Config.parse("")).take(domain, surroundings: Surroundings())
         #expect(guest == nil, "no forward to record: the config gives evil none")
@@ -170,8 +183,7 @@ import Testing
         #expect(kept?.metadata.forwards.isEmpty == true)
         #expect(kept?.metadata.address4 == IPAddress("192.168.122.30"))
         // At the cap, kept as asked (the plan holds it to the rest of the policy).
-        let few = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(
-            (0..<32).map { "<forward spec='\(20_000 + $0):80'/>" }.joined()))))
+        let few = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(forwards(32, source: nil)))))
         #expect(DomainIntake(config: try Config.parse("")).take(few, surroundings: Surroundings()).0?.metadata.forwards.count == 32)
     }
 }

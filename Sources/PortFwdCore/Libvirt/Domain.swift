@@ -68,7 +68,12 @@ public struct Domain: Sendable {
         guard declared.count <= maximumForwards else {
             throw PortFwdError(.invalidInput, "metadata declares \(declared.count) forwards, more than \(maximumForwards) (whatever settings.metadata-max-forwards says)")
         }
-        let listed = declared.reduce(0) { n, f in n + (f.attributes["source"].map { $0.utf8.reduce(1) { $1 == UInt8(ascii: ",") ? $0 + 1 : $0 } } ?? 0) }
+        var listed = 0
+        for forward in declared {
+            guard let list = forward.attributes["source"] else { continue }
+            listed += 1
+            for byte in list.utf8 where byte == UInt8(ascii: ",") { listed += 1 }
+        }
         guard listed <= maximumAllSources else {
             throw PortFwdError(.invalidInput, "metadata names \(listed) client networks over its forwards, more than \(maximumAllSources)")
         }
