@@ -39,9 +39,9 @@ public struct AddressDiscovery: Sendable {
             if case .lease(let address, let client) = choice {
                 found[family] = address
                 // A client identity binds the guest (once bound, it stays) only once its lease's
-                // address is seen in use at the guest's own MAC: one forged for its MAC before it started (a
-                // released or expired lease) would otherwise be its identity for good, and its
-                // own client's lease "of another client" would move nothing.
+                // address is seen in use at the guest's own MAC: a lease forged for its MAC
+                // before it started (its own released or expired) would otherwise be its
+                // identity for good, and its own client's lease would move nothing.
                 let macs = Set(interfaces.map(\.mac))
                 let bridges = surroundings.bridges(for: address, interfaces: interfaces)
                 if client == known[family] || !surroundings.seen(address, on: bridges).isDisjoint(with: macs) { clients[family] = client }
