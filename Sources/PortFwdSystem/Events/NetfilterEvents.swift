@@ -36,23 +36,14 @@ public final class NetfilterEvents {
         var commits: [NetfilterMessages.Commit] = []
         var overrun = false, foreign = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        for _ in 0..<Self.maximumDatagrams {
-            var sender = sockaddr_nl()
-            var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
-            let n = SystemCall.retrying {
-                buffer.withUnsafeMutableBytes { raw in
-                    withUnsafeMutablePointer(to: &sender) { p in
-                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
-                    }
-                }
+        reading: for _ in 0..<Self.maximumDatagrams {
+            switch NetlinkGroup.receive(fd, into: &buffer) {
+            case .overrun: overrun = true
+            case .none: break reading
+            case .datagram(let n, let fromKernel):
+                guard fromKernel else { foreign += 1; continue }
+                commits += parser.parse(buffer[..<n])
             }
-            if n < 0 {
-                if errno == ENOBUFS { overrun = true; continue }
-                break
-            }
-            if n == 0 { break }
-            guard sender.nl_family == sa_family_t(AF_NETLINK), sender.nl_pid == 0 else { foreign += 1; continue }
-            commits += parser.parse(buffer[..<n])
         }
         return (commits, overrun, foreign)
     }

@@ -31,4 +31,29 @@ enum NetlinkGroup {
         }
         return fd
     }
+
+    /// One datagram read from a netlink socket.
+    enum Received {
+        /// `count` bytes in the buffer; `fromKernel` false for any other sender.
+        case datagram(count: Int, fromKernel: Bool)
+        /// The kernel dropped messages (ENOBUFS): anything may have changed.
+        case overrun
+        /// Nothing more to read now, or the socket failed.
+        case none
+    }
+
+    static func receive(_ fd: Int32, into buffer: inout [UInt8]) -> Received {
+        var sender = sockaddr_nl()
+        var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
+        let n = SystemCall.retrying {
+            buffer.withUnsafeMutableBytes { raw in
+                withUnsafeMutablePointer(to: &sender) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
+                }
+            }
+        }
+        if n < 0 { return errno == ENOBUFS ? .overrun : .none }
+        if n == 0 { return .none }
+        return .datagram(count: n, fromKernel: sender.nl_family == sa_family_t(AF_NETLINK) && sender.nl_pid == 0)
+    }
 }

@@ -127,23 +127,13 @@ public final class NeighbourEvents {
         var parser = NeighbourMessages()
         var overrun = false
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        for _ in 0..<256 {
-            var sender = sockaddr_nl()
-            var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
-            let n = SystemCall.retrying {
-                buffer.withUnsafeMutableBytes { raw in
-                    withUnsafeMutablePointer(to: &sender) { p in
-                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
-                    }
-                }
+        reading: for _ in 0..<256 {
+            switch NetlinkGroup.receive(fd, into: &buffer) {
+            case .overrun: overrun = true
+            case .none: break reading
+            case .datagram(let n, let fromKernel):
+                if fromKernel { parser.parse(buffer[..<n]) }
             }
-            if n < 0 {
-                if errno == ENOBUFS { overrun = true; continue }
-                break
-            }
-            if n == 0 { break }
-            guard sender.nl_pid == 0 else { continue }
-            parser.parse(buffer[..<n])
         }
         return (Array(parser.entries.prefix(Neighbours.limit)), overrun)
     }
