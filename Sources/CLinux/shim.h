@@ -9,6 +9,8 @@
 /* The host's neighbour tables (ARP and NDP), dumped and followed over rtnetlink. */
 #include <linux/rtnetlink.h>
 #include <linux/neighbour.h>
+/* A guest asked, on its bridge, whether it holds an address (ARP, NDP): a packet socket. */
+#include <netpacket/packet.h>
 /* malloc_trim: glibc's, which Swift's Glibc module leaves out (the watch service gives its
    heap's free pages back after a burst of work). */
 #include <malloc.h>

@@ -130,6 +130,55 @@ import Testing
         }
     }
 
+    /// A forged DHCPREQUEST without the broadcast flag: dnsmasq answers by unicast, and to do so
+    /// writes the new address into the host's ARP table at the MAC the request named. That entry
+    /// is dnsmasq's doing, not the guest's, and the guest does not answer for the address: it
+    /// moves no held address, binds no client identity, settles no dispute, and makes no
+    /// metadata claim count. Once the guest answers there, each of them does.
+    @Test func anEntryTheGuestDoesNotAnswerForIsNoSighting() throws {
+        let moved = IPAddress("192.168.122.99")!
+        let nobody: @Sendable (Neighbour) -> Bool = { _ in false }
+        let victimAnswers: @Sendable (Neighbour) -> Bool = { $0.mac == Self.victimMAC }
+        let intake = DomainIntake(config: try Config.parse(""))
+        // The held address.
+        var around = try surroundings(leases: [("192.168.122.99", Self.client)], seen: [("192.168.122.99", Self.victimMAC)])
+        around.answers = nobody
+        var unseen = Set<IPAddress>()
+        #expect(intake.followLease(try victim, surroundings: around, unseen: &unseen) == nil, "the held address stays")
+        #expect(unseen == [moved])
+        around.answers = victimAnswers
+        #expect(intake.followLease(try victim, surroundings: around)?.address4 == moved)
+        // The client identity of a guest's first lease.
+        let interfaces = try victim.interfaces
+        around = try surroundings(leases: [("192.168.122.150", "ff:00:00:00:01")], seen: [("192.168.122.150", Self.victimMAC)])
+        around.answers = nobody
+        #expect(try #require(AddressDiscovery(surroundings: around).discover(interfaces)).clients.isEmpty)
+        around.answers = victimAnswers
+        #expect(try #require(AddressDiscovery(surroundings: around).discover(interfaces)).clients == [.ipv4: "ff:00:00:00:01"])
+        // A dispute between two clients' leases for the guest's MAC, each address in the table
+        // at that MAC: only the one the guest answers for settles it.
+        let leases = [("192.168.122.58", Self.client), ("192.168.122.252", "01:de:ad:be:ef:00:01")]
+        around = try surroundings(leases: leases, seen: [("192.168.122.58", Self.victimMAC), ("192.168.122.252", Self.victimMAC)])
+        around.answers = { $0.address == IPAddress("192.168.122.58")! && $0.mac == Self.victimMAC }
+        #expect(LeaseAttribution.choose(.ipv4, interfaces: interfaces, known: nil, current: nil, surroundings: around)
+                == .lease(IPAddress("192.168.122.58")!, client: Self.client))
+        // A guest's metadata claim to an address in the table at its MAC, which it does not answer for.
+        let config = try Config.parse("")
+        let evilMAC = MAC("52:54:00:00:00:30")!
+        let evil = RunningGuest(uuid: try DomainUUID("00000000-0000-4000-8000-000000000030"), name: try GuestName("evil"),
+                                interfaces: [RunningGuest.Interface(mac: evilMAC, network: "default", bridge: "virbr0")],
+                                address4: IPAddress("192.168.122.77"), addressSource: .explicit,
+                                metadata: RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("9001:80"), origin: .metadata)],
+                                                                address4: IPAddress("192.168.122.77")))
+        around = try surroundings(leases: [], seen: [("192.168.122.77", evilMAC)])
+        around.answers = nobody
+        let refused = Resolver.resolve(config: config, running: [evil], all: false, surroundings: around)
+        #expect(refused.guests.flatMap(\.forwards).isEmpty)
+        #expect(refused.pending.first?.reason.contains("not yet seen in use at its MAC") == true, "\(refused.pending.map(\.reason))")
+        around.answers = { $0.mac == evilMAC }
+        #expect(Resolver.resolve(config: config, running: [evil], all: false, surroundings: around).guests.flatMap(\.forwards).count == 1)
+    }
+
     /// With metadata-address = "any", a guest on the default NAT network names the address of a
     /// guest on an isolated network, or on another NAT network: refused; a routed address
     /// beyond libvirt's networks is still the escape hatch it was.

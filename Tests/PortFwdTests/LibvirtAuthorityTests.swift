@@ -86,6 +86,27 @@ import PortFwdSystem
         #expect(lab.reach(port: 8080) == "guest-\(address)", "the victim's forward stays where the victim is")
         #expect(!(try lab.dnatElements()).contains { $0.contains(moved) })
         #expect(!watch.log.contains("lease \(moved)"), "\(watch.log)")
+        // 5. The same without the broadcast flag: dnsmasq answers by unicast, and so writes the
+        // new address into the host's ARP table at the victim's MAC. The victim does not answer
+        // for it there, so its forward stays where the victim is.
+        let unicast = "192.168.122.79"
+        try frames(lab, "dhcp-request 52:54:00:00:00:20 \(own) \(unicast) 192.168.122.1 unicast")
+        try waitFor("dnsmasq to move the victim's own lease by unicast") {
+            ((try? String(contentsOfFile: leases, encoding: .utf8)) ?? "").contains(unicast)
+        }
+        try waitFor("dnsmasq's ARP entry at the victim's MAC") {
+            ((try? lab.inLab("ip neigh show \(unicast)")) ?? "").contains("52:54:00:00:00:20")
+        }
+        _ = try lab.tool("apply")
+        #expect(lab.reach(port: 8080) == "guest-\(address)", "the victim's forward stays where the victim is")
+        #expect(!(try lab.dnatElements()).contains { $0.contains(unicast) })
+        #expect(!watch.log.contains("lease \(unicast)"), "\(watch.log)")
+        // The victim really moves: it takes the address and answers for it, and is followed.
+        try Shell.run("ip -n \(lab.guestNS) addr add \(unicast)/24 dev eth0")
+        try lab.announce(unicast, mac: "52:54:00:00:00:20")
+        try waitFor("the victim followed once it answers at its new address") {
+            (try? lab.dnatElements())?.contains { $0.contains(unicast) } == true
+        }
         lab.record("another guest's metadata, frames and forged DHCP against a lease", result: "the holder keeps its forward")
     }
 
@@ -127,7 +148,7 @@ import PortFwdSystem
         }
         try lab.define("victim", mac: "52:54:00:00:00:10", metadata: meta("192.168.122.10"))
         try lab.define("evil", mac: "52:54:00:00:00:30", metadata: meta("192.168.122.60"))
-        try lab.announce("192.168.122.60", mac: "52:54:00:00:00:30")
+        try lab.standIn("192.168.122.60", mac: "52:54:00:00:00:30")
         try lab.virsh("start victim")
         try lab.virsh("start evil")
         _ = try lab.startWatch()

@@ -105,7 +105,7 @@ import Testing
             let g = pick(Self.guests)
             let other = pick(Self.guests.filter { $0.name != g.name })
             let address = pick(Self.addresses)
-            switch rng.next() % 9 {
+            switch rng.next() % 10 {
             case 0 where !world.running.contains(g.name):
                 world.metadata[g.name] = (pick(Self.hostPorts), rng.next() % 2 == 0 ? address : nil)
                 trail.append("start \(g.name) \(world.metadata[g.name]!)")
@@ -139,8 +139,9 @@ import Testing
                 world.clock += 1
                 world.leases["\(g.mac) \(other.client)"] = (g.mac, other.client, address, world.clock)
                 // dnsmasq answers at the MAC the request named, and puts it in the host's ARP
-                // table to do so: the forged request makes the address look like g's.
-                host.neighbourTable.see(address, at: g.mac)
+                // table to do so: the forged request makes the address look like g's, but g
+                // does not answer for it.
+                host.neighbourTable.inject(address, at: g.mac)
                 trail.append("forged lease by \(other.name): \(g.mac) at \(address)")
                 writeLeases()
                 try service()
@@ -151,6 +152,15 @@ import Testing
                 world.clock += 1
                 world.leases["\(g.mac) \(g.client)"] = (g.mac, g.client, address, world.clock)
                 trail.append("forged lease by \(other.name) with \(g.name)'s own client: \(address)")
+                writeLeases()
+                try service()
+            case 8:
+                // The same without the broadcast flag: dnsmasq moves g's own lease and answers
+                // by unicast, writing the address at g's MAC into the host's ARP table.
+                world.clock += 1
+                world.leases["\(g.mac) \(g.client)"] = (g.mac, g.client, address, world.clock)
+                host.neighbourTable.inject(address, at: g.mac)
+                trail.append("forged unicast lease by \(other.name) with \(g.name)'s own client: \(address)")
                 writeLeases()
                 try service()
             case 5:
@@ -198,10 +208,11 @@ import Testing
                 #expect(address != "192.168.122.10", "\(label): \(g.name) took the static host's address\(story)")
                 #expect(address != "192.168.122.20", "\(label): \(g.name) took g0's configured address\(story)")
                 if before[address] != g.name {
-                    // Newly its: the host delivers the address to its own MAC now, so the
-                    // forwards reach that guest and no other, whoever's lease or frames named it.
-                    let seen = host.neighbourTable.entries.contains { $0.address.description == address && $0.mac.value == g.mac }
-                    #expect(seen, "\(label): \(g.name) got \(address), which the host delivers to another MAC or none\(story)")
+                    // Newly its: the host delivers the address to its own MAC now, and the guest
+                    // answers for it there, so the forwards reach that guest and no other,
+                    // whoever's lease, frames or forged request named it.
+                    let used = host.neighbourTable.entries.contains { $0.address.description == address && $0.mac.value == g.mac && host.neighbourTable.answers($0) }
+                    #expect(used, "\(label): \(g.name) got \(address), which it does not answer for at its MAC\(story)")
                 }
             }
         }
@@ -223,7 +234,9 @@ import Testing
             let viaLease = metadataBefore[holder]?.address == nil && world.metadata[holder]?.address == nil
             let client = followed[holder] ?? g.client
             let lease = world.leases["\(g.mac) \(client)"]?.address
-            let seenAtOwnMAC = lease.map { a in host.neighbourTable.entries.contains { $0.address.description == a && $0.mac.value == g.mac } } ?? false
+            let seenAtOwnMAC = lease.map { a in
+                host.neighbourTable.entries.contains { $0.address.description == a && $0.mac.value == g.mac && host.neighbourTable.answers($0) }
+            } ?? false
             let stillClaims = holder == "g0" ? address == "192.168.122.20"
                 : world.metadata[holder]?.address == address
                     || (viaLease && (lease == address || !seenAtOwnMAC))

@@ -172,10 +172,15 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
     struct PendingGuest {
         let dir: TempDir
         let ns: Namespace
+        /// Its network stack: a namespace behind virbr0 at its MAC, which answers the host for
+        /// the address it holds (a neighbour entry alone moves no held address).
+        let stack: Namespace
         static let mac = "52:54:00:00:00:77"
 
         func lease(_ address: String) {
-            // The guest uses its new address at once, as a DHCP client does: the host sees it.
+            // The guest takes its new address and uses it at once, as a DHCP client does: the
+            // host sees it, and the guest answers for it.
+            _ = Shell.capture("ip -n \(stack.name) addr flush dev eth0 && ip -n \(stack.name) addr add \(address)/24 dev eth0")
             _ = Shell.capture("ip netns exec \(ns.name) ip neigh replace \(address) lladdr \(Self.mac) dev virbr0 nud stale")
             let expiry = Int(Date().timeIntervalSince1970) + 3600
             dir.write("tree/var/lib/libvirt/dnsmasq/virbr0.status.new",
@@ -199,16 +204,21 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
         dir.write("tree/etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
         let domain = String(decoding: Fixtures.domain(name: "dyn", uuid: "00000000-0000-4000-8000-000000000077",
                                                       interfaces: Fixtures.interface(mac: PendingGuest.mac)), as: UTF8.self)
-        try Namespace.with { ns in
-            try Shell.run("ip netns exec \(ns.name) ip link add virbr0 type bridge && ip netns exec \(ns.name) ip link set virbr0 up")
+        try Namespace.with { ns in try Namespace.with { stack in
+            try Shell.run("""
+                ip -n \(ns.name) link add virbr0 type bridge && ip -n \(ns.name) link set virbr0 up &&
+                ip -n \(ns.name) link add vnet0 type veth peer name eth0 netns \(stack.name) &&
+                ip -n \(ns.name) link set vnet0 master virbr0 && ip -n \(ns.name) link set vnet0 up &&
+                ip -n \(stack.name) link set eth0 address \(PendingGuest.mac) && ip -n \(stack.name) link set eth0 up
+                """)
             #expect(run(ns, "apply").status == 0)
             let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
             defer { watch.stop() }
             let start = Shell.capture("ip netns exec \(ns.name) \(Paths.binary) \(arguments()) hook qemu -- dyn start begin -", input: domain)
             #expect(start.status == 0, "\(start.stderr)")
             dir.write("tree/run/libvirt/qemu/dyn.xml", "<domstatus state='running'>\(domain)</domstatus>\n")
-            try body(ns, watch, PendingGuest(dir: dir, ns: ns))
-        }
+            try body(ns, watch, PendingGuest(dir: dir, ns: ns, stack: stack))
+        } }
     }
 
     /// Following a guest's lease is the service's job however often it comes: a guest whose

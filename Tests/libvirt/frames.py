@@ -4,9 +4,12 @@
 #   frames.py IFACE announce ADDR MAC [GATEWAY]   # ARP request (IPv4) or neighbour solicitation
 #                                                 # (IPv6) for GATEWAY from ADDR at MAC: the host
 #                                                 # then has ADDR at MAC in its neighbour table
-#   frames.py IFACE dhcp-request MAC CLIENTID ADDR SERVER
+#   frames.py IFACE dhcp-request MAC CLIENTID ADDR SERVER [unicast]
 #                                                 # a DHCPREQUEST (INIT-REBOOT) for ADDR with any
-#                                                 # chaddr and client identifier
+#                                                 # chaddr and client identifier; with the broadcast
+#                                                 # flag, or without it (dnsmasq then answers by
+#                                                 # unicast, writing ADDR at MAC into its host's
+#                                                 # ARP table)
 #
 # What a guest does when it talks (announce), and what a guest owner can forge (any MAC in
 # either), as lab.sh and the tests need it. Raw AF_PACKET frames; the namespace's own MAC is
@@ -38,12 +41,12 @@ def announce(iface, addr, mac, gateway):
     ip6 = struct.pack('!IHBB', 0x60000000, len(body), 58, 255) + a.packed + dst
     s.send(b'\x33\x33' + dst[12:] + src + b'\x86\xdd' + ip6 + body)
 
-def dhcp_request(iface, chaddr, client, addr, server):
+def dhcp_request(iface, chaddr, client, addr, server, how='broadcast'):
     own = open('/sys/class/net/%s/address' % iface).read().strip()
     cid = bytes(int(x, 16) for x in client.split(':'))
     opts = (bytes([53, 1, 3]) + bytes([61, len(cid)]) + cid + bytes([50, 4]) + ipaddress.ip_address(addr).packed
             + bytes([54, 4]) + ipaddress.ip_address(server).packed + b'\xff')
-    bootp = (struct.pack('!BBBBIHH', 1, 1, 6, 0, 0x1234abcd, 0, 0x8000) + b'\0' * 16 + mac_bytes(chaddr) + b'\0' * 10
+    bootp = (struct.pack('!BBBBIHH', 1, 1, 6, 0, 0x1234abcd, 0, 0 if how == 'unicast' else 0x8000) + b'\0' * 16 + mac_bytes(chaddr) + b'\0' * 10
              + b'\0' * 192 + b'\x63\x82\x53\x63' + opts)
     udp = struct.pack('!HHHH', 68, 67, 8 + len(bootp), 0) + bootp
     ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, b'\0' * 4, b'\xff' * 4)
@@ -57,6 +60,6 @@ if __name__ == '__main__':
     if what == 'announce':
         announce(iface, sys.argv[3], sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else None)
     elif what == 'dhcp-request':
-        dhcp_request(iface, *sys.argv[3:7])
+        dhcp_request(iface, *sys.argv[3:8])
     else:
-        sys.exit('usage: frames.py IFACE announce ADDR MAC [GATEWAY] | dhcp-request MAC CLIENTID ADDR SERVER')
+        sys.exit('usage: frames.py IFACE announce ADDR MAC [GATEWAY] | dhcp-request MAC CLIENTID ADDR SERVER [unicast]')

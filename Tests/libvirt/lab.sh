@@ -12,6 +12,8 @@
 #   ./lab.sh dhcp [ADDR|release]  # busybox udhcpc in the guest ns: lease (ADDR: ask for it), or release
 #   ./lab.sh ping [IP]            # ICMP echo from guest ns (default 192.168.122.1), python raw socket
 #   ./lab.sh announce ADDR MAC    # frames from the guest ns naming ADDR at MAC (frames.py)
+#   ./lab.sh standin ADDR MAC     # another guest's stack: ADDR held at MAC in the guest ns, which
+#                                 # answers the host for it there (a macvlan on its eth0), and used
 #   ./lab.sh firewalld-reload [ARG]  # firewall-cmd --reload (or ARG, e.g. --complete-reload); FIREWALLD labs
 #   ./lab.sh status | notes
 #
@@ -436,6 +438,20 @@ guest_talks() {
   local a; for a in "$GUEST_IP" $GUEST_EXTRA_IPS "fd00:122::${GUEST_IP##*.}"; do announce "$a" "$GUEST_MAC"; done
 }
 
+# A second guest behind virbr0 without a second namespace: a macvlan on the guest's eth0 at MAC,
+# holding ADDR alone (a /32 or /128 adds no route beside eth0's), answers the host's ARP or NDP
+# question for ADDR at MAC, as a guest that holds it does; then it talks.
+standin() { # ADDR MAC
+  local dev="s${2//:/}"; dev=${dev:0:15}
+  ip -n "$GUEST" link show "$dev" >/dev/null 2>&1 || {
+    ip -n "$GUEST" link add "$dev" link eth0 type macvlan mode private
+    ip -n "$GUEST" link set "$dev" address "$2"
+    ip -n "$GUEST" link set "$dev" up
+  }
+  if [[ $1 == *:* ]]; then ip -n "$GUEST" addr add "$1/128" dev "$dev" nodad; else ip -n "$GUEST" addr add "$1/32" dev "$dev"; fi
+  announce "$1" "$2"
+}
+
 announce() { # ADDR MAC: frames from the guest ns naming ADDR at MAC (ARP, or NDP for IPv6)
   ip netns exec "$GUEST" "$PY" "${SELF%/*}/frames.py" eth0 announce "$1" "$2"
 }
@@ -686,6 +702,7 @@ case "${1:-}" in
   dhcp) shift; cmd_dhcp "$@" ;;
   ping) shift; cmd_ping "$@" ;;
   announce) shift; announce "$@" ;;
+  standin) shift; standin "$@" ;;
   firewalld-reload) shift; cmd_firewalld_reload "$@" ;;
   status) cmd_status ;;
   notes) cmd_notes ;;

@@ -39,12 +39,12 @@ public struct AddressDiscovery: Sendable {
             if case .lease(let address, let client) = choice {
                 found[family] = address
                 // A client identity binds the guest (once bound, it stays) only once its lease's
-                // address is seen in use at the guest's own MAC: a lease forged for its MAC
+                // address is answered for at the guest's own MAC: a lease forged for its MAC
                 // before it started (its own released or expired) would otherwise be its
                 // identity for good, and its own client's lease would move nothing.
                 let macs = Set(interfaces.map(\.mac))
                 let bridges = surroundings.bridges(for: address, interfaces: interfaces)
-                if client == known[family] || !surroundings.seen(address, on: bridges).isDisjoint(with: macs) { clients[family] = client }
+                if client == known[family] || surroundings.uses(address, at: macs, on: bridges) { clients[family] = client }
             }
         }
         guard !found.isEmpty else { return nil }

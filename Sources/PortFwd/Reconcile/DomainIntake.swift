@@ -98,7 +98,7 @@ public struct DomainIntake: Sendable {
     /// The same; `unseen` gets the new addresses a held address waits on (see below).
     public func followLease(_ guest: RunningGuest, surroundings: Surroundings, unseen: inout Set<IPAddress>) -> RunningGuest? {
         guard guest.addressSource == .pending || guest.addressSource == .lease else { return nil }
-        // The addresses it holds. (Its client identity is the one whose lease was seen in use
+        // The addresses it holds. (Its client identity is the one whose lease was answered for
         // at its MAC: `AddressDiscovery` records no other.)
         var current: [Family: IPAddress] = [:]
         if guest.addressSource == .lease {
@@ -109,11 +109,13 @@ public struct DomainIntake: Sendable {
         let known = guest.addressSource == .lease ? guest.leaseClients : [:]
         let found = AddressDiscovery(surroundings: surroundings).discover(guest.interfaces, known: known, current: current)
         var (a4, a6, source, clients) = found.map { ($0.address4, $0.address6, $0.source, $0.clients) } ?? (nil, nil, .pending, [:])
-        // A held address stays the guest's until the host sees the guest at its new one. A
+        // A held address stays the guest's until the guest answers the host at its new one. A
         // DHCPREQUEST carrying the guest's MAC and client identity is anyone's to send, and
         // dnsmasq moves the lease for it: following at once let another guest's owner switch
-        // this guest's forwards off, or hand them to an address of their choosing. A guest that
-        // really moved uses its new address, at its own MAC, and is followed then. Another
+        // this guest's forwards off, or hand them to an address of their choosing. Nor is the
+        // neighbour entry dnsmasq then writes at the guest's MAC (for a request without the
+        // broadcast flag) the guest's doing. A guest that really moved answers for its new
+        // address, at its own MAC, and is followed then (`Surroundings.uses`). Another
         // MAC's lease of the held address changes nothing either: any guest can ask dnsmasq
         // for an address it sees free, in a request naming any MAC.
         if guest.addressSource == .lease, source == .lease {
@@ -121,7 +123,7 @@ public struct DomainIntake: Sendable {
             for (family, held) in current {
                 guard let moved = family == .ipv4 ? a4 : a6, moved != held else { continue }
                 let bridges = surroundings.bridges(for: moved, interfaces: guest.interfaces)
-                guard surroundings.seen(moved, on: bridges).isDisjoint(with: macs) else { continue }
+                guard !surroundings.uses(moved, at: macs, on: bridges) else { continue }
                 unseen.insert(moved)
                 if family == .ipv4 { a4 = held } else { a6 = held }
                 clients[family] = guest.leaseClients[family]

@@ -42,6 +42,10 @@ public final class Watcher {
     private(set) var awaited: Set<IPAddress> = []
     /// The MACs of pending guests: a sighting of any of them may settle a lease dispute.
     private(set) var awaitedMACs: Set<MAC> = []
+    /// The new lease addresses held addresses wait on as of the last check, and how long the
+    /// service waits before it asks again (see `recheck`).
+    private var unseen: Set<IPAddress> = []
+    private var unseenWait = 0.0
     /// Repairs of other programs' changes so far, for STATUS.
     public private(set) var repairs = 0
     /// Writes the status for readers without root and the Prometheus textfile.
@@ -136,10 +140,24 @@ public final class Watcher {
         awaited = Set(outcome.pending.flatMap { p in
             [p.guest.address4, p.guest.address6, p.guest.metadata.address4, p.guest.metadata.address6].compactMap { $0 }
         }).union(outcome.unseenMoves)
+        unseen = outcome.unseenMoves
         // A pending guest in a lease dispute claims no address: the one it is seen using, at
         // its own MAC, settles it.
         awaitedMACs = Set(outcome.pending.flatMap { $0.guest.interfaces.map(\.mac) })
         if outcome.followDeferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
+    }
+
+    /// A lease move whose guest has not answered at its new address yet is looked at again
+    /// after 1, 2, 4 … 30 s, for as long as it waits: the guest may not have taken the address
+    /// yet when dnsmasq's answer wrote the lease and the neighbour entry, and its taking it may
+    /// change nothing the service hears. (A forged move waits so until its lease ends.)
+    func recheck() {
+        guard !unseen.isEmpty else {
+            unseenWait = 0
+            return
+        }
+        unseenWait = unseenWait == 0 ? 1 : min(unseenWait * 2, 30)
+        policy.remind(at: Self.now() + unseenWait, "a lease move its guest has not answered for yet")
     }
 
     /// What `apply` does, from the config file: at start and on reload.
@@ -153,6 +171,7 @@ public final class Watcher {
             change.syncWithLibvirt = true
             let outcome = try reconciler.reconcile(change)
             expect(after: outcome)
+            recheck()
             log.warnings(outcome.warnings.map(\.message), prefix: "watch \(why): ")
             log.info("watch \(why): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) guests installed"
                 + (outcome.pending.isEmpty ? "" : ", \(outcome.pending.count) pending") + ", \(milliseconds(since: started)) ms")
@@ -181,6 +200,8 @@ public final class Watcher {
     /// repair of another program's change.
     func check(after reasons: [String]) {
         let started = Self.now()
+        unseen = []
+        defer { recheck() }
         let result: WatchPolicy.CheckResult
         var checked: Plan?
         var failure: String?
@@ -196,8 +217,9 @@ public final class Watcher {
                 // A move is charged to its guest when seen here, whether or not the plan below
                 // still finds it (a lease that flips back meanwhile): the guest's bound is on
                 // the work its churn causes.
-                let (moved, deferred, unseen) = reconciler.libvirtMoved(limit: followLimit, consume: true)
-                awaited.formUnion(unseen)
+                let (moved, deferred, waiting) = reconciler.libvirtMoved(limit: followLimit, consume: true)
+                awaited.formUnion(waiting)
+                unseen = waiting
                 if deferred, let at = followLimit.next() { policy.remind(at: at, "a DHCP lease held back by its guest's bound") }
                 // Nothing learnt of the firewall either way: the policy hears no result.
                 if !moved { return }

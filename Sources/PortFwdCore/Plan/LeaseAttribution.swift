@@ -6,7 +6,7 @@
 /// - once a guest follows a lease, its record keeps that lease's client identity, and only a
 ///   lease of that identity moves it;
 /// - a guest with no identity yet takes the lease of the one client that holds current leases
-///   for its MAC; of several clients, the one whose address the guest is seen using at its MAC;
+///   for its MAC; of several clients, the one whose address the guest answers for at its MAC;
 ///   otherwise a dispute, and the guest waits.
 public enum LeaseAttribution {
     public enum Choice: Sendable, Equatable {
@@ -38,10 +38,10 @@ public enum LeaseAttribution {
             let clients = Set(leases.map(\.client))
             if clients.count == 1 { return .lease(newest.address, client: newest.client) }
             if let current, let held = leases.first(where: { $0.address == current }) { return .lease(held.address, client: held.client) }
-            // Of several, the one lease whose address the guest is seen using, at its own MAC:
+            // Of several, the one lease whose address the guest answers for, at its own MAC:
             // a forger's second lease cannot hold a restarting guest in a dispute, unless the
             // forger also forges frames at this guest's MAC (which clean-traffic stops).
-            let used = leases.filter { surroundings.seen($0.address, on: [bridge]).contains(iface.mac) }
+            let used = leases.filter { surroundings.uses($0.address, at: [iface.mac], on: [bridge]) }
             if Set(used.map(\.client)).count == 1, let mine = used.first { return .lease(mine.address, client: mine.client) }
             let named = leases.prefix(3).map { "\($0.address) (client \($0.client.isEmpty ? "none" : LogText.line($0.client)))" }
             return .disputed("\(clients.count) DHCP clients hold current leases for \(iface.mac) on \(bridge): \(named.joined(separator: ", ")); "

@@ -340,9 +340,10 @@ enum Addresses {
         if !against.isEmpty { return disputed(against, wait) }
         // A guest's own word (metadata in one command, a DHCP request with any MAC in it)
         // counts once the host has seen the guest use the address, at its own MAC, on its own
-        // network: the host would deliver the forward's packets there. Otherwise a guest could
-        // name another's address the host has not met yet, and reach it once it has.
-        if !bridges.isEmpty, around().seen(claim.address, on: bridges).isDisjoint(with: c.macs) {
+        // network, and the guest answers the host for it there: the host would deliver the
+        // forward's packets there. Otherwise a guest could name another's address the host has
+        // not met yet, and reach it once it has.
+        if !bridges.isEmpty, !around().uses(claim.address, at: c.macs, on: bridges) {
             let at = c.macs.map(\.value).sorted().joined(separator: ", ")
             return "guest \(c.name): its \(claim.source) address \(claim.address) is not yet seen in use at its MAC (\(at)) on \(bridges.sorted().joined(separator: ", ")); "
                 + "forwards to it wait until the host has seen it there"

@@ -14,15 +14,20 @@ public struct Surroundings: Sendable {
     public var listeners: [Listener]
     /// The process that holds a socket (by inode), for messages.
     public var owner: @Sendable (UInt64) -> String?
+    /// Whether the MAC of a neighbour entry answers the host's own question for its address
+    /// now (`NeighbourQuestion`): the system layer asks on the wire; tests model who answers.
+    public var answers: @Sendable (Neighbour) -> Bool
 
     public init(networks: [String: NetworkDefinition] = [:], hostAddresses: Set<IPAddress> = [], leases: LeaseTable = LeaseTable(),
-                neighbours: [Neighbour] = [], listeners: [Listener] = [], owner: @escaping @Sendable (UInt64) -> String? = { _ in nil }) {
+                neighbours: [Neighbour] = [], listeners: [Listener] = [], owner: @escaping @Sendable (UInt64) -> String? = { _ in nil },
+                answers: @escaping @Sendable (Neighbour) -> Bool = { _ in true }) {
         self.networks = networks
         self.hostAddresses = hostAddresses
         self.leases = leases
         self.neighbours = Dictionary(grouping: neighbours, by: \.address)
         self.listeners = listeners
         self.owner = owner
+        self.answers = answers
     }
 
     /// The host services (root's or a system user's sockets) a forward of `spec` would hide,
@@ -63,6 +68,16 @@ public struct Surroundings: Sendable {
     /// The MACs the host delivers `address` to on these bridges (on any interface, when none).
     public func seen(_ address: IPAddress, on bridges: Set<String>) -> Set<MAC> {
         Set((neighbours[address] ?? []).filter { bridges.isEmpty || bridges.contains($0.interface) }.map(\.mac))
+    }
+
+    /// Whether the guest is in use of `address` at one of its own MACs, on these bridges: the
+    /// host's neighbour table has it there, and that MAC answers the host's question for it.
+    /// What moves a held lease address or binds a lease's client to a guest. A neighbour entry
+    /// alone does not: dnsmasq writes one for a DHCP request naming any MAC.
+    public func uses(_ address: IPAddress, at macs: Set<MAC>, on bridges: Set<String>) -> Bool {
+        (neighbours[address] ?? []).contains { n in
+            (bridges.isEmpty || bridges.contains(n.interface)) && macs.contains(n.mac) && answers(n)
+        }
     }
 
     /// Whether `address` lies in any isolated libvirt network (no `<forward>`), whichever

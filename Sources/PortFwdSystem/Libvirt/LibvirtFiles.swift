@@ -14,14 +14,18 @@ public struct LibvirtFiles: Sendable {
     public let paths: LibvirtPaths
     /// Lease files parsed once per change: a long-running service shares one.
     let leaseCache: LeaseCache
-    /// The host's neighbour tables (the kernel's, but for tests).
+    /// The host's neighbour tables (the kernel's, but for tests), and whether an entry's MAC
+    /// answers for its address (asked on the wire, but for tests).
     let neighbours: @Sendable () -> [Neighbour]
+    let answers: @Sendable (Neighbour) -> Bool
 
     public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache(),
-                neighbours: @escaping @Sendable () -> [Neighbour] = Neighbours.current) {
+                neighbours: @escaping @Sendable () -> [Neighbour] = Neighbours.current,
+                answers: @escaping @Sendable (Neighbour) -> Bool = NeighbourProbe.answers) {
         self.paths = paths
         self.leaseCache = leaseCache
         self.neighbours = neighbours
+        self.answers = answers
     }
 
     /// Every network definition, by name; runtime state wins over the persistent definition
@@ -69,7 +73,7 @@ public struct LibvirtFiles: Sendable {
     public func surroundings(now: Date, networks known: [String: NetworkDefinition]? = nil) -> Surroundings {
         Surroundings(networks: known ?? networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now),
                      neighbours: neighbours(), listeners: HostSockets.listening(procNet: paths.procNet),
-                     owner: { HostSockets.owner(of: $0) })
+                     owner: { HostSockets.owner(of: $0) }, answers: answers)
     }
 
     /// The domains libvirt reports running: one status file per active domain. A file that

@@ -52,7 +52,7 @@ final class FakeHost: @unchecked Sendable {
     let neighbourTable = NeighbourTable()
     var libvirt: LibvirtFiles {
         let table = neighbourTable
-        return LibvirtFiles(paths: LibvirtPaths(root: tree.path), neighbours: { table.entries })
+        return LibvirtFiles(paths: LibvirtPaths(root: tree.path), neighbours: { table.entries }, answers: { table.answers($0) })
     }
 
     func host(override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> Host {
@@ -99,19 +99,42 @@ extension FirewallBackend {
 /// Ours, not Foundation's `Host`.
 typealias Host = PortFwd.Host
 
-/// A neighbour table tests write: which MAC the host delivers an address to, on which bridge.
+/// A neighbour table tests write: which MAC the host delivers an address to, on which bridge,
+/// and which of those entries a guest behind the MAC answers for (the host's own question).
 final class NeighbourTable: @unchecked Sendable {
     private let lock = NSLock()
     private var _entries: [Neighbour] = []
+    private var answering: Set<Neighbour> = []
     var entries: [Neighbour] { lock.withLock { _entries } }
 
-    /// `address` seen at `mac` on `interface`, replacing what the table had for it there.
+    /// `address` used at `mac` on `interface`, replacing what the table had for it there: the
+    /// guest behind `mac` answers for it.
     func see(_ address: String, at mac: String, on interface: String = "virbr0") {
+        put(address, at: mac, on: interface, answered: true)
+    }
+
+    /// An entry someone else wrote (dnsmasq, for a DHCP request naming `mac`; a forged frame):
+    /// in the table, but nobody at `mac` answers for `address`.
+    func inject(_ address: String, at mac: String, on interface: String = "virbr0") {
+        put(address, at: mac, on: interface, answered: false)
+    }
+
+    private func put(_ address: String, at mac: String, on interface: String, answered: Bool) {
+        let entry = Neighbour(address: IPAddress(address)!, mac: MAC(mac)!, interface: interface)
         lock.withLock {
-            _entries.removeAll { $0.address == IPAddress(address)! && $0.interface == interface }
-            _entries.append(Neighbour(address: IPAddress(address)!, mac: MAC(mac)!, interface: interface))
+            _entries.removeAll { $0.address == entry.address && $0.interface == interface }
+            answering = answering.filter { $0.address != entry.address || $0.interface != interface }
+            _entries.append(entry)
+            if answered { answering.insert(entry) }
         }
     }
 
-    func forget(_ address: String) { lock.withLock { _entries.removeAll { $0.address == IPAddress(address)! } } }
+    func answers(_ entry: Neighbour) -> Bool { lock.withLock { answering.contains(entry) } }
+
+    func forget(_ address: String) {
+        lock.withLock {
+            _entries.removeAll { $0.address == IPAddress(address)! }
+            answering = answering.filter { $0.address != IPAddress(address)! }
+        }
+    }
 }

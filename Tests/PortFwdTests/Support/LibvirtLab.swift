@@ -223,6 +223,10 @@ final class LibvirtLab {
     /// a guest owner forges a frame.
     func announce(_ address: String, mac: String) throws { try lab("announce \(address) \(mac)") }
 
+    /// Another guest's network stack at `mac`, holding `address`: it answers the host's question
+    /// for it there, as a guest that uses the address does (`lab.sh standin`).
+    func standIn(_ address: String, mac: String) throws { try lab("standin \(address) \(mac)") }
+
     /// A socat server in the guest namespace answering with the address it was reached on.
     func serveInGuest(port: Int) throws {
         // One server per family: a dual-stack socket would name IPv4 peers ::ffff:a.b.c.d.
