@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PortFwd
 @testable import PortFwdCore
@@ -58,6 +59,91 @@ import Testing
         ])
         _ = try reconciler.reconcile(.reapply)
         #expect(try reconciler.drift(from: plan) == [])
+    }
+
+    /// The installed table with `edit` made to its rules behind our back, as another program would.
+    func tamper(_ edit: (inout NftTable) throws -> Void) throws {
+        var table = try #require(host.nft.table)
+        try edit(&table)
+        _ = try host.nft.run(NftRenderer().render(table))
+    }
+
+    func index(_ table: NftTable, _ chain: String) throws -> Int { try #require(table.chains.firstIndex { $0.name == chain }) }
+
+    /// The DNAT rule for open forwards on every address swapped for a plain accept: the same
+    /// number of rules, and still drift, named by chain and role; one reconcile puts it back.
+    @Test func aRuleReplacedByAnotherOfTheSameCountIsNamedAndRepaired() throws {
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        let before = try #require(host.nft.table?.chain("dnat4")?.rules.map(\.comment))
+        try tamper { table in
+            let dnat4 = try index(table, "dnat4")
+            table.chains[dnat4].rules[2] = NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept")
+        }
+        #expect(host.nft.table?.chain("dnat4")?.rules.count == before.count)
+        #expect(try reconciler.drift(from: plan) == [
+            "table inet libvirt_portfwd: chain dnat4: its rule open-any was replaced by a rule that is not ours",
+        ])
+        _ = try reconciler.reconcile(.reapply)
+        #expect(try reconciler.drift(from: plan) == [])
+        #expect(host.nft.table?.chain("dnat4")?.rules.map(\.comment) == before)
+    }
+
+    /// A rule of someone else's in our chain, one of ours taken out, and one of ours with
+    /// another statement under its role (as an older plan with another mark wrote it): each
+    /// named; and one reconcile repairs them all.
+    @Test func extraMissingAndRewrittenRulesAreNamed() throws {
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        try tamper { table in
+            let prerouting = try index(table, "prerouting"), forwarded = try index(table, "forwarded"), dnat6 = try index(table, "dnat6")
+            table.chains[prerouting].rules.insert(NftRule("tcp dport 22 accept"), at: 1)
+            table.chains[forwarded].rules.removeAll { $0.identity?.role == "hairpin" }
+            let older = table.chains[dnat6].rules[3].text.replacingOccurrences(of: "0x10000000", with: "0x4")
+            table.chains[dnat6].rules[3] = NftRule(older, role: "allow-any")
+        }
+        #expect(try reconciler.drift(from: plan) == [
+            "table inet libvirt_portfwd: chain dnat6: its rule allow-any is not the plan's",
+            "table inet libvirt_portfwd: chain forwarded lacks its rule hairpin",
+            "table inet libvirt_portfwd: chain prerouting holds a rule that is not ours",
+        ])
+        _ = try reconciler.reconcile(.reapply)
+        #expect(try reconciler.drift(from: plan) == [])
+    }
+
+    /// Our own rules, all there, in another order: the order is what makes them work.
+    @Test func rulesInAnotherOrderAreNamedOnce() throws {
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        try tamper { table in table.chains[try index(table, "dnat4")].rules.reverse() }
+        #expect(try reconciler.drift(from: plan) == ["table inet libvirt_portfwd: chain dnat4 holds rules of the plan in another order"])
+        _ = try reconciler.reconcile(.reapply)
+        #expect(try reconciler.drift(from: plan) == [])
+    }
+
+    /// A rule of ours that another plan has (a count rule for IPv6 over UDP) is named by its
+    /// role, and one of the plan's moved past another is an order, not a loss and a gain.
+    @Test func aRuleOfAnotherPlanAndAMovedRuleAreNamed() throws {
+        let planned = NftTable(plan: try Fixtures.plan(Self.config))
+        var held = planned
+        let forwarded = try index(held, "forwarded")
+        #expect(planned.chains[forwarded].rules.map { $0.identity?.role } == ["hairpin", "fwd4_any-tcp"])
+        held.chains[forwarded].rules.append(CountSet(.dnat, .ipv6, .any).rule(.udp))
+        held.chains[forwarded].rules.swapAt(0, 1)
+        #expect(held.drift(from: planned).map(\.description) == [
+            "chain forwarded holds a rule fwd6_any-udp that is not in the plan",
+            "chain forwarded holds rules of the plan in another order",
+        ])
+        // Labelled or not, what stands in a rule's place is a replacement; what is left, missing.
+        held.chains[forwarded].rules = [NftRule("counter"), NftRule("counter")]
+        #expect(held.drift(from: planned).map(\.description) == [
+            "chain forwarded: its rule hairpin was replaced by a rule that is not ours",
+            "chain forwarded: its rule fwd4_any-tcp was replaced by a rule that is not ours",
+        ])
+        held.chains[forwarded].rules = []
+        #expect(held.drift(from: planned).map(\.description) == [
+            "chain forwarded lacks its rule hairpin", "chain forwarded lacks its rule fwd4_any-tcp",
+        ])
     }
 
     /// A set swapped for one of another declaration is named as such, not element by element.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
+import PortFwdCore
 import PortFwdSystem
 
 /// `watch` as a process in a namespace of its own, logging to a file.
@@ -87,6 +88,53 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             // The rules are in before the service writes its line about them.
             try waitFor("the repair to be logged") { watch.log.contains("admission rule in iptables-nft FORWARD is missing") }
             #expect(run(ns, "status").status == 0)
+        }
+    }
+
+    /// A rule of ours replaced by another in place (the same number of rules, the DNAT gone):
+    /// `status` names it by chain and role, and the running service puts it back.
+    @Test func aRuleReplacedInPlaceIsNamedAndRepaired() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            #expect(run(ns, "apply --all").status == 0)
+            func dnat4() throws -> [NftJSON.Rule] {
+                try NftJSON.rules(try Shell.run("ip netns exec \(ns.name) nft -j -a list chain inet libvirt_portfwd dnat4"))
+            }
+            let before = try dnat4()
+            let open = try #require(before.first { $0.comment.flatMap { RuleIdentity(comment: $0) }?.role == "open-any" })
+            let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
+            defer { watch.stop() }
+            try Shell.run("ip netns exec \(ns.name) nft replace rule inet libvirt_portfwd dnat4 handle \(open.handle) "
+                          + "meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept")
+            try waitFor("the rule to come back, with its identity") {
+                let now = try dnat4()
+                return now.map(\.comment) == before.map(\.comment)
+            }
+            try waitFor("the repair to be logged") {
+                watch.log.contains("watch: repaired after") && watch.log.contains("chain dnat4: its rule open-any was replaced by a rule that is not ours")
+            }
+            #expect(run(ns, "status").status == 0)
+        }
+    }
+
+    /// `status` on the same tampering, without the service: named, and not success.
+    @Test func statusNamesARuleReplacedInPlace() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            #expect(run(ns, "apply --all").status == 0)
+            let listing = try Shell.run("ip netns exec \(ns.name) nft -j -a list chain inet libvirt_portfwd dnat4")
+            let open = try #require(try NftJSON.rules(listing).first { $0.comment.flatMap { RuleIdentity(comment: $0) }?.role == "open-any" })
+            let count = try NftJSON.rules(listing).count
+            try Shell.run("ip netns exec \(ns.name) nft replace rule inet libvirt_portfwd dnat4 handle \(open.handle) "
+                          + "meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept")
+            let after = try NftJSON.rules(try Shell.run("ip netns exec \(ns.name) nft -j -a list chain inet libvirt_portfwd dnat4"))
+            #expect(after.count == count, "replaced in place: the same number of rules")
+            let status = run(ns, "status")
+            #expect(status.status != 0)
+            #expect((status.stdout + status.stderr).contains("table inet libvirt_portfwd: chain dnat4: its rule open-any was replaced by a rule that is not ours"),
+                    "\(status.stdout)\(status.stderr)")
+            #expect(run(ns, "apply --all").status == 0)
+            #expect(run(ns, "status").status == 0, "the next apply put it back")
         }
     }
 

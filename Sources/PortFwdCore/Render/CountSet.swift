@@ -53,14 +53,14 @@ public struct CountSet: Hashable, Sendable {
     /// The rule that counts one protocol's packets into this set, by their connection's
     /// original destination: `ct original proto-dst` needs the protocol named before it. It
     /// returns on a match, so a packet is looked up once in the usual case (one port on every
-    /// address), whatever the number of forwards.
+    /// address), whatever the number of forwards. Its role names set and protocol: `fwd4_any-tcp`.
     public func rule(_ proto: Proto) -> NftRule {
-        let port = "ct original proto-dst"
+        let port = "ct original proto-dst", role = "\(name)-\(proto.rawValue)"
         switch kind {
         case .any:
-            return NftRule("meta nfproto \(family.nftproto) meta l4proto \(proto.rawValue) meta l4proto . \(port) @\(name) return")
+            return NftRule("meta nfproto \(family.nftproto) meta l4proto \(proto.rawValue) meta l4proto . \(port) @\(name) return", role: role)
         case .bound, .ranges:
-            return NftRule("meta l4proto \(proto.rawValue) ct original \(family.nft) daddr . meta l4proto . \(port) @\(name) return")
+            return NftRule("meta l4proto \(proto.rawValue) ct original \(family.nft) daddr . meta l4proto . \(port) @\(name) return", role: role)
         }
     }
 }

@@ -30,13 +30,16 @@ public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    /// The comment text that carries it: `libvirt-portfwd plan 0123456789abcdef`.
+    /// The comment text that carries it in the iptables backend's rule:
+    /// `libvirt-portfwd plan 0123456789abcdef`. Our nftables table has it after the forward
+    /// chain rule's identity.
     public var comment: String { "libvirt-portfwd plan \(self)" }
 
-    /// The fingerprint in such a comment, if it is one.
+    /// The fingerprint in such a comment, or after a rule's identity in one
+    /// (`libvirt-portfwd count-in 1a2b3c4d plan 0123456789abcdef`, see `RuleIdentity`).
     public static func inComment(_ comment: some StringProtocol) -> Fingerprint? {
-        let prefix = "libvirt-portfwd plan "
-        guard comment.hasPrefix(prefix) else { return nil }
-        return Fingerprint(hex: comment.dropFirst(prefix.count))
+        let words = comment.split(separator: " ")
+        guard words.first == "libvirt-portfwd", let plan = words.lastIndex(of: "plan"), plan == words.count - 2 else { return nil }
+        return Fingerprint(hex: words[plan + 1])
     }
 }

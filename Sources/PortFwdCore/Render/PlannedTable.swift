@@ -84,15 +84,22 @@ extension NftTable {
     /// renderer fills it in from the text around it.
     public static let fingerprintPlaceholder = "@FINGERPRINT@"
 
+    /// The forward chain's rule: its identity, then the plan's fingerprint.
+    static func countIn(_ mark: Mark) -> NftRule {
+        var rule = NftRule("ct mark & \(mark) == \(mark) jump forwarded", role: "count-in")
+        rule.comment! += " plan \(fingerprintPlaceholder)"
+        return rule
+    }
+
     private static func chains(_ s: Settings, isolated: [String], mark: Mark) -> [NftChain] {
-        let local = [NftRule("ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4"),
-                     NftRule("ip6 daddr != ::1 fib daddr type local jump dnat6")]
+        let local = [NftRule("ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4", role: "local4"),
+                     NftRule("ip6 daddr != ::1 fib daddr type local jump dnat6", role: "local6")]
         var prerouting = local
         if !isolated.isEmpty {
             // One rule per bridge, its name matched exactly (`InterfaceMatch`): a wildcard in a
             // set of names would need an interval set.
             prerouting.insert(contentsOf: isolated.enumerated().map { i, bridge in
-                NftRule("iifname \(InterfaceMatch.nft(bridge)) return",
+                NftRule("iifname \(InterfaceMatch.nft(bridge)) return", role: "isolate",
                         notes: i == 0 ? ["Isolated libvirt networks: their guests may reach nothing beyond their bridge."] : [])
             }, at: 0)
         }
@@ -108,10 +115,13 @@ extension NftTable {
             let tag = "ct mark set ct mark | \(mark) dnat \(v.nft) to"
             let any = "meta l4proto . th dport map @dnat\(v.suffix)_any", bound = "\(v.nft) daddr . meta l4proto . th dport map @dnat\(v.suffix)_bound"
             chains.append(NftChain(name: "dnat\(v.suffix)", notes: ["An open or allow set admits the client and confirms the key is ours before the mark is set."], rules: [
-                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) daddr . meta l4proto . th dport @open\(v.suffix)_bound \(tag) \(bound)"),
-                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . \(v.nft) daddr . meta l4proto . th dport @allow\(v.suffix)_bound \(tag) \(bound)"),
-                NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v.suffix)_any \(tag) \(any)"),
-                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . meta l4proto . th dport @allow\(v.suffix)_any \(tag) \(any)"),
+                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) daddr . meta l4proto . th dport @open\(v.suffix)_bound \(tag) \(bound)",
+                        role: "open-bound"),
+                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . \(v.nft) daddr . meta l4proto . th dport @allow\(v.suffix)_bound \(tag) \(bound)",
+                        role: "allow-bound"),
+                NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v.suffix)_any \(tag) \(any)", role: "open-any"),
+                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . meta l4proto . th dport @allow\(v.suffix)_any \(tag) \(any)",
+                        role: "allow-any"),
             ]))
         }
         // Our connections are counted twice on the forward path: as they enter it, before any
@@ -120,21 +130,22 @@ extension NftTable {
         chains.append(NftChain(name: "forward", notes: ["Counts and tags, first of every chain on the hook; admission into the other firewalls",
                                                         "is a separate, mark-scoped rule in theirs."],
                                hook: NftHook(type: "filter", hook: "forward", priority: NftHook.first),
-                               rules: [NftRule("ct mark & \(mark) == \(mark) jump forwarded", comment: "libvirt-portfwd plan \(fingerprintPlaceholder)")]))
+                               rules: [Self.countIn(mark)]))
         var forwarded: [NftRule] = []
         if s.hairpin {
-            forwarded.append(NftRule("ct state new fib daddr . iif oif exists meta mark set meta mark | \(mark)",
+            forwarded.append(NftRule("ct state new fib daddr . iif oif exists meta mark set meta mark | \(mark)", role: "hairpin",
                                      notes: ["Hairpin: the client sits on the guest's own link, so the guest would answer it",
                                              "directly and bypass the DNAT. Tag the packet for masquerade."]))
         }
         chains.append(NftChain(name: "forwarded", rules: forwarded))
         chains.append(NftChain(name: "delivery", notes: ["Counts what every other firewall's forward chains let through: last on the hook."],
                                hook: NftHook(type: "filter", hook: "forward", priority: NftHook.last),
-                               rules: [NftRule("ct mark & \(mark) == \(mark) jump delivered")]))
+                               rules: [NftRule("ct mark & \(mark) == \(mark) jump delivered", role: "count-out")]))
         chains.append(NftChain(name: "delivered", rules: []))
         if s.hairpin {
             chains.append(NftChain(name: "postrouting", hook: NftHook(type: "nat", hook: "postrouting", priority: 100, priorityText: "srcnat"),
-                                   rules: [NftRule("meta mark & \(mark) == \(mark) meta mark set meta mark & \(mark.inverse) masquerade")]))
+                                   rules: [NftRule("meta mark & \(mark) == \(mark) meta mark set meta mark & \(mark.inverse) masquerade",
+                                                   role: "masquerade")]))
         }
         return chains
     }

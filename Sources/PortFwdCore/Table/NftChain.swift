@@ -1,6 +1,7 @@
 /// A chain: an optional base-chain hook and its rules. Rules are statements this tool writes
-/// from typed values (`Mark`, `Family`, bridge names); only their number is compared with the
-/// kernel, whose listing of a rule is an expression tree, and the plan's fingerprint in the
+/// from typed values (`Mark`, `Family`, bridge names), each with its `RuleIdentity` in its
+/// comment: the kernel lists a rule as an expression tree, but keeps the comment verbatim, so
+/// rules are compared with the kernel's by identity and order; the plan's fingerprint in the
 /// forward chain's comment says which plan they came from.
 public struct NftChain: Sendable {
     public var name: String
@@ -64,7 +65,8 @@ public struct NftRule: Sendable {
     /// The `#` lines above it.
     public var notes: [String]
     public var text: String
-    /// The rule's comment, when it carries one (the plan's fingerprint in `forward`).
+    /// The rule's comment, when it carries one: its identity, and in `forward` the plan's
+    /// fingerprint after it.
     public var comment: String?
 
     public init(_ text: String, notes: [String] = [], comment: String? = nil) {
@@ -72,4 +74,12 @@ public struct NftRule: Sendable {
         self.notes = notes
         self.comment = comment
     }
+
+    /// A rule of ours: its comment names `role` and digests `text`.
+    public init(_ text: String, role: String, notes: [String] = []) {
+        self.init(text, notes: notes, comment: RuleIdentity(role: role, statement: text).comment)
+    }
+
+    /// Who the rule says it is; nil for a rule without a comment of ours.
+    public var identity: RuleIdentity? { comment.flatMap { RuleIdentity(comment: $0) } }
 }

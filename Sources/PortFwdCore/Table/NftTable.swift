@@ -31,7 +31,7 @@ public struct NftTable: Sendable {
         chains.lazy.flatMap(\.rules).compactMap { $0.comment.flatMap(Fingerprint.inComment) }.first
     }
 
-    /// How this table (the installed one) differs from `plan`: by set, element and chain.
+    /// How this table (the installed one) differs from `plan`: by set, element, chain and rule.
     public func drift(from plan: NftTable) -> [TableDrift] {
         var result: [TableDrift] = []
         let have = Dictionary(sets.map { ($0.name, $0) }) { a, _ in a }
@@ -54,11 +54,11 @@ public struct NftTable: Sendable {
         for chain in plan.chains {
             if let held = haveHooks[chain.name], held != chain.hook { result.append(.hook(chain.name, held: held, planned: chain.hook)) }
         }
-        let haveRules = Dictionary(chains.map { ($0.name, $0.rules.count) }) { a, _ in a }
-        let wantRules = Dictionary(plan.chains.map { ($0.name, $0.rules.count) }) { a, _ in a }
-        for name in Set(haveRules.keys).union(wantRules.keys).sorted() where haveRules[name] != wantRules[name] {
-            switch (haveRules[name], wantRules[name]) {
-            case let (held?, planned?): result.append(.rules(name, held: held, planned: planned))
+        let haveChains = Dictionary(chains.map { ($0.name, $0) }) { a, _ in a }
+        let wantChains = Dictionary(plan.chains.map { ($0.name, $0) }) { a, _ in a }
+        for name in Set(haveChains.keys).union(wantChains.keys).sorted() {
+            switch (haveChains[name], wantChains[name]) {
+            case let (held?, planned?): result += held.ruleDrift(from: planned)
             case (nil, _): result.append(.missingChain(name))
             case (_, nil): result.append(.extraChain(name))
             }

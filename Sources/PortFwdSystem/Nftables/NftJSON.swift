@@ -30,8 +30,8 @@ public enum NftJSON {
         try items(text).compactMap { $0["rule"] }.compactMap(rule)
     }
 
-    /// A listing of a table, a set or a chain, as the model. Rules keep their comment only:
-    /// their statements are compared by number (see `NftChain`).
+    /// A listing of a table, a set or a chain, as the model. Rules keep their comment only,
+    /// which holds their identity: the kernel's expression tree is not read back into text.
     public static func table(_ text: String) throws(PortFwdError) -> NftTable {
         var table = NftTable()
         var chains: [String: Int] = [:]
