@@ -68,8 +68,9 @@ try:
     # work. A new domain each rep (the same name, MAC and forward, a new UUID), as a guest's
     # restart would be: the service bounds how often it follows one guest's moves, and the
     # bench measures a prompt follow, not that bound.
-    # The vanished address was last seen at the guest's MAC; the guest namespace answers at it
-    # on .11. A lease counts once the host has seen the guest use the address.
+    # The guest holds .99 (it answers the host's ARP request there) but takes no connection on
+    # it, and serves on .11. A lease counts once the host has seen the guest use the address,
+    # at its MAC, and the guest answers for it.
     host("ip", "neigh", "replace", "192.168.122.99", "lladdr", MAC, "dev", "virbr0", "nud", "stale")
     host("ip", "neigh", "replace", "192.168.122.11", "lladdr", MAC, "dev", "virbr0", "nud", "stale")
     leases, xml = [], None
@@ -82,7 +83,7 @@ try:
         lease("192.168.122.99")
         host(BIN, *ARGS, "hook", "qemu", "--", "dyn", "start", "begin", "-", stdin=xml)
         open(f"{TREE}/run/libvirt/qemu/dyn.xml", "w").write(f"<domstatus state='running'>{xml}</domstatus>\n")
-        wait(lambda: "192.168.122.99" in dnat(), "the forward to a vanished address")
+        wait(lambda: "192.168.122.99" in dnat(), "the forward to an address that takes no connection")
         # .11, not web1's .10: an address belongs to one guest (a lease of a configured
         # guest's address is refused), and the guest namespace answers on both.
         lease("192.168.122.11")

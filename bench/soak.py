@@ -19,6 +19,7 @@ import json, os, random, subprocess, sys, time
 BIN, SECONDS, OUT = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 LEASES = int(sys.argv[sys.argv.index("--leases") + 1]) if "--leases" in sys.argv else int(SECONDS * 200)
 NS = f"pfsoak{os.getpid()}"
+GUEST = f"pfsoakg{os.getpid()}"
 D = f"{OUT}/soak"
 TREE, STATE = f"{D}/tree", f"{D}/state"
 ARGS = ["--config", f"{D}/soak.toml", "--state-dir", STATE, "--libvirt-root", TREE]
@@ -60,13 +61,22 @@ def dnat():
     return ns("nft", "list", "map", "inet", "libvirt_portfwd", "dnat4_any", check=False)
 
 subprocess.run(["ip", "netns", "add", NS], check=True)
+subprocess.run(["ip", "netns", "add", GUEST], check=True)
 watch = flood = None
 try:
     ns("ip", "link", "set", "lo", "up")
     ns("ip", "link", "add", "virbr0", "type", "bridge")
     ns("ip", "link", "set", "virbr0", "up")
-    # The leased addresses, seen at the guest's MAC: a lease counts once the host has seen it used.
+    # The leased addresses, seen at the guest's MAC and held by its stack, a namespace behind
+    # virbr0 at that MAC: a lease counts once the host has seen it used there and the guest
+    # answers the host's ARP request for it.
+    ns("ip", "link", "add", "vnet0", "type", "veth", "peer", "name", "eth0", "netns", GUEST)
+    ns("ip", "link", "set", "vnet0", "master", "virbr0", "up")
+    guest = lambda *argv: subprocess.run(["ip", "-n", GUEST, *argv], check=True)
+    guest("link", "set", "eth0", "address", MAC)
+    guest("link", "set", "eth0", "up")
     for last in list(range(100, 200)) + [250]:
+        guest("addr", "add", f"192.168.122.{last}/32", "dev", "eth0")
         ns("ip", "neigh", "replace", f"192.168.122.{last}", "lladdr", MAC, "dev", "virbr0", "nud", "permanent")
     open(f"{TREE}/etc/libvirt/qemu/networks/default.xml", "w").write(
         "<network><name>default</name><forward mode='nat'/><bridge name='virbr0'/><ip address='192.168.122.1' netmask='255.255.255.0'/></network>\n")
@@ -173,3 +183,4 @@ finally:
         except subprocess.TimeoutExpired:
             watch.kill()
     subprocess.run(["ip", "netns", "del", NS], check=False)
+    subprocess.run(["ip", "netns", "del", GUEST], check=False)

@@ -40,7 +40,13 @@ struct GlobalOptions {
 
     var store: StateStore { StateStore(directory: Locations.stateDirectory(option: stateDir)) }
 
-    var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: libvirtRoot ?? "")) }
+    /// How long the host waits for a guest to answer for an address (`NeighbourProbe`).
+    var probeTimeout = NeighbourProbe.timeout
+
+    var libvirt: LibvirtFiles {
+        let timeout = probeTimeout
+        return LibvirtFiles(paths: LibvirtPaths(root: libvirtRoot ?? ""), answers: { NeighbourProbe.answers($0, within: timeout) })
+    }
 
     /// Everything the options say, for the library.
     var setup: Setup {

@@ -28,8 +28,15 @@ enum Hook {
         ],
         run: runNetwork)
 
+    /// The options, with the hook's short wait for a guest's answer.
+    static func options(_ arguments: Arguments) -> GlobalOptions {
+        var options = GlobalOptions(arguments)
+        options.probeTimeout = NeighbourProbe.hookTimeout
+        return options
+    }
+
     static func runQemu(_ arguments: Arguments) throws {
-        let setup = GlobalOptions(arguments).setup
+        let setup = options(arguments).setup
         let guest = arguments.positionals[0]
         let operation = HookOperation.named(arguments.positionals[1])
         // All of stdin first: libvirt writes the XML whatever the operation, and migrate and
@@ -48,7 +55,7 @@ enum Hook {
     }
 
     static func runNetwork(_ arguments: Arguments) throws {
-        let setup = GlobalOptions(arguments).setup
+        let setup = options(arguments).setup
         let network = arguments.positionals[0], operation = arguments.positionals[1]
         _ = Stdin.read(limit: 0)
         guard operation == "started" else { return }

@@ -47,7 +47,9 @@ import Testing
         print("OwnershipPropertyTests seed \(seed) (OWNERSHIP_SEED=\(seed) replays it)")
         var rng = SplitMix(seed: seed)
         var installs = 0
-        for run in 0..<25 {
+        // 40 runs: forged entries (dnsmasq's, which no guest answers for) grant nothing, so
+        // grants come from the honest events alone.
+        for run in 0..<40 {
             installs += try self.run(&rng, events: 80, label: "seed \(seed), run \(run)")
         }
         // Not a vacuous pass: guest-controlled addresses were granted and held along the way.

@@ -8,20 +8,25 @@ import Synchronization
 
 /// Asks, on the bridge, whether a guest's MAC answers for an address (`NeighbourQuestion`): the
 /// proof that a neighbour entry is the guest's own doing before a lease move or a guest's claim
-/// counts. A packet socket on the entry's interface; two questions 60 ms apart, and an answer
-/// awaited for at most `timeout`. Answers are kept for half a second, so one check that asks
-/// several times waits once.
+/// counts. A packet socket on the entry's interface; two questions, the second after a fifth of
+/// the wait, and an answer awaited for at most `timeout`. Answers are kept for half a second,
+/// so one check that asks several times waits once.
 public enum NeighbourProbe {
     public static let timeout = 0.25
+    /// In a hook, libvirt waits for it, and a guest being started runs no code yet: a guest that
+    /// runs answers within a millisecond, and one that does not is the service's to ask again.
+    public static let hookTimeout = 0.05
     static let kept = 0.5
 
-    private static let answers = Mutex<[Neighbour: (at: Double, answered: Bool)]>([:])
+    private static let known = Mutex<[Neighbour: (at: Double, answered: Bool)]>([:])
 
-    public static func answers(_ entry: Neighbour) -> Bool {
+    public static func answers(_ entry: Neighbour) -> Bool { answers(entry, within: timeout) }
+
+    public static func answers(_ entry: Neighbour, within timeout: Double) -> Bool {
         let now = monotonic()
-        if let known = answers.withLock({ $0[entry] }), now - known.at < kept { return known.answered }
-        let answered = ask(entry)
-        answers.withLock { table in
+        if let last = known.withLock({ $0[entry] }), now - last.at < kept { return last.answered }
+        let answered = ask(entry, within: timeout)
+        known.withLock { table in
             if table.count > 4096 { table.removeAll() }
             table[entry] = (monotonic(), answered)
         }
@@ -30,7 +35,7 @@ public enum NeighbourProbe {
 
     /// One exchange: false when the interface or its MAC is unknown, a socket cannot be had
     /// (no CAP_NET_RAW), or nothing answers in time.
-    static func ask(_ entry: Neighbour) -> Bool {
+    static func ask(_ entry: Neighbour, within timeout: Double = timeout) -> Bool {
         let index = if_nametoindex(entry.interface)
         let own = own(entry)
         guard index > 0, let ownMAC = own.mac,
@@ -48,17 +53,18 @@ public enum NeighbourProbe {
         }
         guard bound == 0 else { return false }
         let frame = question.frame
+        let again = timeout / 5
         let started = monotonic()
         var sent = 0
         var buffer = [UInt8](repeating: 0, count: 2048)
         while true {
             let elapsed = monotonic() - started
             if elapsed >= timeout { return false }
-            if sent < 2 && elapsed >= Double(sent) * 0.06 {
+            if sent < 2 && elapsed >= Double(sent) * again {
                 _ = frame.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
                 sent += 1
             }
-            let wait = sent < 2 ? min(0.06 * Double(sent) - elapsed, timeout - elapsed) : timeout - elapsed
+            let wait = sent < 2 ? min(again - elapsed, timeout - elapsed) : timeout - elapsed
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, Int32(max(1, (wait * 1000).rounded(.up)))) > 0 else { continue }
             var from = sockaddr_ll()
