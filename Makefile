@@ -24,7 +24,16 @@ BIN    = .build/release/libvirt-portfwd
 # Static Swift runtime: the hook starts five times per guest lifecycle, and loading the
 # shared Swift libraries is a large share of a no-op start (bench/RESULTS.md). RELRO, as
 # Debian's C toolchain links (lintian: hardening-no-relro); debian/rules builds with the same.
-RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro
+# The link, lld's on every toolchain (bench/RESULTS.md, "Lean, second step"): function sections
+# and a symbol ordering file (link/symbol-order.txt, made by scripts/symbol-order from what the
+# hook, apply and the service run) put that code first and together, so the kernel's fault-around
+# makes fewer windows of .text resident; PIE kept, its relative relocations packed (DT_RELR,
+# glibc >= 2.36) instead of one RELA entry each for the loader to read at every start.
+# debian/rules links with the same flags.
+LINK_FLAGS = -Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
+             -Xlinker -z -Xlinker pack-relative-relocs \
+             -Xlinker --symbol-ordering-file=$(CURDIR)/link/symbol-order.txt -Xlinker --no-warn-symbol-ordering
+RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro $(LINK_FLAGS)
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables

@@ -46,6 +46,10 @@ def section(data):
     lines.append(row(f"`watch` idle RSS, 100 forwards (median of {rss['ours'][2]})", mib(rss["ours"][0]), mib(rss["floor"][0]),
                      mib(rss["before"][0]) if before else None, "MiB"))
     lines.append(row("of which anonymous", mib(rss["ours"][1]), mib(rss["floor"][1]), mib(rss["before"][1]) if before else None, "MiB"))
+    try:
+        lines += ["", "Link: " + open(f"{data}/symbol-order.txt").read().strip()]
+    except FileNotFoundError:
+        pass
     lines += ["", "The hello-world is the floor for the hook's own start, not for its wall time under `sh -c` as in the hooks "
               "table above: here every command is started directly.", ""]
     check = lambda ok: "met" if ok else "**missed**"
