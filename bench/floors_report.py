@@ -34,7 +34,7 @@ def section(data):
              f"{rounds} rounds. "
              "Floors: `nft -f` of the same ruleset (each in its own network namespace, entered with nsenter); a static FoundationEssentials hello-world; "
              "library-floor (bench/hello), a static FoundationEssentials program that loads libnftables and libxml2 "
-             "with dlopen, parses the network XML, lists the same table, and sleeps"
+             "with dlopen, parses the network XML, lists the same table, gives its heap back, and sleeps"
              + (". Before is the binary named in the run, in the same rounds." if before else "."), "", head, rule]
     for n in (1, 100):
         a = apply[n]
