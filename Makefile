@@ -24,7 +24,22 @@ BIN    = .build/release/libvirt-portfwd
 # Static Swift runtime: the hook starts five times per guest lifecycle, and loading the
 # shared Swift libraries is a large share of a no-op start (bench/RESULTS.md). RELRO, as
 # Debian's C toolchain links (lintian: hardening-no-relro); debian/rules builds with the same.
-RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro
+# The link, lld's on every toolchain (bench/RESULTS.md, "Lean, second step"): function sections
+# and a symbol ordering file (link/symbol-order.txt, made by scripts/symbol-order from what the
+# hook, apply and the service run) put that code first and together, so the kernel's fault-around
+# makes fewer windows of .text resident; PIE kept, its relative relocations packed (DT_RELR,
+# glibc >= 2.36) instead of one RELA entry each for the loader to read at every start.
+# debian/rules links with the same flags.
+LINK_FLAGS = -Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
+             -Xlinker -z -Xlinker pack-relative-relocs \
+             -Xlinker --symbol-ordering-file=$(CURDIR)/link/symbol-order.txt -Xlinker --no-warn-symbol-ordering
+# libstdc++ linked in too: its shared library costs the loader thousands of symbol lookups at
+# every start of the hook. The Swift driver names -lstdc++ itself, so the way to the archive is a
+# directory searched first that holds only libstdc++.a (made by `build`; debian/rules, the same).
+# libxml2's ICU still loads the shared one when a guest's XML is parsed; the two never meet.
+STDCXX_DIR = $(CURDIR)/.build/static-libstdc++
+LINK_FLAGS += -Xswiftc -L -Xswiftc $(STDCXX_DIR)
+RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro $(LINK_FLAGS)
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
@@ -53,6 +68,8 @@ DEB_PKGS     = dpkg-dev debhelper
 all: build
 
 build: toolchain
+	@a=$$(gcc -print-file-name=libstdc++.a); [ -f "$$a" ] || { echo "no libstdc++.a (install libstdc++-12-dev)" >&2; exit 1; }; \
+		mkdir -p $(STDCXX_DIR) && ln -sf "$$a" $(STDCXX_DIR)/libstdc++.a
 	$(SWIFT) build $(RELEASE_FLAGS) --product libvirt-portfwd
 
 toolchain:

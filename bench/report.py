@@ -2,6 +2,7 @@
 """Turns bench/run's raw data into RESULTS.md and a gnuplot script for apply.png.
 Every ratio is computed from medians of the same run."""
 import json, os, platform, statistics, subprocess, sys, datetime
+import floors_report
 
 data, out, big, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 
@@ -181,6 +182,9 @@ lines += ["## Lean: before and after FoundationEssentials alone", "",
           f"| hello-world, `-static-stdlib`: Foundation, FoundationEssentials | {fmt(lean_noop.get('hello-foundation'))} ms | {fmt(lean_noop.get('hello-essentials'))} ms | |", "",
           "Installed-Size is what `apt show` reports, in units of 1,024 bytes as dpkg counts them.", ""]
 
+floor_lines, floor_targets = floors_report.section(data)
+lines += floor_lines
+
 lines += ["## Hostile input", "",
           "| what | median |", "|---|---|",
           f"| `check` of a config with 10,000 bad port specs (every one reported with its line) | {fmt(errors.get('bad-10000'))} ms |",
@@ -244,6 +248,7 @@ got = ratio(reader[f"tables-{big_n}"], reader[f"tables-{small_n}"]) / (big_n / s
 t.append(f"| config reader linear: `[[guest]]` time ratio ≤ 1.5 × guest ratio ({small_n:,} → {big_n:,}) | {got:.2f}× | {check(got <= 1.5)} |")
 got = ratio(reader[f"tables-{big_n}"], reader[f"inline-{big_n}"])
 t.append(f"| `[[guest]]` tables ≤ 1.5 × inline tables at N = {big_n:,} | {got:.2f}× | {check(got <= 1.5)} |")
+t += floor_targets
 lines += ["## Targets", "", "| target | measured | |", "|---|---|---|"] + t + [""]
 open(f"{out}/RESULTS.md", "w").write("\n".join(lines))
 
