@@ -52,6 +52,7 @@ import Testing
         for run in 0..<40 {
             installs += try self.run(&rng, events: 80, label: "seed \(seed), run \(run)")
         }
+        print("OwnershipPropertyTests: \(installs) guest-controlled installs")
         // Not a vacuous pass: guest-controlled addresses were granted and held along the way.
         #expect(installs > 50, "only \(installs) guest-controlled installs in all runs")
     }

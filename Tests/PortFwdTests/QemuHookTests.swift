@@ -147,7 +147,7 @@ import Testing
         #expect(dnat.isEmpty)
         let reason = try host.reconciler("").plan().pending.first?.reason ?? ""
         #expect(reason == "guest web1: its metadata address 192.168.122.77 is not yet seen in use at its MAC (52:54:00:00:00:10) on virbr0; "
-            + "forwards to it wait until the host has seen it there", "\(reason)")
+            + "forwards to it wait until the host has seen it there and the guest answers for it", "\(reason)")
         host.neighbourTable.see("192.168.122.77", at: "52:54:00:00:00:10")
         #expect(handle(h, "reconnect", xml(metadata: meta)) == 0)
         #expect(dnat == ["tcp . 8080 : 192.168.122.77 . 80"])

@@ -346,7 +346,7 @@ enum Addresses {
         if !bridges.isEmpty, !around().uses(claim.address, at: c.macs, on: bridges) {
             let at = c.macs.map(\.value).sorted().joined(separator: ", ")
             return "guest \(c.name): its \(claim.source) address \(claim.address) is not yet seen in use at its MAC (\(at)) on \(bridges.sorted().joined(separator: ", ")); "
-                + "forwards to it wait until the host has seen it there"
+                + "forwards to it wait until the host has seen it there and the guest answers for it"
         }
         return nil
     }
