@@ -12,8 +12,10 @@ import Testing
     static let own: [UInt8] = [0x52, 0x54, 0x00, 0xaa, 0xbb, 0x01]
 
     func reply(_ q: NeighbourQuestion, from mac: [UInt8], saying address: IPAddress, op: UInt16 = 2) -> [UInt8] {
-        var f = Self.own + mac + [0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, UInt8(op >> 8), UInt8(op & 0xff)] + mac + address.bytes
-        f += Self.own + (q.ownAddress?.bytes ?? [0, 0, 0, 0])
+        let arp: [UInt8] = [0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, UInt8(op >> 8), UInt8(op & 0xff)]
+        let target: [UInt8] = q.ownAddress?.bytes ?? [0, 0, 0, 0]
+        var f: [UInt8] = Self.own
+        for part in [mac, arp, mac, address.bytes, Self.own, target] { f.append(contentsOf: part) }
         return f
     }
 
@@ -58,13 +60,16 @@ import Testing
             let f = q.frame
             #expect(Array(f[12..<14]) == [0x86, 0xdd] && f[20] == 58 && f[21] == 255)
             let src = Array(f[22..<38]), dst = Array(f[38..<54]), icmp = Array(f[54...])
-            #expect(Int(f[18]) << 8 | Int(f[19]) == icmp.count)
+            let length: Int = Int(f[18]) << 8 | Int(f[19])
+            #expect(length == icmp.count)
             #expect(icmp[0] == 135 && Array(icmp[8..<24]) == address.bytes)
             #expect(NeighbourQuestion.checksum(source: src, destination: dst, icmp: icmp) == 0, "a receiver's sum is all ones")
             if source == nil {
-                #expect(dst == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0x3f, 0x19, 0xc4] && icmp.count == 24)
+                let group: [UInt8] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0x3f, 0x19, 0xc4]
+                #expect(dst == group && icmp.count == 24)
             } else {
-                #expect(dst == address.bytes && Array(icmp[24..<32]) == [1, 1] + Self.own)
+                let option: [UInt8] = [1, 1] + Self.own
+                #expect(dst == address.bytes && Array(icmp[24..<32]) == option)
             }
         }
     }

@@ -33,24 +33,51 @@ public struct NeighbourQuestion: Sendable, Equatable {
 
     /// The whole frame, Ethernet header first, sent to the guest's MAC only.
     public var frame: [UInt8] {
-        var f = mac + ownMAC + Self.be16(etherType)
+        // Appended piece by piece, with their types written out: Debian's Swift 6.0.3 gives up
+        // on one long sum of arrays.
+        var f: [UInt8] = mac
+        f.append(contentsOf: ownMAC)
+        f.append(contentsOf: Self.be16(etherType))
         if address.family == .ipv4 {
             // htype Ethernet, ptype IPv4, hlen 6, plen 4, op request.
-            f += [0, 1, 0x08, 0x00, 6, 4, 0, 1] + ownMAC + (ownAddress?.bytes ?? [0, 0, 0, 0]) + [UInt8](repeating: 0, count: 6) + address.bytes
+            let header: [UInt8] = [0, 1, 0x08, 0x00, 6, 4, 0, 1]
+            let sender: [UInt8] = ownAddress?.bytes ?? [0, 0, 0, 0]
+            let unknown = [UInt8](repeating: 0, count: 6)
+            f.append(contentsOf: header)
+            f.append(contentsOf: ownMAC)
+            f.append(contentsOf: sender)
+            f.append(contentsOf: unknown)
+            f.append(contentsOf: address.bytes)
             return f
         }
         // A solicitation with a source is sent to the address itself (RFC 4861 7.2.2, unicast
         // reachability), with our link-layer address; one from :: must go to the solicited-node
         // group, or the guest's kernel drops it as a bad duplicate-address probe.
-        let source = ownAddress?.bytes ?? [UInt8](repeating: 0, count: 16)
-        let destination = ownAddress == nil ? [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] + address.bytes[13...] : address.bytes
-        var icmp: [UInt8] = [135, 0, 0, 0, 0, 0, 0, 0] + address.bytes
-        if ownAddress != nil { icmp += [1, 1] + ownMAC }
+        let source: [UInt8] = ownAddress?.bytes ?? [UInt8](repeating: 0, count: 16)
+        var destination: [UInt8] = address.bytes
+        if ownAddress == nil {
+            destination = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
+            destination.append(contentsOf: address.bytes[13...])
+        }
+        var icmp: [UInt8] = [135, 0, 0, 0, 0, 0, 0, 0]
+        icmp.append(contentsOf: address.bytes)
+        if ownAddress != nil {
+            let option: [UInt8] = [1, 1]
+            icmp.append(contentsOf: option)
+            icmp.append(contentsOf: ownMAC)
+        }
         let sum = Self.checksum(source: source, destination: destination, icmp: icmp)
         icmp[2] = UInt8(sum >> 8)
         icmp[3] = UInt8(sum & 0xff)
-        f += [0x60, 0, 0, 0] + Self.be16(UInt16(icmp.count)) + [58, 255] + source + destination
-        return f + icmp
+        let version: [UInt8] = [0x60, 0, 0, 0]
+        let next: [UInt8] = [58, 255]
+        f.append(contentsOf: version)
+        f.append(contentsOf: Self.be16(UInt16(icmp.count)))
+        f.append(contentsOf: next)
+        f.append(contentsOf: source)
+        f.append(contentsOf: destination)
+        f.append(contentsOf: icmp)
+        return f
     }
 
     /// Whether a received frame (Ethernet header first) is the answer: sent from the guest's MAC,
@@ -81,14 +108,19 @@ public struct NeighbourQuestion: Sendable, Equatable {
     /// ICMPv6's checksum over the pseudo-header (RFC 8200 8.1) and the message.
     static func checksum(source: [UInt8], destination: [UInt8], icmp: [UInt8]) -> UInt16 {
         let length = UInt32(icmp.count)
-        var words: [UInt8] = source + destination
-        words += [UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff), 0, 0, 0, 58]
-        words += icmp
+        var words: [UInt8] = source
+        words.append(contentsOf: destination)
+        let upper: [UInt8] = [UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)]
+        let header: [UInt8] = [0, 0, 0, 58]
+        words.append(contentsOf: upper)
+        words.append(contentsOf: header)
+        words.append(contentsOf: icmp)
         if words.count % 2 == 1 { words.append(0) }
         var sum: UInt32 = 0
         var i = 0
         while i < words.count {
-            sum += UInt32(words[i]) << 8 | UInt32(words[i + 1])
+            let high = UInt32(words[i]) << 8
+            sum += high | UInt32(words[i + 1])
             i += 2
         }
         while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
