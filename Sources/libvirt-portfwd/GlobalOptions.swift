@@ -43,10 +43,7 @@ struct GlobalOptions {
     /// How long the host waits for a guest to answer for an address (`NeighbourProbe`).
     var probeTimeout = NeighbourProbe.timeout
 
-    var libvirt: LibvirtFiles {
-        let timeout = probeTimeout
-        return LibvirtFiles(paths: LibvirtPaths(root: libvirtRoot ?? ""), answers: { NeighbourProbe.answers($0, within: timeout) })
-    }
+    var libvirt: LibvirtFiles { LibvirtFiles(paths: LibvirtPaths(root: libvirtRoot ?? ""), probeWait: probeTimeout) }
 
     /// Everything the options say, for the library.
     var setup: Setup {

@@ -137,8 +137,8 @@ import Testing
     /// metadata claim count. Once the guest answers there, each of them does.
     @Test func anEntryTheGuestDoesNotAnswerForIsNoSighting() throws {
         let moved = IPAddress("192.168.122.99")!
-        let nobody: @Sendable (Neighbour) -> Bool = { _ in false }
-        let victimAnswers: @Sendable (Neighbour) -> Bool = { $0.mac == Self.victimMAC }
+        let nobody: @Sendable ([Neighbour]) -> Set<Neighbour> = { _ in [] }
+        let victimAnswers: @Sendable ([Neighbour]) -> Set<Neighbour> = { Set($0.filter { $0.mac == Self.victimMAC }) }
         let intake = DomainIntake(config: try Config.parse(""))
         // The held address.
         var around = try surroundings(leases: [("192.168.122.99", Self.client)], seen: [("192.168.122.99", Self.victimMAC)])
@@ -159,7 +159,7 @@ import Testing
         // at that MAC: only the one the guest answers for settles it.
         let leases = [("192.168.122.58", Self.client), ("192.168.122.252", "01:de:ad:be:ef:00:01")]
         around = try surroundings(leases: leases, seen: [("192.168.122.58", Self.victimMAC), ("192.168.122.252", Self.victimMAC)])
-        around.answers = { $0.address == IPAddress("192.168.122.58")! && $0.mac == Self.victimMAC }
+        around.answers = { Set($0.filter { $0.address == IPAddress("192.168.122.58")! && $0.mac == Self.victimMAC }) }
         #expect(LeaseAttribution.choose(.ipv4, interfaces: interfaces, known: nil, current: nil, surroundings: around)
                 == .lease(IPAddress("192.168.122.58")!, client: Self.client))
         // A guest's metadata claim to an address in the table at its MAC, which it does not answer for.
@@ -175,7 +175,7 @@ import Testing
         let refused = Resolver.resolve(config: config, running: [evil], all: false, surroundings: around)
         #expect(refused.guests.flatMap(\.forwards).isEmpty)
         #expect(refused.pending.first?.reason.contains("not yet seen in use at its MAC") == true, "\(refused.pending.map(\.reason))")
-        around.answers = { $0.mac == evilMAC }
+        around.answers = { Set($0.filter { $0.mac == evilMAC }) }
         #expect(Resolver.resolve(config: config, running: [evil], all: false, surroundings: around).guests.flatMap(\.forwards).count == 1)
     }
 

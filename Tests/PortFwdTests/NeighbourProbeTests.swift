@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import PortFwdCore
 @testable import PortFwdSystem
@@ -95,6 +96,28 @@ import Testing
     }
 }
 
+/// One plan's waiting is bounded, however many entries it asks about and in whatever order: a
+/// guest can have dnsmasq write hundreds of addresses at its own MAC and keep them there. The
+/// fake asker sleeps for as long as it is allowed, as questions nobody answers do.
+@Suite struct NeighbourProbeSessionTests {
+    @Test func aPlanWaitsAtMostTwiceTheWaitThenAFewMillisecondsEach() {
+        let allowed = Mutex<[Double]>([])
+        let session = NeighbourProbe.Session(wait: 0.02) { _, wait in
+            allowed.withLock { $0.append(wait) }
+            usleep(UInt32(wait * 1_000_000))
+            return []
+        }
+        let entry = Neighbour(address: IPAddress("192.168.122.99")!, mac: MAC("52:54:00:00:00:30")!, interface: "virbr0")
+        for _ in 0..<10 { #expect(session.answered([entry]).isEmpty) }
+        #expect(session.answered([]).isEmpty)
+        let waits = allowed.withLock { $0 }
+        #expect(waits.count == 10, "no question, no asking: \(waits)")
+        #expect(waits.prefix(2).allSatisfy { $0 <= 0.02 + 1e-9 } && waits.prefix(2).reduce(0, +) <= 0.04 + 1e-9, "\(waits)")
+        #expect(waits.dropFirst(2).allSatisfy { abs($0 - 0.005) < 1e-9 }, "\(waits)")
+        #expect(session.waited <= 0.04 + 8 * 0.005 + 1e-9)
+    }
+}
+
 /// On a real bridge: a guest namespace that holds the address answers, at its own MAC, both
 /// families; an entry at a MAC nobody answers from, and an address the guest does not hold, get
 /// nothing; and the question goes out even when the bridge has no address of its own.
@@ -111,7 +134,10 @@ import Testing
                     """)
                 let mac = MAC("52:54:00:00:00:20")!, other = MAC("52:54:00:00:00:30")!
                 func ask(_ address: String, _ at: MAC) throws -> Bool {
-                    try IsolatedNetwork.run(in: host.name) { NeighbourProbe.ask(Neighbour(address: IPAddress(address)!, mac: at, interface: "virbr0")) }
+                    try IsolatedNetwork.run(in: host.name) {
+                        let entry = Neighbour(address: IPAddress(address)!, mac: at, interface: "virbr0")
+                        return NeighbourProbe.ask([entry]).contains(entry)
+                    }
                 }
                 // No address on the bridge yet: a probe from 0.0.0.0 and a solicitation from ::
                 // (until the bridge's link-local address is there).
@@ -126,9 +152,16 @@ import Testing
                 #expect(try !ask("fd00:122::20", other))
                 #expect(try !ask("192.168.122.21", mac))
                 #expect(try !ask("fd00:122::21", mac))
+                // Two hundred questions nobody answers and one the guest does, all at once: the
+                // one answer, within one wait.
+                let many = try IsolatedNetwork.run(in: host.name) {
+                    let entries = (100..<300).map { Neighbour(address: IPAddress("192.168.\(122 + $0 / 200).\($0 % 200 + 10)")!, mac: mac, interface: "virbr0") }
+                    return NeighbourProbe.ask(entries + [Neighbour(address: IPAddress("192.168.122.20")!, mac: mac, interface: "virbr0")])
+                }
+                #expect(many == [Neighbour(address: IPAddress("192.168.122.20")!, mac: mac, interface: "virbr0")], "\(many)")
                 #expect(try IsolatedNetwork.run(in: host.name) {
-                    NeighbourProbe.ask(Neighbour(address: IPAddress("192.168.122.20")!, mac: mac, interface: "virbr404"))
-                } == false, "an interface that does not exist")
+                    NeighbourProbe.ask([Neighbour(address: IPAddress("192.168.122.20")!, mac: mac, interface: "virbr404")])
+                }.isEmpty, "an interface that does not exist")
             }
         }
     }

@@ -41,7 +41,10 @@ public enum LeaseAttribution {
             // Of several, the one lease whose address the guest answers for, at its own MAC:
             // a forger's second lease cannot hold a restarting guest in a dispute, unless the
             // forger also forges frames at this guest's MAC (which clean-traffic stops).
-            let used = leases.filter { surroundings.uses($0.address, at: [iface.mac], on: [bridge]) }
+            // All asked at once: a forger can hold hundreds of leases at one MAC.
+            let asked = leases.flatMap { surroundings.entries($0.address, at: [iface.mac], on: [bridge]) }
+            let answered = Set(surroundings.answers(asked).map(\.address))
+            let used = leases.filter { answered.contains($0.address) }
             if Set(used.map(\.client)).count == 1, let mine = used.first { return .lease(mine.address, client: mine.client) }
             let named = leases.prefix(3).map { "\($0.address) (client \($0.client.isEmpty ? "none" : LogText.line($0.client)))" }
             return .disputed("\(clients.count) DHCP clients hold current leases for \(iface.mac) on \(bridge): \(named.joined(separator: ", ")); "

@@ -14,13 +14,14 @@ public struct Surroundings: Sendable {
     public var listeners: [Listener]
     /// The process that holds a socket (by inode), for messages.
     public var owner: @Sendable (UInt64) -> String?
-    /// Whether the MAC of a neighbour entry answers the host's own question for its address
-    /// now (`NeighbourQuestion`): the system layer asks on the wire; tests model who answers.
-    public var answers: @Sendable (Neighbour) -> Bool
+    /// Which neighbour entries' MACs answer the host's own question for their addresses now
+    /// (`NeighbourQuestion`), all asked at once: the system layer asks on the wire, within a
+    /// time budget per plan; tests model who answers.
+    public var answers: @Sendable ([Neighbour]) -> Set<Neighbour>
 
     public init(networks: [String: NetworkDefinition] = [:], hostAddresses: Set<IPAddress> = [], leases: LeaseTable = LeaseTable(),
                 neighbours: [Neighbour] = [], listeners: [Listener] = [], owner: @escaping @Sendable (UInt64) -> String? = { _ in nil },
-                answers: @escaping @Sendable (Neighbour) -> Bool = { _ in true }) {
+                answers: @escaping @Sendable ([Neighbour]) -> Set<Neighbour> = { Set($0) }) {
         self.networks = networks
         self.hostAddresses = hostAddresses
         self.leases = leases
@@ -75,9 +76,13 @@ public struct Surroundings: Sendable {
     /// What moves a held lease address or binds a lease's client to a guest. A neighbour entry
     /// alone does not: dnsmasq writes one for a DHCP request naming any MAC.
     public func uses(_ address: IPAddress, at macs: Set<MAC>, on bridges: Set<String>) -> Bool {
-        (neighbours[address] ?? []).contains { n in
-            (bridges.isEmpty || bridges.contains(n.interface)) && macs.contains(n.mac) && answers(n)
-        }
+        !answers(entries(address, at: macs, on: bridges)).isEmpty
+    }
+
+    /// The neighbour entries that have `address` at one of `macs`, on these bridges (on any
+    /// interface, when none).
+    public func entries(_ address: IPAddress, at macs: Set<MAC>, on bridges: Set<String>) -> [Neighbour] {
+        (neighbours[address] ?? []).filter { n in (bridges.isEmpty || bridges.contains(n.interface)) && macs.contains(n.mac) }
     }
 
     /// Whether `address` lies in any isolated libvirt network (no `<forward>`), whichever

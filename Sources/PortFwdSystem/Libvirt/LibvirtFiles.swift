@@ -14,18 +14,22 @@ public struct LibvirtFiles: Sendable {
     public let paths: LibvirtPaths
     /// Lease files parsed once per change: a long-running service shares one.
     let leaseCache: LeaseCache
-    /// The host's neighbour tables (the kernel's, but for tests), and whether an entry's MAC
-    /// answers for its address (asked on the wire, but for tests).
+    /// The host's neighbour tables (the kernel's, but for tests); which entries' MACs answer
+    /// for their addresses (asked on the wire, but for tests), and how long one plan may wait
+    /// for them (`NeighbourProbe.Session`).
     let neighbours: @Sendable () -> [Neighbour]
-    let answers: @Sendable (Neighbour) -> Bool
+    let ask: @Sendable ([Neighbour], Double) -> Set<Neighbour>
+    let probeWait: Double
 
     public init(paths: LibvirtPaths = LibvirtPaths(), leaseCache: LeaseCache = LeaseCache(),
                 neighbours: @escaping @Sendable () -> [Neighbour] = Neighbours.current,
-                answers: @escaping @Sendable (Neighbour) -> Bool = NeighbourProbe.answers) {
+                ask: @escaping @Sendable ([Neighbour], Double) -> Set<Neighbour> = NeighbourProbe.answered,
+                probeWait: Double = NeighbourProbe.timeout) {
         self.paths = paths
         self.leaseCache = leaseCache
         self.neighbours = neighbours
-        self.answers = answers
+        self.ask = ask
+        self.probeWait = probeWait
     }
 
     /// Every network definition, by name; runtime state wins over the persistent definition
@@ -71,9 +75,10 @@ public struct LibvirtFiles: Sendable {
     /// Everything the address and port rules look at: networks, leases, the host's own
     /// addresses, its neighbours and its listening sockets.
     public func surroundings(now: Date, networks known: [String: NetworkDefinition]? = nil) -> Surroundings {
-        Surroundings(networks: known ?? networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now),
+        let session = NeighbourProbe.Session(wait: probeWait, ask: ask)
+        return Surroundings(networks: known ?? networks(), hostAddresses: HostAddresses.current(), leases: leaseTable(now: now),
                      neighbours: neighbours(), listeners: HostSockets.listening(procNet: paths.procNet),
-                     owner: { HostSockets.owner(of: $0) }, answers: answers)
+                     owner: { HostSockets.owner(of: $0) }, answers: { session.answered($0) })
     }
 
     /// The domains libvirt reports running: one status file per active domain. A file that

@@ -52,7 +52,7 @@ final class FakeHost: @unchecked Sendable {
     let neighbourTable = NeighbourTable()
     var libvirt: LibvirtFiles {
         let table = neighbourTable
-        return LibvirtFiles(paths: LibvirtPaths(root: tree.path), neighbours: { table.entries }, answers: { table.answers($0) })
+        return LibvirtFiles(paths: LibvirtPaths(root: tree.path), neighbours: { table.entries }, ask: { entries, _ in table.answered(entries) })
     }
 
     func host(override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> Host {
@@ -130,6 +130,7 @@ final class NeighbourTable: @unchecked Sendable {
     }
 
     func answers(_ entry: Neighbour) -> Bool { lock.withLock { answering.contains(entry) } }
+    func answered(_ entries: [Neighbour]) -> Set<Neighbour> { lock.withLock { answering.intersection(entries) } }
 
     func forget(_ address: String) {
         lock.withLock {
