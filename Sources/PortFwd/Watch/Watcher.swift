@@ -167,9 +167,7 @@ public final class Watcher {
             let (reconciler, problem) = try reconcilers(true)
             if let problem { log.error("watch \(why): \(problem)") }
             if why == "start" { try? reconciler.store.saveServiceRepairs(0) }
-            var change = Change.reapply
-            change.syncWithLibvirt = true
-            let outcome = try reconciler.reconcile(change)
+            let outcome = try reconciler.reconcile(.sync)
             expect(after: outcome)
             recheck()
             log.warnings(outcome.warnings.map(\.message), prefix: "watch \(why): ")
@@ -225,8 +223,7 @@ public final class Watcher {
                 if !moved { return }
                 limit = nil
             }
-            var change = Change.reapply
-            change.syncWithLibvirt = true
+            var change = Change.sync
             change.followLimit = limit
             change.dryRun = true
             let preview = try reconciler.reconcile(change)
