@@ -11,7 +11,7 @@ import PortFwdSystem
 /// are checked with --test before either commits, and a family that committed is put back
 /// from its save if a later step fails.
 public struct IptablesBackend: FirewallBackend {
-    public let name = "iptables"
+    public let name = Settings.Backend.iptables
     let commands: CommandRunner
     /// For admission in libvirt's own nftables tables, and to see iptables-nft's chains
     /// without running a process; nil where libnftables cannot be used.

@@ -119,7 +119,7 @@ public struct StatusReport: Codable, Sendable {
 
     public let installed: Bool
     public let mode: String
-    public let backend: String
+    public let backend: Settings.Backend
     public let healthy: Bool
     /// One line per problem: drift, a stale record, a pending guest, a firewall that blocks.
     public let problems: [String]
@@ -140,7 +140,7 @@ public struct StatusReport: Codable, Sendable {
         case notRunning = "not_running", leftOut = "left_out"
     }
 
-    public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
+    public init(plan: Plan, mode: Mode, backend: Settings.Backend, records: [RunningGuest], pending: [PendingGuest],
                 counters: Counters?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil,
                 notRunning: [Idle] = [], service: Service = Service(running: false, repairs: nil),
                 leftOut: [LeftOut] = [], health: ForwardHealth? = nil) {
