@@ -21,7 +21,7 @@ public struct IptablesBackend: FirewallBackend {
     let procNet: String
     let renderer = IptablesRenderer()
 
-    public init(commands: CommandRunner, nft: NftablesRunner?, flavour: IptablesFlavour? = nil, procNet: String = "/proc/net") {
+    public init(commands: CommandRunner, nft: NftablesRunner?, flavour: IptablesFlavour? = nil, procNet: String) {
         self.commands = commands
         self.nft = nft
         self.flavourOverride = flavour

@@ -14,7 +14,7 @@ public struct NftablesBackend: FirewallBackend {
     let commands: CommandRunner
     let procNet: String
 
-    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String = "/proc/net") {
+    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String) {
         self.nft = nft
         self.commands = commands
         self.procNet = procNet

@@ -52,12 +52,12 @@ public final class Watcher {
     let publisher: Publisher?
 
     public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: WatchPolicy.Timing = WatchPolicy.Timing(),
-                procNet: String = "/proc/net", publisher: Publisher? = nil) throws(PortFwdError) {
+                publisher: Publisher? = nil) throws(PortFwdError) {
         self.reconcilers = reconcilers
         self.publisher = publisher
         self.libvirt = libvirt
         self.log = log
-        self.procNet = procNet
+        procNet = libvirt.paths.procNet
         policy = WatchPolicy(timing: timing)
         signals = try SignalEvents()
         netfilter = try NetfilterEvents()
