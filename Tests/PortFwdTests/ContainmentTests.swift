@@ -167,7 +167,7 @@ import Testing
     /// Whatever a name, metadata or argv holds, a log line is one line of printable text:
     /// random strings of controls, C1 codes, CR LF pairs, separators and bidi overrides.
     @Test func logLinesHoldPrintableTextOnly() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("ContainmentTests.logLinesHoldPrintableTextOnly")
         let hostile: [Unicode.Scalar] = ["\r", "\n", "\u{85}", "\u{1B}", "\u{7F}", "\u{9B}", "\u{2028}", "\u{2029}", "\u{202E}", "\u{0}", "\t", "\u{FEFF}", "a", "é", " ", "\u{E000}"]
         for _ in 0..<2000 {
             var s = String.UnicodeScalarView()
