@@ -201,7 +201,9 @@ struct InstallStates {
         if outcome.mode == .off { return "off (libvirt-portfwd flush)" }
         if outcome.plan.entries.contains(where: { $0.guest.value == row.guest && $0.forward.isNamed(by: spec) }) { return "installed" }
         if let p = outcome.pending.first(where: { $0.guest.name.value == row.guest }) { return "pending: \(p.reason)" }
-        if let left = outcome.leftOut.first(where: { $0.guest.value == row.guest && $0.forward.isNamed(by: spec) }) { return "left out (\(left.reason.rawValue))" }
+        if let left = outcome.leftOut.first(where: { $0.guest.value == row.guest && $0.forward.isNamed(by: spec) }) {
+            return "left out (\(left.reason.rawValue))"
+        }
         return "not installed"
     }
 }

@@ -102,7 +102,10 @@ import Testing
                         #"[{"ip-address":"192.168.122.50","mac-address":"52:54:00:00:00:20","expiry-time":0}]"#)
         let outcome = try host.reconciler(config).reconcile(.sync)
         #expect(dnat == ["tcp . 8080 : 192.168.122.50 . 80"])
-        #expect(outcome.pending.map(\.reason.description) == ["guest thief: its lease address 192.168.122.50 is disputed with guest victim (config); forwards to it wait until the address is thief's alone"])
+        #expect(outcome.pending.map(\.reason.description) == [
+            "guest thief: its lease address 192.168.122.50 is disputed with guest victim (config); "
+                + "forwards to it wait until the address is thief's alone",
+        ])
     }
 
     /// Leases pass the policy metadata addresses pass, and are read strictly.

@@ -197,7 +197,10 @@ import Testing
         #expect(handle(h, "start") == 0)
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
         let pending = try host.reconciler(Fixtures.web1).plan().pending
-        #expect(pending.map(\.reason.description) == ["guest web2: its metadata address 192.168.122.10 is disputed with guest web1 (config); forwards to it wait until the address is web2's alone"])
+        #expect(pending.map(\.reason.description) == [
+            "guest web2: its metadata address 192.168.122.10 is disputed with guest web1 (config); "
+                + "forwards to it wait until the address is web2's alone",
+        ])
     }
 
     @Test func configForwardsAreTheAdminsOwnAndNotLimited() throws {

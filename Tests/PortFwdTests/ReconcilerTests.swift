@@ -104,7 +104,8 @@ import Testing
         #expect(outcome.changed.map(\.value) == ["web1"])
         // The lease is the guest's own word: it counts once the host sees the guest use it.
         #expect(dnat.isEmpty)
-        #expect(outcome.pending.first?.reason.description.contains("its lease address 192.168.122.57 is not yet seen in use at its MAC (52:54:00:00:00:20)") == true)
+        #expect(outcome.pending.first?.reason.description
+            .contains("its lease address 192.168.122.57 is not yet seen in use at its MAC (52:54:00:00:00:20)") == true)
         host.neighbourTable.see("192.168.122.57", at: "52:54:00:00:00:20")
         outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(dnat == ["tcp . 8080 : 192.168.122.57 . 80"])

@@ -65,7 +65,8 @@ public struct ForwardEditor: Sendable {
             if definitions.contains(where: { ((old[$0] ?? nil)?.forwards ?? []).contains { $0.isNamed(by: spec) } }) {
                 return try editMetadata(edit, ref, active, definitions, old)
             }
-            if let text = try dropIn.current(dropInPath), var entry = try Self.entry(text, path: dropInPath), entry.forwards.contains(where: { $0.isNamed(by: spec) }) {
+            if let text = try dropIn.current(dropInPath), var entry = try Self.entry(text, path: dropInPath),
+               entry.forwards.contains(where: { $0.isNamed(by: spec) }) {
                 entry.forwards.removeAll { $0.isNamed(by: spec) }
                 return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: nil)
             }
