@@ -33,8 +33,7 @@ enum Apply {
         if arguments.flag("resume") && resumed == nil { return }
         do {
             let reconciler = try setup.reconciler()
-            var change = Change.reapply
-            change.syncWithLibvirt = true
+            var change = Change.sync
             change.refuseConflicts = true
             change.mode = resumed ?? (arguments.flag("all") ? .all : arguments.flag("running") ? .running
                 : (reconciler.recordedMode == .all ? .all : .running))

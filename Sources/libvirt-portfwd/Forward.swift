@@ -100,11 +100,11 @@ enum Forward {
         guard let outcome = result.outcome else { return nil }
         let mine = { (g: GuestName, u: DomainUUID?) in u == result.uuid || (u == nil && g == result.guest) }
         let names = Set(outcome.plan.guests.filter { mine($0.name, $0.uuid) }.map(\.name))
-        if outcome.plan.entries.contains(where: { names.contains($0.guest) && $0.forward.spec == spec }) { return nil }
+        if outcome.plan.entries.contains(where: { names.contains($0.guest) && $0.forward.isNamed(by: spec) }) { return nil }
         if outcome.mode == .off {
             return ["error: \(spec) is stored but not installed: forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on"]
         }
-        if let left = outcome.leftOut.first(where: { mine($0.guest, $0.uuid) && $0.forward.spec == spec }) {
+        if let left = outcome.leftOut.first(where: { mine($0.guest, $0.uuid) && $0.forward.isNamed(by: spec) }) {
             var lines = ["error: \(spec) is stored but not installed (\(left.reason.rawValue)): \(left.message)"]
             switch left.reason {
             case .hostService:
@@ -199,9 +199,11 @@ struct InstallStates {
         }
         guard let outcome else { return nil }
         if outcome.mode == .off { return "off (libvirt-portfwd flush)" }
-        if outcome.plan.entries.contains(where: { $0.guest.value == row.guest && $0.forward.spec == spec }) { return "installed" }
+        if outcome.plan.entries.contains(where: { $0.guest.value == row.guest && $0.forward.isNamed(by: spec) }) { return "installed" }
         if let p = outcome.pending.first(where: { $0.guest.name.value == row.guest }) { return "pending: \(p.reason)" }
-        if let left = outcome.leftOut.first(where: { $0.guest.value == row.guest && $0.forward.spec == spec }) { return "left out (\(left.reason.rawValue))" }
+        if let left = outcome.leftOut.first(where: { $0.guest.value == row.guest && $0.forward.isNamed(by: spec) }) {
+            return "left out (\(left.reason.rawValue))"
+        }
         return "not installed"
     }
 }

@@ -49,7 +49,7 @@ struct GlobalOptions {
     var setup: Setup {
         let (path, required) = configPath
         return Setup(configPath: path, configRequired: required, store: store, libvirt: libvirt,
-                     host: .system(backend: backend, flavour: iptables))
+                     host: .system(paths: libvirt.paths, backend: backend, flavour: iptables))
     }
 }
 

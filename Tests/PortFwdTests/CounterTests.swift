@@ -128,7 +128,7 @@ import Testing
         let plain = renderer.render(plan)
         let keys = plan.entries.map(ForwardKey.init)
         #expect(Set(keys).count == 4, "one key per forward")
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("CounterTests.countersAreNotPartOfThePlan")
         func counts() -> Counts { Counts(packets: UInt64.random(in: 0...UInt64.max, using: &rng), bytes: UInt64.random(in: 0...UInt64.max, using: &rng)) }
         for _ in 0..<50 {
             let counters = Dictionary(uniqueKeysWithValues: plan.entries.filter { _ in Bool.random(using: &rng) }.map {
@@ -146,7 +146,7 @@ import Testing
     /// Whatever the counters held, a swap gives each forward only what its own guest counted.
     @Test func aSwapCarriesCountersOnlyToTheirOwner() throws {
         let plan = try Fixtures.plan(Self.two)
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("CounterTests.aSwapCarriesCountersOnlyToTheirOwner")
         let owners = plan.entries.map(\.owner) + ["00000000-0000-4000-8000-0000000000ff", "guest-0000000000000000"]
         for _ in 0..<100 {
             var held: Counters = [:]
@@ -186,7 +186,7 @@ extension CounterTests {
         #expect(CountSet.filled(by: try Fixtures.plan(Fixtures.web1)).map(\.name) == ["fwd4_any", "dlv4_any"])
         #expect(CountSet.filled(by: .empty(before.settings)).isEmpty)
         let renderer = NftRenderer()
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("CounterTests.aSwapNeedsOnlyTheCountSetsItsPlanFills")
         let spellings = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443", "8081:80/udp", "[2001:db8::1]:9000-9001"]
         for _ in 0..<50 {
             var held: Counters = [:]

@@ -212,7 +212,9 @@ typealias DomainFixtures = Fixtures
                                  metadata: RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("8080:80"), origin: .metadata)]))
         let result = Resolver.resolve(config: Config(), running: [guest], all: false, surroundings: libvirt.surroundings(now: now))
         #expect(result.guests.isEmpty)
-        #expect(result.pending.map(\.reason) == ["guest web1: lease address 10.9.9.9 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24)"])
+        #expect(result.pending.map(\.reason.description) == [
+            "guest web1: lease address 10.9.9.9 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24)",
+        ])
     }
 
     @Test func nothingFound() throws {

@@ -174,7 +174,8 @@ import Testing
         around.answers = nobody
         let refused = Resolver.resolve(config: config, running: [evil], all: false, surroundings: around)
         #expect(refused.guests.flatMap(\.forwards).isEmpty)
-        #expect(refused.pending.first?.reason.contains("not yet seen in use at its MAC") == true, "\(refused.pending.map(\.reason))")
+        #expect(refused.pending.first?.reason.description.contains("not yet seen in use at its MAC") == true,
+                "\(refused.pending.map(\.reason.description))")
         around.answers = { Set($0.filter { $0.mac == evilMAC }) }
         #expect(Resolver.resolve(config: config, running: [evil], all: false, surroundings: around).guests.flatMap(\.forwards).count == 1)
     }

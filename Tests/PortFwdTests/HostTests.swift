@@ -26,7 +26,7 @@ import Testing
     /// `export` and `check` without `--kernel`: `auto` means nftables, and nothing is asked.
     @Test func anUnprobedHostAsksNothing() throws {
         let unprobed = host.host().unprobed
-        #expect(unprobed.backends(try Config.parse(Fixtures.web1).settings).selected.name == "nftables")
+        #expect(unprobed.backends(try Config.parse(Fixtures.web1).settings).selected.name == .nftables)
         host.nft.strictFirewalld = true
         #expect(try unprobed.firewalldRejectsForwards() == nil)
         #expect(host.nft.scripts.isEmpty)

@@ -98,9 +98,7 @@ import Testing
             host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[" + entries.joined(separator: ",") + "]")
         }
         func service() throws {
-            var change = Change.reapply
-            change.syncWithLibvirt = true
-            _ = try host.reconciler(Self.config).reconcile(change)
+            _ = try host.reconciler(Self.config).reconcile(.sync)
         }
         func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
 

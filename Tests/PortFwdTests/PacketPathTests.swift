@@ -227,7 +227,7 @@ import Testing
     /// same rule built to hit a forward's new connections is a sure one.
     @Test func missesAreNeverSuspectsAndHitsAreSure() throws {
         let flows = Flow.flows(of: try plan())
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("PacketPathTests.missesAreNeverSuspectsAndHitsAreSure")
         // A miss misses both ways: the client's side of a reply (its address, its port, its
         // interface) may be anything, so a rule on that alone is a suspect, not a miss.
         let misses = ["-p udp", "-p icmp", "-m conntrack --ctstate INVALID", "-m connmark --mark 0x0/0x10000000",

@@ -16,12 +16,11 @@ import Testing
         host.tree.write("run/libvirt/qemu/\(name).xml", "<domstatus state='running' reason='booted' pid='4242'>\n\(domain)\n</domstatus>\n")
     }
 
-    var sync: Change { var c = Change.reapply; c.syncWithLibvirt = true; return c }
     var dnat: [String] { host.nft.elements("dnat4_any") }
 
     @Test func applyAdoptsARunningGuestThatHasForwardsButNoRecord() throws {
         running()
-        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(outcome.adopted.map(\.value) == ["web1"])
         #expect(host.records.first?.addressSource == .dhcpHost)
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
@@ -31,7 +30,7 @@ import Testing
         host.tree.write("run/libvirt/qemu/.keep", "")
         try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10"),
                                          since: Int64(now.timeIntervalSince1970) - 3600))
-        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(outcome.dropped.map(\.value) == ["web1"])
         #expect(host.records.isEmpty)
         #expect(dnat.isEmpty)
@@ -43,14 +42,14 @@ import Testing
         host.tree.write("run/libvirt/qemu/.keep", "")
         try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10"),
                                          since: Int64(now.timeIntervalSince1970) - 5))
-        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(outcome.dropped.isEmpty && host.records.count == 1)
     }
 
     /// Without libvirt's status directory nobody can tell what runs: nothing is dropped.
     @Test func withoutLibvirtsStatusDirectoryNothingIsDropped() throws {
         try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"), address4: IPAddress("192.168.122.10")))
-        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        let outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(outcome.dropped.isEmpty && host.records.count == 1)
     }
 
@@ -65,11 +64,11 @@ import Testing
                                     address4: IPAddress("192.168.122.10"), addressSource: .explicit, since: Int64(now.timeIntervalSince1970) - 1)
         try host.store.save(recorded)
         let config = "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n"
-        var preview = sync
+        var preview = Change.sync
         preview.dryRun = true
         let outcome = try host.reconciler(config, now: now).reconcile(preview)
         #expect(outcome.changed.isEmpty && outcome.adopted.isEmpty && outcome.dropped.isEmpty, "\(outcome.changed)")
-        _ = try host.reconciler(config, now: now).reconcile(sync)
+        _ = try host.reconciler(config, now: now).reconcile(.sync)
         #expect(host.records.map { $0.holding(.none) } == [recorded], "the bridge the hook saw is kept")
         // Once libvirt has written it, a status file names the bridge under <actual>.
         let later = try Domain.parse(Fixtures.domain(interfaces: """
@@ -82,10 +81,10 @@ import Testing
     /// `virsh metadata --live` changes the running domain's XML: the next sync follows it.
     @Test func liveMetadataChangesAreFollowed() throws {
         running(metadata: Fixtures.metadata("<forward spec='9090:90'/>"))
-        _ = try host.reconciler("", now: now).reconcile(sync)
+        _ = try host.reconciler("", now: now).reconcile(.sync)
         #expect(dnat == ["tcp . 9090 : 192.168.122.10 . 90"])
         running(metadata: Fixtures.metadata("<forward spec='9191:91'/>"))
-        let outcome = try host.reconciler("", now: now).reconcile(sync)
+        let outcome = try host.reconciler("", now: now).reconcile(.sync)
         #expect(outcome.changed.map(\.value) == ["web1"])
         #expect(dnat == ["tcp . 9191 : 192.168.122.10 . 91"])
     }
@@ -96,22 +95,23 @@ import Testing
         let lock = try host.store.holdServiceLock()
         defer { close(lock) }
         running(mac: "52:54:00:00:00:20")
-        _ = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        _ = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(host.records.first?.addressSource == .pending)
         #expect(dnat.isEmpty)
         let expiry = Int(now.timeIntervalSince1970) + 3600
         host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[{\"ip-address\":\"192.168.122.57\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
-        var outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        var outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(outcome.changed.map(\.value) == ["web1"])
         // The lease is the guest's own word: it counts once the host sees the guest use it.
         #expect(dnat.isEmpty)
-        #expect(outcome.pending.first?.reason.contains("its lease address 192.168.122.57 is not yet seen in use at its MAC (52:54:00:00:00:20)") == true)
+        #expect(outcome.pending.first?.reason.description
+            .contains("its lease address 192.168.122.57 is not yet seen in use at its MAC (52:54:00:00:00:20)") == true)
         host.neighbourTable.see("192.168.122.57", at: "52:54:00:00:00:20")
-        outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(dnat == ["tcp . 8080 : 192.168.122.57 . 80"])
         host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[{\"ip-address\":\"192.168.122.58\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
         host.neighbourTable.see("192.168.122.58", at: "52:54:00:00:00:20")
-        outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(sync)
+        outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(dnat == ["tcp . 8080 : 192.168.122.58 . 80"])
         #expect(host.records.first?.addressSource == .lease)
     }

@@ -31,7 +31,7 @@ import Testing
             try FileManager.default.createSymbolicLink(atPath: "\(dir.path)/run/\(name)", withDestinationPath: target)
         }
         try store.save(guest)
-        try store.setLastBackend("nftables")
+        try store.setLastBackend(.nftables)
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious\n")
         // The record itself replaced by a symlink: refused on load, never read through.
         try FileManager.default.removeItem(atPath: "\(dir.path)/run/\(Fixtures.web1UUID).json")

@@ -55,7 +55,7 @@ import Testing
     /// Whatever arrives (cut short, lengths that lie, random bytes), the parse ends without
     /// reading past what was received.
     @Test func anyBytesAreReadSafely() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("TraceEventTests.anyBytesAreReadSafely")
         let good = Self.message(family: 1, Self.attribute(1, Self.text("t")) + Self.attribute(2, Self.text("c"))
             + Self.attribute(4, Self.be32(3)) + Self.attribute(6, Self.be32(1)))
         for _ in 0..<5000 {
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func everyNameIsCoveredAndExactWhereItCanBe() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.printed("TraceEventTests.everyNameIsCoveredAndExactWhereItCanBe")
         let alphabet = Array("abcxyz019-_.+*\"\\'é@%#")
         for _ in 0..<5000 {
             let name = String((0..<Int.random(in: 1...15, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
@@ -100,7 +100,6 @@ import Testing
         }
         #expect(InterfaceMatch.nft("iso+net") == "\"iso+net\"" && InterfaceMatch.iptables("iso+net") == "iso+net")
         #expect(InterfaceMatch.nft("lan*") == "\"lan\\*\"")
-        #expect(InterfaceMatch.isExact("iso+net") && !InterfaceMatch.isExact("iso+"))
         #expect(!InterfaceMatch.isLinuxName("a b") && !InterfaceMatch.isLinuxName("a/b") && !InterfaceMatch.isLinuxName("..")
                 && !InterfaceMatch.isLinuxName(String(repeating: "a", count: 16)))
     }

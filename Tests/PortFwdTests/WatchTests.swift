@@ -299,7 +299,7 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             // Random addresses at random intervals: a strict alternation at a fixed period
             // could lock in phase with the service's checks (which come a fixed delay after the
             // first of a burst of events) and show it the held address at every check.
-            var rng = SystemRandomNumberGenerator()
+            var rng = SplitMix.printed("WatchTests.aChurningLeaseIsFollowedAtABoundedRate")
             let started = Date()
             var i = 0
             while Date().timeIntervalSince(started) < 6 || (followed() < 2 && Date().timeIntervalSince(started) < 120) {

@@ -70,7 +70,7 @@ public struct Admission: Sendable {
     /// already saved (the iptables backend saves its flavour anyway).
     /// - Parameter flows: the traffic to let through (`Flow.flows(of: plan)`): what decides
     ///   where an iptables chain would reject it; none when only removing.
-    public static func survey(mark: Mark, flows: [Flow] = [], nft: NftablesRunner?, commands: CommandRunner, procNet: String = "/proc/net",
+    public static func survey(mark: Mark, flows: [Flow] = [], nft: NftablesRunner?, commands: CommandRunner, procNet: String,
                               saved: [Iptables: IptablesRuleset] = [:]) throws(PortFwdError) -> [any AdmissionPlace] {
         var places: [any AdmissionPlace] = []
         for family in Family.allCases {

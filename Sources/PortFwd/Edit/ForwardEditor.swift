@@ -62,15 +62,16 @@ public struct ForwardEditor: Sendable {
 
         switch edit {
         case .remove(let spec):
-            if definitions.contains(where: { ((old[$0] ?? nil)?.forwards ?? []).contains { $0.spec == spec } }) {
+            if definitions.contains(where: { ((old[$0] ?? nil)?.forwards ?? []).contains { $0.isNamed(by: spec) } }) {
                 return try editMetadata(edit, ref, active, definitions, old)
             }
-            if let text = try dropIn.current(dropInPath), var entry = try Self.entry(text, path: dropInPath), entry.forwards.contains(where: { $0.spec == spec }) {
-                entry.forwards.removeAll { $0.spec == spec }
+            if let text = try dropIn.current(dropInPath), var entry = try Self.entry(text, path: dropInPath),
+               entry.forwards.contains(where: { $0.isNamed(by: spec) }) {
+                entry.forwards.removeAll { $0.isNamed(by: spec) }
                 return try editDropIn(entry, ref, active, path: dropInPath, before: text, why: nil)
             }
             let declared = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
-            if let entry = declared, entry.forwards.contains(where: { $0.spec == spec }) {
+            if let entry = declared, entry.forwards.contains(where: { $0.isNamed(by: spec) }) {
                 throw PortFwdError(.notFound, "guest \(ref.name): \(spec) is declared in \(reconciler.config.file) (\(entry.path)); remove it there")
             }
             // `forward remove web1 8080`: the one forward whose host port that is, if only one is.
@@ -91,7 +92,7 @@ public struct ForwardEditor: Sendable {
         case .add(let forward, let address):
             let inMetadata = Array(Set(definitions.flatMap { ((old[$0] ?? nil)?.forwards ?? []) }))
             if let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid),
-               (entry.forwards + (destination == .config ? [] : inMetadata)).contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
+               (entry.forwards + (destination == .config ? [] : inMetadata)).contains(where: { $0.isSame(as: forward) }) {
                 throw PortFwdError(.exists, "guest \(ref.name) already has the forward \(forward)")
             }
             // The fence is for what guest owners write; the admin's word goes in the config.
@@ -109,7 +110,7 @@ public struct ForwardEditor: Sendable {
             let covering = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
             var entry = try text.flatMap { t throws(PortFwdError) in try Self.entry(t, path: dropInPath) }
                 ?? GuestConfig(name: ref.name, uuid: covering != nil && covering?.uuid == nil ? nil : ref.uuid)
-            if entry.forwards.contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) {
+            if entry.forwards.contains(where: { $0.isSame(as: forward) }) {
                 throw PortFwdError(.exists, "guest \(ref.name) already has the forward \(forward)")
             }
             entry.forwards.append(Forward(spec: forward.spec, sources: forward.sources, origin: .config))
@@ -183,10 +184,10 @@ public struct ForwardEditor: Sendable {
             var (a4, a6) = (before.address4, before.address6)
             switch edit {
             case .add(let forward, let address):
-                if !forwards.contains(where: { $0.spec == forward.spec && $0.sources == forward.sources }) { forwards.append(forward) }
+                if !forwards.contains(where: { $0.isSame(as: forward) }) { forwards.append(forward) }
                 if let address { if address.family == .ipv4 { a4 = address } else { a6 = address } }
             case .remove(let spec):
-                forwards.removeAll { $0.spec == spec }
+                forwards.removeAll { $0.isNamed(by: spec) }
             }
             new[d] = RunningGuest.Metadata(forwards: forwards, address4: a4, address6: a6)
         }
@@ -206,9 +207,7 @@ public struct ForwardEditor: Sendable {
         }
         guard active else { return Result(guest: ref.name, storedIn: "its metadata", why: nil, outcome: nil, uuid: ref.uuid) }
         do throws(PortFwdError) {
-            var change = Change.reapply
-            change.syncWithLibvirt = true
-            return Result(guest: ref.name, storedIn: "its metadata", why: nil, outcome: try reconciler.reconcile(change), uuid: ref.uuid)
+            return Result(guest: ref.name, storedIn: "its metadata", why: nil, outcome: try reconciler.reconcile(.sync), uuid: ref.uuid)
         } catch {
             throw putBack(ref, old, written, after: error)
         }
@@ -234,8 +233,7 @@ public struct ForwardEditor: Sendable {
             // The config as the files say now must parse (an address given twice must agree).
             let updated = try reload()
             guard active else { return Result(guest: ref.name, storedIn: path, why: why, outcome: nil, uuid: ref.uuid) }
-            var change = Change.reapply
-            change.syncWithLibvirt = true
+            var change = Change.sync
             change.refuseConflicts = true
             return Result(guest: ref.name, storedIn: path, why: why, outcome: try updated.reconcile(change), uuid: ref.uuid)
         } catch {
@@ -255,7 +253,7 @@ public struct ForwardEditor: Sendable {
         let others = try reconciler.plan(all: true).plan.guests.filter { g in g.uuid.map { $0 != ref.uuid } ?? (g.name != ref.name) }
         let entry = reconciler.config.guest(named: ref.name, uuid: ref.uuid)
         let mine = Guest(name: ref.name, uuid: ref.uuid, address4: nil, address6: nil,
-                         forwards: (entry?.forwards ?? []) + forwards.filter { f in !(entry?.forwards ?? []).contains { $0.spec == f.spec } })
+                         forwards: (entry?.forwards ?? []) + forwards.filter { f in !(entry?.forwards ?? []).contains { $0.isNamed(by: f.spec) } })
         let conflicts = Conflicts.find(in: others + [mine])
         if !conflicts.isEmpty { throw PortFwdError(.conflict, lines: conflicts) }
     }

@@ -7,7 +7,8 @@ import PortFwdSystem
 /// A backend never changes the kernel by itself: it looks once, then describes the change as
 /// steps, each with its way back, which `Steps.run` applies all or nothing.
 public protocol FirewallBackend: Sendable {
-    var name: String { get }
+    /// `.nftables` or `.iptables`, never `.auto`.
+    var name: Settings.Backend { get }
     /// The exact text `install` hands to the kernel for this plan (`export` prints it).
     func render(_ plan: Plan) -> String
     /// The steps that install `plan` and put admission where it is needed.

@@ -19,7 +19,7 @@ public final class Host: Sendable {
     public let probe: Bool
     private let reached = Mutex(false)
 
-    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String = "/proc/net",
+    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String,
                 backend: Settings.Backend? = nil, flavour: IptablesFlavour? = nil, probe: Bool = true) {
         self.nft = nft
         self.commands = commands
@@ -29,9 +29,11 @@ public final class Host: Sendable {
         self.probe = probe
     }
 
-    /// This machine, through the process's libnftables context and real processes.
-    public static func system(backend: Settings.Backend? = nil, flavour: IptablesFlavour? = nil, probe: Bool = true) -> Host {
-        Host(nft: LibNftables.shared, commands: ProcessRunner(), backend: backend, flavour: flavour, probe: probe)
+    /// This machine, through the process's libnftables context and real processes; /proc/net
+    /// under `--libvirt-root` as libvirt's files are.
+    public static func system(paths: LibvirtPaths = LibvirtPaths(), backend: Settings.Backend? = nil, flavour: IptablesFlavour? = nil,
+                              probe: Bool = true) -> Host {
+        Host(nft: LibNftables.shared, commands: ProcessRunner(), procNet: paths.procNet, backend: backend, flavour: flavour, probe: probe)
     }
 
     /// The same host, never asked: for what needs no kernel.

@@ -11,7 +11,7 @@ import PortFwdSystem
 /// are checked with --test before either commits, and a family that committed is put back
 /// from its save if a later step fails.
 public struct IptablesBackend: FirewallBackend {
-    public let name = "iptables"
+    public let name = Settings.Backend.iptables
     let commands: CommandRunner
     /// For admission in libvirt's own nftables tables, and to see iptables-nft's chains
     /// without running a process; nil where libnftables cannot be used.
@@ -21,7 +21,7 @@ public struct IptablesBackend: FirewallBackend {
     let procNet: String
     let renderer = IptablesRenderer()
 
-    public init(commands: CommandRunner, nft: NftablesRunner?, flavour: IptablesFlavour? = nil, procNet: String = "/proc/net") {
+    public init(commands: CommandRunner, nft: NftablesRunner?, flavour: IptablesFlavour? = nil, procNet: String) {
         self.commands = commands
         self.nft = nft
         self.flavourOverride = flavour

@@ -11,7 +11,7 @@ public enum Neighbours {
     /// libnftables' JSON lists as opaque `xt` expressions: those are read with iptables-nft-save.
     static let iptablesTables: Set<String> = ["filter", "mangle", "raw", "security", "nat"]
 
-    public static func survey(nft: NftablesRunner?, commands: CommandRunner, procNet: String = "/proc/net") throws(PortFwdError) -> [FilterTable] {
+    public static func survey(nft: NftablesRunner?, commands: CommandRunner, procNet: String) throws(PortFwdError) -> [FilterTable] {
         var tables: [FilterTable] = []
         if let nft {
             let chains = try NftFilterJSON.baseChains(try nft.run("list chains", json: true, dryRun: false))

@@ -9,12 +9,12 @@ import PortFwdSystem
 /// admission edit in libvirt's own nftables tables: if that transaction fails, nothing of it
 /// happened, and the iptables edits are undone.
 public struct NftablesBackend: FirewallBackend {
-    public let name = "nftables"
+    public let name = Settings.Backend.nftables
     let nft: NftablesRunner
     let commands: CommandRunner
     let procNet: String
 
-    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String = "/proc/net") {
+    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String) {
         self.nft = nft
         self.commands = commands
         self.procNet = procNet

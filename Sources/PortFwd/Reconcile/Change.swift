@@ -31,6 +31,9 @@ public struct Change: Sendable {
     public init() {}
 
     public static var reapply: Change { Change() }
+    /// The rules equal to the plan again, after adopting and dropping records by libvirt's
+    /// status files (`apply`, `watch`, `forward add` on a running guest).
+    public static var sync: Change { var c = Change(); c.syncWithLibvirt = true; return c }
     /// A guest that runs: recorded again, with what it declares now.
     public static func record(_ guest: RunningGuest) -> Change { var c = Change(); c.record = [guest]; return c }
     /// A guest starting: recorded, unless its forwards clash with another guest's.

@@ -23,8 +23,6 @@ public struct Outcome: Sendable {
     public var dropped: [GuestName] = []
     /// Recorded guests whose addresses or metadata changed (a new lease, `virsh metadata --live`).
     public var changed: [GuestName] = []
-    /// The backend that installed the plan; nil for a dry run.
-    public var backend: String?
     /// A guest's lease moved, and following it waits for the guest's rate bound (`FollowLimit`).
     public var followDeferred = false
     /// New addresses of guests' leases that wait until the guest is seen at them (its held

@@ -198,7 +198,6 @@ public struct Reconciler: Sendable {
         outcome.notes = installation.notes
         outcome.warnings = warnings
         if let chosen {
-            outcome.backend = chosen.selected.name
             outcome.warnings += retire(chosen) + remember(chosen.selected.name) + blockers(outcome.plan)
         }
         return outcome
@@ -317,7 +316,7 @@ public struct Reconciler: Sendable {
         return warnings
     }
 
-    private func remember(_ backend: String) -> [Warning] {
+    private func remember(_ backend: Settings.Backend) -> [Warning] {
         var warnings: [Warning] = []
         do { try store.setLastBackend(backend) } catch { warnings.append(Warning(.state, error.message)) }
         if let configText { do { try store.setLastConfig(configText) } catch { warnings.append(Warning(.state, error.message)) } }

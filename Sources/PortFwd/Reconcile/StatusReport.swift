@@ -119,7 +119,7 @@ public struct StatusReport: Codable, Sendable {
 
     public let installed: Bool
     public let mode: String
-    public let backend: String
+    public let backend: Settings.Backend
     public let healthy: Bool
     /// One line per problem: drift, a stale record, a pending guest, a firewall that blocks.
     public let problems: [String]
@@ -140,7 +140,7 @@ public struct StatusReport: Codable, Sendable {
         case notRunning = "not_running", leftOut = "left_out"
     }
 
-    public init(plan: Plan, mode: Mode, backend: String, records: [RunningGuest], pending: [PendingGuest],
+    public init(plan: Plan, mode: Mode, backend: Settings.Backend, records: [RunningGuest], pending: [PendingGuest],
                 counters: Counters?, problems: [String], warnings: [String] = [], guests filter: Set<String>? = nil,
                 notRunning: [Idle] = [], service: Service = Service(running: false, repairs: nil),
                 leftOut: [LeftOut] = [], health: ForwardHealth? = nil) {
@@ -179,7 +179,7 @@ public struct StatusReport: Codable, Sendable {
         }
         self.pending = pending.filter { filter?.contains($0.guest.name.value) ?? true }.map {
             Pending(guest: $0.guest.name.value, uuid: $0.guest.uuid.value, forwards: $0.forwards.map(\.spec.description), addressSource: $0.guest.addressSource.rawValue,
-                    reason: $0.reason)
+                    reason: $0.reason.description)
         }
     }
 
@@ -248,9 +248,10 @@ extension Reconciler {
             problems += leased.map { "guest \($0.name) follows a DHCP lease, but the libvirt-portfwd service is not running: nothing moves its forwards when the lease changes" }
         }
         problems += outcome.pending.map { p in
-            p.reason == "waits for a DHCP lease"
-                ? "guest \(p.guest.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)"
-                : "guest \(p.guest.name) is pending: \(p.reason)"
+            switch p.reason {
+            case .lease: "guest \(p.guest.name) is pending: its forwards wait for a DHCP lease (the libvirt-portfwd service installs them)"
+            case .refused: "guest \(p.guest.name) is pending: \(p.reason)"
+            }
         }
         var idle: [StatusReport.Idle] = []
         if showAll {

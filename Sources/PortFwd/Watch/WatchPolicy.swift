@@ -109,7 +109,7 @@ public struct WatchPolicy: Sendable {
         tokens = Double(timing.burst)
     }
 
-    /// Whether the service is holding back repairs now: for `status` and tests.
+    /// Whether the service is holding back repairs now; the tests watch it.
     public var fighting: Bool { fightSince != nil }
 
     public mutating func note(_ event: Event, at now: Double) {

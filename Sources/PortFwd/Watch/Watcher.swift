@@ -52,12 +52,12 @@ public final class Watcher {
     let publisher: Publisher?
 
     public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: WatchPolicy.Timing = WatchPolicy.Timing(),
-                procNet: String = "/proc/net", publisher: Publisher? = nil) throws(PortFwdError) {
+                publisher: Publisher? = nil) throws(PortFwdError) {
         self.reconcilers = reconcilers
         self.publisher = publisher
         self.libvirt = libvirt
         self.log = log
-        self.procNet = procNet
+        procNet = libvirt.paths.procNet
         policy = WatchPolicy(timing: timing)
         signals = try SignalEvents()
         netfilter = try NetfilterEvents()
@@ -167,9 +167,7 @@ public final class Watcher {
             let (reconciler, problem) = try reconcilers(true)
             if let problem { log.error("watch \(why): \(problem)") }
             if why == "start" { try? reconciler.store.saveServiceRepairs(0) }
-            var change = Change.reapply
-            change.syncWithLibvirt = true
-            let outcome = try reconciler.reconcile(change)
+            let outcome = try reconciler.reconcile(.sync)
             expect(after: outcome)
             recheck()
             log.warnings(outcome.warnings.map(\.message), prefix: "watch \(why): ")
@@ -225,8 +223,7 @@ public final class Watcher {
                 if !moved { return }
                 limit = nil
             }
-            var change = Change.reapply
-            change.syncWithLibvirt = true
+            var change = Change.sync
             change.followLimit = limit
             change.dryRun = true
             let preview = try reconciler.reconcile(change)

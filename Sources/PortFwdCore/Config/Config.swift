@@ -20,7 +20,7 @@ public struct Config: Hashable, Sendable {
         let (byUUID, byName) = entries(named: name, uuid: uuid)
         guard var both = byUUID else { return byName }
         guard let byName else { return both }
-        for f in byName.forwards where !both.forwards.contains(where: { $0.spec == f.spec && $0.sources == f.sources }) {
+        for f in byName.forwards where !both.forwards.contains(where: { $0.isSame(as: f) }) {
             both.forwards.append(f)
         }
         both.address4 = both.address4 ?? byName.address4

@@ -121,7 +121,7 @@ struct ConfigParser {
             case "forwards":
                 if let array = value.array { rawForwards = array } else { problem(keyPath, "must be an array") }
             default:
-                problem(keyPath, Self.unknown(key, in: ["name", "uuid", "address", "address6", "sources", "forwards"]), at: table[key])
+                problem(keyPath, Self.unknown(key, in: Self.guestKeys), at: table[key])
             }
         }
         if guest.name == nil && guest.uuid == nil && problems.count == before {
@@ -254,6 +254,7 @@ struct ConfigParser {
     static let settingsKeys = ["backend", "admission", "mark", "hairpin", "host-access", "metadata", "metadata-host-ports", "metadata-address",
                                "metadata-max-forwards", "metadata-max-ports", "floating-addresses", "isolated-forwards",
                                "prometheus-textfile"]
+    static let guestKeys = ["name", "uuid", "address", "address6", "sources", "forwards"]
 
     /// "unknown key", and the nearest known one: a typo like `adress` gets its fix.
     static func unknown(_ key: String, in known: [String]) -> String {

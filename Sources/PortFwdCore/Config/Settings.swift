@@ -1,6 +1,8 @@
 /// `[settings]`: how forwards are installed, independent of any one guest.
 public struct Settings: Hashable, Sendable {
-    public enum Backend: String, Sendable, CaseIterable { case auto, nftables, iptables }
+    /// A firewall backend by name: the setting, `--backend`, the state directory's record of the
+    /// one that applied last, and `status --json` all say it so. `auto` is only ever a choice.
+    public enum Backend: String, Sendable, CaseIterable, Codable { case auto, nftables, iptables }
     public enum AdmissionMode: String, Sendable, CaseIterable {
         case auto, iptables, libvirtNftables = "libvirt-nftables", none
     }

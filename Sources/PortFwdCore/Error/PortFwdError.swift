@@ -1,6 +1,6 @@
-/// The library's one error type: a code that callers branch on, a message an admin can read
-/// (one line per problem, each naming where the input came from and why it was refused), and
-/// the error underneath, when there is one.
+/// The library's one error type: a code that callers branch on, and a message an admin can read
+/// (one line per problem, each naming where the input came from and why it was refused, with
+/// the error underneath already in its words).
 ///
 /// Codes are assigned once, where the error is first understood: at the parser, at the
 /// libnftables boundary, at the process runner. Nobody downstream matches message text.

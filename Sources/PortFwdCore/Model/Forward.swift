@@ -13,6 +13,13 @@ public struct Forward: Hashable, Sendable, CustomStringConvertible {
         self.origin = origin
     }
 
+    /// The same forward, whoever declared it: spec and sources alike, the origin aside. Of two
+    /// such, one is kept.
+    public func isSame(as other: Forward) -> Bool { spec == other.spec && sources == other.sources }
+
+    /// Whether a spec names this forward (`forward remove SPEC`): its spec, whatever its sources.
+    public func isNamed(by spec: PortSpec) -> Bool { self.spec == spec }
+
     public var description: String {
         sources.isEmpty ? spec.description : "\(spec) from \(sources.map(\.description).joined(separator: ","))"
     }

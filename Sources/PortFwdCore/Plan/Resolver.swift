@@ -98,7 +98,7 @@ public enum Resolver {
             result.leftOut += r.metadata.forwards.map { LeftOut(guest: r.name, uuid: r.uuid, forward: $0, reason: .policy, message: message) }
             return forwards
         }
-        for f in r.metadata.forwards where !forwards.contains(where: { $0.spec == f.spec && $0.sources == f.sources }) {
+        for f in r.metadata.forwards where !forwards.contains(where: { $0.isSame(as: f) }) {
             // A host service keeps its port from a new metadata forward (only the admin may
             // shadow one), but never takes one that was installed before it listened.
             let hidden = around().hidden(by: f.spec)
@@ -124,13 +124,27 @@ public struct PendingGuest: Sendable, Hashable {
     public let guest: RunningGuest
     /// The forwards that wait.
     public let forwards: [Forward]
-    /// Why, in a few words: "waits for a DHCP lease", or the dispute that holds it.
-    public let reason: String
+    public let reason: PendingReason
 
-    public init(guest: RunningGuest, forwards: [Forward], reason: String) {
+    public init(guest: RunningGuest, forwards: [Forward], reason: PendingReason) {
         self.guest = guest
         self.forwards = forwards
         self.reason = reason
+    }
+}
+
+/// Why a running guest's forwards wait. Its text is what the hooks log and `status` prints.
+public enum PendingReason: Sendable, Hashable, CustomStringConvertible {
+    /// The guest has no address yet: the service installs its forwards when a lease comes.
+    case lease
+    /// Every address the guest claims is refused, one line each: a dispute, metadata that is off.
+    case refused([String])
+
+    public var description: String {
+        switch self {
+        case .lease: "waits for a DHCP lease"
+        case .refused(let lines): lines.joined(separator: "; ")
+        }
     }
 }
 
@@ -276,9 +290,9 @@ struct Candidate {
         }
     }
 
-    var waitReason: String {
+    var waitReason: PendingReason {
         let reasons = Family.allCases.compactMap { denied[$0] }
-        return reasons.isEmpty ? "waits for a DHCP lease" : reasons.joined(separator: "; ")
+        return reasons.isEmpty ? .lease : .refused(reasons)
     }
 }
 

@@ -36,10 +36,4 @@ public enum InterfaceMatch {
         if let cut = name.firstIndex(where: { $0 == "\"" || $0 == "\\" }) { return "\(name[..<cut])+" }
         return name
     }
-
-    /// Whether both backends match `name` exactly (and so nothing else).
-    public static func isExact(_ name: String) -> Bool {
-        let n = nft(name)
-        return (!n.hasSuffix("*\"") || n.hasSuffix("\\*\"")) && !iptables(name).hasSuffix("+")
-    }
 }

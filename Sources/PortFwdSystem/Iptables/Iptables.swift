@@ -18,7 +18,7 @@ public struct Iptables: Sendable, Hashable, CustomStringConvertible {
     /// Where /proc/net/ip_tables_names lives; tests point it at a namespace's.
     let procNet: String
 
-    public init(_ flavour: IptablesFlavour, _ family: Family, commands: CommandRunner, procNet: String = "/proc/net") {
+    public init(_ flavour: IptablesFlavour, _ family: Family, commands: CommandRunner, procNet: String) {
         self.flavour = flavour
         self.family = family
         self.commands = commands

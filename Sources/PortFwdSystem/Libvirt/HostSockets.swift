@@ -8,7 +8,7 @@ import PortFwdCore
 /// and whose they are.
 public enum HostSockets {
     /// Every listening TCP socket and bound UDP socket, IPv4 and IPv6.
-    public static func listening(procNet: String = "/proc/net") -> [Listener] {
+    public static func listening(procNet: String) -> [Listener] {
         var result: [Listener] = []
         for (file, proto, state) in [("tcp", Proto.tcp, "0A"), ("tcp6", .tcp, "0A"), ("udp", .udp, "07"), ("udp6", .udp, "07")] {
             guard let text = SafeFile.kernelText("\(procNet)/\(file)", limit: 64 << 20) else { continue }

@@ -13,6 +13,7 @@ public struct LibvirtPaths: Sendable, Equatable {
     public var leaseDirectory: String { "\(root)/var/lib/libvirt/dnsmasq" }
     /// The status XML of every running qemu domain, written by libvirtd and virtqemud alike.
     public var runningDomainDirectory: String { "\(root)/run/libvirt/qemu" }
-    /// The kernel's view of this network namespace: sockets and neighbours.
+    /// The kernel's view of this network namespace: sockets, neighbours and iptables-legacy's
+    /// loaded tables. The one source of /proc/net for every reader (`Host.procNet` is this).
     public var procNet: String { "\(root)/proc/net" }
 }

@@ -134,10 +134,10 @@ public struct StateStore: Sendable {
     // MARK: - small files
 
     /// The backend that applied last (see Reconciler's retiring of the other one).
-    public var lastBackend: String? { small("backend") }
-    public func setLastBackend(_ name: String) throws(PortFwdError) {
-        guard lastBackend != name else { return }
-        try setSmall("backend", name)
+    public var lastBackend: Settings.Backend? { small("backend").flatMap(Settings.Backend.init(rawValue:)) }
+    public func setLastBackend(_ backend: Settings.Backend) throws(PortFwdError) {
+        guard lastBackend != backend else { return }
+        try setSmall("backend", backend.rawValue)
     }
 
     /// The last config that applied, as a bundle of its files (`ConfigFiles.bundle`), for
