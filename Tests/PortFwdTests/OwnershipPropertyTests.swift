@@ -146,22 +146,15 @@ import Testing
                 trail.append("forged lease by \(other.name): \(g.mac) at \(address)")
                 writeLeases()
                 try service()
-            case 7:
+            case let step where step == 7 || step == 8:
                 // `other` forges a DHCPREQUEST with g's MAC and g's own client identity (it is
-                // in every one of g's broadcasts), asking for the broadcast flag: dnsmasq moves
-                // g's own lease, and answers by broadcast, putting nothing in the ARP table.
+                // in every one of g's broadcasts): dnsmasq moves g's own lease. With the
+                // broadcast flag (7) it answers by broadcast, putting nothing in the ARP table;
+                // without it (8), by unicast, writing the address at g's MAC into that table.
                 world.clock += 1
                 world.leases["\(g.mac) \(g.client)"] = (g.mac, g.client, address, world.clock)
-                trail.append("forged lease by \(other.name) with \(g.name)'s own client: \(address)")
-                writeLeases()
-                try service()
-            case 8:
-                // The same without the broadcast flag: dnsmasq moves g's own lease and answers
-                // by unicast, writing the address at g's MAC into the host's ARP table.
-                world.clock += 1
-                world.leases["\(g.mac) \(g.client)"] = (g.mac, g.client, address, world.clock)
-                host.neighbourTable.inject(address, at: g.mac)
-                trail.append("forged unicast lease by \(other.name) with \(g.name)'s own client: \(address)")
+                if step == 8 { host.neighbourTable.inject(address, at: g.mac) }
+                trail.append("forged \(step == 8 ? "unicast " : "")lease by \(other.name) with \(g.name)'s own client: \(address)")
                 writeLeases()
                 try service()
             case 5:
