@@ -114,12 +114,14 @@ public enum NeighbourProbe {
             links.append(Link(fd: fd, questions: questions, frames: questions.map(\.1.frame), byMAC: byMAC))
         }
         var answered = Set<Neighbour>()
-        guard !links.isEmpty else { return answered }
+        // What can be answered at all: questions sent on a socket, each entry once.
+        let asked = Set(links.flatMap { $0.questions.map(\.entry) })
+        guard !asked.isEmpty else { return answered }
         let again = timeout / 5
         let started = monotonic()
         var sent = 0
         var buffer = [UInt8](repeating: 0, count: 2048)
-        while answered.count < entries.count {
+        while answered.count < asked.count {
             let elapsed = monotonic() - started
             if elapsed >= timeout { break }
             if sent < 2 && elapsed >= Double(sent) * again {
