@@ -32,7 +32,7 @@ enum NetlinkGroup {
         return fd
     }
 
-    /// One datagram read from a netlink socket.
+    /// One datagram read from a netlink socket: a group's, or a dump's (`Neighbours.current`).
     enum Received {
         /// `count` bytes in the buffer; `fromKernel` false for any other sender.
         case datagram(count: Int, fromKernel: Bool)

@@ -37,17 +37,9 @@ public enum Neighbours {
         var parser = NeighbourMessages()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while !parser.done && parser.entries.count < limit {
-            var sender = sockaddr_nl()
-            var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
-            let n = SystemCall.retrying {
-                buffer.withUnsafeMutableBytes { raw in
-                    withUnsafeMutablePointer(to: &sender) { p in
-                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
-                    }
-                }
-            }
-            guard n > 0 else { break }
-            guard sender.nl_pid == 0 else { continue }
+            // A timeout, an error or an overrun ends the dump with what it has.
+            guard case .datagram(let n, let fromKernel) = NetlinkGroup.receive(fd, into: &buffer) else { break }
+            guard fromKernel else { continue }
             parser.parse(buffer[..<n])
         }
         return Array(parser.entries.prefix(limit))
