@@ -125,6 +125,27 @@ public struct Reconciler: Sendable {
     public var recordedMode: Mode { store.mode }
 
     private func transaction(_ change: Change) throws(PortFwdError) -> Outcome {
+        let prepared = try prepare(change)
+        if change.dryRun { return prepared.outcome }
+        return try commit(prepared, change)
+    }
+
+    /// A change planned, not yet installed: the records as they will be written, and which.
+    struct Prepared {
+        var outcome: Outcome
+        /// The records as they were read, before the change.
+        let loaded: [RunningGuest]
+        let touched: Set<DomainUUID>
+        /// Whether libvirt's side changed a guest (adopted, dropped, readdressed, or a record
+        /// that did not read written again).
+        var guestsChanged: Bool {
+            !(outcome.adopted.isEmpty && outcome.dropped.isEmpty && outcome.changed.isEmpty && outcome.unreadable.isEmpty)
+        }
+    }
+
+    /// The records changed and the plan made from them; nothing written, nothing installed.
+    /// Holding the lock already.
+    func prepare(_ change: Change) throws(PortFwdError) -> Prepared {
         let (loaded, problems, retaken) = load()
         var warnings = problems.map { Warning(.record, $0) }
         var records = loaded
@@ -173,8 +194,15 @@ public struct Reconciler: Sendable {
         outcome.dropped = dropped
         outcome.changed = changed
         outcome.records = records
-        if change.dryRun { outcome.warnings = warnings; return outcome }
+        outcome.warnings = warnings
+        return Prepared(outcome: outcome, loaded: loaded, touched: touched)
+    }
 
+    /// Installs a prepared change: the records and the kernel's rules together, or neither.
+    /// Holding the lock already.
+    func commit(_ prepared: Prepared, _ change: Change) throws(PortFwdError) -> Outcome {
+        var outcome = prepared.outcome
+        let mode = outcome.mode, records = outcome.records, touched = prepared.touched
         // Off (after `flush`): the records follow the guests, the kernel is left alone.
         let chosen = mode == .off ? nil : backends
         let installation = try chosen?.selected.install(outcome.plan) ?? Installation()
@@ -196,7 +224,6 @@ public struct Reconciler: Sendable {
         if let newcomer = change.newcomer { store.clearStopped(newcomer) }
 
         outcome.notes = installation.notes
-        outcome.warnings = warnings
         if let chosen {
             outcome.warnings += retire(chosen) + remember(chosen.selected.name) + blockers(outcome.plan)
         }
@@ -285,7 +312,7 @@ public struct Reconciler: Sendable {
     /// The guests to plan, and the bridges of isolated networks. libvirt's networks are read
     /// every time (a forward must never open an isolated network); leases and the host's
     /// addresses only when a guest-controlled address needs checking.
-    private func resolve(_ records: [RunningGuest], mode: Mode, newcomer: DomainUUID? = nil)
+    func resolve(_ records: [RunningGuest], mode: Mode, newcomer: DomainUUID? = nil)
         -> (Resolver.Result, isolated: [String], bridges: [String: [Network]]) {
         let networks = libvirt.networks()
         var cached: Surroundings?
@@ -355,7 +382,7 @@ public struct Reconciler: Sendable {
         return outcome
     }
 
-    private func locked<T>(timeout: Double? = nil, _ body: () throws(PortFwdError) -> T) throws(PortFwdError) -> T {
+    func locked<T>(timeout: Double? = nil, _ body: () throws(PortFwdError) -> T) throws(PortFwdError) -> T {
         do {
             return try store.withLock(timeout: timeout) { try body() }
         } catch let error as PortFwdError {

@@ -28,16 +28,15 @@ public final class Watcher {
     let reconcilers: Reconcilers
     let libvirt: LibvirtFiles
     let log: Log
-    let procNet: String
     var policy: WatchPolicy
-    private let netfilter: NetfilterEvents
-    private let directories: DirectoryEvents
-    private let signals: SignalEvents
-    /// nil where the neighbour tables cannot be followed: pending metadata addresses are then
+    /// The events, and the clock. Without neighbour events, pending metadata addresses are
     /// picked up at the next check.
-    private let neighbours: NeighbourEvents?
+    let sources: WatchSources
     /// One guest's lease moves, bounded.
-    let followLimit = FollowLimit(clock: { Watcher.now() })
+    let followLimit: FollowLimit
+    /// The plan last seen installed: a check that finds the kernel holding it after a guest
+    /// changed is a follow-up, judged without planning the records as they were.
+    private var held: Plan?
     /// Addresses that pending guests claim: a neighbour entry for one is worth a check.
     private(set) var awaited: Set<IPAddress> = []
     /// The MACs of pending guests: a sighting of any of them may settle a lease dispute.
@@ -51,39 +50,35 @@ public final class Watcher {
     /// Writes the status for readers without root and the Prometheus textfile.
     let publisher: Publisher?
 
+    /// `sources`: the host's own (`WatchSources.system`) unless a test brings fakes.
     public init(reconcilers: @escaping Reconcilers, libvirt: LibvirtFiles, log: Log, timing: WatchPolicy.Timing = WatchPolicy.Timing(),
-                publisher: Publisher? = nil) throws(PortFwdError) {
+                publisher: Publisher? = nil, sources: WatchSources? = nil) throws(PortFwdError) {
         self.reconcilers = reconcilers
         self.publisher = publisher
         self.libvirt = libvirt
         self.log = log
-        procNet = libvirt.paths.procNet
         policy = WatchPolicy(timing: timing)
-        signals = try SignalEvents()
-        netfilter = try NetfilterEvents()
-        directories = try DirectoryEvents()
-        neighbours = try? NeighbourEvents()
+        let chosen: WatchSources
+        if let sources { chosen = sources } else { chosen = try WatchSources.system(procNet: libvirt.paths.procNet) }
+        self.sources = chosen
+        followLimit = FollowLimit(clock: chosen.clock)
     }
 
-    /// Seconds on the monotonic clock: the policy's time, which wall-clock jumps do not move.
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    /// Seconds on the sources' monotonic clock.
+    func now() -> Double { sources.clock() }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
     public func run() -> Int32 {
         let leases = libvirt.paths.leaseDirectory, domains = libvirt.paths.runningDomainDirectory
-        directories.watch(leases)
-        directories.watch(domains)
+        sources.directories.watch(leases)
+        sources.directories.watch(domains)
         apply("start")
         SystemdNotify.send("READY=1\nSTATUS=watching")
         // Whether work was done since the last sleep (the start's apply, a check, a reload).
         var worked = true
         while true {
-            var now = Self.now()
-            policy.legacyTables(loaded: legacyTablesLoaded(), at: now)
+            var now = self.now()
+            policy.legacyTables(loaded: sources.legacyTablesLoaded(), at: now)
             let action = policy.next(at: now)
             if case .check(let reasons) = action {
                 check(after: reasons)
@@ -100,14 +95,14 @@ public final class Watcher {
             let timeout = until.map { Int32(min(Double(Int32.max), max(0, ceil(($0 - now) * 1000)))) } ?? -1
             // The neighbour tables change all the time on a busy host: listened to only while a
             // pending guest waits to be seen, so an idle service stays asleep.
-            let listening = awaited.isEmpty && awaitedMACs.isEmpty ? -1 : neighbours?.fd ?? -1
-            var fds = [netfilter.fd, directories.fd, signals.fd, listening].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let listening = awaited.isEmpty && awaitedMACs.isEmpty ? -1 : sources.neighbours?.fd ?? -1
+            var fds = [sources.firewall.fd, sources.directories.fd, sources.signals.fd, listening].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
                 log.error("watch: poll: \(SystemCall.reason())")
                 return 1
             }
-            for signal in signals.drain() {
+            for signal in sources.signals.drain() {
                 if signal == SIGHUP {
                     apply("reload")
                     worked = true
@@ -117,16 +112,16 @@ public final class Watcher {
                     return 0
                 }
             }
-            now = Self.now()
-            let (commits, overrun, _) = netfilter.drain()
+            now = self.now()
+            let (commits, overrun, _) = sources.firewall.drain()
             for commit in commits where commit.relevant && commit.pid != getpid() {
                 policy.note(.firewall("a firewall change by \(commit.process) (pid \(commit.pid))"), at: now)
             }
             if overrun { policy.note(.firewall("firewall changes too many to follow"), at: now) }
-            for directory in directories.drain() {
+            for directory in sources.directories.drain() {
                 policy.note(.guests(directory == leases ? "a DHCP lease" : "a guest starting or stopping"), at: now)
             }
-            if !(awaited.isEmpty && awaitedMACs.isEmpty), let (entries, overrun) = neighbours?.drain(),
+            if !(awaited.isEmpty && awaitedMACs.isEmpty), let (entries, overrun) = sources.neighbours?.drain(),
                overrun || entries.contains(where: { awaited.contains($0.address) || awaitedMACs.contains($0.mac) }) {
                 policy.note(.sighting("a guest seen at the address it claims"), at: now)
             }
@@ -157,18 +152,19 @@ public final class Watcher {
             return
         }
         unseenWait = unseenWait == 0 ? 1 : min(unseenWait * 2, 30)
-        policy.remind(at: Self.now() + unseenWait, "a lease move its guest has not answered for yet")
+        policy.remind(at: now() + unseenWait, "a lease move its guest has not answered for yet")
     }
 
     /// What `apply` does, from the config file: at start and on reload.
     func apply(_ why: String) {
-        let started = Self.now()
+        let started = now()
         do {
             let (reconciler, problem) = try reconcilers(true)
             if let problem { log.error("watch \(why): \(problem)") }
             if why == "start" { try? reconciler.store.saveServiceRepairs(0) }
             let outcome = try reconciler.reconcile(.sync)
             expect(after: outcome)
+            held = outcome.plan
             recheck()
             log.warnings(outcome.warnings.map(\.message), prefix: "watch \(why): ")
             log.info("watch \(why): \(outcome.plan.forwardCount) forwards of \(outcome.plan.guests.count) guests installed"
@@ -185,7 +181,7 @@ public final class Watcher {
         guard let publisher else { return }
         do {
             let (reconciler, _) = try reconcilers(false)
-            if let line = publisher.publish(reconciler, plan: plan, mode: reconciler.recordedMode, at: Self.now(), force: force) {
+            if let line = publisher.publish(reconciler, plan: plan, mode: reconciler.recordedMode, at: now(), force: force) {
                 log.warning("watch: \(line)")
             }
         } catch {
@@ -197,7 +193,7 @@ public final class Watcher {
     /// differs, and tells the policy what it was: nothing, a routine follow-up of libvirt, or a
     /// repair of another program's change.
     func check(after reasons: [String]) {
-        let started = Self.now()
+        let started = now()
         unseen = []
         defer { recheck() }
         let result: WatchPolicy.CheckResult
@@ -223,43 +219,35 @@ public final class Watcher {
                 if !moved { return }
                 limit = nil
             }
-            var change = Change.sync
-            change.followLimit = limit
-            change.dryRun = true
-            let preview = try reconciler.reconcile(change)
-            expect(after: preview)
-            checked = preview.plan
-            let drift = try reconciler.drift(from: preview.plan)
-            // A record that did not read is written again from libvirt's word: a follow-up too.
-            let guestsChanged = !(preview.adopted.isEmpty && preview.dropped.isEmpty && preview.changed.isEmpty && preview.unreadable.isEmpty)
-            if drift.isEmpty && !guestsChanged {
+            let repair = try reconciler.repair(limit: limit, held: held)
+            let outcome = repair.outcome
+            expect(after: outcome)
+            switch repair.verdict {
+            case .off:
+                publish(plan: nil)
+                return
+            case .steady:
                 result = .steady
-            } else {
-                // A guest changed: routine, if the kernel still held the plan from before it did.
-                // Anything else in the kernel is another program's doing.
-                let others = guestsChanged ? try reconciler.drift(from: try reconciler.plan().plan) : drift
-                change.dryRun = false
-                let outcome = try reconciler.reconcile(change)
-                expect(after: outcome)
+            case .followed, .repaired:
                 log.warnings(outcome.warnings.map(\.message), prefix: "watch: ")
                 for line in followed(outcome) { log.info("watch: \(line)") }
-                if others.isEmpty {
-                    result = .followed
-                } else {
-                    result = .repaired
-                    repairs += 1
-                    // For `status --prometheus`; a counter that cannot be written is no reason to stop.
-                    try? reconciler.store.saveServiceRepairs(UInt64(repairs))
-                    log.info("watch: repaired after \(reasons.joined(separator: ", ")): \(LogText.capped(others, limit: 3).joined(separator: "; ")); "
-                        + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
-                    SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes so far")
-                }
+                result = repair.verdict == .followed ? .followed : .repaired
             }
+            if case .repaired(let others) = repair.verdict {
+                repairs += 1
+                // For `status --prometheus`; a counter that cannot be written is no reason to stop.
+                try? reconciler.store.saveServiceRepairs(UInt64(repairs))
+                log.info("watch: repaired after \(reasons.joined(separator: ", ")): \(LogText.capped(others, limit: 3).joined(separator: "; ")); "
+                    + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
+                SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes so far")
+            }
+            held = outcome.plan
+            checked = outcome.plan
         } catch {
             failure = error.oneLine
             result = .failed
         }
-        let now = Self.now()
+        let now = self.now()
         for line in policy.checked(result, at: now) { log.warning("watch: \(line)") }
         if let failure {
             // One line per failure, with the policy's answer: the retry comes without an event.
@@ -287,12 +275,5 @@ public final class Watcher {
         return LogText.capped(lines)
     }
 
-    /// iptables-legacy announces nothing: where its tables are loaded, a timer stands in.
-    func legacyTablesLoaded() -> Bool {
-        ["ip_tables_names", "ip6_tables_names"].contains { name in
-            !(SafeFile.kernelText("\(procNet)/\(name)") ?? "").isEmpty
-        }
-    }
-
-    private func milliseconds(since start: Double) -> Int { Int((Self.now() - start) * 1000) }
+    private func milliseconds(since start: Double) -> Int { Int((now() - start) * 1000) }
 }
