@@ -12,6 +12,7 @@ let commitDigits = (ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_COMMIT"
 let commit = commitDigits.isEmpty ? "unknown" : String(commitDigits)
 
 // Layers, each a target, so the compiler refuses a call that skips one:
+//   PortFwdReaders the TOML and JSON readers: bytes in, values or one error line out.
 //   PortFwdCore    model, config parsing, policy, plan, render: pure values, no I/O.
 //   PortFwdSystem  the seams to the system: libnftables, processes, files, the state store,
 //                  libvirt's files, syslog, netlink and inotify.
@@ -36,10 +37,13 @@ let package = Package(
         // signalfd, inotify and netfilter's netlink constants from the kernel's headers.
         .systemLibrary(name: "CLinux"),
         .target(name: "CBuildInfo", cSettings: [.define("PF_COMMIT", to: "\"\(commit)\"")]),
-        .target(name: "PortFwdCore", swiftSettings: lean),
+        // The readers of the two formats others write to us, TOML (the config) and JSON
+        // (libnftables' listings, libvirt's lease files): bounded, and tested on their own.
+        .target(name: "PortFwdReaders", swiftSettings: lean),
+        .target(name: "PortFwdCore", dependencies: ["PortFwdReaders"], swiftSettings: lean),
         .target(
             name: "PortFwdSystem",
-            dependencies: ["PortFwdCore", "CNftables", "CXMLShim", "CLinux"],
+            dependencies: ["PortFwdReaders", "PortFwdCore", "CNftables", "CXMLShim", "CLinux"],
             swiftSettings: lean
         ),
         .target(
@@ -54,9 +58,15 @@ let package = Package(
             dependencies: ["PortFwd", "PortFwdCore", "PortFwdSystem", "CBuildInfo"],
             swiftSettings: lean
         ),
+        // What the test targets share: seeds, `expectError`, hostile shapes for the readers.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(
+            name: "PortFwdReadersTests",
+            dependencies: ["PortFwdReaders", "TestSupport"]
+        ),
         .testTarget(
             name: "PortFwdTests",
-            dependencies: ["PortFwd", "libvirt-portfwd"]
+            dependencies: ["PortFwd", "libvirt-portfwd", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Testing
 @testable import PortFwd
 @testable import PortFwdCore
 @testable import PortFwdSystem
+@testable import PortFwdReaders
 
 @Suite struct ConfigTests {
     let full = """

@@ -1,3 +1,4 @@
+import PortFwdReaders
 import PortFwdSystem
 
 /// The JSON reader of nft's listings and libvirt's lease files: any bytes end in a value or a

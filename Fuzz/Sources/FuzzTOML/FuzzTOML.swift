@@ -1,4 +1,5 @@
 import PortFwdCore
+import PortFwdReaders
 
 /// The TOML reader alone, below the config's schema: any text ends in a table or in one line
 /// naming a line and column inside the text, and never nests past the limit.

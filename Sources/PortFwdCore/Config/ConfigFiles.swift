@@ -1,3 +1,5 @@
+import PortFwdReaders
+
 /// The config as the admin keeps it: `portfwd.toml`, then every `portfwd.d/*.toml` in name
 /// order, the drop-in convention admins and their config management know from sshd and
 /// sudoers. `forward add` writes a guest's forwards there when only the config may open them.

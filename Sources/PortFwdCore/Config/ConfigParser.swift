@@ -1,3 +1,5 @@
+import PortFwdReaders
+
 /// Turns TOML text into a `Config`, collecting every problem with its key path.
 /// Unknown keys are errors: a typo like `adress` must not silently drop a guest's address.
 struct ConfigParser {

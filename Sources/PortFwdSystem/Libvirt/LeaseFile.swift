@@ -1,5 +1,6 @@
 import FoundationEssentials
 import PortFwdCore
+import PortFwdReaders
 
 /// dnsmasq's lease records as libvirt's lease helper writes them: `<bridge>.status`, a JSON
 /// array of `{"ip-address", "mac-address", "expiry-time"}`, with `client-id`, `hostname`,

@@ -1,4 +1,5 @@
 import PortFwdCore
+import PortFwdReaders
 
 /// Another firewall's nftables table, read from libnftables' JSON into the `FilterTable` that
 /// the packet-path analysis walks: matches it understands become conditions, anything else a

@@ -1,4 +1,5 @@
 import PortFwdCore
+import PortFwdReaders
 
 /// libnftables' JSON output read into typed values: rules with their handles and comments, and
 /// our table as an `NftTable` whose elements are `NftValue`s read by the set's declared field

@@ -4,21 +4,21 @@ import Foundation
 /// each reader's limit, or just at it), wide (tens of thousands of siblings, attributes or
 /// keys) and long (megabyte keys, strings, numbers), cut short or corrupted at random. The
 /// seed is printed by each test, and `READERS_SEED=N` replays it.
-struct ReaderShapes {
-    var rng: SplitMix
-    let seed: UInt64
+public struct ReaderShapes {
+    public var rng: SplitMix
+    public let seed: UInt64
 
-    init() {
+    public init() {
         seed = UInt64(ProcessInfo.processInfo.environment["READERS_SEED"] ?? "") ?? UInt64.random(in: 0...UInt64.max)
         rng = SplitMix(seed: seed)
     }
 
-    mutating func below(_ n: Int) -> Int { Int(rng.next() % UInt64(max(1, n))) }
-    mutating func chance(_ n: Int) -> Bool { below(n) == 0 }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+    public mutating func below(_ n: Int) -> Int { Int(rng.next() % UInt64(max(1, n))) }
+    public mutating func chance(_ n: Int) -> Bool { below(n) == 0 }
+    public mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 
     /// A count for a shape: mostly small, sometimes at a limit, sometimes far past it.
-    mutating func count(limit: Int) -> Int {
+    public mutating func count(limit: Int) -> Int {
         switch below(6) {
         case 0: return limit
         case 1: return limit + 1
@@ -29,12 +29,12 @@ struct ReaderShapes {
     }
 
     /// A long run of one of a few texts: plain, non-ASCII, escapes.
-    mutating func long(_ pieces: [String]) -> String {
+    public mutating func long(_ pieces: [String]) -> String {
         String(repeating: pick(pieces), count: 1 + below(pick([10, 1_000, 100_000])))
     }
 
     /// The document cut short, or a few bytes of it changed.
-    mutating func damaged(_ text: String) -> String {
+    public mutating func damaged(_ text: String) -> String {
         var bytes = Array(text.utf8)
         guard !bytes.isEmpty else { return text }
         switch below(4) {
@@ -49,6 +49,6 @@ struct ReaderShapes {
 
 /// One error line as the readers must give it: a single line, of bounded length, that names
 /// where (`place`) and says something.
-func isOneBoundedLine(_ text: String, maximum: Int = 1_000) -> Bool {
+public func isOneBoundedLine(_ text: String, maximum: Int = 1_000) -> Bool {
     !text.isEmpty && !text.contains("\n") && text.utf8.count <= maximum
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdSystem
+@testable import PortFwdReaders
 
 /// nft's JSON is read by a parser of our own: every document Foundation writes reads back as
 /// the same values, and a malformed one is refused, never half-read.

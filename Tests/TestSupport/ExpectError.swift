@@ -4,7 +4,7 @@ import Testing
 /// `let error = #expect(throws:)` does from Swift 6.1 on; written out so that Debian 13's
 /// Swift 6.0 builds the tests too.
 @discardableResult
-func expectError<E: Error>(_ type: E.Type, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+public func expectError<E: Error>(_ type: E.Type, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
                            _ body: () throws -> Void) -> E? {
     do {
         try body()

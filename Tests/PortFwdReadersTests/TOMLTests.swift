@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
+@testable import PortFwdReaders
 
 /// The TOML reader against Python's tomllib (a TOML 1.0 reader of the standard library), on
 /// random documents and random corruptions of them: both accept or both refuse, and what is
@@ -53,10 +53,29 @@ import Testing
             let text = String(decoding: data, as: UTF8.self)
             return String(text.dropFirst().dropLast())
         }.joined(separator: "\n") + "\n"
-        let dir = TempDir()
-        dir.write("check.py", python)
-        let out = try Shell.run("python3 \(dir.path)/check.py", input: input)
+        let out = try runPython(python, input: input)
         return out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    struct PythonFailed: Error { let status: Int32 }
+
+    /// python3 running `script` on `input`, files for both ends: its output read once it exited.
+    static func runPython(_ script: String, input: String) throws -> String {
+        let dir = NSTemporaryDirectory() + "pf-toml-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try script.write(toFile: "\(dir)/check.py", atomically: true, encoding: .utf8)
+        try input.write(toFile: "\(dir)/in", atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: "\(dir)/out", contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["\(dir)/check.py"]
+        process.standardInput = FileHandle(forReadingAtPath: "\(dir)/in")
+        process.standardOutput = FileHandle(forWritingAtPath: "\(dir)/out")
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw PythonFailed(status: process.terminationStatus) }
+        return try String(contentsOfFile: "\(dir)/out", encoding: .utf8)
     }
 
     struct Generator {

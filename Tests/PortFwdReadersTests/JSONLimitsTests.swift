@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdSystem
+@testable import PortFwdReaders
 
 /// The JSON reader (nft's listings, libvirt's lease files) is bounded: nesting stops at its
 /// caller's depth, numbers at 100 characters, documents at `JSONValue.maximumSize`; anything

@@ -1,0 +1,3 @@
+// What every test target shares (seeds, `expectError`, the readers' hostile shapes), for
+// every file of this one.
+@_exported import TestSupport
