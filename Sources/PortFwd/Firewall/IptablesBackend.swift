@@ -132,7 +132,7 @@ public struct IptablesBackend: FirewallBackend {
         // the same guest (its owner is in the rule's comment). Only the packets between the save
         // and the restore are lost.
         let mangle = before["mangle"]
-        var counted: [String: [String: (packets: UInt64, bytes: UInt64)]] = [:]
+        var counted: [String: [String: Counts]] = [:]
         for (index, rule) in mangle.rules.enumerated() where rule.chain == IptablesRenderer.count || rule.chain == IptablesRenderer.delivered {
             if let counts = mangle.counters[index] { counted[rule.chain, default: [:]][rule.spec] = counts }
         }
@@ -346,7 +346,7 @@ public struct IptablesBackend: FirewallBackend {
         let table = rules["mangle"]
         var held: [String: [String: Counts]] = [:]
         for (index, rule) in table.rules.enumerated() where rule.chain == IptablesRenderer.count || rule.chain == IptablesRenderer.delivered {
-            if let counts = table.counters[index] { held[rule.chain, default: [:]][rule.spec] = Counts(packets: counts.packets, bytes: counts.bytes) }
+            if let counts = table.counters[index] { held[rule.chain, default: [:]][rule.spec] = counts }
         }
         var result: Counters = [:]
         for e in entries {

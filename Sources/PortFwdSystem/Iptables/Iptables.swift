@@ -92,7 +92,7 @@ public struct IptablesRuleset: Sendable, Equatable {
         public var chains: [String: String] = [:]
         public var rules: [IptablesRule] = []
         /// With `save(counters: true)`: each rule's packets and bytes, by index into `rules`.
-        public var counters: [Int: (packets: UInt64, bytes: UInt64)] = [:]
+        public var counters: [Int: Counts] = [:]
 
         public static func == (a: Table, b: Table) -> Bool { a.chains == b.chains && a.rules == b.rules }
 
@@ -119,7 +119,7 @@ public struct IptablesRuleset: Sendable, Equatable {
                 guard words.count == 3 else { continue }
                 if line.hasPrefix("[") {
                     let counts = line.dropFirst().prefix { $0 != "]" }.split(separator: ":").compactMap { UInt64($0) }
-                    if counts.count == 2 { tables[table]!.counters[tables[table]!.rules.count] = (counts[0], counts[1]) }
+                    if counts.count == 2 { tables[table]!.counters[tables[table]!.rules.count] = Counts(packets: counts[0], bytes: counts[1]) }
                 }
                 tables[table]!.rules.append(IptablesRule(table: table, chain: String(words[1]), spec: String(words[2])))
             }
@@ -139,7 +139,7 @@ public struct IptablesInput: Sendable, Equatable {
     public init() {}
 
     /// Appends a rule that starts with these counters.
-    public mutating func add(_ table: String, _ line: String, counts: (packets: UInt64, bytes: UInt64)) {
+    public mutating func add(_ table: String, _ line: String, counts: Counts) {
         add(table, "[\(counts.packets):\(counts.bytes)] \(line)")
         counted = true
     }
