@@ -14,3 +14,7 @@
 /* malloc_trim: glibc's, which Swift's Glibc module leaves out (the watch service gives its
    heap's free pages back after a burst of work). */
 #include <malloc.h>
+/* The host's listening sockets, asked of the kernel (NETLINK_SOCK_DIAG): only the listening and
+   bound hashes are walked, where /proc/net/tcp walks every established connection too. */
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>

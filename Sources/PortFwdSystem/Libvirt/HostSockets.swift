@@ -4,11 +4,20 @@ import Glibc
 #endif
 import PortFwdCore
 
-/// The host's own sockets, from /proc/net (this network namespace): what a forward could hide,
-/// and whose they are.
+/// The host's own sockets (this network namespace): what a forward could hide, and whose they
+/// are.
 public enum HostSockets {
-    /// Every listening TCP socket and bound UDP socket, IPv4 and IPv6.
+    /// Every listening TCP socket and bound UDP socket, IPv4 and IPv6. The host's own /proc/net
+    /// is asked of the kernel through sock_diag, which does not walk every established
+    /// connection as the files do; a tree of fixtures (`--libvirt-root`), or a kernel without
+    /// sock_diag, is read from the files, with the same result.
     public static func listening(procNet: String) -> [Listener] {
+        if procNet == LibvirtPaths().procNet, let asked = SocketDiag.listening() { return asked }
+        return listening(files: procNet)
+    }
+
+    /// The same sockets from the files of `procNet`: tcp, tcp6, udp, udp6.
+    public static func listening(files procNet: String) -> [Listener] {
         var result: [Listener] = []
         for (file, proto, state) in [("tcp", Proto.tcp, "0A"), ("tcp6", .tcp, "0A"), ("udp", .udp, "07"), ("udp6", .udp, "07")] {
             guard let text = SafeFile.kernelText("\(procNet)/\(file)", limit: 64 << 20) else { continue }

@@ -15,32 +15,13 @@ public enum Neighbours {
     /// Every entry with a MAC and a usable state, in this network namespace; none when the
     /// table cannot be read.
     public static func current() -> [Neighbour] {
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        // struct nlmsghdr, then struct ndmsg for every family.
-        var request = [UInt8](repeating: 0, count: 16 + 12)
-        NeighbourMessages.put32(&request, 0, UInt32(request.count))
-        NeighbourMessages.put16(&request, 4, UInt16(RTM_GETNEIGH))
-        NeighbourMessages.put16(&request, 6, UInt16(NLM_F_REQUEST | NLM_F_DUMP))
-        NeighbourMessages.put32(&request, 8, 1)
-        var kernel = sockaddr_nl()
-        kernel.nl_family = sa_family_t(AF_NETLINK)
-        let sent = request.withUnsafeBytes { raw in
-            withUnsafePointer(to: &kernel) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
-            }
-        }
-        guard sent == request.count else { return [] }
+        // struct ndmsg, all zero: every family.
+        let request = NetlinkDump.request(type: UInt16(RTM_GETNEIGH), sequence: 1, body: [UInt8](repeating: 0, count: 12))
         var parser = NeighbourMessages()
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while !parser.done && parser.entries.count < limit {
-            // A timeout, an error or an overrun ends the dump with what it has.
-            guard case .datagram(let n, let fromKernel) = NetlinkGroup.receive(fd, into: &buffer) else { break }
-            guard fromKernel else { continue }
-            parser.parse(buffer[..<n])
+        // A timeout, an error or an overrun ends the dump with what it has.
+        _ = NetlinkDump.exchange(protocol: NETLINK_ROUTE, requests: [request]) { _, datagram in
+            parser.parse(datagram)
+            return parser.done || parser.entries.count >= limit
         }
         return Array(parser.entries.prefix(limit))
     }
@@ -97,9 +78,6 @@ public struct NeighbourMessages: Sendable {
         guard if_indextoname(UInt32(bitPattern: index), &name) != nil else { return nil }
         return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
-
-    static func put16(_ b: inout [UInt8], _ i: Int, _ v: UInt16) { b[i] = UInt8(v & 0xff); b[i + 1] = UInt8(v >> 8) }
-    static func put32(_ b: inout [UInt8], _ i: Int, _ v: UInt32) { put16(&b, i, UInt16(v & 0xffff)); put16(&b, i + 2, UInt16(v >> 16)) }
 }
 
 /// The neighbour tables' changes as they happen (rtnetlink group RTNLGRP_NEIGH): the watch
