@@ -50,7 +50,8 @@ public struct Setup: Sendable {
             files.append(ConfigFiles.File(path: path, text: try text(path, required: true, trust: .strict)))
             size += files.last!.text.utf8.count
             guard size <= ConfigFiles.maximumSize else {
-                throw PortFwdError(.invalidInput, "\(path): the config and its drop-ins hold more than \(ConfigFiles.maximumSize >> 20) MiB together; refusing to read further")
+                throw PortFwdError(.invalidInput, "\(path): the config and its drop-ins hold more than "
+                    + "\(ConfigFiles.maximumSize >> 20) MiB together; refusing to read further")
             }
         }
         return ConfigFiles(files).bundle

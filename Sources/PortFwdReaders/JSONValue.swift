@@ -154,7 +154,9 @@ private struct JSONReader {
                 var scalar = try hex4()
                 if (0xD800..<0xDC00).contains(scalar) {
                     // A high surrogate takes the low one that must follow it.
-                    guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw fail("a lone surrogate") }
+                    guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                        throw fail("a lone surrogate")
+                    }
                     i += 2
                     let low = try hex4()
                     guard (0xDC00..<0xE000).contains(low) else { throw fail("a lone surrogate") }

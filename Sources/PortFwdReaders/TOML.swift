@@ -301,7 +301,8 @@ private struct Parser {
             case .table(let t) where t.origin == .dotted && t.section == section:
                 node = t
             default:
-                throw TOML.Failure(line: keyLine, column: 1, reason: "\(Self.shown(path.prefix(n + 1))) is defined already; a dotted key cannot extend it here")
+                throw TOML.Failure(line: keyLine, column: 1,
+                                   reason: "\(Self.shown(path.prefix(n + 1))) is defined already; a dotted key cannot extend it here")
             }
         }
         let last = path.last!
@@ -561,7 +562,9 @@ private struct Parser {
                 throw fail("\\\(Character(Unicode.Scalar(c))) needs \(width) hex digits naming a Unicode scalar")
             }
             // Valid TOML, refused on purpose: a NUL in a value would end a C string downstream.
-            if scalar.value == 0 { throw TOML.Failure(line: line, column: backslash, reason: "a \\u0000 escape (a NUL) is not allowed in the config") }
+            if scalar.value == 0 {
+                throw TOML.Failure(line: line, column: backslash, reason: "a \\u0000 escape (a NUL) is not allowed in the config")
+            }
             i += width
             out += UTF8.encode(scalar)!
         default:
@@ -572,7 +575,8 @@ private struct Parser {
 
     /// Why a control character in a string is refused; a NUL cannot be escaped either.
     static func control(_ c: UInt8) -> String {
-        c == 0 ? "a NUL byte is not allowed in the config" : "a control character (byte 0x\(String(c, radix: 16))) in a string; write it as an escape in a \"...\" string"
+        c == 0 ? "a NUL byte is not allowed in the config"
+            : "a control character (byte 0x\(String(c, radix: 16))) in a string; write it as an escape in a \"...\" string"
     }
 
     static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) }
@@ -590,14 +594,16 @@ private struct Parser {
                 if i - start == 10, let d = at(1), d >= 0x30 && d <= 0x39, Self.looksLikeDate(bytes[start..<i]) { i += 1; continue }
                 break
             }
-            if c == UInt8(ascii: ",") || c == UInt8(ascii: "]") || c == UInt8(ascii: "}") || c == UInt8(ascii: "#") || c == 0x0A || c == 0x0D { break }
+            if c == UInt8(ascii: ",") || c == UInt8(ascii: "]") || c == UInt8(ascii: "}") || c == UInt8(ascii: "#")
+                || c == 0x0A || c == 0x0D { break }
             i += 1
         }
         let word = bytes[start..<i]
         guard !word.isEmpty else { throw fail("expected a value, found \(describe(peek))") }
         let shown = String(decoding: word.prefix(40), as: UTF8.self)
         guard word.count <= TOML.maximumScalarLength else {
-            throw TOML.Failure(line: line, column: startColumn, reason: "'\(shown)…' is longer than \(TOML.maximumScalarLength) characters, too long for a number or a date")
+            throw TOML.Failure(line: line, column: startColumn,
+                               reason: "'\(shown)…' is longer than \(TOML.maximumScalarLength) characters, too long for a number or a date")
         }
         if let kind = Self.number(Array(word)) { return kind }
         let text = String(decoding: word, as: UTF8.self)
@@ -607,7 +613,8 @@ private struct Parser {
 
     static func looksLikeDate(_ s: ArraySlice<UInt8>) -> Bool {
         let a = Array(s)
-        return a.count == 10 && a[4] == 0x2D && a[7] == 0x2D && a.enumerated().allSatisfy { $0.offset == 4 || $0.offset == 7 || ($0.element >= 0x30 && $0.element <= 0x39) }
+        return a.count == 10 && a[4] == 0x2D && a[7] == 0x2D
+            && a.enumerated().allSatisfy { $0.offset == 4 || $0.offset == 7 || ($0.element >= 0x30 && $0.element <= 0x39) }
     }
 
     static func isDigit(_ c: UInt8, radix: Int = 10) -> Bool {
@@ -649,7 +656,8 @@ private struct Parser {
         if body.elementsEqual("inf".utf8) { return .float(negative ? -.infinity : .infinity) }
         if body.elementsEqual("nan".utf8) { return .float(.nan) }
         // 0x, 0o and 0b take no sign.
-        if body.count >= 2, body.first == UInt8(ascii: "0"), let radix = [UInt8(ascii: "x"): 16, UInt8(ascii: "o"): 8, UInt8(ascii: "b"): 2][body[body.startIndex + 1]] {
+        if body.count >= 2, body.first == UInt8(ascii: "0"),
+           let radix = [UInt8(ascii: "x"): 16, UInt8(ascii: "o"): 8, UInt8(ascii: "b"): 2][body[body.startIndex + 1]] {
             guard body.count == w.count, let digits = digits(body.dropFirst(2), radix: radix),
                   let n = Int64(String(decoding: digits, as: UTF8.self), radix: radix) else { return nil }
             return .integer(n)
@@ -725,7 +733,8 @@ private struct Parser {
             case .value(let v): value = v
             case .table(let t): value = TOML.Value(kind: .table(freeze(t)), line: t.line)
             case .tables(let list):
-                value = TOML.Value(kind: .array(list.nodes.map { TOML.Value(kind: .table(freeze($0)), line: $0.line) }), line: list.nodes.first?.line ?? 0)
+                value = TOML.Value(kind: .array(list.nodes.map { TOML.Value(kind: .table(freeze($0)), line: $0.line) }),
+                                   line: list.nodes.first?.line ?? 0)
             }
             table.keys.append(key)
             table.values[key] = value

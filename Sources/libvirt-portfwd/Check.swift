@@ -39,7 +39,8 @@ enum Check {
             let outcome = try reconciler.plan(all: true)
             if !outcome.conflicts.isEmpty { throw PortFwdError(.conflict, lines: outcome.conflicts) }
             LogText.capped(Check.warnings(outcome.warnings.map(\.message), config: reconciler.config)).forEach(warn)
-            let absent = Check.absentHostAddresses(outcome.plan, floating: reconciler.config.settings.floatingAddresses, held: HostAddresses.current())
+            let absent = Check.absentHostAddresses(outcome.plan, floating: reconciler.config.settings.floatingAddresses,
+                                                   held: HostAddresses.current())
             if !absent.isEmpty { throw PortFwdError(.invalidInput, lines: absent) }
             if kernel {
                 try reconciler.backends.selected.validate(outcome.plan)
@@ -70,7 +71,8 @@ enum Check {
             let directory = setup.dropInDirectory
             let name = path.hasPrefix(directory + "/") ? String(path.dropFirst(directory.count + 1)) : ""
             guard !name.contains("/"), ConfigFile.isDropInName(name) else {
-                throw PortFwdError(.invalidInput, "--as \(LogText.line(path)): the service would not read it: neither the config file \(setup.configPath) "
+                throw PortFwdError(.invalidInput, "--as \(LogText.line(path)): the service would not read it: "
+                    + "neither the config file \(setup.configPath) "
                     + "nor a drop-in \(directory)/NAME.toml (NAME of letters, digits and ._+@:-)")
             }
         }

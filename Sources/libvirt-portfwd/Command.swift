@@ -93,7 +93,9 @@ extension Command {
             let (name, inline) = split(word)
             guard let spec = options.first(where: { "--\($0.name)" == name }) else {
                 let known = options.map { "--\($0.name)" } + ["--help", "--version"]
-                throw UsageError(message: "unknown option '\(name)'" + Suggestion.nearest(name, in: known).map { "; did you mean '\($0)'?" }.orEmpty, command: self)
+                throw UsageError(message: "unknown option '\(name)'"
+                                     + Suggestion.nearest(name, in: known).map { "; did you mean '\($0)'?" }.orEmpty,
+                                 command: self)
             }
             guard spec.valueName != nil else {
                 if inline != nil { throw UsageError(message: "\(name) takes no value", command: self) }

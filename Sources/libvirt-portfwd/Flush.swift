@@ -11,7 +11,9 @@ enum Flush {
         path: "flush",
         abstract: "Remove the table, our iptables chains and every admission rule; forwards stay off until apply.",
         discussion: "Works without the state directory's lock or a parsing config. Records stay, so the next apply puts back what runs.",
-        options: GlobalOptions.specs + [.flag("package-removal", "For the package's prerm: the off lasts until the package is configured again, not until the next apply.")],
+        options: GlobalOptions.specs + [
+            .flag("package-removal", "For the package's prerm: the off lasts until the package is configured again, not until the next apply."),
+        ],
         needsRoot: true,
         run: run)
 
@@ -25,7 +27,9 @@ enum Flush {
             let before = setup.store.mode
             let outcome = try setup.reconciler(config, text: nil).reconcile(.flushAll)
             if arguments.flag("package-removal") {
-                do { try setup.store.setModeBeforeRemoval(before) } catch { warn("\(error.message); forwards stay off after the package is installed again") }
+                do { try setup.store.setModeBeforeRemoval(before) } catch {
+                    warn("\(error.message); forwards stay off after the package is installed again")
+                }
             }
             outcome.warnings.forEach { warn($0.message) }
             let line = "every rule of ours removed; forwards are off until libvirt-portfwd apply"

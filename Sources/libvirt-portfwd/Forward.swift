@@ -23,9 +23,11 @@ enum Forward {
             connect,
             .value("source", "cidr", "A client network allowed to use it (repeatable; default: everyone).", repeats: true),
             .value("address", "ip", "The guest's address, when it cannot be discovered (a static address inside the guest)."),
-            .value("in", "where", "Where to store it: auto (the default), metadata or config.", choices: ForwardEditor.Destination.allCases.map(\.rawValue)),
+            .value("in", "where", "Where to store it: auto (the default), metadata or config.",
+                   choices: ForwardEditor.Destination.allCases.map(\.rawValue)),
         ],
-        positionals: [PositionalSpec(name: "guest", help: "Domain name or UUID."), PositionalSpec(name: "spec", help: "Port spec, as in the config: 8080:80, 5353/udp, ...")],
+        positionals: [PositionalSpec(name: "guest", help: "Domain name or UUID."),
+                      PositionalSpec(name: "spec", help: "Port spec, as in the config: 8080:80, 5353/udp, ...")],
         needsRoot: true,
         examples: ["libvirt-portfwd forward add web1 8443:443 --source 203.0.113.0/24",
                    "libvirt-portfwd forward add web1 443           # outside the metadata fence: stored in portfwd.d/web1.toml",
@@ -67,7 +69,9 @@ enum Forward {
             for text in arguments.all("source") { sources.append(try Network.parse(text)) }
             var address: IPAddress?
             if let text = arguments.value("address") {
-                guard let a = IPAddress(text), a.guestRefusal == nil else { throw PortFwdError(.invalidInput, "--address: '\(text)' is not an address a guest can hold") }
+                guard let a = IPAddress(text), a.guestRefusal == nil else {
+                    throw PortFwdError(.invalidInput, "--address: '\(text)' is not an address a guest can hold")
+                }
                 address = a
             }
             let edit: ForwardEditor.Edit = remove ? .remove(spec)

@@ -14,10 +14,12 @@ struct GlobalOptions {
         .value("state-dir", "dir", "State directory (env LIBVIRT_PORTFWD_STATE_DIR; default /run/libvirt-portfwd)."),
         .value("backend", "name", "Backend, overriding settings.backend: auto, nftables or iptables.",
                choices: Settings.Backend.allCases.map(\.rawValue)),
-        .value("iptables", "flavour", "iptables flavour for the iptables backend: nft or legacy (default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).",
+        .value("iptables", "flavour", "iptables flavour for the iptables backend: nft or legacy "
+                   + "(default: the one libvirt uses; env LIBVIRT_PORTFWD_IPTABLES).",
                choices: IptablesFlavour.allCases.map(\.rawValue)),
         OptionSpec(name: "libvirt-root", valueName: "dir",
-                   help: "Prefix for libvirt's files (network XML, leases, running domains) and /proc/net, for tests (env LIBVIRT_PORTFWD_LIBVIRT_ROOT).",
+                   help: "Prefix for libvirt's files (network XML, leases, running domains) and /proc/net, "
+                       + "for tests (env LIBVIRT_PORTFWD_LIBVIRT_ROOT).",
                    hidden: true),
     ]
 

@@ -26,7 +26,8 @@ enum InstallHook {
         if let dir = global.stateDir { extra += ["--state-dir", absolute(dir)] }
         if let backend = global.backend { extra += ["--backend", backend.rawValue] }
         if let flavour = global.iptables { extra += ["--iptables", flavour.rawValue] }
-        let exe = arguments.value("binary") ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe = arguments.value("binary") ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
         do {
             // Judged before the shims are written: whether each daemon started with hooks in
             // place, and noted, for a later rewrite of the shims cannot take that back.
@@ -46,7 +47,8 @@ enum InstallHook {
                         + "(\(daemons.count == 1 ? "it" : "they") started without any): systemctl restart \(daemons.joined(separator: " ")); "
                         + "until then libvirt-portfwd.service follows guests' starts and stops")
                 case .alreadyCalling(let daemons):
-                    print("\(daemons.joined(separator: " and ")) already \(daemons.count == 1 ? "calls" : "call") hooks: the new ones run from the next event, no restart needed")
+                    print("\(daemons.joined(separator: " and ")) already \(daemons.count == 1 ? "calls" : "call") hooks: "
+                        + "the new ones run from the next event, no restart needed")
                 case .notRunning:
                     print("No libvirt daemon runs: the next one to start finds the hooks")
                 }

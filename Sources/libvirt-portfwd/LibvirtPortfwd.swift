@@ -63,7 +63,8 @@ enum LibvirtPortfwd {
             guard let run = command.run else {
                 let word = rest.first { !$0.hasPrefix("-") } ?? rest.first!
                 let names = subcommands(of: command).map { $0.words.last! }
-                throw UsageError(message: "unknown subcommand '\(word)'" + Suggestion.nearest(word, in: names).map { "; did you mean '\($0)'?" }.orEmpty,
+                throw UsageError(message: "unknown subcommand '\(word)'"
+                                     + Suggestion.nearest(word, in: names).map { "; did you mean '\($0)'?" }.orEmpty,
                                  command: command)
             }
             let parsed = try command.parse(rest)

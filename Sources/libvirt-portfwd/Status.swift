@@ -64,7 +64,8 @@ enum Status {
         let found: PublishedStatus?
         do { found = try PublishedStatus.read(store) } catch {
             if error.code == .permission {
-                warn("status needs root, or membership of group \(Publisher.readers) to read what the libvirt-portfwd service publishes: \(error.message)")
+                warn("status needs root, or membership of group \(Publisher.readers) "
+                    + "to read what the libvirt-portfwd service publishes: \(error.message)")
                 throw ExitStatus(77)
             }
             throw fail(error)
@@ -86,7 +87,10 @@ enum Status {
         warn("as the libvirt-portfwd service published it \(found.age) s ago (run as root for the kernel's own view)")
         report.warnings.forEach { warn("warning: \($0)") }
         report.problems.forEach(warn)
-        if stale { warn("the published status is \(found.age) s old: the libvirt-portfwd service has stopped publishing (systemctl status libvirt-portfwd)") }
+        if stale {
+            warn("the published status is \(found.age) s old: the libvirt-portfwd service has stopped publishing "
+                + "(systemctl status libvirt-portfwd)")
+        }
         if !report.healthy || stale { throw ExitStatus(2) }
     }
 }

@@ -27,7 +27,9 @@ enum Trace {
         run: run)
 
     static func run(_ arguments: Arguments) throws {
-        guard arguments.positionals.count <= 2 else { throw UsageError(message: "unexpected argument '\(arguments.positionals[2])'", command: command) }
+        guard arguments.positionals.count <= 2 else {
+            throw UsageError(message: "unexpected argument '\(arguments.positionals[2])'", command: command)
+        }
         let timeout = try number(arguments.value("timeout"), default: 30, name: "--timeout")
         let count = try number(arguments.value("count"), default: 1, name: "--count")
         var port: UInt16?
@@ -63,7 +65,9 @@ enum Trace {
 
     static func number(_ text: String?, default value: Int, name: String) throws -> Int {
         guard let text else { return value }
-        guard let n = Int(text), n > 0, n <= 86_400 else { throw UsageError(message: "\(name) takes a whole number from 1 to 86400, not '\(text)'", command: command) }
+        guard let n = Int(text), n > 0, n <= 86_400 else {
+            throw UsageError(message: "\(name) takes a whole number from 1 to 86400, not '\(text)'", command: command)
+        }
         return n
     }
 }

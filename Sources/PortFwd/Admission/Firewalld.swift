@@ -15,5 +15,7 @@ public enum Firewalld {
         return true
     }
 
-    public static let strictProblem = "firewalld runs with StrictForwardPorts=yes, which rejects every forwarded connection that is not one of firewalld's own forward-ports: these forwards cannot work; set StrictForwardPorts=no in /etc/firewalld/firewalld.conf and reload firewalld"
+    public static let strictProblem = "firewalld runs with StrictForwardPorts=yes, which rejects every forwarded connection "
+        + "that is not one of firewalld's own forward-ports: these forwards cannot work; "
+        + "set StrictForwardPorts=no in /etc/firewalld/firewalld.conf and reload firewalld"
 }

@@ -49,13 +49,15 @@ public struct IptablesForwardChain: AdmissionPlace {
         // libvirt's LIBVIRT_FWI holds its reject for every network that runs, and is refilled
         // whenever one starts (or firewalld reloads): ours goes above the jump to it even while
         // it is empty, so a network that starts later is never a moment without our rule.
-        guard flows.contains(where: { $0.family == family }), let libvirt = rules.firstIndex(where: { $0.spec == "-j LIBVIRT_FWI" }) else { return found }
+        guard flows.contains(where: { $0.family == family }),
+              let libvirt = rules.firstIndex(where: { $0.spec == "-j LIBVIRT_FWI" }) else { return found }
         return min(found ?? libvirt, libvirt)
     }
 
     static func rules(_ mark: Mark) -> [IptablesRule] {
         ["-j \(IptablesRenderer.user)", "-j ACCEPT"].map {
-            IptablesRule(table: "filter", chain: "FORWARD", spec: "-m connmark --mark \(mark)/\(mark) -m comment --comment \(Admission.comment) \($0)")
+            IptablesRule(table: "filter", chain: "FORWARD",
+                         spec: "-m connmark --mark \(mark)/\(mark) -m comment --comment \(Admission.comment) \($0)")
         }
     }
 
@@ -83,7 +85,8 @@ public struct IptablesForwardChain: AdmissionPlace {
     /// mark it was written with (the iptables backend's jump to its own chain carries the
     /// comment too, and is neither).
     static func isOurs(_ rule: IptablesRule) -> Bool {
-        rule.spec.contains("--comment \(Admission.comment) ") && (rule.spec.hasSuffix(" -j ACCEPT") || rule.spec.hasSuffix(" -j \(IptablesRenderer.user)"))
+        rule.spec.contains("--comment \(Admission.comment) ")
+            && (rule.spec.hasSuffix(" -j ACCEPT") || rule.spec.hasSuffix(" -j \(IptablesRenderer.user)"))
     }
 
     static func isOurBackendJump(_ spec: String) -> Bool { spec.hasSuffix("-j \(IptablesRenderer.forward)") }

@@ -51,7 +51,8 @@ public struct ForwardEditor: Sendable {
 
     /// - Parameter hostPortOnly: a removal named only a host port (`8080`): the one forward
     ///   whose host port that is, when there is exactly one.
-    public func apply(_ edit: Edit, to domain: String, in destination: Destination = .auto, hostPortOnly: Bool = false) throws(PortFwdError) -> Result {
+    public func apply(_ edit: Edit, to domain: String, in destination: Destination = .auto,
+                      hostPortOnly: Bool = false) throws(PortFwdError) -> Result {
         let ref = try find(domain)
         let active = try virsh.isActive(ref)
         let settings = reconciler.config.settings
@@ -81,7 +82,9 @@ public struct ForwardEditor: Sendable {
                 stored += entry.forwards.map { (f: Forward) in f.spec }
             }
             let all = Self.unique(stored + (declared?.forwards ?? []).map { (f: Forward) in f.spec })
-            let candidates = all.filter { (s: PortSpec) in s.hostPorts == spec.hostPorts && (spec.hostAddress == nil || s.hostAddress == spec.hostAddress) }
+            let candidates = all.filter { (s: PortSpec) in
+                s.hostPorts == spec.hostPorts && (spec.hostAddress == nil || s.hostAddress == spec.hostAddress)
+            }
             if hostPortOnly, candidates.count == 1, let only = candidates.first, only != spec {
                 return try apply(.remove(only), to: ref.uuid.value, in: destination)
             }
@@ -100,7 +103,9 @@ public struct ForwardEditor: Sendable {
                 : ["metadata is off (settings.metadata = false)"]
             let choice = destination == .auto ? (fence.isEmpty ? .metadata : .config) : destination
             if choice == .metadata {
-                if !fence.isEmpty { throw PortFwdError(.policy, lines: fence.map { $0 + "; forward add --in config stores it in the config instead" }) }
+                if !fence.isEmpty {
+                    throw PortFwdError(.policy, lines: fence.map { $0 + "; forward add --in config stores it in the config instead" })
+                }
                 return try editMetadata(edit, ref, active, definitions, old)
             }
             let text = try dropIn.current(dropInPath)
@@ -144,7 +149,8 @@ public struct ForwardEditor: Sendable {
     /// another guest sends root to this guest's own file, not to edit the other's.
     func ownDropIn(_ ref: Virsh.Ref) throws(PortFwdError) -> String {
         let named = dropIn.path(for: ref.name, uuid: ref.uuid)
-        guard let entries = try? Self.entries(dropIn.text(named), path: named), entries.contains(where: { !Self.belongs($0, to: ref) }) else { return named }
+        guard let entries = try? Self.entries(dropIn.text(named), path: named),
+              entries.contains(where: { !Self.belongs($0, to: ref) }) else { return named }
         let byUUID = dropIn.uuidPath(ref.uuid)
         if let other = try Self.entries(dropIn.text(byUUID), path: byUUID).first(where: { !Self.belongs($0, to: ref) }) {
             throw PortFwdError(.exists, "\(byUUID) holds the entry of guest \(other.label), not of \(ref.name) (\(ref.uuid)); fix it by hand")
@@ -226,7 +232,8 @@ public struct ForwardEditor: Sendable {
 
     // MARK: - the config's drop-in
 
-    private func editDropIn(_ entry: GuestConfig, _ ref: Virsh.Ref, _ active: Bool, path: String, before: String?, why: String?) throws(PortFwdError) -> Result {
+    private func editDropIn(_ entry: GuestConfig, _ ref: Virsh.Ref, _ active: Bool, path: String, before: String?,
+                            why: String?) throws(PortFwdError) -> Result {
         try checkConflicts(ref, forwards: entry.forwards, config: reconciler)
         try dropIn.write(entry, to: path)
         do throws(PortFwdError) {
@@ -291,13 +298,15 @@ public struct ForwardEditor: Sendable {
                 problems.append("guest \(ref.name): cannot tell whether it runs: \(error.oneLine)")
             }
             for f in entry?.forwards ?? [] {
-                rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: running))
+                rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description),
+                                origin: "config", running: running))
             }
             // What runs, for a running guest; what will run, for one that is shut off.
             guard config.settings.metadata else { continue }
             do throws(PortFwdError) {
                 for f in try virsh.metadata(ref, running ? .live : .config)?.forwards ?? [] {
-                    rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description), origin: "metadata", running: running))
+                    rows.append(Row(guest: ref.name.value, spec: f.spec.description, sources: f.sources.map(\.description),
+                                    origin: "metadata", running: running))
                 }
             } catch {
                 problems.append("guest \(ref.name): its metadata forwards are not listed: \(error.oneLine)")
@@ -305,7 +314,10 @@ public struct ForwardEditor: Sendable {
         }
         if domain == nil {
             for entry in config.guests where !seen.contains(entry) {
-                for f in entry.forwards { rows.append(Row(guest: entry.label, spec: f.spec.description, sources: f.sources.map(\.description), origin: "config", running: false)) }
+                for f in entry.forwards {
+                    rows.append(Row(guest: entry.label, spec: f.spec.description, sources: f.sources.map(\.description),
+                                    origin: "config", running: false))
+                }
             }
         }
         return (rows, problems)

@@ -37,7 +37,8 @@ public struct IptablesBackend: FirewallBackend {
 
         func rule(_ family: Family, mark: Mark) -> IptablesRule {
             let m = match(family, mark)
-            return IptablesRule(table: table, chain: builtin, spec: "\(m.isEmpty ? "" : m + " ")-m comment --comment \(Admission.comment) -j \(chain)")
+            return IptablesRule(table: table, chain: builtin,
+                                spec: "\(m.isEmpty ? "" : m + " ")-m comment --comment \(Admission.comment) -j \(chain)")
         }
 
         func isOurs(_ rule: IptablesRule) -> Bool { rule.spec.hasSuffix("-j \(chain)") }
@@ -88,7 +89,9 @@ public struct IptablesBackend: FirewallBackend {
             let before = try ipt.save(counters: true)
             saved[ipt] = before
             if used.contains(family) {
-                changes.append((ipt, fill(plan, family, over: before, flows: flows), restoring(before, family, mark: plan.settings.mark, afterFill: true, admits: plan.settings.admission != .none)))
+                changes.append((ipt, fill(plan, family, over: before, flows: flows),
+                                restoring(before, family, mark: plan.settings.mark, afterFill: true,
+                                          admits: plan.settings.admission != .none)))
             } else if ours(in: before) {
                 changes.append((ipt, emptying(before), restoring(before, family, mark: plan.settings.mark, afterFill: false)))
             }
@@ -191,7 +194,8 @@ public struct IptablesBackend: FirewallBackend {
         }
         guard ours.count == 1, ours[0] == jump.rule(family, mark: mark) else { return "is not as the plan writes it" }
         let index = builtin.firstIndex(of: ours[0])!
-        return IptablesForwardChain.obstacle(in: now, family: family, flows: flows).map { index < $0 ? nil : "is below what rejects our connections" } ?? nil
+        return IptablesForwardChain.obstacle(in: now, family: family, flows: flows)
+            .map { index < $0 ? nil : "is below what rejects our connections" } ?? nil
     }
 
     /// Every jump and chain of ours removed.
@@ -264,11 +268,13 @@ public struct IptablesBackend: FirewallBackend {
                 let ipt = iptables(flavour, family)
                 guard ipt.hasTables() else { continue }
                 let before = try ipt.save()
-                guard ours(in: before) || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains(where: j.isOurs) }) else { continue }
+                guard ours(in: before)
+                    || Self.jumps.contains(where: { j in before[j.table].rules(in: j.builtin).contains(where: j.isOurs) }) else { continue }
                 let apply = emptying(before), undo = restoring(before, family, mark: .default, afterFill: false)
                 for table in apply.tables {
                     let forward = apply.only(table), backward = undo.only(table)
-                    result.steps.append(Step("remove \(ipt.tool) \(table) chains", apply: { () throws(PortFwdError) in try ipt.restore(forward, test: false) },
+                    result.steps.append(Step("remove \(ipt.tool) \(table) chains",
+                                             apply: { () throws(PortFwdError) in try ipt.restore(forward, test: false) },
                                              undo: { () throws(PortFwdError) in try ipt.restore(backward, test: false) }))
                 }
             }

@@ -29,7 +29,8 @@ public struct NftablesBackend: FirewallBackend {
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         // Survey first. The swap does not touch the other firewalls, and after a large commit
         // libnftables' next read fetches every set element again, ours included.
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands, procNet: procNet)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands,
+                                          procNet: procNet)
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
         var steps: [Step] = []
         var alongside = ""
@@ -143,7 +144,8 @@ public struct NftablesBackend: FirewallBackend {
 
     /// Places that should hold our rule and do not, or hold it below what rejects.
     func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [String] {
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands, procNet: procNet)
+        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands,
+                                          procNet: procNet)
         return Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places)
     }
 }

@@ -29,7 +29,8 @@ public struct NetworkHook: Sendable {
             guard ours else { return 0 }
             let outcome = try reconciler.reconcile(.reapply)
             log.warnings(outcome.warnings.map(\.message), prefix: "network \(network) started: ")
-            log.info("network \(network) started: \(outcome.plan.forwardCount) forwards re-applied, \(Int(Date().timeIntervalSince(started) * 1000)) ms")
+            log.info("network \(network) started: \(outcome.plan.forwardCount) forwards re-applied, "
+                + "\(Int(Date().timeIntervalSince(started) * 1000)) ms")
         } catch {
             log.error("network \(network) started: \(error.oneLine)")
         }

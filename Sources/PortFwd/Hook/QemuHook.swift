@@ -80,7 +80,9 @@ public struct QemuHook: Sendable {
         log.warnings(notes, prefix: "guest \(guest) \(operation): ")
         guard var fresh = taken else {
             // No forwards now: a guest that had some when it started is forgotten.
-            if operation.action == .rerecord, reconciler.store.has(domain.uuid) { return (try reconciler.reconcile(.forget(domain.uuid)), domain.uuid) }
+            if operation.action == .rerecord, reconciler.store.has(domain.uuid) {
+                return (try reconciler.reconcile(.forget(domain.uuid)), domain.uuid)
+            }
             return (nil, domain.uuid)
         }
         switch operation.action {

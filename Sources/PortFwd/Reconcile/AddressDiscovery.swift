@@ -35,7 +35,8 @@ public struct AddressDiscovery: Sendable {
         }
         var found: [Family: IPAddress] = [:], clients: [Family: String] = [:]
         for family in Family.allCases {
-            let choice = LeaseAttribution.choose(family, interfaces: interfaces, known: known[family], current: current[family], surroundings: surroundings)
+            let choice = LeaseAttribution.choose(family, interfaces: interfaces, known: known[family], current: current[family],
+                                                 surroundings: surroundings)
             if case .lease(let address, let client) = choice {
                 found[family] = address
                 // A client identity binds the guest (once bound, it stays) only once its lease's

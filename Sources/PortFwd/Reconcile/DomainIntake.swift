@@ -84,7 +84,8 @@ public struct DomainIntake: Sendable {
             return known
         }
         guest = RunningGuest(uuid: guest.uuid, name: guest.name, interfaces: interfaces, address4: guest.address4, address6: guest.address6,
-                             addressSource: guest.addressSource, metadata: fresh.metadata.stamped(Int64(now.timeIntervalSince1970), after: existing.metadata),
+                             addressSource: guest.addressSource,
+                             metadata: fresh.metadata.stamped(Int64(now.timeIntervalSince1970), after: existing.metadata),
                              since: existing.since, leaseClients: guest.leaseClients, holds: existing.holds)
         return following ? followLease(guest, surroundings: surroundings()) ?? guest : guest
     }

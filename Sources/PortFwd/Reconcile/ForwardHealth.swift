@@ -31,7 +31,8 @@ public struct ForwardHealth: Sendable {
             let maybe = possible.filter { $0.1.contains(entry) }.map(\.0)
             let lost = counted.dnat.packets - delivered.packets
             let forward = "guest \(entry.guest) forward \(entry.forward.spec)"
-            let cause = maybe.isEmpty ? "no chain on the forward hook says why (libvirt-portfwd trace \(entry.guest) \(entry.hostPorts.lower) shows a packet's way)"
+            let cause = maybe.isEmpty
+                ? "no chain on the forward hook says why (libvirt-portfwd trace \(entry.guest) \(entry.hostPorts.lower) shows a packet's way)"
                 : "perhaps \(maybe.prefix(3).joined(separator: "; "))"
             if delivered.packets == 0 {
                 problems.append("\(forward): \(counted.dnat.packets) packets DNATed, none delivered: something between drops them; \(cause)")

@@ -27,7 +27,8 @@ public struct PrometheusText: Sendable {
         // A series per forward of a guest, by UUID: two domains of one name (one undefined and
         // defined anew while its record waits out its grace) are two series, never one twice.
         func labels(_ row: StatusReport.Row) -> [(String, String)] {
-            [("guest", row.guest), ("uuid", row.uuid ?? ""), ("family", row.family), ("spec", row.spec), ("target", row.target), ("origin", row.origin)]
+            [("guest", row.guest), ("uuid", row.uuid ?? ""), ("family", row.family),
+             ("spec", row.spec), ("target", row.target), ("origin", row.origin)]
         }
         family("forward_packets_total", "counter",
                "Packets of a forward's connections, both directions, as they entered the forward path after DNAT. Carried across table swaps.",
@@ -37,7 +38,8 @@ public struct PrometheusText: Sendable {
                rows.map { (labels($0), "\($0.bytes!)") })
         let delivered = rows.filter { $0.deliveredPackets != nil }
         family("forward_delivered_packets_total", "counter",
-               "Packets of a forward's connections that left the forward path past every other firewall; fewer than forward_packets_total means something between drops them.",
+               "Packets of a forward's connections that left the forward path past every other firewall; "
+                   + "fewer than forward_packets_total means something between drops them.",
                delivered.map { (labels($0), "\($0.deliveredPackets!)") })
         family("forward_delivered_bytes_total", "counter",
                "Bytes of a forward's connections that left the forward path past every other firewall.",
@@ -47,8 +49,12 @@ public struct PrometheusText: Sendable {
         for r in r.leftOut { refused[[r.guest, r.uuid ?? "", r.reason], default: 0] += 1 }
         for row in r.forwards where !row.turnedAwayBy.isEmpty { refused[[row.guest, row.uuid ?? "", "turned-away"], default: 0] += 1 }
         family("forwards_refused", "gauge",
-               "Forwards of running guests that do not work: left out by the plan (reason policy, host-service, port-taken, config-conflict, isolated, family) or turned away by another firewall's chain (turned-away).",
-               refused.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { k in ([("guest", k[0]), ("uuid", k[1]), ("reason", k[2])], "\(refused[k]!)") })
+               "Forwards of running guests that do not work: left out by the plan "
+                   + "(reason policy, host-service, port-taken, config-conflict, isolated, family) "
+                   + "or turned away by another firewall's chain (turned-away).",
+               refused.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { k in
+                   ([("guest", k[0]), ("uuid", k[1]), ("reason", k[2])], "\(refused[k]!)")
+               })
         family("pending_guests", "gauge", "Running guests whose forwards wait, for an address or a free port.", [([], "\(r.pending.count)")])
         family("pending_forwards", "gauge", "Forwards that wait, per guest.",
                r.pending.map { ([("guest", $0.guest), ("uuid", $0.uuid ?? ""), ("reason", $0.reason)], "\($0.forwards.count)") })

@@ -337,7 +337,8 @@ public struct Reconciler: Sendable {
         var warnings: [Warning] = []
         for other in chosen.others where other.name == previous {
             do throws(PortFwdError) {
-                warnings += Steps.runAll(try other.removal(admission: false).steps).map { Warning(.retire, "cannot remove \(other.name) rules: \($0)") }
+                warnings += Steps.runAll(try other.removal(admission: false).steps)
+                    .map { Warning(.retire, "cannot remove \(other.name) rules: \($0)") }
             } catch { warnings.append(Warning(.retire, "cannot remove \(other.name) rules: \(error.message)")) }
         }
         return warnings
@@ -355,7 +356,9 @@ public struct Reconciler: Sendable {
         let chosen = backends
         var failures: [String] = []
         for (index, backend) in ([chosen.selected] + chosen.others).enumerated() {
-            do throws(PortFwdError) { failures += Steps.runAll(try backend.removal(admission: index == 0).steps) } catch { failures.append(error.message) }
+            do throws(PortFwdError) {
+                failures += Steps.runAll(try backend.removal(admission: index == 0).steps)
+            } catch { failures.append(error.message) }
         }
         return failures
     }

@@ -168,9 +168,9 @@ public struct StatusReport: Codable, Sendable {
             // Counters live per forward, and count only for the guest that owns them.
             let counter = counters?[ForwardKey(e)].flatMap { $0.owner == nil || $0.owner == e.owner ? $0 : nil }
             let anySource = e.sources == [Network.any(e.family)]
-            return Row(guest: e.guest.value, uuid: e.uuid?.value, family: e.family.rawValue, spec: e.forward.spec.description, proto: e.proto.rawValue,
-                       hostAddress: e.hostAddress?.description, hostPort: Int(e.hostPorts.lower), hostPortLast: Int(e.hostPorts.upper),
-                       guestPort: Int(e.guestPorts.lower), guestPortLast: Int(e.guestPorts.upper),
+            return Row(guest: e.guest.value, uuid: e.uuid?.value, family: e.family.rawValue, spec: e.forward.spec.description,
+                       proto: e.proto.rawValue, hostAddress: e.hostAddress?.description, hostPort: Int(e.hostPorts.lower),
+                       hostPortLast: Int(e.hostPorts.upper), guestPort: Int(e.guestPorts.lower), guestPortLast: Int(e.guestPorts.upper),
                        sources: anySource ? [] : e.sources.map(\.description), target: "\(e.family.bracketed(e.guestAddress)):\(e.guestPorts)",
                        origin: e.forward.origin.rawValue, addressSource: e.uuid.flatMap { sources[$0] } ?? "config",
                        packets: counter?.dnat.packets, bytes: counter?.dnat.bytes,
@@ -178,8 +178,8 @@ public struct StatusReport: Codable, Sendable {
                        turnedAwayBy: turnedAway[e] ?? [])
         }
         self.pending = pending.filter { filter?.contains($0.guest.name.value) ?? true }.map {
-            Pending(guest: $0.guest.name.value, uuid: $0.guest.uuid.value, forwards: $0.forwards.map(\.spec.description), addressSource: $0.guest.addressSource.rawValue,
-                    reason: $0.reason.description)
+            Pending(guest: $0.guest.name.value, uuid: $0.guest.uuid.value, forwards: $0.forwards.map(\.spec.description),
+                    addressSource: $0.guest.addressSource.rawValue, reason: $0.reason.description)
         }
     }
 
@@ -245,7 +245,10 @@ extension Reconciler {
             warnings.append("the libvirt-portfwd service is not running: nothing repairs other programs' changes or follows DHCP leases "
                 + "(systemctl enable --now libvirt-portfwd)")
             let leased = records.filter { r in r.addressSource == .lease && outcome.plan.guests.contains { $0.uuid == r.uuid } }
-            problems += leased.map { "guest \($0.name) follows a DHCP lease, but the libvirt-portfwd service is not running: nothing moves its forwards when the lease changes" }
+            problems += leased.map {
+                "guest \($0.name) follows a DHCP lease, but the libvirt-portfwd service is not running: "
+                    + "nothing moves its forwards when the lease changes"
+            }
         }
         problems += outcome.pending.map { p in
             switch p.reason {
@@ -265,7 +268,8 @@ extension Reconciler {
         }
         let paging = Set(outcome.leftOut.filter { StatusReport.Refused.paging.contains($0.reason) }.map(\.message))
         return StatusReport(plan: outcome.plan, mode: outcome.mode, backend: chosen.selected.name, records: records, pending: outcome.pending,
-                            counters: counters, problems: problems, warnings: warnings.filter { !paging.contains($0) && !paging.contains($0 + "; neither is installed") },
+                            counters: counters, problems: problems,
+                            warnings: warnings.filter { !paging.contains($0) && !paging.contains($0 + "; neither is installed") },
                             guests: guests, notRunning: idle, service: service, leftOut: outcome.leftOut, health: health)
     }
 

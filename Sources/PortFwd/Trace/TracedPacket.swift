@@ -83,5 +83,7 @@ enum PacketHeader {
         return text
     }
 
-    static func name(_ number: Int) -> String { Proto.allCases.first { $0.number == number }?.rawValue ?? (number == 1 ? "icmp" : number == 58 ? "icmpv6" : "proto \(number)") }
+    static func name(_ number: Int) -> String {
+        Proto.allCases.first { $0.number == number }?.rawValue ?? (number == 1 ? "icmp" : number == 58 ? "icmpv6" : "proto \(number)")
+    }
 }

@@ -41,7 +41,9 @@ public struct Tracer {
         _ = try host.nft.run(table.script)
         defer { Self.remove(host.nft) }
         let names = RuleNames(nft: host.nft, commands: host.commands, procNet: host.procNet)
-        let targets = entries.map { "\($0.family == .ipv6 && $0.hostAddress == nil ? "[::]" : $0.hostAddress.map { "\($0)" } ?? "*"):\($0.hostPorts)/\($0.proto.rawValue)" }
+        let targets = entries.map {
+            "\($0.family == .ipv6 && $0.hostAddress == nil ? "[::]" : $0.hostAddress.map { "\($0)" } ?? "*"):\($0.hostPorts)/\($0.proto.rawValue)"
+        }
         print("tracing \(Set(targets).sorted().joined(separator: ", ")) of guest \(entries.first.map { "\($0.guest)" } ?? "?") for \(Int(timeout)) s "
               + "or \(count) packet\(count == 1 ? "" : "s"); connect to it now")
         var packets: [UInt32: TracedPacket] = [:], order: [UInt32] = [], done: [TracedPacket] = []
@@ -69,7 +71,8 @@ public struct Tracer {
             for event in read where event.table != TraceTable.name || event.chain == TraceTable.leaving {
                 if packets[event.id] == nil {
                     if done.contains(where: { $0.id == event.id }) { continue }
-                    packets[event.id] = TracedPacket(id: event.id, summary: PacketHeader.summary(event, interfaces: Self.interface), lastSeen: Self.now())
+                    packets[event.id] = TracedPacket(id: event.id, summary: PacketHeader.summary(event, interfaces: Self.interface),
+                                                     lastSeen: Self.now())
                     order.append(event.id)
                 }
                 guard packets[event.id]!.end == nil else { continue }

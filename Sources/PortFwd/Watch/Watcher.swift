@@ -96,7 +96,8 @@ public final class Watcher {
             // The neighbour tables change all the time on a busy host: listened to only while a
             // pending guest waits to be seen, so an idle service stays asleep.
             let listening = awaited.isEmpty && awaitedMACs.isEmpty ? -1 : sources.neighbours?.fd ?? -1
-            var fds = [sources.firewall.fd, sources.directories.fd, sources.signals.fd, listening].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            var fds = [sources.firewall.fd, sources.directories.fd, sources.signals.fd, listening]
+                .map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Not retried on EINTR: an interruption is a signal, and the loop goes to read it.
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR {
                 log.error("watch: poll: \(SystemCall.reason())")
@@ -264,9 +265,12 @@ public final class Watcher {
             if let guest = outcome.plan.guests.first(where: { $0.name == name }) {
                 let source = outcome.records.first { $0.name == name }?.addressSource
                 let address = Family.allCases.compactMap { guest.address($0)?.description }.joined(separator: ", ")
-                return "\(source.map { $0 == .explicit ? "address" : $0.rawValue } ?? "address") \(address), \(guest.forwards.count) forwards installed"
+                return "\(source.map { $0 == .explicit ? "address" : $0.rawValue } ?? "address") \(address), "
+                    + "\(guest.forwards.count) forwards installed"
             }
-            if let pending = outcome.pending.first(where: { $0.guest.name == name }) { return "\(pending.forwards.count) forwards pending: \(pending.reason)" }
+            if let pending = outcome.pending.first(where: { $0.guest.name == name }) {
+                return "\(pending.forwards.count) forwards pending: \(pending.reason)"
+            }
             return "no forwards"
         }
         lines += outcome.adopted.map { "guest \($0) adopted (running, no record): \(describe($0))" }

@@ -140,7 +140,8 @@ struct ConfigParser {
         if guest.address4 != nil || guest.address6 != nil {
             for (i, f) in guest.forwards.enumerated() {
                 if let family = f.spec.hostAddress?.family, guest.address(family) == nil {
-                    problem("\(path).forwards[\(i)]", "\(f.spec) is bound to an \(family.label) host address, but this guest has no \(family.addressKey)")
+                    problem("\(path).forwards[\(i)]",
+                            "\(f.spec) is bound to an \(family.label) host address, but this guest has no \(family.addressKey)")
                 }
             }
         }

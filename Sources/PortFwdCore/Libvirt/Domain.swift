@@ -39,7 +39,8 @@ public struct Domain: Sendable {
             let type = node.attributes["type"]
             // The hook's live XML names the bridge on <source>; a status file under <actual>.
             interfaces.append(RunningGuest.Interface(mac: mac, network: type == "network" ? source?.attributes["network"] : nil,
-                                                     bridge: source?.attributes["bridge"] ?? node.child("actual")?.child("source")?.attributes["bridge"]))
+                                                     bridge: source?.attributes["bridge"]
+                                                         ?? node.child("actual")?.child("source")?.attributes["bridge"]))
         }
         self.interfaces = interfaces
         // Our element is recognised by its namespace; what is inside by local name only,
@@ -66,7 +67,8 @@ public struct Domain: Sendable {
         var addresses: [Family: IPAddress] = [:]
         let declared = node.children.filter { $0.name == "forward" }
         guard declared.count <= maximumForwards else {
-            throw PortFwdError(.invalidInput, "metadata declares \(declared.count) forwards, more than \(maximumForwards) (whatever settings.metadata-max-forwards says)")
+            throw PortFwdError(.invalidInput, "metadata declares \(declared.count) forwards, more than \(maximumForwards) "
+                + "(whatever settings.metadata-max-forwards says)")
         }
         var listed = 0
         for forward in declared {
@@ -88,10 +90,15 @@ public struct Domain: Sendable {
                 if let list = child.attributes["source"] {
                     let items = list.split(separator: ",", omittingEmptySubsequences: false)
                     guard items.count <= Self.maximumSources else {
-                        throw PortFwdError(.invalidInput, "\(at): \(items.count) sources, more than \(Self.maximumSources); name a covering network instead")
+                        throw PortFwdError(.invalidInput, "\(at): \(items.count) sources, more than \(Self.maximumSources); "
+                            + "name a covering network instead")
                     }
                     for item in items {
-                        do { sources.append(try Network.parse(item.trimmed)) } catch { throw PortFwdError(.invalidInput, "\(at): source \(error.message)") }
+                        do {
+                            sources.append(try Network.parse(item.trimmed))
+                        } catch {
+                            throw PortFwdError(.invalidInput, "\(at): source \(error.message)")
+                        }
                     }
                 }
                 forwards.append(Forward(spec: spec, sources: sources, origin: .metadata))

@@ -32,7 +32,9 @@ public struct NetworkDefinition: Sendable, Equatable {
     /// most 15, no leading dot) ever reach a path or a rule.
     public static func isInterfaceName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 15 && !name.hasPrefix(".")
-            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+            && name.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e
+            }
     }
 
     public init(_ root: XMLNode) throws(PortFwdError) {

@@ -20,7 +20,9 @@ public struct PortRange: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Parses `PORT` or `PORT-END`.
     public static func parse(_ text: Substring) throws(PortFwdError) -> PortRange {
         let bounds = pieces(of: text, at: UInt8(ascii: "-"))
-        guard bounds.count <= 2, !bounds.contains(where: \.isEmpty) else { throw PortFwdError(.invalidInput, "'\(text)' is not a port or port range") }
+        guard bounds.count <= 2, !bounds.contains(where: \.isEmpty) else {
+            throw PortFwdError(.invalidInput, "'\(text)' is not a port or port range")
+        }
         let lower = try port(bounds[0])
         let upper = bounds.count == 2 ? try port(bounds[1]) : lower
         guard let range = PortRange(lower, upper) else {

@@ -44,7 +44,9 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
 
         var hostAddress: IPAddress?
         if rest.utf8.first == UInt8(ascii: "[") {
-            guard let close = rest.utf8.firstIndex(of: UInt8(ascii: "]")) else { throw PortFwdError(.invalidInput, "'[' without ']' around the IPv6 address") }
+            guard let close = rest.utf8.firstIndex(of: UInt8(ascii: "]")) else {
+                throw PortFwdError(.invalidInput, "'[' without ']' around the IPv6 address")
+            }
             let inner = rest[rest.index(after: rest.startIndex)..<close]
             guard let address = IPAddress(String(inner)), address.family == .ipv6 else {
                 throw PortFwdError(.invalidInput, "'\(inner)' is not an IPv6 address")
@@ -82,7 +84,8 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
         let hostPorts = try PortRange.parse(parts[0])
         let guestPorts = parts.count == 2 ? try PortRange.parse(parts[1]) : hostPorts
         guard hostPorts.count == guestPorts.count else {
-            throw PortFwdError(.invalidInput, "host range \(hostPorts) has \(hostPorts.count) ports but guest range \(guestPorts) has \(guestPorts.count)")
+            throw PortFwdError(.invalidInput, "host range \(hostPorts) has \(hostPorts.count) ports "
+                + "but guest range \(guestPorts) has \(guestPorts.count)")
         }
         return PortSpec(hostAddress: hostAddress, hostPorts: hostPorts, guestPorts: guestPorts, proto: proto)
     }
@@ -92,7 +95,8 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
         if address.isLoopback {
             // A DNAT to a guest would need route_localnet=1 to serve 127.0.0.1, and that setting
             // lets any LAN neighbour that routes 127.0.0.0/8 to the host in (moby #45610).
-            return "host address \(address) is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"
+            return "host address \(address) is loopback: forwarding from it needs route_localnet, "
+                + "which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"
         }
         if address.isMulticast || address.isBroadcast { return "host address \(address) cannot receive forwarded connections" }
         if address.mappedIPv4 != nil { return "host address \(address) is an IPv4-mapped IPv6 address; write the IPv4 address" }

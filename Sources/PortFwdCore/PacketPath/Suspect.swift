@@ -36,7 +36,9 @@ public struct Suspect: Sendable, Hashable, CustomStringConvertible {
                 }
             }
         }
-        let suspects = order.map { Suspect(place: $0.place, what: $0.what, sure: $0.sure, forwards: found[$0]!.forwards, traffic: found[$0]!.traffic) }
+        let suspects = order.map {
+            Suspect(place: $0.place, what: $0.what, sure: $0.sure, forwards: found[$0]!.forwards, traffic: found[$0]!.traffic)
+        }
         // A chain that surely drops a forward's traffic is named once for it, not again as a maybe.
         let sure = Set(suspects.filter(\.sure).map { "\($0.place): \($0.what)" })
         return suspects.filter { $0.sure || !sure.contains("\($0.place): \($0.what)") }.sorted { $0.sure && !$1.sure }

@@ -74,7 +74,8 @@ public struct Plan: Hashable, Sendable {
         }
         for family in families {
             guard let target = guest.address(family) else {
-                throw PortFwdError(.invalidInput, "guest \(guest.name): forward \(spec) is bound to an \(family.label) host address, but the guest has no \(family.addressKey)")
+                throw PortFwdError(.invalidInput, "guest \(guest.name): forward \(spec) is bound to an \(family.label) host address, "
+                    + "but the guest has no \(family.addressKey)")
             }
             let sources = forward.sources.isEmpty ? everyone[family]! : forward.sources.filter { $0.family == family }
             // Restricted to clients of the other family only: nobody of this family may use it.

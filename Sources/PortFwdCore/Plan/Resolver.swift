@@ -70,7 +70,9 @@ public enum Resolver {
                 result.usersHidden += Candidate.usersHidden(by: guest, around: around)
             }
             if let record = candidate.record {
-                let installed = guest.map { g in Dictionary(uniqueKeysWithValues: Family.allCases.compactMap { f in g.address(f).map { (f, $0) } }) } ?? [:]
+                let installed = guest.map { g in
+                    Dictionary(uniqueKeysWithValues: Family.allCases.compactMap { f in g.address(f).map { (f, $0) } })
+                } ?? [:]
                 result.holdings[record.uuid] = Holdings(addresses: installed, forwards: Set(guest?.forwards ?? []))
                 if !waiting.isEmpty {
                     result.pending.append(PendingGuest(guest: record, forwards: waiting, reason: candidate.waitReason))
@@ -88,7 +90,10 @@ public enum Resolver {
         for f in forwards {
             // The admin may shadow a host service: said, not refused.
             let hidden = around().hidden(by: f.spec)
-            if !hidden.isEmpty { result.warnings.append("guest \(r.name): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
+            if !hidden.isEmpty {
+                result.warnings.append("guest \(r.name): forward \(f.spec) hides a host service listening on "
+                    + "\(hidden.joined(separator: ", "))")
+            }
         }
         guard settings.metadata, !r.metadata.forwards.isEmpty else { return forwards }
         let problems = MetadataPolicy(settings: settings).forwardProblems(r.metadata.forwards, guest: r.name)
@@ -104,10 +109,11 @@ public enum Resolver {
             let hidden = around().hidden(by: f.spec)
             if !hidden.isEmpty {
                 if r.holds.forwards.contains(f) {
-                    result.warnings.append("guest \(r.name): metadata forward \(f.spec) hides a host service that listens on \(hidden.joined(separator: ", ")) "
-                        + "since the forward was installed; the forward stays")
+                    result.warnings.append("guest \(r.name): metadata forward \(f.spec) hides a host service that listens on "
+                        + "\(hidden.joined(separator: ", ")) since the forward was installed; the forward stays")
                 } else {
-                    let message = "guest \(r.name): metadata forward \(f.spec) would hide a host service listening on \(hidden.joined(separator: ", ")); left out"
+                    let message = "guest \(r.name): metadata forward \(f.spec) would hide a host service listening on "
+                        + "\(hidden.joined(separator: ", ")); left out"
                     result.warnings.append(message)
                     result.leftOut.append(LeftOut(guest: r.name, uuid: r.uuid, forward: f, reason: .hostService, message: message))
                     continue
@@ -190,7 +196,8 @@ struct Candidate {
                     claim(a, .staticHost, "static DHCP host")
                 } else if r.addressSource == .explicit, let a = r.metadata.address(family) {
                     guard settings.metadata else {
-                        c.denied[family] = "guest \(r.name): metadata is off (settings.metadata = false), so its metadata \(family.addressKey) \(a) is not used"
+                        c.denied[family] = "guest \(r.name): metadata is off (settings.metadata = false), "
+                            + "so its metadata \(family.addressKey) \(a) is not used"
                         continue
                     }
                     if let problem = policy.problem(a, source: .metadata, guest: r.name, interfaces: r.interfaces, surroundings: around()) {
@@ -205,7 +212,8 @@ struct Candidate {
                         claim(a, .lease, "lease")
                     }
                 } else if r.addressSource == .pending,
-                          case .disputed(let why) = LeaseAttribution.choose(family, interfaces: r.interfaces, known: nil, current: nil, surroundings: around()) {
+                          case .disputed(let why) = LeaseAttribution.choose(family, interfaces: r.interfaces, known: nil, current: nil,
+                                                                            surroundings: around()) {
                     c.denied[family] = "guest \(r.name): \(why)"
                 }
             }
@@ -224,10 +232,14 @@ struct Candidate {
         for entry in config.guests where !entry.forwards.isEmpty && !covered.contains(entry) {
             for f in entry.forwards {
                 let hidden = around().hidden(by: f.spec)
-                if !hidden.isEmpty { warnings.append("guest \(entry.label): forward \(f.spec) hides a host service listening on \(hidden.joined(separator: ", "))") }
+                if !hidden.isEmpty {
+                    warnings.append("guest \(entry.label): forward \(f.spec) hides a host service listening on "
+                        + "\(hidden.joined(separator: ", "))")
+                }
             }
             guard entry.address4 != nil || entry.address6 != nil else {
-                warnings.append("\(entry.path) (\(entry.label)): skipped, no address in the config (addresses are only discovered when the guest starts)")
+                warnings.append("\(entry.path) (\(entry.label)): skipped, no address in the config "
+                    + "(addresses are only discovered when the guest starts)")
                 continue
             }
             // A uuid-only entry has no name; the uuid stands in for comments and messages.
@@ -256,7 +268,8 @@ struct Candidate {
                 let why = f.origin == .metadata ? "no metadata forward opens an isolated network"
                     : "config forwards open one only with settings.isolated-forwards = true"
                 notes.append(LeftOut(guest: name, uuid: uuid, forward: f, reason: .isolated,
-                                     message: "guest \(name): forward \(f.spec) is left out: \(isolated) is on an isolated network (no <forward>), and \(why)"))
+                                     message: "guest \(name): forward \(f.spec) is left out: \(isolated) is on an isolated network "
+                                         + "(no <forward>), and \(why)"))
                 continue
             }
             if families.contains(where: { granted[$0] != nil }) { installed.append(f); continue }
@@ -264,7 +277,8 @@ struct Candidate {
                record?.addressSource != .pending, Family.allCases.contains(where: { granted[$0] != nil }) {
                 // The guest has an address, only not of this family: a config error, not a wait.
                 notes.append(LeftOut(guest: name, uuid: uuid, forward: f, reason: .family,
-                                     message: "guest \(name): forward \(f.spec) is bound to an \(bound.label) host address, but the guest has no \(bound.addressKey); left out"))
+                                     message: "guest \(name): forward \(f.spec) is bound to an \(bound.label) host address, "
+                                         + "but the guest has no \(bound.addressKey); left out"))
                 continue
             }
             waiting.append(f)
@@ -359,7 +373,8 @@ enum Addresses {
         // not met yet, and reach it once it has.
         if !bridges.isEmpty, !around().uses(claim.address, at: c.macs, on: bridges) {
             let at = c.macs.map(\.value).sorted().joined(separator: ", ")
-            return "guest \(c.name): its \(claim.source) address \(claim.address) is not yet seen in use at its MAC (\(at)) on \(bridges.sorted().joined(separator: ", ")); "
+            return "guest \(c.name): its \(claim.source) address \(claim.address) is not yet seen in use at its MAC (\(at)) "
+                + "on \(bridges.sorted().joined(separator: ", ")); "
                 + "forwards to it wait until the host has seen it there and the guest answers for it"
         }
         return nil
@@ -419,9 +434,11 @@ enum Ports {
                 let ha = ca.record?.holds.forwards.contains(fa) == true, hb = cb.record?.holds.forwards.contains(fb) == true
                 let sa = ca.record?.metadata.since[fa] ?? .max, sb = cb.record?.metadata.since[fb] ?? .max
                 if (ha && !hb) || (ha == hb && sa < sb) {
-                    leave(clash.second, .portTaken, clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out")
+                    leave(clash.second, .portTaken,
+                          clash.message + "; guest \(ca.name)'s forward was there first, so \(fb.spec) of guest \(cb.name) is left out")
                 } else if (hb && !ha) || (ha == hb && sb < sa) {
-                    leave(clash.first, .portTaken, clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out")
+                    leave(clash.first, .portTaken,
+                          clash.message + "; guest \(cb.name)'s forward was there first, so \(fa.spec) of guest \(ca.name) is left out")
                 } else {
                     leave(clash.first, .portTaken, clash.message + "; neither is installed")
                     leave(clash.second, .portTaken, clash.message + "; neither is installed", say: false)

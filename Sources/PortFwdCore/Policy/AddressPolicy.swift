@@ -41,7 +41,9 @@ public struct AddressPolicy: Sendable {
                 + (source == .metadata ? "; settings.metadata-address = \"any\" lifts this" : "")
         }
         if address == subnet.gateway { return "\(key) is the network's own (gateway) address" }
-        if address == subnet.network.address && subnet.network.prefix < address.bitWidth - 1 { return "\(key) is the network address of \(subnet.network)" }
+        if address == subnet.network.address && subnet.network.prefix < address.bitWidth - 1 {
+            return "\(key) is the network address of \(subnet.network)"
+        }
         if address == subnet.network.broadcast { return "\(key) is the broadcast address of \(subnet.network)" }
         return nil
     }

@@ -71,7 +71,8 @@ public struct ForwardKey: Hashable, Sendable, Comparable, CustomStringConvertibl
     }
 
     public static func < (a: ForwardKey, b: ForwardKey) -> Bool {
-        (a.family, a.proto.rawValue, a.hostPorts.lower, a.hostAddress?.description ?? "") < (b.family, b.proto.rawValue, b.hostPorts.lower, b.hostAddress?.description ?? "")
+        (a.family, a.proto.rawValue, a.hostPorts.lower, a.hostAddress?.description ?? "")
+            < (b.family, b.proto.rawValue, b.hostPorts.lower, b.hostAddress?.description ?? "")
     }
 }
 

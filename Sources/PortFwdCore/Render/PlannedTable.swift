@@ -43,7 +43,8 @@ extension NftTable {
             var counted: [CountSet: [NftElement]] = [:]
             for e in inFamily {
                 let key = ForwardKey(e), held = counters.carried(to: e)
-                counted[CountSet(.dnat, v, key.kind), default: []].append(NftElement(key.values, counter: held?.dnat, owner: e.guest, comment: e.owner))
+                counted[CountSet(.dnat, v, key.kind), default: []]
+                    .append(NftElement(key.values, counter: held?.dnat, owner: e.guest, comment: e.owner))
                 counted[CountSet(.delivered, v, key.kind), default: []].append(NftElement(key.values, counter: held?.delivered, owner: e.guest))
             }
             // Interval sets (pipapo) cost far more to load than hashes, so only restricted
@@ -113,16 +114,21 @@ extension NftTable {
         }
         for v in Family.allCases {
             let tag = "ct mark set ct mark | \(mark) dnat \(v.nft) to"
-            let any = "meta l4proto . th dport map @dnat\(v.suffix)_any", bound = "\(v.nft) daddr . meta l4proto . th dport map @dnat\(v.suffix)_bound"
-            chains.append(NftChain(name: "dnat\(v.suffix)", notes: ["An open or allow set admits the client and confirms the key is ours before the mark is set."], rules: [
-                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) daddr . meta l4proto . th dport @open\(v.suffix)_bound \(tag) \(bound)",
-                        role: "open-bound"),
-                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . \(v.nft) daddr . meta l4proto . th dport @allow\(v.suffix)_bound \(tag) \(bound)",
-                        role: "allow-bound"),
-                NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v.suffix)_any \(tag) \(any)", role: "open-any"),
-                NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . meta l4proto . th dport @allow\(v.suffix)_any \(tag) \(any)",
-                        role: "allow-any"),
-            ]))
+            let any = "meta l4proto . th dport map @dnat\(v.suffix)_any",
+                bound = "\(v.nft) daddr . meta l4proto . th dport map @dnat\(v.suffix)_bound"
+            chains.append(NftChain(
+                name: "dnat\(v.suffix)",
+                notes: ["An open or allow set admits the client and confirms the key is ours before the mark is set."],
+                rules: [
+                    NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) daddr . meta l4proto . th dport @open\(v.suffix)_bound \(tag) \(bound)",
+                            role: "open-bound"),
+                    NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . \(v.nft) daddr . meta l4proto . th dport "
+                            + "@allow\(v.suffix)_bound \(tag) \(bound)",
+                            role: "allow-bound"),
+                    NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v.suffix)_any \(tag) \(any)", role: "open-any"),
+                    NftRule("meta l4proto { tcp, udp, sctp } \(v.nft) saddr . meta l4proto . th dport @allow\(v.suffix)_any \(tag) \(any)",
+                            role: "allow-any"),
+                ]))
         }
         // Our connections are counted twice on the forward path: as they enter it, before any
         // other firewall's chain (the lowest priority there is), and as they leave it, after

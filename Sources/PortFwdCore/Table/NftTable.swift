@@ -19,7 +19,12 @@ public struct NftTable: Sendable {
         for set in sets {
             for (key, counted) in set.counters {
                 var merged = result[key] ?? ForwardCounters(owner: nil, dnat: .zero, delivered: nil)
-                if let delivered = counted.delivered { merged.delivered = delivered } else { merged.dnat = counted.dnat; merged.owner = counted.owner }
+                if let delivered = counted.delivered {
+                    merged.delivered = delivered
+                } else {
+                    merged.dnat = counted.dnat
+                    merged.owner = counted.owner
+                }
                 result[key] = merged
             }
         }

@@ -43,7 +43,8 @@ public enum TableDrift: Hashable, Sendable, CustomStringConvertible {
         case let .replacedRule(name, role, nil): return "chain \(name): its rule \(role) was replaced by a rule that is not ours"
         case .ruleOrder(let name): return "chain \(name) holds rules of the plan in another order"
         case let .hook(name, held, planned):
-            return "chain \(name) is \(held.map { "hooked \($0)" } ?? "a regular chain"), the plan \(planned.map { "hooked \($0)" } ?? "a regular chain")"
+            return "chain \(name) is \(held.map { "hooked \($0)" } ?? "a regular chain"), "
+                + "the plan \(planned.map { "hooked \($0)" } ?? "a regular chain")"
         }
     }
 }

@@ -55,7 +55,8 @@ public enum LogText {
     public static func capped(_ lines: [String], limit: Int = 5) -> [String] {
         guard lines.count > limit else { return lines }
         let rest = lines.count - limit
-        return Array(lines.prefix(limit)) + ["… and \(rest) more like \(rest == 1 ? "it" : "these") (libvirt-portfwd status shows what is installed)"]
+        return Array(lines.prefix(limit))
+            + ["… and \(rest) more like \(rest == 1 ? "it" : "these") (libvirt-portfwd status shows what is installed)"]
     }
 }
 

@@ -29,7 +29,9 @@ public enum ConfigFile {
         let candidates = names.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
         let odd = candidates.filter { !$0.utf8.allSatisfy(isNameByte) }
         guard odd.isEmpty else {
-            throw PortFwdError(.invalidInput, lines: odd.map { "\(directory)/\(LogText.line($0)): not read: a drop-in's name is letters, digits and ._+@:- ending in .toml" })
+            throw PortFwdError(.invalidInput, lines: odd.map {
+                "\(directory)/\(LogText.line($0)): not read: a drop-in's name is letters, digits and ._+@:- ending in .toml"
+            })
         }
         return candidates.map { "\(directory)/\($0)" }
     }
@@ -40,7 +42,8 @@ public enum ConfigFile {
     }
 
     static func isNameByte(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7a) || b == 0x2e || b == 0x5f || b == 0x2b || b == 0x40 || b == 0x3a || b == 0x2d
+        (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7a)
+            || b == 0x2e || b == 0x5f || b == 0x2b || b == 0x40 || b == 0x3a || b == 0x2d
     }
 
     /// The file's text; nil when it is absent and not required. `trust`: `.strict` for a

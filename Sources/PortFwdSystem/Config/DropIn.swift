@@ -19,7 +19,9 @@ public struct DropIn: Sendable {
     /// A name spelled like a UUID is never plain: the file of the domain with that UUID.
     public func path(for name: GuestName, uuid: DomainUUID) -> String {
         let plain = !name.value.isEmpty && name.value.utf8.count <= 64 && !name.value.hasPrefix(".")
-            && name.value.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+            && name.value.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e
+            }
             && (try? DomainUUID(name.value)) == nil
         return plain ? "\(directory)/\(name.value).toml" : uuidPath(uuid)
     }

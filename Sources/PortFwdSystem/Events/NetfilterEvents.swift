@@ -86,7 +86,9 @@ public struct NetfilterMessages: Sendable {
             if type >> 8 == Self.subsysNftables, body.count >= Self.familySize {
                 let attributes = Self.attributes(body.dropFirst(Self.familySize))
                 if type & 0xff == Self.newgen {
-                    let pid = attributes[Int(NFTA_GEN_PROC_PID.rawValue)].flatMap { $0.count >= 4 ? Int32(bitPattern: Self.be32($0, $0.startIndex)) : nil } ?? 0
+                    let pid = attributes[Int(NFTA_GEN_PROC_PID.rawValue)].flatMap {
+                        $0.count >= 4 ? Int32(bitPattern: Self.be32($0, $0.startIndex)) : nil
+                    } ?? 0
                     let name = attributes[Int(NFTA_GEN_PROC_NAME.rawValue)].map { Self.text($0) } ?? "?"
                     commits.append(Commit(pid: pid, process: name, relevant: pending))
                     pending = false

@@ -135,7 +135,8 @@ public struct TraceEvent: Sendable, Equatable {
         if let nested = a[Int(NFTA_TRACE_VERDICT.rawValue)] {
             let v = NetfilterMessages.attributes(nested)
             if let code = v[Int(NFTA_VERDICT_CODE.rawValue)], code.count >= 4 {
-                decision = Decision(code: Int32(bitPattern: NetfilterMessages.be32(code, code.startIndex)), chain: v[Int(NFTA_VERDICT_CHAIN.rawValue)].map(NetfilterMessages.text))
+                decision = Decision(code: Int32(bitPattern: NetfilterMessages.be32(code, code.startIndex)),
+                                    chain: v[Int(NFTA_VERDICT_CHAIN.rawValue)].map(NetfilterMessages.text))
             }
         }
         if kind == .policy, let policy = u32(Int32(NFTA_TRACE_POLICY.rawValue)) { decision = Decision(code: Int32(bitPattern: policy), chain: nil) }

@@ -90,7 +90,8 @@ public enum LibvirtDaemons {
             let fields = line.split(separator: " ")
             guard fields.count == 4, drivers[String(fields[0])] != nil, Int(fields[1]) != nil, Int64(fields[2]) != nil else { continue }
             let served = Set(drivers[String(fields[0])] ?? [])
-            result[fields[0...2].joined(separator: " "), default: []].formUnion(fields[3].split(separator: ",").map(String.init).filter(served.contains))
+            result[fields[0...2].joined(separator: " "), default: []]
+                .formUnion(fields[3].split(separator: ",").map(String.init).filter(served.contains))
         }
         return result
     }

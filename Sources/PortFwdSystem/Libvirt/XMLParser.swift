@@ -66,7 +66,8 @@ public enum XMLParser {
         }
         guard status == 0, let root = builder.root else {
             // One line: some of libxml2's messages run on ("...encoding !\nBytes: 0xFF 0x20").
-            let detail = status == 0 ? "no root element" : LogText.line(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            let detail = status == 0 ? "no root element"
+                : LogText.line(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             throw PortFwdError(.invalidInput, "malformed XML\(line > 0 ? " at line \(line)" : ""): \(detail)")
         }
         return root

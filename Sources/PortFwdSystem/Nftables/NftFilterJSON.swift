@@ -42,7 +42,8 @@ public enum NftFilterJSON {
                 if chains[chainName] == nil { chains[chainName] = FilterChain(name: chainName, rules: []) }
                 handles[chainName, default: 0] += 1
                 let position = rule["handle"]?.int.map { "rule handle \($0)" } ?? "rule \(handles[chainName]!)"
-                chains[chainName]!.rules += rules(rule["expr"]?.array ?? [], position: position, comment: rule["comment"]?.string, handle: rule["handle"]?.int)
+                chains[chainName]!.rules += rules(rule["expr"]?.array ?? [], position: position, comment: rule["comment"]?.string,
+                                                  handle: rule["handle"]?.int)
             }
         }
         let family: Family? = family == "ip" ? .ipv4 : family == "ip6" ? .ipv6 : nil
@@ -209,7 +210,13 @@ public enum NftFilterJSON {
     static func protocols(_ values: [JSONValue]) -> Condition.Kind? {
         var numbers = Set<Int>()
         for v in values {
-            if let n = v.int { numbers.insert(n) } else if let s = v.string, let p = IptablesRuleText.protocols(s) { numbers.formUnion(p) } else { return nil }
+            if let n = v.int {
+                numbers.insert(n)
+            } else if let s = v.string, let p = IptablesRuleText.protocols(s) {
+                numbers.formUnion(p)
+            } else {
+                return nil
+            }
         }
         return .proto(numbers)
     }
@@ -220,7 +227,8 @@ public enum NftFilterJSON {
            length >= 0, length <= address.bitWidth {
             return Network(masking: address, prefix: length)
         }
-        if let range = json["range"]?.array, range.count == 2, let a = range[0].string.flatMap(IPAddress.init), range[1].string.flatMap(IPAddress.init) == a {
+        if let range = json["range"]?.array, range.count == 2, let a = range[0].string.flatMap(IPAddress.init),
+           range[1].string.flatMap(IPAddress.init) == a {
             return Network(masking: a, prefix: a.bitWidth)
         }
         return nil

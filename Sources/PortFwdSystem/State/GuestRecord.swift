@@ -42,7 +42,9 @@ struct GuestRecord: Codable {
         address4 = guest.address4?.description
         address6 = guest.address6?.description
         addressSource = guest.addressSource.rawValue
-        metadataForwards = guest.metadata.forwards.map { RecordForward(spec: $0.spec.description, sources: $0.sources.map(\.description), since: guest.metadata.since[$0]) }
+        metadataForwards = guest.metadata.forwards.map {
+            RecordForward(spec: $0.spec.description, sources: $0.sources.map(\.description), since: guest.metadata.since[$0])
+        }
         metadataAddress4 = guest.metadata.address4?.description
         metadataAddress6 = guest.metadata.address6?.description
         since = guest.since
@@ -56,7 +58,9 @@ struct GuestRecord: Codable {
         guard (1...3).contains(version) else { throw PortFwdError(.invalidInput, "unknown record version \(version)") }
         func address(_ text: String?, _ family: Family, _ key: String) throws(PortFwdError) -> IPAddress? {
             guard let text else { return nil }
-            guard let a = IPAddress(text), a.family == family else { throw PortFwdError(.invalidInput, "\(key) '\(text)' is not an \(family.label) address") }
+            guard let a = IPAddress(text), a.family == family else {
+                throw PortFwdError(.invalidInput, "\(key) '\(text)' is not an \(family.label) address")
+            }
             if let refusal = a.guestRefusal { throw PortFwdError(.invalidInput, "\(key): \(refusal)") }
             return a
         }
@@ -88,7 +92,9 @@ struct GuestRecord: Codable {
         }
         var clients: [Family: String] = [:]
         for (key, client) in leaseClients ?? [:] {
-            guard let family = Family(rawValue: key), Lease.isClientID(client) else { throw PortFwdError(.invalidInput, "leaseClients: '\(key)' is not a client identity of a family") }
+            guard let family = Family(rawValue: key), Lease.isClientID(client) else {
+                throw PortFwdError(.invalidInput, "leaseClients: '\(key)' is not a client identity of a family")
+            }
             clients[family] = client
         }
         let a4 = try address(address4, .ipv4, "address4"), a6 = try address(address6, .ipv6, "address6")
@@ -100,12 +106,16 @@ struct GuestRecord: Codable {
             var held: [Family: IPAddress] = [:]
             guard (heldAddresses ?? []).count <= 2, (heldForwards ?? []).count <= 8192 else { throw PortFwdError(.invalidInput, "too much held") }
             for text in heldAddresses ?? [] {
-                guard let a = IPAddress(text), a.guestRefusal == nil, held[a.family] == nil else { throw PortFwdError(.invalidInput, "heldAddresses: '\(text)'") }
+                guard let a = IPAddress(text), a.guestRefusal == nil, held[a.family] == nil else {
+                    throw PortFwdError(.invalidInput, "heldAddresses: '\(text)'")
+                }
                 held[a.family] = a
             }
             var heldSet = Set<Forward>()
             for f in heldForwards ?? [] {
-                guard let origin = f.origin.flatMap(Forward.Origin.init(rawValue:)) else { throw PortFwdError(.invalidInput, "heldForwards: no origin") }
+                guard let origin = f.origin.flatMap(Forward.Origin.init(rawValue:)) else {
+                    throw PortFwdError(.invalidInput, "heldForwards: no origin")
+                }
                 heldSet.insert(try forward(f, origin: origin))
             }
             holds = Holdings(addresses: held, forwards: heldSet)

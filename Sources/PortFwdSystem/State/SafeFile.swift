@@ -18,7 +18,8 @@ public enum SafeFile {
         }
         let mode = st.st_mode & 0o7777
         if mode & 0o022 != 0 {
-            return "\(path) has mode \(String(mode, radix: 8, uppercase: false).leftPadded(4)), writable by group or others; refusing to use it (chmod go-w)"
+            return "\(path) has mode \(String(mode, radix: 8, uppercase: false).leftPadded(4)), writable by group or others; "
+                + "refusing to use it (chmod go-w)"
         }
         return nil
     }

@@ -171,7 +171,8 @@ public struct StateStore: Sendable {
     }
 
     private func small(_ name: String, limit: Int = 4096, trimmed: Bool = true) -> String? {
-        guard let bytes = try? SafeFile.read("\(directory)/\(name)", limit: limit), let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        guard let bytes = try? SafeFile.read("\(directory)/\(name)", limit: limit),
+              let text = String(validating: bytes, as: UTF8.self) else { return nil }
         return trimmed ? text.trimmed : text
     }
 
@@ -207,7 +208,9 @@ public struct StateStore: Sendable {
 
     private static func describe(_ error: Error) -> String {
         if case DecodingError.keyNotFound(let key, _) = error { return "no \(key.stringValue)" }
-        if case DecodingError.typeMismatch(_, let context) = error { return "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))" }
+        if case DecodingError.typeMismatch(_, let context) = error {
+            return "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        }
         if case DecodingError.dataCorrupted(let context) = error { return context.debugDescription }
         return "\(error)"
     }
