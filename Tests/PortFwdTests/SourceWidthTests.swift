@@ -6,20 +6,6 @@ import Testing
 @Suite struct SourceWidthTests {
     static let limit = 150
 
-    /// Files another branch was rewriting when the rest was wrapped. Each leaves this list once
-    /// that branch is merged and its long lines are wrapped too.
-    static let exceptions: Set<String> = [
-        "Sources/PortFwdSystem/Libvirt/HostSockets.swift",
-        "Sources/PortFwdSystem/Libvirt/Neighbours.swift",
-        "Sources/PortFwdSystem/Events/NetlinkGroup.swift",
-        "Sources/PortFwdSystem/Libvirt/LibvirtFiles.swift",
-    ]
-    static let exceptedDirectories: [String] = ["Sources/CLinux/"]
-
-    static func excepted(_ path: String) -> Bool {
-        exceptions.contains(path) || exceptedDirectories.contains { path.hasPrefix($0) }
-    }
-
     /// Every file under Sources/, relative to the package root, sorted.
     static func sourceFiles() throws -> [String] {
         let sources = "\(Paths.root)/Sources"
@@ -42,21 +28,11 @@ import Testing
         // The walk must have found the tree, or an empty list would pass.
         #expect(files.contains("Sources/PortFwdCore/Plan/Resolver.swift"), "Sources/ not found under \(Paths.root)")
         var wide: [String] = []
-        for path in files where !Self.excepted(path) {
+        for path in files {
             let text = try String(contentsOfFile: "\(Paths.root)/\(path)", encoding: .utf8)
             wide += Self.wideLines(text, path: path)
         }
         #expect(wide.isEmpty, "wider than \(Self.limit) characters; wrap them:\n\(wide.joined(separator: "\n"))")
-    }
-
-    /// An exception for a file that is gone (renamed, merged away) would excuse nothing and only
-    /// hide that the list is stale.
-    @Test func everyExceptionNamesAFile() throws {
-        let files = Set(try Self.sourceFiles())
-        for path in Self.exceptions.sorted() { #expect(files.contains(path), "\(path) is excepted but does not exist") }
-        for directory in Self.exceptedDirectories {
-            #expect(files.contains { $0.hasPrefix(directory) }, "\(directory) is excepted but holds no file")
-        }
     }
 
     @Test func theCheckCountsCharactersAndNamesTheLine() {

@@ -27,7 +27,8 @@ public enum HostSockets {
                       let uid = UInt32(fields[7]) else { continue }
                 // A UDP socket connected to a peer takes only that peer's datagrams.
                 if proto == .udp, let remote = endpoint(fields[2]), remote.port != 0 { continue }
-                result.append(Listener(proto: proto, address: local.address.isUnspecified ? nil : local.address, port: local.port, inode: inode, uid: uid))
+                let address = local.address.isUnspecified ? nil : local.address
+                result.append(Listener(proto: proto, address: address, port: local.port, inode: inode, uid: uid))
             }
         }
         return result
