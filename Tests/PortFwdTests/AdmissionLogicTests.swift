@@ -52,7 +52,7 @@ import Testing
         try apply()
         host.iptables.seed("iptables-nft", ["-D FORWARD \(user)", "-D FORWARD \(ours)", "-A FORWARD \(user)", "-A FORWARD \(ours)"])
         let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
-        #expect(try backend.admissionDrift(try Fixtures.plan(Fixtures.web1)).map { $0.hasPrefix("admission rule in iptables-nft FORWARD is below") } == [true])
+        #expect(try backend.admissionDrift(try Fixtures.plan(Fixtures.web1)) == [.admission(place: "iptables-nft FORWARD", .misplaced)])
         try apply()
         #expect(forward == ["-j LIBVIRT_FWX", user, ours, "-j LIBVIRT_FWI", "-j LIBVIRT_FWO"])
     }

@@ -133,7 +133,7 @@ struct Namespace {
             try Shell.run("ip netns exec \(ns.name) iptables-nft -I FORWARD 1 -j ACCEPT; ip netns exec \(ns.name) iptables-nft -t nat -I PREROUTING 1 -j RETURN")
             // The DNAT jump belongs first; the admitting one only above what rejects (nothing
             // here), so a rule put above it stays there.
-            #expect(try b.drift(from: try Fixtures.plan(Self.other)) == [
+            #expect(try b.drift(from: try Fixtures.plan(Self.other)).map(\.description) == [
                 "iptables-nft: the jump from PREROUTING to LIBVIRT_PORTFWD_PRE is not first",
             ])
             try b.apply(try Fixtures.plan(Self.other))
@@ -156,7 +156,7 @@ struct Namespace {
             try b.apply(plan)
             #expect(try b.drift(from: plan) == [])
             try Shell.run("ip netns exec \(ns.name) iptables-\(flavour.rawValue) -t nat -D LIBVIRT_PORTFWD_PRE 1")
-            #expect(try b.drift(from: plan) == ["iptables-\(flavour.rawValue): chain LIBVIRT_PORTFWD_PRE differs from the plan"])
+            #expect(try b.drift(from: plan).map(\.description) == ["iptables-\(flavour.rawValue): chain LIBVIRT_PORTFWD_PRE differs from the plan"])
         }
     }
 

@@ -98,27 +98,27 @@ import Testing
         try IsolatedNetwork.run {
             let nft = LibNftables()
             let backend = NftablesBackend(nft: nft, commands: FakeIptables(), procNet: "/nonexistent")
-            #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd is missing"))
+            #expect(try backend.drift(from: plan).map(\.description).contains("table inet libvirt_portfwd is missing"))
             try backend.apply(plan)
             #expect(try backend.drift(from: plan) == [])
             if let element = NftTable(plan: plan).set("dnat4_any")?.elements.first {
                 _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(NftElement(element.key)) }")
-                #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any lacks \(element)"])
+                #expect(try backend.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: map dnat4_any lacks \(element)"])
             } else {
                 // A plan without IPv4 forwards: an element put in behind our back.
                 _ = try nft.run("add element inet libvirt_portfwd dnat4_any { tcp . 1 : 192.0.2.1 . 1 }")
-                #expect(try backend.drift(from: plan) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . 1, which is not in the plan"])
+                #expect(try backend.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . 1, which is not in the plan"])
             }
             _ = try nft.run("chain inet libvirt_portfwd forward { policy drop; }")
-            let dropped = try backend.drift(from: plan)
+            let dropped = try backend.drift(from: plan).map(\.description)
             #expect(dropped.count == 2 && dropped.last == "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward -2147483648, policy accept",
                     "the element tampered with above, and the policy: \(dropped)")
             _ = try nft.run("chain inet libvirt_portfwd forward { policy accept; }")
             _ = try nft.run("flush chain inet libvirt_portfwd prerouting")
-            #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd: chain prerouting lacks its rule local4"))
-            #expect(try backend.drift(from: plan).contains("table inet libvirt_portfwd: chain prerouting lacks its rule local6"))
+            #expect(try backend.drift(from: plan).map(\.description).contains("table inet libvirt_portfwd: chain prerouting lacks its rule local4"))
+            #expect(try backend.drift(from: plan).map(\.description).contains("table inet libvirt_portfwd: chain prerouting lacks its rule local6"))
             let other = try Fixtures.plan(Fixtures.web1 + "[settings]\nmark = 0x4\n")
-            #expect(try backend.drift(from: other).first?.hasPrefix("table inet libvirt_portfwd holds another plan") == true)
+            #expect(try backend.drift(from: other).map(\.description).first?.hasPrefix("table inet libvirt_portfwd holds another plan") == true)
         }
     }
 

@@ -57,12 +57,11 @@ public struct Admission: Sendable {
         return (edits, held)
     }
 
-    /// One line for each place that should hold our rule and does not, or holds it where it
-    /// does not help: below what rejects, or written for another mark.
-    public func drift(_ places: [any AdmissionPlace], covered: Set<String> = []) -> [String] {
+    /// Each place that should hold our rule and does not, or holds it where it does not help:
+    /// below what rejects, or written for another mark.
+    public func drift(_ places: [any AdmissionPlace], covered: Set<String> = []) -> [Drift] {
         places.filter { wants($0, among: places, covered: covered) && !$0.isCorrect }.map {
-            $0.hasOurs ? "admission rule in \($0.id) is below what rejects our connections, or not as the plan writes it"
-                : "admission rule in \($0.id) is missing"
+            .admission(place: $0.id, $0.hasOurs ? .misplaced : .missing)
         }
     }
 

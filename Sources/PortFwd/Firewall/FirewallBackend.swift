@@ -21,14 +21,14 @@ public protocol FirewallBackend: Sendable {
     func installed() throws(PortFwdError) -> Bool
     /// Traffic counters of the plan's guest endpoints, or nil when nothing is installed.
     func counters(for plan: Plan) throws(PortFwdError) -> Counters?
-    /// Where the installed rules differ from `plan`: one line each, empty when they match.
-    func drift(from plan: Plan) throws(PortFwdError) -> [String]
+    /// Where the installed rules differ from `plan`, empty when they match.
+    func drift(from plan: Plan) throws(PortFwdError) -> [Drift]
     /// Both at once, for `status`: a backend that reads its rules once for both says so.
-    func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?)
+    func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [Drift], counters: Counters?)
 }
 
 extension FirewallBackend {
-    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?) {
+    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [Drift], counters: Counters?) {
         (try drift(from: plan), try counters(for: plan))
     }
 }

@@ -185,17 +185,17 @@ public struct IptablesBackend: FirewallBackend {
 
     /// The restore input's tables never need this: kept for `drift`, which names a jump that
     /// is missing, or below the obstacle.
-    static func misplaced(_ jump: Jump, in now: IptablesRuleset, family: Family, mark: Mark, flows: [Flow]) -> String? {
+    static func misplaced(_ jump: Jump, in now: IptablesRuleset, family: Family, mark: Mark, flows: [Flow]) -> Drift.JumpDrift? {
         let builtin = now[jump.table].rules(in: jump.builtin)
         let ours = builtin.filter(jump.isOurs)
-        if ours.isEmpty { return "is missing" }
+        if ours.isEmpty { return .missing }
         if jump.chain != IptablesRenderer.forward {
-            return ours.count > 1 || builtin.first != jump.rule(family, mark: mark) ? "is not first" : nil
+            return ours.count > 1 || builtin.first != jump.rule(family, mark: mark) ? .notFirst : nil
         }
-        guard ours.count == 1, ours[0] == jump.rule(family, mark: mark) else { return "is not as the plan writes it" }
+        guard ours.count == 1, ours[0] == jump.rule(family, mark: mark) else { return .notAsWritten }
         let index = builtin.firstIndex(of: ours[0])!
         return IptablesForwardChain.obstacle(in: now, family: family, flows: flows)
-            .map { index < $0 ? nil : "is below what rejects our connections" } ?? nil
+            .map { index < $0 ? nil : .belowRejection } ?? nil
     }
 
     /// Every jump and chain of ours removed.
@@ -309,10 +309,10 @@ public struct IptablesBackend: FirewallBackend {
         return found ? result : nil
     }
 
-    public func drift(from plan: Plan) throws(PortFwdError) -> [String] {
+    public func drift(from plan: Plan) throws(PortFwdError) -> [Drift] {
         let flavour = try flavour()
         let flows = Flow.representatives(of: plan)
-        var lines: [String] = []
+        var drift: [Drift] = []
         var saved: [Iptables: IptablesRuleset] = [:]
         for family in Family.allCases {
             let ipt = iptables(flavour, family)
@@ -324,24 +324,24 @@ public struct IptablesBackend: FirewallBackend {
             for (table, chain) in IptablesRenderer.chains {
                 let have = now[table].rules(in: chain).map(\.spec)
                 if !used {
-                    if now[table].chains[chain] != nil { lines.append("\(ipt.tool): chain \(chain) is left over") }
+                    if now[table].chains[chain] != nil { drift.append(.chain(tool: ipt.tool, chain: chain, .leftOver)) }
                     continue
                 }
-                guard now[table].chains[chain] != nil else { lines.append("\(ipt.tool): chain \(chain) is missing"); continue }
-                if have != expected[chain] ?? [] { lines.append("\(ipt.tool): chain \(chain) differs from the plan") }
+                guard now[table].chains[chain] != nil else { drift.append(.chain(tool: ipt.tool, chain: chain, .missing)); continue }
+                if have != expected[chain] ?? [] { drift.append(.chain(tool: ipt.tool, chain: chain, .differs)) }
             }
             guard used else { continue }
             for jump in Self.jumps {
                 if let problem = Self.misplaced(jump, in: now, family: family, mark: plan.settings.mark, flows: flows) {
-                    lines.append("\(ipt.tool): the jump from \(jump.builtin) to \(jump.chain) \(problem)")
+                    drift.append(.jump(tool: ipt.tool, from: jump.builtin, to: jump.chain, problem))
                 }
             }
         }
         let filters = saved.filter { _, rules in rules.tables["filter"] != nil }
         let places = try Admission.survey(mark: plan.settings.mark, flows: flows, nft: nft, commands: commands, procNet: procNet, saved: filters)
         let covered = Set(Family.allCases.map { "\(iptables(flavour, $0).tool) FORWARD" })
-        lines += Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places, covered: covered)
-        return lines
+        drift += Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places, covered: covered)
+        return drift
     }
 
     /// What the counting rules of `entries` hold in an `iptables-save -c` of the mangle table:

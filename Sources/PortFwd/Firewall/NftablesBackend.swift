@@ -121,29 +121,29 @@ public struct NftablesBackend: FirewallBackend {
         return true
     }
 
-    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try inspect(plan).drift }
+    public func drift(from plan: Plan) throws(PortFwdError) -> [Drift] { try inspect(plan).drift }
 
     /// The table listed once: its drift from the plan, and the counters its count sets hold.
-    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [String], counters: Counters?) {
-        var lines: [String] = []
+    public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [Drift], counters: Counters?) {
+        var drift: [Drift] = []
         let listing: String
         do { listing = try nft.run("list table \(Self.table)", json: true, dryRun: false) } catch {
             if error.code != .notFound { throw error }
-            return (["table \(Self.table) is missing"] + (try admissionDrift(plan)), nil)
+            return ([.tableMissing] + (try admissionDrift(plan)), nil)
         }
         let table = try NftJSON.table(listing)
         let fingerprint = renderer.fingerprint(plan)
         if table.fingerprint != fingerprint {
-            lines.append("table \(Self.table) holds another plan (\(table.fingerprint?.description ?? "none") instead of \(fingerprint))")
+            drift.append(.otherPlan(held: table.fingerprint, planned: fingerprint))
         } else {
             // Same plan: anything else is a change made behind our back.
-            lines += table.drift(from: NftTable(plan: plan)).map { "table \(Self.table): \($0)" }
+            drift += table.drift(from: NftTable(plan: plan)).map(Drift.table)
         }
-        return (lines + (try admissionDrift(plan)), table.counters)
+        return (drift + (try admissionDrift(plan)), table.counters)
     }
 
     /// Places that should hold our rule and do not, or hold it below what rejects.
-    func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [String] {
+    func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [Drift] {
         let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands,
                                           procNet: procNet)
         return Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places)

@@ -116,8 +116,8 @@ public struct Reconciler: Sendable {
         return (records, problems, retaken)
     }
 
-    /// Where the kernel differs from `plan`, one line each (see FirewallBackend.drift).
-    public func drift(from plan: Plan) throws(PortFwdError) -> [String] { try backends.selected.drift(from: plan) }
+    /// Where the kernel differs from `plan` (see FirewallBackend.drift).
+    public func drift(from plan: Plan) throws(PortFwdError) -> [Drift] { try backends.selected.drift(from: plan) }
 
     /// Whether the selected backend has rules of ours installed.
     public func installed() throws(PortFwdError) -> Bool { try backends.selected.installed() }

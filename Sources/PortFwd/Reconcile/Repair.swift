@@ -9,8 +9,8 @@ public struct Repair: Sendable {
         /// libvirt's side changed a guest, and the kernel held a plan of ours from before it
         /// did: a routine follow-up, installed.
         case followed
-        /// Another program changed the kernel (these lines say what); the plan was installed again.
-        case repaired(others: [String])
+        /// Another program changed the kernel (what it changed); the plan was installed again.
+        case repaired(others: [Drift])
         /// The mode is `off` (after `flush`): nothing looked at, nothing installed.
         case off
     }

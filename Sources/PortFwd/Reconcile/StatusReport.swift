@@ -227,7 +227,7 @@ extension Reconciler {
             problems.append("forwards are off since libvirt-portfwd flush; libvirt-portfwd apply turns them on")
         } else {
             let inspected = try chosen.selected.inspect(outcome.plan)
-            problems += inspected.drift
+            problems += inspected.drift.map(\.description)
             counters = inspected.counters
             if try host.firewalldRejectsForwards() == true { problems.append(Firewalld.strictProblem) }
             // The whole way through the forward hook, not only our table: who else drops.

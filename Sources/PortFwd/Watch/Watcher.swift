@@ -238,7 +238,8 @@ public final class Watcher {
                 repairs += 1
                 // For `status --prometheus`; a counter that cannot be written is no reason to stop.
                 try? reconciler.store.saveServiceRepairs(UInt64(repairs))
-                log.info("watch: repaired after \(reasons.joined(separator: ", ")): \(LogText.capped(others, limit: 3).joined(separator: "; ")); "
+                let what = LogText.capped(others.map(\.description), limit: 3).joined(separator: "; ")
+                log.info("watch: repaired after \(reasons.joined(separator: ", ")): \(what); "
                     + "\(outcome.plan.forwardCount) forwards installed, \(milliseconds(since: started)) ms")
                 SystemdNotify.send("STATUS=watching; \(repairs) repair\(repairs == 1 ? "" : "s") of other programs' changes so far")
             }

@@ -85,8 +85,6 @@ public struct IptablesRenderer: Sendable {
             count.append(Self.counting(ForwardKey(e), owner: e.owner))
             delivered.append(Self.counting(ForwardKey(e), owner: e.owner))
         }
-        // Which plan these chains hold; a rule without a target only matches.
-        forward.append("-m comment --comment \"\(NftRenderer().fingerprint(plan).comment)\"")
         // Admission: our connections pass whatever other chains below would do to them, once
         // the admin's own chain has had its say. With admission = "none" the chain holds
         // only the comment, and the verdict is left to the rest.
@@ -94,7 +92,22 @@ public struct IptablesRenderer: Sendable {
             forward.append("-m connmark --mark \(mark) -j \(Self.user)")
             forward.append("-m connmark --mark \(mark) -j ACCEPT")
         }
-        return [Self.pre: pre, Self.out: out, Self.post: post, Self.count: count, Self.delivered: delivered, Self.forward: forward]
+        var chains = [Self.pre: pre, Self.out: out, Self.post: post, Self.count: count, Self.delivered: delivered, Self.forward: forward]
+        // Which plan these chains hold, first in the forward chain (a rule without a target
+        // only matches): a digest of the rules this plan gives them, taken here from the
+        // rules themselves rather than from another backend's text.
+        chains[Self.forward]!.insert("-m comment --comment \"\(Self.fingerprint(of: chains).comment)\"", at: 0)
+        return chains
+    }
+
+    /// FNV-1a over every rule of every chain, in declaration order, each ended by a newline.
+    static func fingerprint(of chains: [String: [String]]) -> Fingerprint {
+        var digest = Fingerprint.Digest()
+        for (_, chain) in Self.chains {
+            digest.add(chain + "\n")
+            for rule in chains[chain] ?? [] { digest.add(rule + "\n") }
+        }
+        return digest.fingerprint
     }
 
     /// The rule that counts a forward's packets, both directions, by its connections' original
