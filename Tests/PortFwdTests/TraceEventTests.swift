@@ -90,7 +90,7 @@ import Testing
         let alphabet = Array("abcxyz019-_.+*\"\\'é@%#")
         for _ in 0..<5000 {
             let name = String((0..<Int.random(in: 1...15, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
-            guard InterfaceMatch.isLinuxName(name) else { continue }
+            guard InterfaceName.isLinuxName(name) else { continue }
             let nft = InterfaceMatch.nft(name), ipt = InterfaceMatch.iptables(name)
             #expect(nftMatches(nft, name), "nft \(nft) misses \(name)")
             #expect(iptablesMatches(ipt, name), "iptables \(ipt) misses \(name)")
@@ -100,7 +100,7 @@ import Testing
         }
         #expect(InterfaceMatch.nft("iso+net") == "\"iso+net\"" && InterfaceMatch.iptables("iso+net") == "iso+net")
         #expect(InterfaceMatch.nft("lan*") == "\"lan\\*\"")
-        #expect(!InterfaceMatch.isLinuxName("a b") && !InterfaceMatch.isLinuxName("a/b") && !InterfaceMatch.isLinuxName("..")
-                && !InterfaceMatch.isLinuxName(String(repeating: "a", count: 16)))
+        #expect(!InterfaceName.isLinuxName("a b") && !InterfaceName.isLinuxName("a/b") && !InterfaceName.isLinuxName("..")
+                && !InterfaceName.isLinuxName(String(repeating: "a", count: 16)))
     }
 }

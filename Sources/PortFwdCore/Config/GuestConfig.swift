@@ -22,3 +22,5 @@ public struct GuestConfig: Hashable, Sendable {
     /// How messages and comments refer to this guest.
     public var label: String { name?.value ?? uuid?.value ?? path }
 }
+
+extension GuestConfig: AddressPair {}

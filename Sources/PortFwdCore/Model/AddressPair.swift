@@ -14,7 +14,6 @@ extension AddressPair {
     }
 }
 
-extension GuestConfig: AddressPair {}
 extension Guest: AddressPair {}
 extension RunningGuest: AddressPair {}
 extension RunningGuest.Metadata: AddressPair {}

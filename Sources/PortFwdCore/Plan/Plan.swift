@@ -51,8 +51,8 @@ public struct Plan: Hashable, Sendable {
         self.entries = entries
         // Every name Linux accepts, however odd: the renderers match each exactly, and a bridge
         // dropped here would leave its network open.
-        self.isolated = Array(Set(isolated.filter(InterfaceMatch.isLinuxName))).sorted()
-        self.bridges = bridges.filter { InterfaceMatch.isLinuxName($0.key) }
+        self.isolated = Array(Set(isolated.filter(InterfaceName.isLinuxName))).sorted()
+        self.bridges = bridges.filter { InterfaceName.isLinuxName($0.key) }
     }
 
     /// Nothing to forward: what `flush`'s rules and an empty config have in common.

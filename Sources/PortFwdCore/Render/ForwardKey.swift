@@ -76,21 +76,6 @@ public struct ForwardKey: Hashable, Sendable, Comparable, CustomStringConvertibl
     }
 }
 
-/// What the kernel counted in one place, both directions of a forward's connections together.
-public struct Counts: Hashable, Sendable {
-    public var packets: UInt64
-    public var bytes: UInt64
-
-    public init(packets: UInt64, bytes: UInt64) {
-        self.packets = packets
-        self.bytes = bytes
-    }
-
-    public static let zero = Counts(packets: 0, bytes: 0)
-
-    public static func + (a: Counts, b: Counts) -> Counts { Counts(packets: a.packets &+ b.packets, bytes: a.bytes &+ b.bytes) }
-}
-
 /// One forward's counters: what entered the forward path after our DNAT (`dnat`, counted before
 /// any other firewall looks at it) and what left it (`delivered`, counted after every other
 /// firewall's forward chains let it pass). The difference is what something between dropped.

@@ -6,14 +6,6 @@
 /// because an isolation rule that misses its bridge opens the network, while one that covers
 /// too much only refuses forwards to clients on a few more interfaces.
 public enum InterfaceMatch {
-    /// What Linux accepts as an interface name (`dev_valid_name`): 1 to 15 bytes, not `.` or
-    /// `..`, without `/`, `:`, white space or NUL.
-    public static func isLinuxName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        return !bytes.isEmpty && bytes.count <= 15 && name != "." && name != ".."
-            && !bytes.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 == 0x7f }
-    }
-
     /// The quoted string for `iifname`: exact unless the name holds a `"` (which nft's strings
     /// cannot) or ends in `\*`; then a prefix wildcard.
     public static func nft(_ name: String) -> String {

@@ -13,24 +13,6 @@ public struct NftTable: Sendable {
     public func set(_ name: String) -> NftSet? { sets.first { $0.name == name } }
     public func chain(_ name: String) -> NftChain? { chains.first { $0.name == name } }
 
-    /// The counters of every count set, by forward: each side from its own set.
-    public var counters: Counters {
-        var result: Counters = [:]
-        for set in sets {
-            for (key, counted) in set.counters {
-                var merged = result[key] ?? ForwardCounters(owner: nil, dnat: .zero, delivered: nil)
-                if let delivered = counted.delivered {
-                    merged.delivered = delivered
-                } else {
-                    merged.dnat = counted.dnat
-                    merged.owner = counted.owner
-                }
-                result[key] = merged
-            }
-        }
-        return result
-    }
-
     /// The fingerprint carried in a rule comment, if one is.
     public var fingerprint: Fingerprint? {
         chains.lazy.flatMap(\.rules).compactMap { $0.comment.flatMap(Fingerprint.inComment) }.first

@@ -39,7 +39,7 @@ public enum Drift: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let table = NftablesBackend.table
+        let table = "inet \(NftRenderer.table)"
         switch self {
         case .tableMissing: return "table \(table) is missing"
         case let .otherPlan(held, planned): return "table \(table) holds another plan (\(held?.description ?? "none") instead of \(planned))"
