@@ -119,23 +119,23 @@ public struct IptablesForwardChain: AdmissionPlace {
 
     public func assert() -> AdmissionEdit {
         var apply = IptablesInput(), undo = IptablesInput()
-        if !hasUserChain { apply.add("filter", ":\(IptablesRenderer.user) - [0:0]") }
-        for (_, rule) in ours { apply.add("filter", rule.delete) }
-        for (offset, rule) in expected.enumerated() { apply.add("filter", rule.insert(at: insertion + offset)) }
-        for rule in expected { undo.add("filter", rule.delete) }
-        for (position, rule) in ours { undo.add("filter", rule.insert(at: position)) }
-        if !hasUserChain { undo.add("filter", "-X \(IptablesRenderer.user)") }
+        if !hasUserChain { apply.add(.declare(table: "filter", chain: IptablesRenderer.user)) }
+        for (_, rule) in ours { apply.add(.delete(rule)) }
+        for (offset, rule) in expected.enumerated() { apply.add(.insert(rule, at: insertion + offset)) }
+        for rule in expected { undo.add(.delete(rule)) }
+        for (position, rule) in ours { undo.add(.insert(rule, at: position)) }
+        if !hasUserChain { undo.add(.deleteChain(table: "filter", chain: IptablesRenderer.user)) }
         return .iptables(iptables, apply: apply, undo: undo)
     }
 
     public func clear() -> AdmissionEdit {
         var apply = IptablesInput(), undo = IptablesInput()
-        for (_, rule) in ours { apply.add("filter", rule.delete) }
+        for (_, rule) in ours { apply.add(.delete(rule)) }
         // The admin's chain goes with our rules only while it is empty and nothing else uses it.
         let dropUser = hasUserChain && !userReferenced && userRules == 0
-        if dropUser { apply.add("filter", "-X \(IptablesRenderer.user)") }
-        if dropUser { undo.add("filter", ":\(IptablesRenderer.user) - [0:0]") }
-        for (position, rule) in ours { undo.add("filter", rule.insert(at: position)) }
+        if dropUser { apply.add(.deleteChain(table: "filter", chain: IptablesRenderer.user)) }
+        if dropUser { undo.add(.declare(table: "filter", chain: IptablesRenderer.user)) }
+        for (position, rule) in ours { undo.add(.insert(rule, at: position)) }
         return .iptables(iptables, apply: apply, undo: undo)
     }
 }

@@ -143,15 +143,12 @@ public struct IptablesBackend: FirewallBackend {
             // The admin's chain, created where our accept needs it (before the rule that jumps
             // to it) and never emptied: declaring an existing chain in restore input flushes it.
             if chain == IptablesRenderer.forward, plan.settings.admission != .none, before["filter"].chains[IptablesRenderer.user] == nil {
-                input.add(table, ":\(IptablesRenderer.user) - [0:0]")
+                input.add(.declare(table: table, chain: IptablesRenderer.user))
             }
-            input.add(table, ":\(chain) - [0:0]")
+            input.add(.declare(table: table, chain: chain))
             for spec in rules[chain] ?? [] {
-                if let counts = counted[chain]?[spec], counts.packets > 0 || counts.bytes > 0 {
-                    input.add(table, "-A \(chain) \(spec)", counts: counts)
-                } else {
-                    input.add(table, "-A \(chain) \(spec)")
-                }
+                let counts = counted[chain]?[spec].flatMap { $0.packets > 0 || $0.bytes > 0 ? $0 : nil }
+                input.add(.append(IptablesRule(table: table, chain: chain, spec: spec), counts: counts))
             }
         }
         for jump in Self.jumps {
@@ -159,8 +156,8 @@ public struct IptablesBackend: FirewallBackend {
             let existing = builtin.filter(jump.isOurs)
             let expected = jump.rule(family, mark: plan.settings.mark)
             guard let position = Self.position(of: jump, in: before, family: family, mark: plan.settings.mark, flows: flows) else { continue }
-            for rule in existing { input.add(jump.table, rule.delete) }
-            input.add(jump.table, expected.insert(at: position))
+            for rule in existing { input.add(.delete(rule)) }
+            input.add(.insert(expected, at: position))
         }
         return input
     }
@@ -202,13 +199,13 @@ public struct IptablesBackend: FirewallBackend {
     func emptying(_ before: IptablesRuleset) -> IptablesInput {
         var input = IptablesInput()
         for jump in Self.jumps {
-            for rule in before[jump.table].rules(in: jump.builtin) where jump.isOurs(rule) { input.add(jump.table, rule.delete) }
+            for rule in before[jump.table].rules(in: jump.builtin) where jump.isOurs(rule) { input.add(.delete(rule)) }
         }
         for (table, chain) in IptablesRenderer.chains where before[table].chains[chain] != nil {
-            input.add(table, "-F \(chain)")
-            input.add(table, "-X \(chain)")
+            input.add(.flush(table: table, chain: chain))
+            input.add(.deleteChain(table: table, chain: chain))
         }
-        if Self.emptyingDropsUser(before) { input.add("filter", "-X \(IptablesRenderer.user)") }
+        if Self.emptyingDropsUser(before) { input.add(.deleteChain(table: "filter", chain: IptablesRenderer.user)) }
         return input
     }
 
@@ -224,24 +221,28 @@ public struct IptablesBackend: FirewallBackend {
     /// left exactly one jump per built-in chain, or after `emptying`, which left none.
     func restoring(_ before: IptablesRuleset, _ family: Family, mark: Mark, afterFill: Bool, admits: Bool = false) -> IptablesInput {
         var input = IptablesInput()
-        if afterFill { for jump in Self.jumps { input.add(jump.table, jump.rule(family, mark: mark).delete) } }
+        if afterFill { for jump in Self.jumps { input.add(.delete(jump.rule(family, mark: mark))) } }
         for (table, chain) in IptablesRenderer.chains {
             // The admin's chain, removed by `emptying`, comes back (empty, as it was) before
             // the chain that jumps to it.
-            if chain == IptablesRenderer.forward, !afterFill, Self.emptyingDropsUser(before) { input.add(table, ":\(IptablesRenderer.user) - [0:0]") }
+            if chain == IptablesRenderer.forward, !afterFill, Self.emptyingDropsUser(before) {
+                input.add(.declare(table: table, chain: IptablesRenderer.user))
+            }
             if before[table].chains[chain] != nil {
-                input.add(table, ":\(chain) - [0:0]")
-                for rule in before[table].rules(in: chain) { input.add(table, rule.append) }
+                input.add(.declare(table: table, chain: chain))
+                for rule in before[table].rules(in: chain) { input.add(.append(rule, counts: nil)) }
             } else if afterFill {
-                input.add(table, "-F \(chain)")
-                input.add(table, "-X \(chain)")
+                input.add(.flush(table: table, chain: chain))
+                input.add(.deleteChain(table: table, chain: chain))
             }
         }
         // The admin's chain, made by this fill: removed again.
-        if afterFill && admits && before["filter"].chains[IptablesRenderer.user] == nil { input.add("filter", "-X \(IptablesRenderer.user)") }
+        if afterFill && admits && before["filter"].chains[IptablesRenderer.user] == nil {
+            input.add(.deleteChain(table: "filter", chain: IptablesRenderer.user))
+        }
         for jump in Self.jumps {
             for (i, rule) in before[jump.table].rules(in: jump.builtin).enumerated() where jump.isOurs(rule) {
-                input.add(jump.table, rule.insert(at: i + 1))
+                input.add(.insert(rule, at: i + 1))
             }
         }
         return input

@@ -78,11 +78,7 @@ public struct IptablesRule: Hashable, Sendable, CustomStringConvertible {
         self.spec = spec
     }
 
-    public var append: String { "-A \(chain) \(spec)" }
-    /// `position` counts from 1, like `iptables -I`.
-    public func insert(at position: Int = 1) -> String { "-I \(chain) \(position) \(spec)" }
-    public var delete: String { "-D \(chain) \(spec)" }
-    public var description: String { append }
+    public var description: String { "-A \(chain) \(spec)" }
 }
 
 /// iptables-save output, parsed: each table's chains (with policies) and rules in order.
@@ -131,43 +127,31 @@ public struct IptablesRuleset: Sendable, Equatable {
 
 /// iptables-restore input built line by line, grouped by table: `*table ... COMMIT`.
 public struct IptablesInput: Sendable, Equatable {
-    private var order: [String] = []
-    private var lines: [String: [String]] = [:]
+    /// In the order they were added; `text` groups them by table, in the order each table
+    /// first appeared.
+    public private(set) var operations: [IptablesOperation] = []
+
+    public init(_ operations: [IptablesOperation] = []) { self.operations = operations }
+
+    public mutating func add(_ operation: IptablesOperation) { operations.append(operation) }
+
+    public mutating func add(_ other: IptablesInput) { operations += other.operations }
+
     /// Whether some rule carries its counters, which iptables-restore reads only with --counters.
-    public private(set) var counted = false
+    public var counted: Bool { operations.contains(where: \.carriesCounts) }
 
-    public init() {}
-
-    /// Appends a rule that starts with these counters.
-    public mutating func add(_ table: String, _ line: String, counts: Counts) {
-        add(table, "[\(counts.packets):\(counts.bytes)] \(line)")
-        counted = true
-    }
-
-    public mutating func add(_ table: String, _ line: String) {
-        if lines[table] == nil { order.append(table); lines[table] = [] }
-        lines[table]!.append(line)
-    }
-
-    public mutating func add(_ other: IptablesInput) {
-        for table in other.order { for line in other.lines[table]! { add(table, line) } }
-        counted = counted || other.counted
-    }
-
-    public var isEmpty: Bool { order.isEmpty }
+    public var isEmpty: Bool { operations.isEmpty }
 
     /// The tables the input touches, in order.
-    public var tables: [String] { order }
-
-    /// The part of the input for one table: a restore of it commits atomically.
-    public func only(_ table: String) -> IptablesInput {
-        var part = IptablesInput()
-        for line in lines[table] ?? [] { part.add(table, line) }
-        part.counted = counted
-        return part
+    public var tables: [String] {
+        var seen: Set<String> = []
+        return operations.map(\.table).filter { seen.insert($0).inserted }
     }
 
+    /// The part of the input for one table: a restore of it commits atomically.
+    public func only(_ table: String) -> IptablesInput { IptablesInput(operations.filter { $0.table == table }) }
+
     public var text: String {
-        order.map { table in "*\(table)\n" + lines[table]!.map { $0 + "\n" }.joined() + "COMMIT\n" }.joined()
+        tables.map { table in "*\(table)\n" + operations.filter { $0.table == table }.map { $0.line + "\n" }.joined() + "COMMIT\n" }.joined()
     }
 }
