@@ -68,10 +68,10 @@ import Testing
             forwards = ["8080:8080"]
             """)
         #expect(handle(h, "start") == 0)
-        let scripts = host.nft.calls.count
+        let calls = host.nft.calls.count
         #expect(handle(h, "prepare", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 1)
         #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)"])
-        #expect(host.nft.calls.count == scripts, "prepare changes nothing")
+        #expect(host.nft.calls.count == calls, "prepare changes nothing")
     }
 
     @Test func stoppedRemovesTheForwardThenReleaseIsANoOp() throws {
@@ -80,9 +80,9 @@ import Testing
         #expect(handle(h, "stopped") == 0)
         #expect(host.records.isEmpty)
         #expect(dnat.isEmpty)
-        let scripts = host.nft.calls.count
+        let calls = host.nft.calls.count
         #expect(handle(h, "release") == 0)
-        #expect(host.nft.calls.count == scripts)
+        #expect(host.nft.calls.count == calls)
     }
 
     /// Stopping always removes the guest's forwards, even when the plan without it cannot be

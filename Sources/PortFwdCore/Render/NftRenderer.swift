@@ -1,6 +1,6 @@
-/// Prints a plan's `NftTable` as the nft script that replaces table `inet libvirt_portfwd` in
-/// one transaction. The text holds nothing the model does not: each value is printed by its
-/// own `description`.
+/// Builds the one transaction that replaces table `inet libvirt_portfwd` with a plan's
+/// `NftTable`, and prints it as the nft script `export` shows and libnftables is handed. The
+/// text holds nothing the model does not: each value is printed by its own `description`.
 public struct NftRenderer: Sendable {
     public static let table = "libvirt_portfwd"
 
