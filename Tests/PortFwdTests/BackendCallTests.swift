@@ -27,7 +27,7 @@ import Testing
             }
         }, "\(listings)")
         guard case .commit(let swap, dryRun: false) = try #require(calls.last) else { Issue.record("no transaction last"); return }
-        guard case .insertRule(LibvirtForwardChain.id(.ipv4), chain: "forward", _, before: _) = try #require(swap.commands.first) else {
+        guard case .insertRule(LibvirtForwardChain.nftTable(.ipv4), chain: "forward", _, before: _) = try #require(swap.commands.first) else {
             Issue.record("admission rides in the same transaction: \(swap.commands)")
             return
         }

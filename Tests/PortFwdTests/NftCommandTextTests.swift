@@ -8,7 +8,7 @@ import Testing
 /// libnftables is handed it, which is the text the tool sent before the seam was typed
 /// (a command now ends its line, where a lone command sent on its own had no newline).
 @Suite struct NftCommandTextTests {
-    let libvirt = LibvirtForwardChain.id(.ipv4)
+    let libvirt = LibvirtForwardChain.nftTable(.ipv4)
     let admission = LibvirtForwardChain.rule(.default)
     func port(_ n: UInt16) -> NftValue { .ports(PortRange(port: n)!) }
 

@@ -23,12 +23,12 @@ public struct LibvirtForwardChain: AdmissionPlace {
     /// nil when libvirt has no such table here.
     static func survey(family: Family, mark: Mark, nft: NftablesRunner) throws(PortFwdError) -> LibvirtForwardChain? {
         let forward: [NftJSON.Rule]
-        do { forward = try NftJSON.rules(try nft.list(.chain(Self.id(family), "forward"))) } catch {
+        do { forward = try NftJSON.rules(try nft.list(.chain(Self.nftTable(family), "forward"))) } catch {
             if error.code == .notFound { return nil }
             throw error
         }
         var guestInput: [NftJSON.Rule] = []
-        do { guestInput = try NftJSON.rules(try nft.list(.chain(Self.id(family), "guest_input"))) } catch {
+        do { guestInput = try NftJSON.rules(try nft.list(.chain(Self.nftTable(family), "guest_input"))) } catch {
             if error.code != .notFound { throw error }
         }
         return LibvirtForwardChain(family: family, mark: mark, nft: nft, forward: forward, guestInput: guestInput)
@@ -36,8 +36,9 @@ public struct LibvirtForwardChain: AdmissionPlace {
 
     public var id: String { "\(family.nft) \(Self.table) forward" }
 
-    /// libvirt's table of `family`.
-    static func id(_ family: Family) -> NftTableID { NftTableID(family.nft, table) }
+    /// libvirt's table of `family`: `ip libvirt_network`.
+    static func nftTable(_ family: Family) -> NftTableID { NftTableID(family.nft, table) }
+
     public var kind: AdmissionKind { .libvirtNftables(family) }
     public var obstructs: Bool { true }
 
@@ -66,17 +67,18 @@ public struct LibvirtForwardChain: AdmissionPlace {
     static func rule(_ mark: Mark) -> NftRule { NftRule("ct mark & \(mark) == \(mark) counter accept", comment: comment(mark)) }
 
     public func assert() -> AdmissionEdit {
-        .nft(NftTransaction(deletions() + [.insertRule(Self.id(family), chain: "forward", Self.rule(mark), before: anchor?.handle)]), undo: undo)
+        let insert = NftCommand.insertRule(Self.nftTable(family), chain: "forward", Self.rule(mark), before: anchor?.handle)
+        return .nft(NftTransaction(deletions() + [insert]), undo: undo)
     }
 
     public func clear() -> AdmissionEdit { .nft(NftTransaction(deletions()), undo: undo) }
 
-    private func deletions() -> [NftCommand] { ours.map { .delete(.rule(Self.id(family), chain: $0.chain, handle: $0.handle)) } }
+    private func deletions() -> [NftCommand] { ours.map { .delete(.rule(Self.nftTable(family), chain: $0.chain, handle: $0.handle)) } }
 
     /// Puts the chains' rules of ours back as surveyed: removes whatever of ours is there now,
     /// then re-inserts the old ones, each before the rule that followed it.
     private func undo() throws(PortFwdError) {
-        let id = Self.id(family)
+        let id = Self.nftTable(family)
         var undoing: [NftCommand] = []
         for chain in ["forward", "guest_input"] {
             let now: [NftJSON.Rule]
