@@ -1,5 +1,6 @@
-/// nft's text for commands and queries: what libnftables is handed, and nothing else reads.
-/// Each command is its own line (a filled table its own block), so a transaction is their
+/// nft's text for commands and queries: what `LibNftables` hands libnftables (and, for the
+/// swap, what `export` prints through `NftRenderer.render`); nothing reads it back. Each
+/// command is its own line (a filled table its own block), so a transaction is their
 /// concatenation, in order.
 extension NftTransaction {
     public var script: String { commands.map(\.text).joined() }
