@@ -120,7 +120,7 @@ import Testing
         host.nft.libvirt[.ipv4]!["guest_input"]!.insert(.init(handle: 5, text: "old", comment: "libvirt-portfwd mark 0x10000000"), at: 0)
         try apply()
         for family in Family.allCases {
-            #expect(host.nft.rules(family, "forward") == [LibvirtForwardChain.statement(.default), "counter jump guest_cross", "counter jump guest_input", "counter jump guest_output"])
+            #expect(host.nft.rules(family, "forward") == [LibvirtForwardChain.rule(.default).text, "counter jump guest_cross", "counter jump guest_input", "counter jump guest_output"])
             #expect(!host.nft.rules(family, "guest_input").contains("old"))
         }
     }

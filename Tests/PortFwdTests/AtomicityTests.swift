@@ -4,7 +4,7 @@ import Testing
 @testable import PortFwdCore
 @testable import PortFwdSystem
 
-/// libnftables in a test's namespace, failing the n-th script that would change something.
+/// libnftables in a test's namespace, failing the n-th transaction that would change something.
 final class FaultyNftables: NftablesRunner, @unchecked Sendable {
     let real = LibNftables()
     var failAt: Int?
@@ -14,13 +14,15 @@ final class FaultyNftables: NftablesRunner, @unchecked Sendable {
 
     var hasDestroy: Bool { real.hasDestroy }
 
-    func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
-        if !dryRun && !script.hasPrefix("list ") {
+    func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError) {
+        if !dryRun {
             defer { mutations += 1 }
             if mutations == failAt { throw PortFwdError(.refused, "injected failure of change \(mutations)") }
         }
-        return try real.run(script, json: json, dryRun: dryRun)
+        try real.commit(transaction, dryRun: dryRun)
     }
+
+    func list(_ query: NftQuery) throws(PortFwdError) -> String { try real.list(query) }
 }
 
 /// Every event is all or nothing across the table, admission and both families (hardening,

@@ -8,20 +8,31 @@ import Testing
 /// AtomicityTests, IptablesTests, CounterTests, on the kernel or on fakes that keep state).
 @Suite struct BackendCallTests {
     /// libnftables answers `list tables` by fetching every table whole, and after a large
-    /// commit its next read does the same; so no `list tables`, and every survey listing comes
+    /// commit its next read does the same; so no `list tables` (`NftQuery` has no such
+    /// listing), and every survey listing comes
     /// before the one transaction, which carries libvirt-table admission along with the swap.
     @Test func nftablesApplyListsNoTablesAndSurveysBeforeTheOneTransaction() throws {
         let host = FakeHost()
         host.nft.addLibvirtTables()
         let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
         try backend.apply(try Fixtures.plan(Fixtures.web1))
-        let scripts = host.nft.scripts
-        #expect(!scripts.contains { $0.hasPrefix("list tables") })
-        let swap = try #require(scripts.firstIndex { $0.contains("delete table inet libvirt_portfwd") })
-        #expect(swap == scripts.count - 1, "\(scripts.map { $0.prefix(40) })")
-        // The survey, and the counters the swap carries over.
-        #expect(scripts.dropLast().allSatisfy { $0.hasPrefix("list chain ") || $0.hasPrefix("list set inet libvirt_portfwd fwd") || $0.hasPrefix("list set inet libvirt_portfwd dlv") })
-        #expect(scripts.last!.hasPrefix("insert rule ip libvirt_network forward "), "admission rides in the same transaction")
+        let calls = host.nft.calls
+        // The survey, and the counters the swap carries over, then the one transaction.
+        let listings = calls.dropLast().map { call -> NftQuery? in if case .list(let q) = call { q } else { nil } }
+        #expect(listings.allSatisfy { q in
+            switch q {
+            case .chain: true
+            case .set(.ours, let name): name.hasPrefix("fwd") || name.hasPrefix("dlv")
+            default: false
+            }
+        }, "\(listings)")
+        guard case .commit(let swap, dryRun: false) = try #require(calls.last) else { Issue.record("no transaction last"); return }
+        guard case .insertRule(LibvirtForwardChain.nftTable(.ipv4), chain: "forward", _, before: _) = try #require(swap.commands.first) else {
+            Issue.record("admission rides in the same transaction: \(swap.commands)")
+            return
+        }
+        #expect(swap.commands.contains { if case .delete(.table(.ours)) = $0 { true } else { false } })
+        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.rule(.default).text)
     }
 
     /// The counters a swap carries are read from the count sets the plan fills, and no others:
@@ -31,8 +42,8 @@ import Testing
         let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
         try backend.apply(try Fixtures.plan(Fixtures.web1))
         try backend.apply(try Fixtures.plan(Fixtures.web1))
-        let listed = host.nft.scripts.filter { $0.hasPrefix("list set ") }
-        #expect(listed == ["fwd4_any", "dlv4_any", "fwd4_any", "dlv4_any"].map { "list set inet libvirt_portfwd \($0)" })
+        let listed = host.nft.queries.compactMap { q -> String? in if case .set(.ours, let name) = q { name } else { nil } }
+        #expect(listed == ["fwd4_any", "dlv4_any", "fwd4_any", "dlv4_any"])
     }
 
     /// One save per family (with counters, carried into the new chains) feeds the jump fixes; a test pass of everything, then one commit

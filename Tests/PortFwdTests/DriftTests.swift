@@ -25,9 +25,10 @@ import Testing
         #expect(try reconciler.drift(from: plan) == [])
         host.nft.count("fwd4_any", "tcp . 8080", bytes: 1000)
 
-        _ = try host.nft.run("delete element inet libvirt_portfwd dnat4_any { tcp . 8080 }")
-        _ = try host.nft.run("add element inet libvirt_portfwd allow4_any { 203.0.113.0/24 . tcp . 22 }")
-        _ = try host.nft.run("delete element inet libvirt_portfwd dlv4_any { tcp . 22 }")
+        func port(_ n: UInt16) -> NftValue { .ports(PortRange(port: n)!) }
+        try host.nft.commit(.delete(.elements(.ours, set: "dnat4_any", [NftElement([.proto(.tcp), port(8080)])])))
+        try host.nft.commit(.addElements(.ours, set: "allow4_any", [NftElement([.network(try Network.parse("203.0.113.0/24")), .proto(.tcp), port(22)])]))
+        try host.nft.commit(.delete(.elements(.ours, set: "dlv4_any", [NftElement([.proto(.tcp), port(22)])])))
         #expect(try reconciler.drift(from: plan).map(\.description) == [
             "table inet libvirt_portfwd: set allow4_any holds 203.0.113.0/24 . tcp . 22, which is not in the plan",
             "table inet libvirt_portfwd: set dlv4_any lacks tcp . 22",
@@ -52,7 +53,7 @@ import Testing
         table.chains[forward].hook?.policy = "drop"
         let postrouting = try #require(table.chains.firstIndex { $0.name == "postrouting" })
         table.chains[postrouting].hook = nil
-        _ = try host.nft.run(NftRenderer().render(table))
+        try host.nft.commit(NftRenderer().transaction(table))
         #expect(try reconciler.drift(from: plan).map(\.description) == [
             "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward -2147483648, policy accept",
             "table inet libvirt_portfwd: chain postrouting is a regular chain, the plan hooked nat postrouting 100, policy accept",
@@ -65,7 +66,7 @@ import Testing
     func tamper(_ edit: (inout NftTable) throws -> Void) throws {
         var table = try #require(host.nft.table)
         try edit(&table)
-        _ = try host.nft.run(NftRenderer().render(table))
+        try host.nft.commit(NftRenderer().transaction(table))
     }
 
     func index(_ table: NftTable, _ chain: String) throws -> Int { try #require(table.chains.firstIndex { $0.name == chain }) }
@@ -155,7 +156,7 @@ import Testing
         var table = try #require(host.nft.table)
         let index = try #require(table.sets.firstIndex { $0.name == "allow4_any" })
         table.sets[index].interval = false
-        _ = try host.nft.run(NftRenderer().render(table))
+        try host.nft.commit(NftRenderer().transaction(table))
         #expect(try reconciler.drift(from: plan).map(\.description) == [
             "table inet libvirt_portfwd: set allow4_any is declared ipv4_addr . inet_proto . inet_service, "
                 + "the plan ipv4_addr . inet_proto . inet_service, flags interval",

@@ -8,7 +8,7 @@ import Testing
 /// asks nothing.
 @Suite struct HostTests {
     let host = FakeHost()
-    var probes: Int { host.nft.scripts.filter { $0.contains("libvirt_portfwd_probe") }.count }
+    var probes: Int { host.nft.queries.filter { if case .table(let id) = $0 { id.name == "libvirt_portfwd_probe" } else { false } }.count }
     var all: Change { var c = Change.reapply; c.mode = .all; return c }
 
     @Test func theKernelIsProbedOncePerHost() throws {
@@ -29,7 +29,7 @@ import Testing
         #expect(unprobed.backends(try Config.parse(Fixtures.web1).settings).selected.name == .nftables)
         host.nft.strictFirewalld = true
         #expect(try unprobed.firewalldRejectsForwards() == nil)
-        #expect(host.nft.scripts.isEmpty)
+        #expect(host.nft.calls.isEmpty)
     }
 
     /// firewalld's strict mode is asked every time: it can change under a running service.

@@ -25,9 +25,10 @@ import Testing
     /// nft's userspace checks pass it, so the failure happens inside the transaction.
     struct KernelFault: NftablesRunner {
         let real: LibNftables
-        func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
-            try real.run(script + "add rule inet libvirt_portfwd forwarded dnat ip to 192.0.2.1\n", json: json, dryRun: dryRun)
+        func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError) {
+            try real.commit(transaction + NftTransaction([.addRule(.ours, chain: "forwarded", NftRule("dnat ip to 192.0.2.1"))]), dryRun: dryRun)
         }
+        func list(_ query: NftQuery) throws(PortFwdError) -> String { try real.list(query) }
     }
 
     @Test func failedApplyLeavesThePreviousTableByteForByte() throws {
@@ -55,7 +56,8 @@ import Testing
     @Test func failedApplyReportsLibnftablesOwnError() throws {
         try IsolatedNetwork.run {
             let nft = LibNftables()
-            let error = expectError(PortFwdError.self) { _ = try nft.run("add table inet x\nadd rule inet x nochain accept\n") }
+            let x = NftTableID("inet", "x")
+            let error = expectError(PortFwdError.self) { try nft.commit(.addTable(x, nil), .addRule(x, chain: "nochain", NftRule("accept"))) }
             #expect(error?.message.contains("No such file or directory") == true)
             #expect(error?.code == .notFound, "classified once, at the libnftables boundary")
         }
@@ -80,7 +82,7 @@ import Testing
             // carried table has its plan's fingerprint: no drift.
             let renderer = NftRenderer(replace: nft.hasDestroy ? .destroy : .declareAndDelete)
             let seeded = counters.mapValues { ForwardCounters(owner: $0.owner, dnat: Counts(packets: 7, bytes: 4200), delivered: Counts(packets: 6, bytes: 4100)) }
-            _ = try nft.run(renderer.render(plan, counters: seeded))
+            try nft.commit(renderer.transaction(plan, counters: seeded))
             #expect(try backend.drift(from: plan) == [])
             _ = try backend.apply(plan)
             #expect(try backend.counters(for: plan) == seeded)
@@ -102,11 +104,12 @@ import Testing
             try backend.apply(plan)
             #expect(try backend.drift(from: plan) == [])
             if let element = NftTable(plan: plan).set("dnat4_any")?.elements.first {
-                _ = try nft.run("delete element inet libvirt_portfwd dnat4_any { \(NftElement(element.key)) }")
+                try nft.commit(.delete(.elements(.ours, set: "dnat4_any", [element])))
                 #expect(try backend.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: map dnat4_any lacks \(element)"])
             } else {
                 // A plan without IPv4 forwards: an element put in behind our back.
-                _ = try nft.run("add element inet libvirt_portfwd dnat4_any { tcp . 1 : 192.0.2.1 . 1 }")
+                let port = NftValue.ports(PortRange(port: 1)!)
+                try nft.commit(.addElements(.ours, set: "dnat4_any", [NftElement([.proto(.tcp), port], data: [.address(IPAddress("192.0.2.1")!), port])]))
                 #expect(try backend.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . 1, which is not in the plan"])
             }
             _ = try nft.run("chain inet libvirt_portfwd forward { policy drop; }")

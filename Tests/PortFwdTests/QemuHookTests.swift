@@ -24,14 +24,14 @@ import Testing
     @Test func guestWithoutForwardsTouchesNothing() throws {
         let h = try host.hook("")
         for op in ["prepare", "start", "started", "stopped", "release", "reconnect"] { #expect(handle(h, op) == 0) }
-        #expect(host.nft.scripts.isEmpty && host.iptables.calls.isEmpty)
+        #expect(host.nft.calls.isEmpty && host.iptables.calls.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: "\(host.state.path)/run/lock"), "the no-op path must not even take the lock")
     }
 
     @Test func prepareChecksWithoutInstallingOrRecording() throws {
         let h = try host.hook(Fixtures.web1Discovered)
         #expect(handle(h, "prepare") == 0)
-        #expect(host.nft.scripts.isEmpty)
+        #expect(host.nft.calls.isEmpty)
         #expect(host.records.isEmpty)
     }
 
@@ -68,10 +68,10 @@ import Testing
             forwards = ["8080:8080"]
             """)
         #expect(handle(h, "start") == 0)
-        let scripts = host.nft.scripts.count
+        let calls = host.nft.calls.count
         #expect(handle(h, "prepare", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 1)
         #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)"])
-        #expect(host.nft.scripts.count == scripts, "prepare changes nothing")
+        #expect(host.nft.calls.count == calls, "prepare changes nothing")
     }
 
     @Test func stoppedRemovesTheForwardThenReleaseIsANoOp() throws {
@@ -80,9 +80,9 @@ import Testing
         #expect(handle(h, "stopped") == 0)
         #expect(host.records.isEmpty)
         #expect(dnat.isEmpty)
-        let scripts = host.nft.scripts.count
+        let calls = host.nft.calls.count
         #expect(handle(h, "release") == 0)
-        #expect(host.nft.scripts.count == scripts)
+        #expect(host.nft.calls.count == calls)
     }
 
     /// Stopping always removes the guest's forwards, even when the plan without it cannot be
@@ -127,7 +127,7 @@ import Testing
     @Test func migrateRestoreStartedAndUnknownOperationsDoNothing() throws {
         let h = try host.hook(Fixtures.web1Discovered)
         for op in ["migrate", "restore", "started", "some-future-op"] { #expect(handle(h, op) == 0) }
-        #expect(host.nft.scripts.isEmpty && host.records.isEmpty && host.log.errors.isEmpty)
+        #expect(host.nft.calls.isEmpty && host.records.isEmpty && host.log.errors.isEmpty)
     }
 
     @Test func metadataForwardsMergeWithConfigForwards() throws {
@@ -156,7 +156,7 @@ import Testing
     @Test func metadataOffIgnoresMetadata() throws {
         let h = try host.hook(Fixtures.settings("metadata = false"))
         #expect(handle(h, "start", xml(metadata: Fixtures.virshMetadata)) == 0)
-        #expect(host.nft.scripts.isEmpty)
+        #expect(host.nft.calls.isEmpty)
     }
 
     /// Metadata may open only what the admin allowed (hardening, class 1): ports, caps, and an
@@ -295,12 +295,12 @@ import Testing
         for op in ["start", "stopped", "port-created", "updated"] { #expect(hook.handle(network: "default", operation: op) == 0) }
         #expect(host.nft.table == nil)
         #expect(hook.handle(network: "default", operation: "started") == 0)
-        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.statement(.default))
+        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.rule(.default).text)
         // Guests or not: a table of ours alone is reason enough to re-assert admission.
         try host.store.remove(try DomainUUID(Fixtures.web1UUID))
         host.nft.libvirt[.ipv4]!["forward"]!.removeFirst()
         #expect(hook.handle(network: "default", operation: "started") == 0)
-        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.statement(.default))
+        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.rule(.default).text)
         host.nft.failMutation = host.nft.mutationCount
         host.nft.libvirt[.ipv4]!["forward"]!.removeFirst()
         #expect(hook.handle(network: "default", operation: "started") == 0)

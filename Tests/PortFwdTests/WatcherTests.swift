@@ -30,7 +30,7 @@ import Testing
 
     /// Another program's change, as `nft delete table` by hand.
     func tamper() throws {
-        _ = try host.nft.run("delete table inet libvirt_portfwd", json: false, dryRun: false)
+        try host.nft.commit(.delete(.table(.ours)))
     }
 
     @Test func aCheckThatFindsNothingInstallsNothing() throws {
@@ -164,7 +164,7 @@ import Testing
         events.directories.post(host.libvirt.paths.runningDomainDirectory)
         try waitFor("web1 to be followed") { host.nft.elements("dnat4_any") == ["tcp . 8080 : 192.168.122.10 . 80"] }
 
-        _ = try host.nft.run("delete table inet libvirt_portfwd", json: false, dryRun: false)
+        try host.nft.commit(.delete(.table(.ours)))
         events.firewall.commit()
         try waitFor("the repair") { host.log.infos.contains { $0.contains("watch: repaired after a firewall change by nft (pid 4242)") } }
         #expect(host.nft.elements("dnat4_any") == ["tcp . 8080 : 192.168.122.10 . 80"])

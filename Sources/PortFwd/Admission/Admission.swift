@@ -114,9 +114,9 @@ public enum AdmissionKind: Sendable, Hashable {
 public enum AdmissionEdit: Sendable {
     /// iptables-restore input for one flavour and family, and the input that reverses it.
     case iptables(Iptables, apply: IptablesInput, undo: IptablesInput)
-    /// nft commands; when run on their own (not inside our table's transaction), `undo`
+    /// nft commands; when committed on their own (not inside our table's transaction), `undo`
     /// reverses them.
-    case nft(String, undo: @Sendable () throws(PortFwdError) -> Void)
+    case nft(NftTransaction, undo: @Sendable () throws(PortFwdError) -> Void)
 
     /// The edit as a step of its own, named `name`; nft commands run through `nft`.
     public func step(_ name: String, nft: NftablesRunner?) -> Step {
@@ -124,8 +124,8 @@ public enum AdmissionEdit: Sendable {
         case .iptables(let iptables, let apply, let undo):
             return Step(name, apply: { () throws(PortFwdError) in try iptables.restore(apply, test: false) },
                         undo: { () throws(PortFwdError) in try iptables.restore(undo, test: false) })
-        case .nft(let script, let undo):
-            return Step(name, apply: { () throws(PortFwdError) in _ = try nft?.run(script) }, undo: undo)
+        case .nft(let commands, let undo):
+            return Step(name, apply: { () throws(PortFwdError) in try nft?.commit(commands) }, undo: undo)
         }
     }
 }

@@ -67,7 +67,7 @@ public struct IptablesForwardChain: AdmissionPlace {
         switch iptables.flavour {
         case .nft:
             guard let nft else { return nil }
-            do { _ = try nft.run("list chain \(iptables.family.nft) filter FORWARD") } catch {
+            do { _ = try nft.list(.chain(NftTableID(iptables.family.nft, "filter"), "FORWARD")) } catch {
                 if error.code == .notFound { return nil }
                 throw error
             }

@@ -23,18 +23,22 @@ public struct LibvirtForwardChain: AdmissionPlace {
     /// nil when libvirt has no such table here.
     static func survey(family: Family, mark: Mark, nft: NftablesRunner) throws(PortFwdError) -> LibvirtForwardChain? {
         let forward: [NftJSON.Rule]
-        do { forward = try NftJSON.rules(try nft.run("list chain \(family.nft) \(table) forward", json: true, dryRun: false)) } catch {
+        do { forward = try NftJSON.rules(try nft.list(.chain(Self.nftTable(family), "forward"))) } catch {
             if error.code == .notFound { return nil }
             throw error
         }
         var guestInput: [NftJSON.Rule] = []
-        do { guestInput = try NftJSON.rules(try nft.run("list chain \(family.nft) \(table) guest_input", json: true, dryRun: false)) } catch {
+        do { guestInput = try NftJSON.rules(try nft.list(.chain(Self.nftTable(family), "guest_input"))) } catch {
             if error.code != .notFound { throw error }
         }
         return LibvirtForwardChain(family: family, mark: mark, nft: nft, forward: forward, guestInput: guestInput)
     }
 
     public var id: String { "\(family.nft) \(Self.table) forward" }
+
+    /// libvirt's table of `family`: `ip libvirt_network`.
+    static func nftTable(_ family: Family) -> NftTableID { NftTableID(family.nft, table) }
+
     public var kind: AdmissionKind { .libvirtNftables(family) }
     public var obstructs: Bool { true }
 
@@ -59,43 +63,40 @@ public struct LibvirtForwardChain: AdmissionPlace {
         ("table \(family.nft) \(Self.table)", "forward", anchor.flatMap { a in forward.firstIndex(of: a) } ?? 0)
     }
 
-    static func statement(_ mark: Mark) -> String {
-        "ct mark & \(mark) == \(mark) counter accept comment \"\(comment(mark))\""
-    }
+    /// `ct mark & 0x10000000 == 0x10000000 counter accept comment "libvirt-portfwd mark 0x10000000"`
+    static func rule(_ mark: Mark) -> NftRule { NftRule("ct mark & \(mark) == \(mark) counter accept", comment: comment(mark)) }
 
     public func assert() -> AdmissionEdit {
-        let at = anchor.map { "position \($0.handle) " } ?? ""
-        return .nft(deletions() + "insert rule \(family.nft) \(Self.table) forward \(at)\(Self.statement(mark))\n", undo: undo)
+        let insert = NftCommand.insertRule(Self.nftTable(family), chain: "forward", Self.rule(mark), before: anchor?.handle)
+        return .nft(NftTransaction(deletions() + [insert]), undo: undo)
     }
 
-    public func clear() -> AdmissionEdit { .nft(deletions(), undo: undo) }
+    public func clear() -> AdmissionEdit { .nft(NftTransaction(deletions()), undo: undo) }
 
-    private func deletions() -> String {
-        ours.map { "delete rule \(family.nft) \(Self.table) \($0.chain) handle \($0.handle)\n" }.joined()
-    }
+    private func deletions() -> [NftCommand] { ours.map { .delete(.rule(Self.nftTable(family), chain: $0.chain, handle: $0.handle)) } }
 
     /// Puts the chains' rules of ours back as surveyed: removes whatever of ours is there now,
     /// then re-inserts the old ones, each before the rule that followed it.
     private func undo() throws(PortFwdError) {
-        let ip = family.nft
-        var script = ""
+        let id = Self.nftTable(family)
+        var undoing: [NftCommand] = []
         for chain in ["forward", "guest_input"] {
             let now: [NftJSON.Rule]
-            do { now = try NftJSON.rules(try nft.run("list chain \(ip) \(Self.table) \(chain)", json: true, dryRun: false)) } catch {
+            do { now = try NftJSON.rules(try nft.list(.chain(id, chain))) } catch {
                 if error.code == .notFound { continue }
                 throw error
             }
-            script += now.filter(Self.isOurs).map { "delete rule \(ip) \(Self.table) \(chain) handle \($0.handle)\n" }.joined()
+            undoing += now.filter(Self.isOurs).map { .delete(.rule(id, chain: chain, handle: $0.handle)) }
             let before = chain == "forward" ? forward : guestInput
             for (index, rule) in before.enumerated() where Self.isOurs(rule) {
                 guard let old = rule.comment.flatMap(Self.mark(inComment:)) else { continue }
                 // The next surveyed rule that is not ours and still exists anchors the position.
                 let anchor = before[(index + 1)...].first { r in !Self.isOurs(r) && now.contains { $0.handle == r.handle } }
-                script += anchor.map { "insert rule \(ip) \(Self.table) \(chain) position \($0.handle) \(Self.statement(old))\n" }
-                    ?? "add rule \(ip) \(Self.table) \(chain) \(Self.statement(old))\n"
+                undoing.append(anchor.map { .insertRule(id, chain: chain, Self.rule(old), before: $0.handle) }
+                               ?? .addRule(id, chain: chain, Self.rule(old)))
             }
         }
-        if !script.isEmpty { _ = try nft.run(script) }
+        if !undoing.isEmpty { try nft.commit(NftTransaction(undoing)) }
     }
 
     static func mark(inComment comment: String) -> Mark? {

@@ -47,7 +47,7 @@ public final class Host: Sendable {
     public var nftablesReachable: Bool {
         if !probe || reached.withLock({ $0 }) { return true }
         var usable = true
-        do { _ = try nft.run("list table \(NftablesBackend.table)_probe") } catch {
+        do { _ = try nft.list(.table(NftTableID("inet", "\(NftRenderer.table)_probe"))) } catch {
             usable = error.code == .notFound || error.code == .permission
         }
         if usable { reached.withLock { $0 = true } }

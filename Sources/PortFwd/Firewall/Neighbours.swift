@@ -14,7 +14,7 @@ public enum Neighbours {
     public static func survey(nft: NftablesRunner?, commands: CommandRunner, procNet: String) throws(PortFwdError) -> [FilterTable] {
         var tables: [FilterTable] = []
         if let nft {
-            let chains = try NftFilterJSON.baseChains(try nft.run("list chains", json: true, dryRun: false))
+            let chains = try NftFilterJSON.baseChains(try nft.list(.chains))
             var seen = Set<String>()
             for chain in chains where chain.hook == "forward" && ["ip", "ip6", "inet"].contains(chain.family) {
                 let id = "\(chain.family) \(chain.table)"
@@ -26,7 +26,7 @@ public enum Neighbours {
                     continue
                 }
                 let listing: String
-                do { listing = try nft.run("list table \(id)", json: true, dryRun: false) } catch {
+                do { listing = try nft.list(.table(NftTableID(chain.family, chain.table))) } catch {
                     if error.code == .notFound { continue }
                     throw error
                 }

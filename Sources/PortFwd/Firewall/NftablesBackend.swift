@@ -33,27 +33,27 @@ public struct NftablesBackend: FirewallBackend {
                                           procNet: procNet)
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
         var steps: [Step] = []
-        var alongside = ""
+        var alongside = NftTransaction()
         for edit in edits {
             switch edit {
             case .iptables(let iptables, _, _): steps.append(edit.step("admission in \(iptables.tool) FORWARD", nft: nil))
             // Inside the table's transaction: never undone on their own.
-            case .nft(let script, _): alongside += script
+            case .nft(let commands, _): alongside = alongside + commands
             }
         }
         // Counters carried across the swap; one that cannot be read starts again from zero.
         // Only the count sets this plan fills are read: nothing in the others could be carried.
-        let script = alongside + renderer.render(plan, counters: (try? currentCounters(CountSet.filled(by: plan))) ?? [:])
+        let swap = alongside + renderer.transaction(plan, counters: (try? currentCounters(CountSet.filled(by: plan))) ?? [:])
         let nft = self.nft
         // Last, so it never needs undoing: a transaction the kernel refused left nothing behind.
         steps.append(Step("replace table \(Self.table)",
-                          apply: { () throws(PortFwdError) in _ = try nft.run(script) },
+                          apply: { () throws(PortFwdError) in try nft.commit(swap) },
                           undo: { () throws(PortFwdError) in throw PortFwdError(.partial, "a committed table swap is never undone") }))
         return Installation(steps: steps, notes: held.map { "admission rule in \($0)" })
     }
 
     public func validate(_ plan: Plan) throws(PortFwdError) {
-        do { _ = try nft.run(render(plan), json: false, dryRun: true) } catch {
+        do { try nft.commit(renderer.transaction(plan), dryRun: true) } catch {
             throw PortFwdError(error.code, "the kernel refused the ruleset: \(error.message)")
         }
     }
@@ -68,14 +68,14 @@ public struct NftablesBackend: FirewallBackend {
         if admission {
             // A trace table a killed `trace` left behind (inert past its deadline) goes with the rest.
             result.steps.append(Step("delete table \(TraceTable.table)", apply: { () throws(PortFwdError) in
-                do throws(PortFwdError) { _ = try nft.run("delete table \(TraceTable.table)") } catch {
+                do throws(PortFwdError) { try nft.commit(.delete(.table(.trace))) } catch {
                     if error.code != .notFound { throw error }
                 }
             }, undo: { () throws(PortFwdError) in }))
         }
         result.steps.append(Step("delete table \(Self.table)", apply: { () throws(PortFwdError) in
-            if nft.hasDestroy { _ = try nft.run("destroy table \(Self.table)"); return }
-            do throws(PortFwdError) { _ = try nft.run("delete table \(Self.table)") } catch {
+            if nft.hasDestroy { try nft.commit(.destroy(.table(.ours))); return }
+            do throws(PortFwdError) { try nft.commit(.delete(.table(.ours))) } catch {
                 if error.code != .notFound { throw error }
             }
         }, undo: { () throws(PortFwdError) in }))
@@ -103,7 +103,7 @@ public struct NftablesBackend: FirewallBackend {
         var sets = NftTable()
         for set in counted {
             do throws(PortFwdError) {
-                sets.sets += try NftJSON.table(try nft.run("list set \(Self.table) \(set.name)", json: true, dryRun: false)).sets
+                sets.sets += try NftJSON.table(try nft.list(.set(.ours, set.name))).sets
             } catch {
                 if error.code != .notFound { throw error }
             }
@@ -114,7 +114,7 @@ public struct NftablesBackend: FirewallBackend {
     /// Whether our table exists, asked as a dry-run delete: any listing that touches our
     /// table makes libnftables fetch all its set elements.
     public func installed() throws(PortFwdError) -> Bool {
-        do { _ = try nft.run("delete table \(Self.table)", json: false, dryRun: true) } catch {
+        do { try nft.commit(NftTransaction([.delete(.table(.ours))]), dryRun: true) } catch {
             if error.code == .notFound { return false }
             throw error
         }
@@ -127,7 +127,7 @@ public struct NftablesBackend: FirewallBackend {
     public func inspect(_ plan: Plan) throws(PortFwdError) -> (drift: [Drift], counters: Counters?) {
         var drift: [Drift] = []
         let listing: String
-        do { listing = try nft.run("list table \(Self.table)", json: true, dryRun: false) } catch {
+        do { listing = try nft.list(.table(.ours)) } catch {
             if error.code != .notFound { throw error }
             return ([.tableMissing] + (try admissionDrift(plan)), nil)
         }

@@ -38,7 +38,7 @@ public struct Tracer {
         let start = Self.now()
         // The kernel compares the deadline with the wall clock.
         let table = TraceTable(entries: entries, deadline: Int(time(nil)) + Int(timeout.rounded(.up)) + 1)
-        _ = try host.nft.run(table.script)
+        try host.nft.commit(table.transaction)
         defer { Self.remove(host.nft) }
         let names = RuleNames(nft: host.nft, commands: host.commands, procNet: host.procNet)
         let targets = entries.map {
@@ -128,7 +128,7 @@ public struct Tracer {
     }
 
     static func remove(_ nft: NftablesRunner) {
-        _ = try? nft.run("delete table \(TraceTable.table)")
+        try? nft.commit(.delete(.table(.trace)))
     }
 
     static func interface(_ index: UInt32) -> String? {
@@ -168,7 +168,7 @@ final class RuleNames {
         let table = "\(event.familyName) \(event.table)"
         if hooks == nil {
             hooks = [:]
-            for chain in (try? NftFilterJSON.baseChains(try nft.run("list chains", json: true, dryRun: false))) ?? [] {
+            for chain in (try? NftFilterJSON.baseChains(try nft.list(.chains))) ?? [] {
                 hooks!["\(chain.family) \(chain.table) \(chain.name)"] = chain.hook
             }
         }
@@ -194,7 +194,7 @@ final class RuleNames {
     /// same order in JSON and in iptables-nft-save, so the handle finds the iptables rule.
     private func load(_ table: String) -> [String: [Int: String]] {
         let words = table.split(separator: " ").map(String.init)
-        guard words.count == 2, let listing = try? nft.run("list table \(table)", json: true, dryRun: false),
+        guard words.count == 2, let listing = try? nft.list(.table(NftTableID(words[0], words[1]))),
               let read = try? NftFilterJSON.table(listing, family: words[0], name: words[1]) else { return [:] }
         var result: [String: [Int: String]] = [:]
         for (name, chain) in read.chains {

@@ -20,8 +20,8 @@ public struct TraceTable: Sendable {
         self.rate = rate
     }
 
-    /// The script that replaces any trace table with this one, in one transaction.
-    public var script: String {
+    /// Replaces any trace table with this one, in one transaction.
+    public var transaction: NftTransaction {
         var rules: [String] = []
         for family in Family.allCases {
             let inFamily = entries.filter { $0.family == family }
@@ -46,22 +46,12 @@ public struct TraceTable: Sendable {
                 rules.append(head + "\(family.nft) saddr . th sport { \(guests.joined(separator: ", ")) } \(answer)\(tail)")
             }
         }
-        let body = rules.map { "\t\t\($0)\n" }.joined()
-        return """
-            table \(Self.table)
-            delete table \(Self.table)
-            table \(Self.table) {
-            \tchain prerouting {
-            \t\ttype filter hook prerouting priority \(NftHook.first); policy accept;
-            \(body)\t}
-            \tchain output {
-            \t\ttype filter hook output priority \(NftHook.first); policy accept;
-            \(body)\t}
-            \tchain \(Self.leaving) {
-            \t\ttype filter hook postrouting priority \(NftHook.last); policy accept;
-            \t}
-            }
-
-            """
+        let statements = rules.map { NftRule($0) }
+        let table = NftTable(chains: [
+            NftChain(name: "prerouting", hook: NftHook(type: "filter", hook: "prerouting", priority: NftHook.first), rules: statements),
+            NftChain(name: "output", hook: NftHook(type: "filter", hook: "output", priority: NftHook.first), rules: statements),
+            NftChain(name: Self.leaving, hook: NftHook(type: "filter", hook: "postrouting", priority: NftHook.last), rules: []),
+        ])
+        return NftTransaction([.addTable(.trace, nil), .delete(.table(.trace)), .addTable(.trace, table)])
     }
 }

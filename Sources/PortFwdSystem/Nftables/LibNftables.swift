@@ -6,18 +6,22 @@ import Glibc
 import Synchronization
 import PortFwdCore
 
-/// The one seam to the kernel's nftables: run a script as a single transaction.
-/// `LibNftables.shared` is the real one; tests use an in-memory ruleset (`FakeNftables`).
+/// The one seam to the kernel's nftables: typed commands, committed as one transaction, and
+/// typed listings. `LibNftables.shared` is the real one, and the only place they become nft
+/// text; tests apply the same values to an in-memory ruleset (`FakeNftables`).
 public protocol NftablesRunner: Sendable {
-    /// Runs `script`. With `json`, listings come back as libnftables JSON.
-    /// With `dryRun`, the kernel checks the whole transaction and commits nothing.
-    func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String
+    /// Commits `transaction`: every command or none. With `dryRun`, the kernel checks the whole
+    /// transaction and commits nothing.
+    func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError)
+    /// The kernel's answer as libnftables' JSON (`NftJSON` reads it).
+    func list(_ query: NftQuery) throws(PortFwdError) -> String
     /// Whether `destroy` is understood (nftables >= 1.0.7).
     var hasDestroy: Bool { get }
 }
 
 extension NftablesRunner {
-    public func run(_ script: String) throws(PortFwdError) -> String { try run(script, json: false, dryRun: false) }
+    public func commit(_ transaction: NftTransaction) throws(PortFwdError) { try commit(transaction, dryRun: false) }
+    public func commit(_ commands: NftCommand...) throws(PortFwdError) { try commit(NftTransaction(commands), dryRun: false) }
     public var hasDestroy: Bool { false }
 }
 
@@ -38,7 +42,15 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
     /// Why libnftables cannot be loaded on this host; nil when it can (for `--version`).
     public static var loadError: String? { pf_nft_api_get() != nil ? nil : String(cString: pf_nft_load_error()) }
 
-    public func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
+    public func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError) {
+        _ = try run(transaction.script, json: false, dryRun: dryRun)
+    }
+
+    public func list(_ query: NftQuery) throws(PortFwdError) -> String { try run(query.text, json: true, dryRun: false) }
+
+    /// The C boundary: nft text in, libnftables' output out. Internal: callers hand typed
+    /// values to `commit` and `list`; tests use it to play another program changing the ruleset.
+    func run(_ script: String, json: Bool = false, dryRun: Bool = false) throws(PortFwdError) -> String {
         let result: Result<String, PortFwdError> = lock.withLock { _ in
             do throws(PortFwdError) { return .success(try locked(script, json: json, dryRun: dryRun)) } catch { return .failure(error) }
         }

@@ -4,15 +4,23 @@ import PortFwdCore
 import PortFwdSystem
 
 /// An in-memory nftables, after knftables' fake.go: it keeps a ruleset of typed objects that
-/// tests can dump and assert on, for the commands this tool sends (our table's swap, listings
-/// and element operations, libvirt's `libvirt_network` chains, iptables-nft's presence,
-/// firewalld's strict chain). Listings come back as libnftables' JSON, written from the
-/// objects. A script runs as one transaction: any error leaves the state as it was.
+/// tests can dump and assert on, and applies the typed commands this tool commits to them (our
+/// table's swap, element and rule operations, libvirt's `libvirt_network` chains), with no
+/// text in between. It answers the listings it is asked (ours, libvirt's, iptables-nft's
+/// presence, firewalld's strict chain) with libnftables' JSON, written from the objects. A
+/// transaction is all or nothing: any error leaves the state as it was.
 final class FakeNftables: NftablesRunner, @unchecked Sendable {
+    /// A rule of libvirt's tables: its statement and comment, and the handle the kernel gave it.
     struct Rule: Equatable {
         var handle: Int
         var text: String
         var comment: String?
+    }
+
+    /// What was asked of the fake, in order.
+    enum Call {
+        case commit(NftTransaction, dryRun: Bool)
+        case list(NftQuery)
     }
 
     private let lock = NSLock()
@@ -25,16 +33,29 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
     /// iptables-nft's tables live in nftables too: this fake answers `list chain ip filter FORWARD`.
     weak var iptables: FakeIptables?
     private var nextHandle = 100
-    private(set) var scripts: [String] = []
-    /// Fails the n-th (0-based) script that would change something.
+    private(set) var calls: [Call] = []
+    /// Fails the n-th (0-based) transaction that would change something.
     var failMutation: Int?
     private var mutations = 0
-    /// How many scripts changed something so far: `failMutation = mutationCount` fails the next.
+    /// How many transactions changed something so far: `failMutation = mutationCount` fails the next.
     var mutationCount: Int { lock.withLock { mutations } }
 
     init(destroy: Bool = false) { supportsDestroy = destroy }
 
     var hasDestroy: Bool { supportsDestroy }
+
+    /// `transaction` committed to an empty fake, and our table as it lists it, read the way the
+    /// kernel's listing is.
+    static func readBack(_ transaction: NftTransaction) throws -> NftTable {
+        let fake = FakeNftables()
+        try fake.commit(transaction)
+        return try NftJSON.table(try fake.list(.table(.ours)))
+    }
+
+    /// Every transaction committed (dry runs too), in order.
+    var commits: [NftTransaction] { lock.withLock { calls.compactMap { if case .commit(let t, _) = $0 { t } else { nil } } } }
+    /// Every listing asked, in order.
+    var queries: [NftQuery] { lock.withLock { calls.compactMap { if case .list(let q) = $0 { q } else { nil } } } }
 
     /// libvirt 10.4+'s table for a NAT network on virbr0, as its nftables backend writes it.
     func addLibvirtTables(families: [Family] = [.ipv4]) {
@@ -52,157 +73,80 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
 
     private func rule(_ text: String) -> Rule {
         nextHandle += 1
-        let comment = text.range(of: "comment \"").map { String(text[$0.upperBound...].dropLast()) }
-        return Rule(handle: nextHandle, text: text, comment: comment)
+        return Rule(handle: nextHandle, text: text)
     }
 
-    func run(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
+    func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError) {
         lock.lock()
         defer { lock.unlock() }
-        do {
-            scripts.append(script)
-            let lines = script.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            if let first = lines.first, lines.count == 1, first.hasPrefix("list ") { return try list(first, json: json) }
-            var table = self.table, libvirt = self.libvirt, handle = nextHandle
-            var i = 0
-            while i < lines.count {
-                let line = lines[i]
-                let words = line.split(separator: " ").map(String.init)
-                if line == "table inet libvirt_portfwd" {
-                    // declared: exists, possibly empty
-                    if table == nil { table = NftTable() }
-                } else if line == "delete table inet libvirt_portfwd" {
-                    guard table != nil else { throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory") }
-                    table = nil
-                } else if line == "delete table \(TraceTable.table)" {
-                    // `trace` runs against the kernel only: there is never one here.
-                    throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
-                } else if line == "destroy table inet libvirt_portfwd" {
-                    guard supportsDestroy else { throw PortFwdError(.refused, "Error: syntax error, unexpected table") }
-                    table = nil
-                } else if line == "table inet libvirt_portfwd {" {
-                    var block = [line]
-                    var depth = 1
-                    while depth > 0 {
-                        i += 1
-                        guard i < lines.count else { throw PortFwdError(.refused, "Error: syntax error, unexpected end of file") }
-                        if lines[i].hasSuffix("{") { depth += 1 } else if lines[i] == "}" { depth -= 1 }
-                        block.append(lines[i])
-                    }
-                    do { table = try NftScript.table(block.joined(separator: "\n")) } catch {
-                        throw PortFwdError(.refused, "Error: \(error)")
-                    }
-                } else if (words.first == "add" || words.first == "delete") && words.count > 5 && words[1] == "element"
-                            && words[2] == "inet" && words[3] == "libvirt_portfwd" {
-                    try edit(&table, add: words.first == "add", set: words[4], line)
-                } else if words.starts(with: ["delete", "rule"]), words.count == 7, words[3] == LibvirtForwardChain.table, let family = Self.family(words[2]) {
-                    guard let h = Int(words[6]), var rules = libvirt[family]?[words[4]], let index = rules.firstIndex(where: { $0.handle == h }) else {
-                        throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
-                    }
-                    rules.remove(at: index)
-                    libvirt[family]![words[4]] = rules
-                } else if (words.first == "insert" || words.first == "add"), words.count > 5, words[1] == "rule", words[3] == LibvirtForwardChain.table,
-                          let family = Self.family(words[2]) {
-                    guard var rules = libvirt[family]?[words[4]] else { throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory") }
-                    var rest = Array(words[5...])
-                    var index = words.first == "insert" ? 0 : rules.count
-                    if rest.first == "position", rest.count > 1, let h = Int(rest[1]) {
-                        guard let at = rules.firstIndex(where: { $0.handle == h }) else { throw PortFwdError(.notFound, "Error: Could not process rule: No such file or directory") }
-                        index = words.first == "insert" ? at : at + 1
-                        rest.removeFirst(2)
-                    }
-                    handle += 1
-                    let text = rest.joined(separator: " ")
-                    let comment = text.range(of: "comment \"").map { String(text[$0.upperBound...].dropLast()) }
-                    rules.insert(Rule(handle: handle, text: text, comment: comment), at: index)
-                    libvirt[family]![words[4]] = rules
-                } else if line.hasPrefix("add rule inet libvirt_portfwd") {
-                    // A statement the kernel refuses at commit: tests append it to fail a transaction.
-                    throw PortFwdError(.refused, "Error: Could not process rule: Operation not supported")
-                } else {
-                    throw PortFwdError(.refused, "Error: the fake does not understand: \(line)")
-                }
-                i += 1
-            }
-            if dryRun { return "" }
-            if let n = failMutation, mutations == n {
-                mutations += 1
-                throw PortFwdError(.refused, "Error: injected failure of change \(n)")
-            }
+        calls.append(.commit(transaction, dryRun: dryRun))
+        var state = State(table: table, libvirt: libvirt, nextHandle: nextHandle, destroy: supportsDestroy)
+        for command in transaction.commands { try state.apply(command) }
+        if dryRun { return }
+        if let n = failMutation, mutations == n {
             mutations += 1
-            self.table = table
-            self.libvirt = libvirt
-            nextHandle = handle
-            return ""
+            throw PortFwdError(.refused, "Error: injected failure of change \(n)")
         }
+        mutations += 1
+        table = state.table
+        libvirt = state.libvirt
+        nextHandle = state.nextHandle
+    }
+
+    func list(_ query: NftQuery) throws(PortFwdError) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        calls.append(.list(query))
+        return try answer(query)
     }
 
     private static func family(_ word: String) -> Family? { word == "ip" ? .ipv4 : word == "ip6" ? .ipv6 : nil }
 
-    private func list(_ line: String, json: Bool) throws(PortFwdError) -> String {
-        let words = line.split(separator: " ").map(String.init)
+    private static func family(_ id: NftTableID) -> Family? {
+        guard id.name == LibvirtForwardChain.table else { return nil }
+        return id.family == "ip" ? .ipv4 : id.family == "ip6" ? .ipv6 : nil
+    }
+
+    private func answer(_ query: NftQuery) throws(PortFwdError) -> String {
         let notFound = PortFwdError(.notFound, "Error: No such file or directory")
-        switch (words[1], words.count) {
-        case ("table", 4) where words[3] == "libvirt_portfwd":
+        switch query {
+        case .table(let id) where id == .ours:
             guard let table else { throw notFound }
             return Self.json(Self.items(table))
-        case ("table", 4) where words[3] == LibvirtForwardChain.table:
-            guard let family = Self.family(words[2]), let chains = libvirt[family] else { throw notFound }
+        case .table(let id):
+            guard let family = Self.family(id), let chains = libvirt[family] else { throw notFound }
             return Self.json(Self.libvirtChains(family, chains, rules: true))
-        case ("table", _):
-            throw notFound
-        case ("chains", 2):
+        case .chains:
             // Base chains only matter to the listing's readers: ours and libvirt's.
             var items = Self.items(table ?? NftTable()).filter { $0["chain"] != nil }
             for family in libvirt.keys.sorted() { items += Self.libvirtChains(family, libvirt[family]!, rules: false) }
             return Self.json(items)
-        case ("chain", 5) where words[3] == "filter" && words[4] == "FORWARD":
-            guard let family = Self.family(words[2]), iptables?.hasTable(.nft, family, "filter") == true else { throw notFound }
-            return ""
-        case ("chain", 5) where words[3] == LibvirtForwardChain.table:
-            guard let family = Self.family(words[2]), let rules = libvirt[family]?[words[4]] else { throw notFound }
-            return Self.json(rules.map { Self.libvirtRule($0, family: family, chain: words[4]) })
-        case ("chain", 5) where words[2] == "inet" && words[3] == "firewalld" && words[4] == "filter_FORWARD_dnat":
+        case .chain(let id, "FORWARD") where id.name == "filter":
+            let family: Family? = id.family == "ip" ? .ipv4 : id.family == "ip6" ? .ipv6 : nil
+            guard let family, iptables?.hasTable(.nft, family, "filter") == true else { throw notFound }
+            return Self.json([])
+        case .chain(let id, let chain) where Self.family(id) != nil:
+            guard let family = Self.family(id), let rules = libvirt[family]?[chain] else { throw notFound }
+            return Self.json(rules.map { Self.libvirtRule($0, family: family, chain: chain) })
+        case .chain(NftTableID("inet", "firewalld"), "filter_FORWARD_dnat"):
             guard strictFirewalld else { throw notFound }
-            return ""
-        case ("set", 5) where words[3] == "libvirt_portfwd":
-            guard let set = table?.set(words[4]) else { throw notFound }
+            return Self.json([])
+        case .set(let id, let name) where id == .ours:
+            guard let set = table?.set(name) else { throw notFound }
             return Self.json([Self.item(set)])
         default:
             throw notFound
         }
     }
 
-    /// Traffic: the element `element` of count set `set` counts one packet of `bytes` more.
-    func count(_ set: String, _ element: String, bytes: UInt64) {
+    /// Traffic: the element of count set `set` whose key nft writes as `key` counts one
+    /// packet of `bytes` more.
+    func count(_ set: String, _ key: String, bytes: UInt64) {
         lock.withLock {
-            guard let s = table?.sets.firstIndex(where: { $0.name == set }), let wanted = try? NftScript.element(element, in: table!.sets[s]),
-                  let e = table!.sets[s].elements.firstIndex(of: wanted) else { return }
+            guard let s = table?.sets.firstIndex(where: { $0.name == set }),
+                  let e = table!.sets[s].elements.firstIndex(where: { NftElement($0.key).description == key }) else { return }
             let before = table!.sets[s].elements[e].counter ?? Counts(packets: 0, bytes: 0)
             table!.sets[s].elements[e].counter = before + Counts(packets: 1, bytes: bytes)
-        }
-    }
-
-    /// `add element inet libvirt_portfwd SET { a, b }` and `delete element ...`, as nft does
-    /// them: adding an element that is there already is no change, deleting one that is not
-    /// there fails.
-    private func edit(_ table: inout NftTable?, add: Bool, set name: String, _ line: String) throws(PortFwdError) {
-        let notFound = PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
-        guard let open = line.firstIndex(of: "{"), line.hasSuffix("}"), let s = table?.sets.firstIndex(where: { $0.name == name }) else { throw notFound }
-        let list = line[line.index(after: open)..<line.index(before: line.endIndex)]
-        for text in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
-            let element: NftElement
-            // A map's element is deleted by its key alone.
-            var set = table!.sets[s]
-            if !add { set.data = [] }
-            do { element = try NftScript.element(text, in: set) } catch { throw PortFwdError(.refused, "Error: \(error)") }
-            let index = table!.sets[s].elements.firstIndex { add ? $0 == element : $0.key == element.key }
-            if add {
-                if index == nil { table!.sets[s].elements.append(table!.sets[s].counter ? NftElement(element.key, data: element.data, counter: Counts(packets: 0, bytes: 0), comment: element.comment) : element) }
-            } else {
-                guard let index else { throw notFound }
-                table!.sets[s].elements.remove(at: index)
-            }
         }
     }
 
@@ -253,7 +197,8 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             default: break
             }
         }
-        var rule: [String: Any] = ["family": family.nft, "table": LibvirtForwardChain.table, "chain": chain, "handle": r.handle, "expr": expr]
+        var rule: [String: Any] = ["family": family.nft, "table": LibvirtForwardChain.table, "chain": chain, "handle": r.handle,
+                                   "expr": expr]
         if let c = r.comment { rule["comment"] = c }
         return ["rule": rule]
     }
@@ -325,13 +270,13 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             var text = "table inet libvirt_portfwd: " + (table.map { NftRenderer().render($0) } ?? "absent") + "\n"
             for family in libvirt.keys.sorted() {
                 for chain in libvirt[family]!.keys.sorted() {
-                    text += "\(family.nft) libvirt_network \(chain): " + libvirt[family]![chain]!.map(\.text).joined(separator: " | ") + "\n"
+                    text += "\(family.nft) libvirt_network \(chain): " + libvirt[family]![chain]!.map(\.statement).joined(separator: " | ") + "\n"
                 }
             }
             return text
         }
     }
 
-    /// The rules of one libvirt chain, as text.
+    /// The statements of one libvirt chain's rules, without their comments.
     func rules(_ family: Family, _ chain: String) -> [String] { lock.withLock { libvirt[family]?[chain]?.map(\.text) ?? [] } }
 }
