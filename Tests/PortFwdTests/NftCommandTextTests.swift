@@ -70,15 +70,19 @@ import Testing
         for (query, text) in cases { #expect(query.text == text) }
     }
 
-    /// The swap `export` prints is the transaction's text, with the plan's fingerprint filled
-    /// into the typed table the transaction carries: the fake and the kernel hold the same.
+    /// The swap `export` prints is the transaction's text, which fills the plan's fingerprint in
+    /// where the typed table holds its placeholder; the fake, given the values, holds the same.
     @Test func theSwapIsOneTransactionWhoseTextIsTheRendering() throws {
         let plan = try Fixtures.plan(Fixtures.web1)
         for renderer in [NftRenderer(), NftRenderer(replace: .destroy)] {
             let swap = renderer.transaction(plan)
             #expect(swap.script == renderer.render(plan))
-            guard case .addTable(.ours, let table?) = swap.commands.last else { Issue.record("the swap ends with the filled table"); continue }
-            #expect(table.fingerprint == renderer.fingerprint(plan))
+            #expect(swap.script.contains(" plan \(renderer.fingerprint(plan))\"") && !swap.script.contains(NftTable.fingerprintPlaceholder))
+            guard case .addTable(.ours, let table?) = swap.commands.last else { Issue.record("the swap ends with the table"); continue }
+            #expect(NftRenderer.filled(table).fingerprint == renderer.fingerprint(plan))
+            let fake = FakeNftables(destroy: renderer.replace == .destroy)
+            try fake.commit(swap)
+            #expect(fake.table?.fingerprint == renderer.fingerprint(plan))
         }
     }
 }

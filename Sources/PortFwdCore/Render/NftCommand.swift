@@ -23,7 +23,8 @@ public struct NftTableID: Hashable, Sendable, CustomStringConvertible {
 /// knftables' `Transaction`.
 public enum NftCommand: Sendable {
     /// Declares a table, or declares and fills it: `table inet libvirt_portfwd { ... }`. Adding
-    /// what exists is no change; nil declares it only.
+    /// what exists is no change; nil declares it only. A rule comment's fingerprint placeholder
+    /// is filled in with the body's digest where the text is written (`NftRenderer.filled`).
     case addTable(NftTableID, NftTable?)
     case addChain(NftTableID, NftChain)
     case addSet(NftTableID, NftSet)

@@ -39,13 +39,15 @@ public struct NftRenderer: Sendable {
         case .declareAndDelete: commands += [.addTable(.ours, nil), .delete(.table(.ours))]
         case .destroy: commands.append(.destroy(.table(.ours)))
         }
-        commands.append(.addTable(.ours, Self.filled(table)))
+        // The placeholder stays in the value: its text (`NftCommand.text`) fills in the digest
+        // as it writes the body, so a swap renders the body once.
+        commands.append(.addTable(.ours, table))
         return NftTransaction(commands)
     }
 
-    /// The table with the digest of its body where a rule's comment holds the placeholder, as
-    /// the kernel will hold it: the value committed is what `status` reads back.
-    static func filled(_ table: NftTable) -> NftTable {
+    /// The table with the digest of its body where a rule's comment holds the placeholder: what
+    /// the kernel holds once the transaction's text is committed (the test fake fills it so).
+    public static func filled(_ table: NftTable) -> NftTable {
         var filled = table
         var digest: String?
         for c in filled.chains.indices {

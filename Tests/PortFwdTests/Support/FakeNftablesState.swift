@@ -23,7 +23,8 @@ extension FakeNftables {
             case .addTable(let id, let filled):
                 if id == .ours {
                     var merged = table ?? NftTable()
-                    if let filled { merged.merge(filled) }
+                    // As the kernel gets it: the placeholder filled in by the text.
+                    if let filled { merged.merge(NftRenderer.filled(filled)) }
                     table = merged
                 } else if let family = Self.family(id), filled == nil {
                     libvirt[family] = libvirt[family] ?? [:]
