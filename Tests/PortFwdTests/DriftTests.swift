@@ -91,6 +91,47 @@ import Testing
         #expect(host.nft.table?.chain("dnat4")?.rules.map(\.comment) == before)
     }
 
+    /// The same with our comment copied onto the other statement: its identity is ours, its
+    /// expression is not the one our install left under it. Named, and one reconcile repairs it.
+    @Test func aRuleReplacedUnderACopiedCommentIsNamedAndRepaired() throws {
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        let learnt = try #require(reconciler.store.ruleContents, "the install kept what the kernel made of its rules")
+        let dnat4 = try #require(host.nft.table?.chain("dnat4"))
+        #expect(dnat4.rules.allSatisfy { rule in rule.identity.flatMap { learnt["dnat4", $0] } != nil })
+        try tamper { table in
+            let index = try index(table, "dnat4")
+            table.chains[index].rules[2] = NftRule("meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept",
+                                                   comment: dnat4.rules[2].comment)
+        }
+        #expect(try reconciler.drift(from: plan) == [.table(.alteredRule("dnat4", role: "open-any"))])
+        #expect(try reconciler.drift(from: plan).map(\.description) == [
+            "table inet libvirt_portfwd: chain dnat4: its rule open-any was changed in place, its comment kept",
+        ])
+        _ = try reconciler.reconcile(.reapply)
+        #expect(try reconciler.drift(from: plan) == [])
+        #expect(host.nft.table?.chain("dnat4")?.rules.map(\.text) == dnat4.rules.map(\.text))
+    }
+
+    /// What an install learns judges only rules it knows: with nothing learnt (a store that
+    /// lost its file), the same tampering is seen by identity alone, which passes it; and a
+    /// learnt digest for another statement of the same role (another plan's) judges nothing.
+    @Test func contentsJudgeOnlyTheRulesTheyKnow() throws {
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        let comment = try #require(host.nft.table?.chain("dnat4")?.rules[2].comment)
+        try tamper { table in
+            let index = try index(table, "dnat4")
+            table.chains[index].rules[2] = NftRule("meta l4proto tcp accept", comment: comment)
+        }
+        try reconciler.store.setRuleContents(nil)
+        #expect(try reconciler.drift(from: plan) == [], "by identity alone: the gap the contents close")
+        let identity = try #require(RuleIdentity(comment: comment))
+        let other = try #require(RuleContents(text: "dnat4 \(identity.role) 00000000 0123456789abcdef\n"))
+        try reconciler.store.setRuleContents(other)
+        #expect(try reconciler.drift(from: plan) == [])
+    }
+
     /// A rule of someone else's in our chain, one of ours taken out, and one of ours with
     /// another statement under its role (as an older plan with another mark wrote it): each
     /// named; and one reconcile repairs them all.
@@ -208,6 +249,24 @@ import Testing
         #expect(read.drift(from: try planned(["fwd4_any", "fwd4_ranges"])) == [])
         #expect(read.counters.count == 3, "every forward's counter read: \(read.counters)")
         #expect(read.counters.values.allSatisfy { $0.owner == "guest-" + GuestName.digest(try! GuestName("web1")) }, "with its owner")
+    }
+
+    /// A rule's content is its expression: the same whatever the order of its keys or its
+    /// counter's values, another for another statement; a ruleset listing is read for one table.
+    @Test func aRuleContentIsItsExpression() throws {
+        func rule(_ table: String, _ expr: String) -> String {
+            #"{"rule": {"family": "inet", "table": "\#(table)", "chain": "dnat4", "handle": 7, "comment": "libvirt-portfwd open-any 1a2b3c4d", "expr": \#(expr)}}"#
+        }
+        func listing(_ rules: String...) -> String { #"{"nftables": [\#(rules.joined(separator: ", "))]}"# }
+        let a = #"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}, {"counter": {"packets": 3, "bytes": 180}}, {"accept": null}]"#
+        let b = #"[{"match": {"right": 6, "left": {"meta": {"key": "l4proto"}}, "op": "=="}}, {"counter": {"bytes": 0, "packets": 0}}, {"accept": null}]"#
+        let c = #"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 17}}, {"counter": {"packets": 0, "bytes": 0}}, {"accept": null}]"#
+        let content = { (text: String) throws -> UInt64? in try NftJSON.table(listing(rule("libvirt_portfwd", text))).chain("dnat4")?.rules.first?.content }
+        #expect(try content(a) != nil)
+        #expect(try content(a) == content(b))
+        #expect(try content(a) != content(c))
+        let ruleset = try NftJSON.table(listing(rule("firewalld", c), rule("libvirt_portfwd", a)), only: .ours)
+        #expect(ruleset.chains.flatMap(\.rules).map(\.content) == [try content(a)])
     }
 
     /// A set of a type we never declare is someone else's: named, not dropped.

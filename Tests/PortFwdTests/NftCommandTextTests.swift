@@ -66,6 +66,7 @@ import Testing
             (.chain(NftTableID("inet", "firewalld"), "filter_FORWARD_dnat"), "list chain inet firewalld filter_FORWARD_dnat"),
             (.set(.ours, "fwd4_any"), "list set inet libvirt_portfwd fwd4_any"),
             (.chains, "list chains"),
+            (.rules, "list ruleset"),
         ]
         for (query, text) in cases { #expect(query.text == text) }
     }

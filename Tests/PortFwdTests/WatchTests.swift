@@ -91,9 +91,22 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
         }
     }
 
-    /// A rule of ours replaced by another in place (the same number of rules, the DNAT gone):
-    /// `status` names it by chain and role, and the running service puts it back.
-    @Test func aRuleReplacedInPlaceIsNamedAndRepaired() throws {
+    /// The other statement `tamper` puts in place of our `open-any` rule: a plain accept, the
+    /// DNAT gone; with `copied`, under our rule's comment, so that only its expression differs.
+    static func replacement(copied comment: String?) -> String {
+        "meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept" + (comment.map { " comment \"\($0)\"" } ?? "")
+    }
+
+    /// What `status` and the service's log say of it.
+    static func named(copied: Bool) -> String {
+        copied ? "chain dnat4: its rule open-any was changed in place, its comment kept"
+            : "chain dnat4: its rule open-any was replaced by a rule that is not ours"
+    }
+
+    /// A rule of ours replaced by another in place (the same number of rules, the DNAT gone),
+    /// without our comment or under a copy of it: `status` names it by chain and role, and the
+    /// running service puts it back.
+    @Test(arguments: [false, true]) func aRuleReplacedInPlaceIsNamedAndRepaired(copied: Bool) throws {
         dir.write("c.toml", Fixtures.web1)
         try Namespace.with { ns in
             #expect(run(ns, "apply --all").status == 0)
@@ -104,35 +117,35 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
             let open = try #require(before.first { $0.comment.flatMap { RuleIdentity(comment: $0) }?.role == "open-any" })
             let watch = try WatchProcess(namespace: ns.name, arguments: arguments(), dir: dir.path)
             defer { watch.stop() }
-            try Shell.run("ip netns exec \(ns.name) nft replace rule inet libvirt_portfwd dnat4 handle \(open.handle) "
-                          + "meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept")
-            try waitFor("the rule to come back, with its identity") {
-                let now = try dnat4()
-                return now.map(\.comment) == before.map(\.comment)
-            }
+            try Shell.run("ip netns exec \(ns.name) nft " + Lab.quote("replace rule inet libvirt_portfwd dnat4 handle \(open.handle) "
+                          + Self.replacement(copied: copied ? open.comment : nil)))
             try waitFor("the repair to be logged") {
-                watch.log.contains("watch: repaired after") && watch.log.contains("chain dnat4: its rule open-any was replaced by a rule that is not ours")
+                watch.log.contains("watch: repaired after") && watch.log.contains(Self.named(copied: copied))
             }
+            let now = try dnat4()
+            #expect(now.map(\.comment) == before.map(\.comment), "the rules back, with their identities")
+            let text = try Shell.run("ip netns exec \(ns.name) nft list chain inet libvirt_portfwd dnat4")
+            #expect(!text.contains("@open4_any accept"), "the replaced rule gone: \(text)")
             #expect(run(ns, "status").status == 0)
         }
     }
 
     /// `status` on the same tampering, without the service: named, and not success.
-    @Test func statusNamesARuleReplacedInPlace() throws {
+    @Test(arguments: [false, true]) func statusNamesARuleReplacedInPlace(copied: Bool) throws {
         dir.write("c.toml", Fixtures.web1)
         try Namespace.with { ns in
             #expect(run(ns, "apply --all").status == 0)
             let listing = try Shell.run("ip netns exec \(ns.name) nft -j -a list chain inet libvirt_portfwd dnat4")
             let open = try #require(try NftJSON.rules(listing).first { $0.comment.flatMap { RuleIdentity(comment: $0) }?.role == "open-any" })
             let count = try NftJSON.rules(listing).count
-            try Shell.run("ip netns exec \(ns.name) nft replace rule inet libvirt_portfwd dnat4 handle \(open.handle) "
-                          + "meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open4_any accept")
+            try Shell.run("ip netns exec \(ns.name) nft " + Lab.quote("replace rule inet libvirt_portfwd dnat4 handle \(open.handle) "
+                          + Self.replacement(copied: copied ? open.comment : nil)))
             let after = try NftJSON.rules(try Shell.run("ip netns exec \(ns.name) nft -j -a list chain inet libvirt_portfwd dnat4"))
             #expect(after.count == count, "replaced in place: the same number of rules")
             let status = run(ns, "status")
             #expect(status.status != 0)
-            #expect((status.stdout + status.stderr).contains("table inet libvirt_portfwd: chain dnat4: its rule open-any was replaced by a rule that is not ours"),
-                    "\(status.stdout)\(status.stderr)")
+            #expect(after.first { $0.handle == open.handle }?.comment == (copied ? open.comment : nil))
+            #expect((status.stdout + status.stderr).contains("table inet libvirt_portfwd: " + Self.named(copied: copied)), "\(status.stdout)\(status.stderr)")
             #expect(run(ns, "apply --all").status == 0)
             #expect(run(ns, "status").status == 0, "the next apply put it back")
         }

@@ -57,10 +57,11 @@ public final class Host: Sendable {
     /// The strategies for these settings: the chosen one, and the others, kept so that
     /// whatever they left behind after a switch can be removed (two strategies must never DNAT
     /// the same packet). `auto` is nftables when libnftables reaches the kernel, else iptables.
-    public func backends(_ settings: Settings) -> Backends {
+    /// `store` keeps what the nftables backend learns of its rules at each install.
+    public func backends(_ settings: Settings, store: StateStore? = nil) -> Backends {
         let usable = nftablesReachable
         let runner: NftablesRunner? = usable ? nft : nil
-        let nftables = NftablesBackend(nft: nft, commands: commands, procNet: procNet)
+        let nftables = NftablesBackend(nft: nft, commands: commands, procNet: procNet, store: store)
         let iptables = IptablesBackend(commands: commands, nft: runner, flavour: flavour, procNet: procNet)
         var choice = backend ?? settings.backend
         if choice == .auto { choice = usable ? .nftables : .iptables }

@@ -13,11 +13,15 @@ public struct NftablesBackend: FirewallBackend {
     let nft: NftablesRunner
     let commands: CommandRunner
     let procNet: String
+    /// Where what the kernel made of our rules is kept (`RuleContents`); without one, rules
+    /// are compared by identity alone.
+    let store: StateStore?
 
-    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String) {
+    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String, store: StateStore? = nil) {
         self.nft = nft
         self.commands = commands
         self.procNet = procNet
+        self.store = store
     }
 
     public static let table = "inet \(NftRenderer.table)"
@@ -44,10 +48,13 @@ public struct NftablesBackend: FirewallBackend {
         // Counters carried across the swap; one that cannot be read starts again from zero.
         // Only the count sets this plan fills are read: nothing in the others could be carried.
         let swap = alongside + renderer.transaction(plan, counters: (try? currentCounters(CountSet.filled(by: plan))) ?? [:])
-        let nft = self.nft
+        let nft = self.nft, store = self.store
         // Last, so it never needs undoing: a transaction the kernel refused left nothing behind.
         steps.append(Step("replace table \(Self.table)",
-                          apply: { () throws(PortFwdError) in try nft.commit(swap) },
+                          apply: { () throws(PortFwdError) in
+                              try nft.commit(swap)
+                              Self.learn(nft: nft, store: store)
+                          },
                           undo: { () throws(PortFwdError) in throw PortFwdError(.partial, "a committed table swap is never undone") }))
         return Installation(steps: steps, notes: held.map { "admission rule in \($0)" })
     }
@@ -80,6 +87,18 @@ public struct NftablesBackend: FirewallBackend {
             }
         }, undo: { () throws(PortFwdError) in }))
         return result
+    }
+
+    /// Right after a swap: what the kernel made of our rules, kept for drift to compare with.
+    /// One terse listing, without set elements. Never fails the install it follows: what
+    /// cannot be learnt is forgotten, and rules are compared by identity alone until the next.
+    static func learn(nft: NftablesRunner, store: StateStore?) {
+        guard let store else { return }
+        do throws(PortFwdError) {
+            try store.setRuleContents(RuleContents(listed: try NftJSON.table(try nft.list(.rules), only: .ours)))
+        } catch {
+            try? store.setRuleContents(nil)
+        }
     }
 
     /// Steps that take every admission rule of ours out of `places`.
@@ -137,7 +156,7 @@ public struct NftablesBackend: FirewallBackend {
             drift.append(.otherPlan(held: table.fingerprint, planned: fingerprint))
         } else {
             // Same plan: anything else is a change made behind our back.
-            drift += table.drift(from: NftTable(plan: plan)).map(Drift.table)
+            drift += table.drift(from: NftTable(plan: plan), contents: store?.ruleContents ?? RuleContents()).map(Drift.table)
         }
         return (drift + (try admissionDrift(plan)), table.counters)
     }

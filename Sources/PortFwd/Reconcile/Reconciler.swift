@@ -36,7 +36,7 @@ public struct Reconciler: Sendable {
     }
 
     /// The strategies for this config's settings.
-    public var backends: Backends { host.backends(config.settings) }
+    public var backends: Backends { host.backends(config.settings, store: store) }
 
     public var intake: DomainIntake { DomainIntake(config: config, now: clock()) }
 

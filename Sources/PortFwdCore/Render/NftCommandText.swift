@@ -65,6 +65,7 @@ extension NftQuery {
         case .chain(let id, let name): return "list chain \(id) \(name)"
         case .set(let id, let name): return "list set \(id) \(name)"
         case .chains: return "list chains"
+        case .rules: return "list ruleset"
         }
     }
 }

@@ -1,8 +1,9 @@
 /// A chain: an optional base-chain hook and its rules. Rules are statements this tool writes
 /// from typed values (`Mark`, `Family`, bridge names), each with its `RuleIdentity` in its
 /// comment: the kernel lists a rule as an expression tree, but keeps the comment verbatim, so
-/// rules are compared with the kernel's by identity and order; the plan's fingerprint in the
-/// forward chain's comment says which plan they came from.
+/// rules are compared with the kernel's by identity and order, and by that tree against the one
+/// our install left (`RuleContents`); the plan's fingerprint in the forward chain's comment
+/// says which plan they came from.
 public struct NftChain: Sendable {
     public var name: String
     /// The `#` lines above it.
@@ -68,11 +69,15 @@ public struct NftRule: Sendable {
     /// The rule's comment, when it carries one: its identity, and in `forward` the plan's
     /// fingerprint after it.
     public var comment: String?
+    /// A listed rule's expression as the kernel holds it, digested (`NftJSON`); nil for a
+    /// planned rule, whose kernel form is known only once installed (`RuleContents`).
+    public var content: UInt64?
 
-    public init(_ text: String, notes: [String] = [], comment: String? = nil) {
+    public init(_ text: String, notes: [String] = [], comment: String? = nil, content: UInt64? = nil) {
         self.text = text
         self.notes = notes
         self.comment = comment
+        self.content = content
     }
 
     /// A rule of ours: its comment names `role` and digests `text`.

@@ -18,8 +18,9 @@ public struct NftTable: Sendable {
         chains.lazy.flatMap(\.rules).compactMap { $0.comment.flatMap(Fingerprint.inComment) }.first
     }
 
-    /// How this table (the installed one) differs from `plan`: by set, element, chain and rule.
-    public func drift(from plan: NftTable) -> [TableDrift] {
+    /// How this table (the installed one) differs from `plan`: by set, element, chain and rule;
+    /// and, where `contents` knows what our install left, by each rule's expression.
+    public func drift(from plan: NftTable, contents: RuleContents = RuleContents()) -> [TableDrift] {
         var result: [TableDrift] = []
         let have = Dictionary(sets.map { ($0.name, $0) }) { a, _ in a }
         let want = Dictionary(plan.sets.map { ($0.name, $0) }) { a, _ in a }
@@ -45,7 +46,7 @@ public struct NftTable: Sendable {
         let wantChains = Dictionary(plan.chains.map { ($0.name, $0) }) { a, _ in a }
         for name in Set(haveChains.keys).union(wantChains.keys).sorted() {
             switch (haveChains[name], wantChains[name]) {
-            case let (held?, planned?): result += held.ruleDrift(from: planned)
+            case let (held?, planned?): result += held.ruleDrift(from: planned) + held.contentDrift(from: planned, contents)
             case (nil, _): result.append(.missingChain(name))
             case (_, nil): result.append(.extraChain(name))
             }

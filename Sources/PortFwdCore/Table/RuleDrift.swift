@@ -38,6 +38,21 @@ extension NftChain {
         return result
     }
 
+    /// Rules of the plan, held under their identity, whose expression is not the one our
+    /// install left there: each named once. A rule `contents` does not know is not judged.
+    func contentDrift(from plan: NftChain, _ contents: RuleContents) -> [TableDrift] {
+        if contents.isEmpty { return [] }
+        let planned = Set(plan.rules.compactMap(\.identity))
+        var named: Set<RuleIdentity> = []
+        var result: [TableDrift] = []
+        for rule in rules {
+            guard let identity = rule.identity, planned.contains(identity), let held = rule.content,
+                  let installed = contents[name, identity], held != installed, named.insert(identity).inserted else { continue }
+            result.append(.alteredRule(name, role: identity.role))
+        }
+        return result
+    }
+
     enum Step { case both, held(Int), planned(Int) }
 
     /// A longest common subsequence of two short lists (a chain holds a few rules), as the

@@ -1,8 +1,8 @@
 /// What a rule of ours is, carried in its comment so the kernel keeps it:
 /// `libvirt-portfwd dnat-open-any 1a2b3c4d`, the tool's name, the rule's role in its chain and
 /// eight hex digits of the rule's own statement text. A rule replaced by another statement
-/// loses its comment (or, copied by hand, keeps one that no longer matches a fresh plan's),
-/// so drift compares chains rule by rule instead of counting them.
+/// loses its comment, so drift compares chains rule by rule instead of counting them; one
+/// that keeps a copy of it is told apart by its expression (`RuleContents`).
 ///
 /// The forward chain's first rule also carries the plan's fingerprint after it
 /// (`libvirt-portfwd count-in 1a2b3c4d plan 0123456789abcdef`, see `Fingerprint`): 56 bytes,

@@ -20,6 +20,9 @@ public enum TableDrift: Hashable, Sendable, CustomStringConvertible {
     case replacedRule(String, role: String, by: String?)
     /// Rules of the plan held in another order than the plan's.
     case ruleOrder(String)
+    /// A rule that carries our identity and comment with another expression than our install
+    /// left under them (`RuleContents`): replaced in place, the comment copied.
+    case alteredRule(String, role: String)
     /// A chain attached elsewhere, or not at all, or with another policy.
     case hook(String, held: NftHook?, planned: NftHook?)
 
@@ -42,6 +45,7 @@ public enum TableDrift: Hashable, Sendable, CustomStringConvertible {
         case let .replacedRule(name, role, by?): return "chain \(name): its rule \(role) was replaced by a rule \(by) that is not in the plan"
         case let .replacedRule(name, role, nil): return "chain \(name): its rule \(role) was replaced by a rule that is not ours"
         case .ruleOrder(let name): return "chain \(name) holds rules of the plan in another order"
+        case let .alteredRule(name, role): return "chain \(name): its rule \(role) was changed in place, its comment kept"
         case let .hook(name, held, planned):
             return "chain \(name) is \(held.map { "hooked \($0)" } ?? "a regular chain"), "
                 + "the plan \(planned.map { "hooked \($0)" } ?? "a regular chain")"

@@ -46,22 +46,27 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
         _ = try run(transaction.script, json: false, dryRun: dryRun)
     }
 
-    public func list(_ query: NftQuery) throws(PortFwdError) -> String { try run(query.text, json: true, dryRun: false) }
+    public func list(_ query: NftQuery) throws(PortFwdError) -> String {
+        try run(query.text, json: true, terse: query.terse, dryRun: false)
+    }
 
     /// The C boundary: nft text in, libnftables' output out. Internal: callers hand typed
     /// values to `commit` and `list`; tests use it to play another program changing the ruleset.
-    func run(_ script: String, json: Bool = false, dryRun: Bool = false) throws(PortFwdError) -> String {
+    func run(_ script: String, json: Bool = false, terse: Bool = false, dryRun: Bool = false) throws(PortFwdError) -> String {
         let result: Result<String, PortFwdError> = lock.withLock { _ in
-            do throws(PortFwdError) { return .success(try locked(script, json: json, dryRun: dryRun)) } catch { return .failure(error) }
+            do throws(PortFwdError) { return .success(try locked(script, json: json, terse: terse, dryRun: dryRun)) } catch {
+                return .failure(error)
+            }
         }
         return try result.get()
     }
 
-    private func locked(_ script: String, json: Bool, dryRun: Bool) throws(PortFwdError) -> String {
+    private func locked(_ script: String, json: Bool, terse: Bool, dryRun: Bool) throws(PortFwdError) -> String {
         let (api, ctx) = try self.ctx()
         // Protocols as numbers: by name, libnftables reads /etc/protocols once per element
         // it prints (10,000 opens for a table of 10,000 forwards).
-        api.output_set_flags(ctx, json ? UInt32(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE | NFT_CTX_OUTPUT_NUMERIC_PROTO) : 0)
+        let flags = json ? UInt32(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE | NFT_CTX_OUTPUT_NUMERIC_PROTO) : 0
+        api.output_set_flags(ctx, flags | (terse ? UInt32(NFT_CTX_OUTPUT_TERSE) : 0))
         api.set_dry_run(ctx, dryRun)
         let status = api.run_cmd_from_buffer(ctx, script)
         // The buffers are reused by the next command: copy them now.

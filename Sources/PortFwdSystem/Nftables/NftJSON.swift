@@ -31,12 +31,15 @@ public enum NftJSON {
         try items(text).compactMap { $0["rule"] }.compactMap(rule)
     }
 
-    /// A listing of a table, a set or a chain, as the model. Rules keep their comment only,
-    /// which holds their identity: the kernel's expression tree is not read back into text.
-    public static func table(_ text: String) throws(PortFwdError) -> NftTable {
+    /// A listing of a table, a set or a chain, as the model; of a ruleset, the table `only`.
+    /// Rules keep their comment, which holds their identity, and a digest of their expression
+    /// (`RuleContents`): the kernel's expression tree is not read back into text.
+    public static func table(_ text: String, only: NftTableID? = nil) throws(PortFwdError) -> NftTable {
         var table = NftTable()
         var chains: [String: Int] = [:]
         for item in try items(text) {
+            if let only, let object = item["set"] ?? item["map"] ?? item["chain"] ?? item["rule"],
+               object["family"]?.string != only.family || object["table"]?.string != only.name { continue }
             if let json = item["set"] ?? item["map"], let set = set(json) {
                 table.sets.append(set)
             } else if let chain = item["chain"], let name = chain["name"]?.string {
@@ -47,7 +50,8 @@ public enum NftJSON {
                 }
             } else if let r = item["rule"], let name = r["chain"]?.string {
                 if chains[name] == nil { chains[name] = table.chains.count; table.chains.append(NftChain(name: name, rules: [])) }
-                table.chains[chains[name]!].rules.append(NftRule("", comment: r["comment"]?.string))
+                table.chains[chains[name]!].rules.append(NftRule("", comment: r["comment"]?.string,
+                                                                 content: r["expr"].map(RuleContents.digest(expression:))))
             }
         }
         return table

@@ -160,6 +160,23 @@ public struct StateStore: Sendable {
         if lstat("\(directory)/config.last", &st) == 0 { try SafeFile.remove("\(directory)/config.last") }
     }
 
+    /// What the kernel made of our rules at the last install (`RuleContents`), `rules`; nil
+    /// when unknown or unreadable: then rules are compared by identity alone.
+    public var ruleContents: RuleContents? {
+        small("rules", limit: 64 << 10, trimmed: false).flatMap(RuleContents.init(text:))
+    }
+
+    /// Written only when it changed: the rules' expressions change with the settings, not
+    /// with every guest. nil removes it (what the kernel holds is not known).
+    public func setRuleContents(_ contents: RuleContents?) throws(PortFwdError) {
+        guard let contents else {
+            if small("rules", limit: 64 << 10, trimmed: false) != nil { try SafeFile.remove("\(directory)/rules") }
+            return
+        }
+        guard ruleContents != contents else { return }
+        try setSmall("rules", contents.text, trimmed: false)
+    }
+
     /// Which guests the rules cover, as the last transaction left it: `running` (no file),
     /// `all` configured ones (`apply --all`), or `off` (`flush`). A file holding anything else
     /// reads as `running`, what the hooks do by themselves.

@@ -121,6 +121,11 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             var items = Self.items(table ?? NftTable()).filter { $0["chain"] != nil }
             for family in libvirt.keys.sorted() { items += Self.libvirtChains(family, libvirt[family]!, rules: false) }
             return Self.json(items)
+        case .rules:
+            // Terse: chains and rules, no sets, as libnftables lists them.
+            var items = Self.items(table ?? NftTable()).filter { $0["set"] == nil && $0["map"] == nil }
+            for family in libvirt.keys.sorted() { items += Self.libvirtChains(family, libvirt[family]!, rules: true) }
+            return Self.json(items)
         case .chain(let id, "FORWARD") where id.name == "filter":
             let family: Family? = id.family == "ip" ? .ipv4 : id.family == "ip6" ? .ipv6 : nil
             guard let family, iptables?.hasTable(.nft, family, "filter") == true else { throw notFound }
@@ -218,7 +223,10 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
             items.append(["chain": json])
             for rule in chain.rules {
                 handle += 1
-                var json: [String: Any] = ["family": "inet", "table": "libvirt_portfwd", "chain": chain.name, "handle": handle, "expr": []]
+                // The kernel's expression stands in as the statement itself: the same statement, the
+                // same expression, and another statement under a copied comment shows (`RuleContents`).
+                var json: [String: Any] = ["family": "inet", "table": "libvirt_portfwd", "chain": chain.name, "handle": handle,
+                                           "expr": [["statement": rule.text]]]
                 if let comment = rule.comment { json["comment"] = comment }
                 items.append(["rule": json])
             }

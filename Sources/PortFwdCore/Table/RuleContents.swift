@@ -1,0 +1,103 @@
+import PortFwdReaders
+
+/// What the kernel made of each rule of ours, as our last install left it: a digest of the
+/// rule's expression as libnftables lists it, by chain and identity.
+///
+/// A rule's identity lives in its comment, which anyone who replaces the rule can copy: alone it
+/// cannot tell our rule from another statement carrying our comment. The kernel's expression of
+/// our statement is known only once the kernel holds it (our text and libnftables' listing are
+/// two syntaxes), so the install lists its rules right after the swap, and drift compares the
+/// rules listed later against these digests.
+///
+/// Kept in the state directory (`StateStore.ruleContents`), which only root may write; read
+/// strictly all the same: a file that does not read is no knowledge, never a verdict.
+public struct RuleContents: Equatable, Sendable {
+    public struct Key: Hashable, Sendable {
+        public let chain: String
+        public let identity: RuleIdentity
+    }
+
+    public private(set) var digests: [Key: UInt64] = [:]
+
+    public init() {}
+
+    /// The rules of ours `table` (a listing) holds that carry a content digest.
+    public init(listed table: NftTable) {
+        for chain in table.chains {
+            for rule in chain.rules {
+                guard let identity = rule.identity, let content = rule.content, Self.isWord(chain.name) else { continue }
+                digests[Key(chain: chain.name, identity: identity)] = content
+            }
+        }
+    }
+
+    public subscript(chain: String, identity: RuleIdentity) -> UInt64? { digests[Key(chain: chain, identity: identity)] }
+
+    public var isEmpty: Bool { digests.isEmpty }
+
+    /// More rules than any plan of ours has (a few per chain): a longer file is not ours.
+    static let maximumRules = 512
+
+    /// One line per rule: `dnat4 open-any 1a2b3c4d 0123456789abcdef`, sorted.
+    public var text: String {
+        digests.map { key, content in "\(key.chain) \(key.identity) \(Self.hex(content))\n" }.sorted().joined()
+    }
+
+    /// The lines `text` writes; nil for anything else, whole (one bad line, no knowledge).
+    public init?(text: String) {
+        let lines = text.split(separator: "\n")
+        guard lines.count <= Self.maximumRules else { return nil }
+        for line in lines {
+            let words = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard words.count == 4, Self.isWord(words[0]), Self.isWord(words[1]), words[2].count == 8, words[3].count == 16,
+                  words[2].allSatisfy(\.isHexDigit), words[3].allSatisfy(\.isHexDigit),
+                  let digest = UInt32(words[2], radix: 16), let content = UInt64(words[3], radix: 16) else { return nil }
+            digests[Key(chain: String(words[0]), identity: RuleIdentity(role: String(words[1]), digest: digest))] = content
+        }
+    }
+
+    /// Chain names and roles of ours: short words of letters, digits, `-` and `_`.
+    static func isWord(_ word: some StringProtocol) -> Bool {
+        !word.isEmpty && word.count <= 64 && word.utf8.allSatisfy { $0 < 0x80 && (Character(UnicodeScalar($0)).isLetter
+            || Character(UnicodeScalar($0)).isNumber || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")) }
+    }
+
+    /// A digest of a rule's expression as libnftables lists it (`"expr"`): objects by sorted
+    /// key, and counters' values left out, which are traffic, not the rule.
+    public static func digest(expression: JSONValue) -> UInt64 {
+        var digest = Fingerprint.Digest()
+        add(expression, to: &digest)
+        return digest.fingerprint.value
+    }
+
+    private static func add(_ json: JSONValue, to digest: inout Fingerprint.Digest) {
+        switch json {
+        case .object(let object):
+            digest.add("{")
+            for key in object.keys.sorted() {
+                digest.add("\(key.utf8.count):\(key)=")
+                if key != "packets", key != "bytes" { add(object[key]!, to: &digest) }
+                digest.add(",")
+            }
+            digest.add("}")
+        case .array(let array):
+            digest.add("[")
+            for item in array {
+                add(item, to: &digest)
+                digest.add(",")
+            }
+            digest.add("]")
+        case .string(let s): digest.add("s\(s.utf8.count):\(s)")
+        case .unsigned(let n): digest.add("u\(n)")
+        case .integer(let n): digest.add("i\(n)")
+        case .double(let d): digest.add("d\(d)")
+        case .bool(let b): digest.add(b ? "t" : "f")
+        case .null: digest.add("n")
+        }
+    }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
