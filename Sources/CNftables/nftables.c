@@ -1,3 +1,5 @@
+/* dladdr, for the library's path. */
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,4 +42,10 @@ const pf_nft_api *pf_nft_api_get(void) {
 const char *pf_nft_load_error(void) {
     pthread_once(&once, load);
     return error;
+}
+
+const char *pf_nft_library_path(void) {
+    Dl_info info;
+    if (!pf_nft_api_get() || !dladdr((void *)api.run_cmd_from_buffer, &info) || !info.dli_fname) return NULL;
+    return info.dli_fname;
 }

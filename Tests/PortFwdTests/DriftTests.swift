@@ -127,7 +127,7 @@ import Testing
         try reconciler.store.setRuleContents(nil)
         #expect(try reconciler.drift(from: plan) == [], "by identity alone: the gap the contents close")
         let identity = try #require(RuleIdentity(comment: comment))
-        let other = try #require(RuleContents(text: "dnat4 \(identity.role) 00000000 0123456789abcdef\n"))
+        let other = try #require(RuleContents(text: "generation fake 1\ndnat4 \(identity.role) 00000000 0123456789abcdef\n"))
         try reconciler.store.setRuleContents(other)
         #expect(try reconciler.drift(from: plan) == [])
     }

@@ -47,13 +47,14 @@ public struct NftablesBackend: FirewallBackend {
         }
         // Counters carried across the swap; one that cannot be read starts again from zero.
         // Only the count sets this plan fills are read: nothing in the others could be carried.
-        let swap = alongside + renderer.transaction(plan, counters: (try? currentCounters(CountSet.filled(by: plan))) ?? [:])
-        let nft = self.nft, store = self.store
+        let table = NftTable(plan: plan, counters: (try? currentCounters(CountSet.filled(by: plan))) ?? [:])
+        let swap = alongside + renderer.transaction(table)
+        let nft = self.nft, store = self.store, chains = table.chains
         // Last, so it never needs undoing: a transaction the kernel refused left nothing behind.
         steps.append(Step("replace table \(Self.table)",
                           apply: { () throws(PortFwdError) in
                               try nft.commit(swap)
-                              Self.learn(nft: nft, store: store)
+                              Self.learn(chains, nft: nft, store: store)
                           },
                           undo: { () throws(PortFwdError) in throw PortFwdError(.partial, "a committed table swap is never undone") }))
         return Installation(steps: steps, notes: held.map { "admission rule in \($0)" })
@@ -89,13 +90,17 @@ public struct NftablesBackend: FirewallBackend {
         return result
     }
 
-    /// Right after a swap: what the kernel made of our rules, kept for drift to compare with.
-    /// One terse listing, without set elements. Never fails the install it follows: what
-    /// cannot be learnt is forgotten, and rules are compared by identity alone until the next.
-    static func learn(nft: NftablesRunner, store: StateStore?) {
+    /// Right after a swap of `chains`: what the kernel made of our rules, kept for drift to
+    /// compare with; only when the store does not know them yet in this generation (a listing
+    /// costs more than the rest of a small apply). One terse listing, without set elements.
+    /// Never fails the install it follows: what cannot be learnt is forgotten, and rules are
+    /// compared by identity alone until the next install learns them.
+    static func learn(_ chains: [NftChain], nft: NftablesRunner, store: StateStore?) {
         guard let store else { return }
+        let generation = nft.generation
+        if store.ruleContents?.covers(chains, generation: generation) == true { return }
         do throws(PortFwdError) {
-            try store.setRuleContents(RuleContents(listed: try NftJSON.table(try nft.list(.rules), only: .ours)))
+            try store.setRuleContents(RuleContents(listed: try NftJSON.table(try nft.list(.rules), only: .ours), generation: generation))
         } catch {
             try? store.setRuleContents(nil)
         }

@@ -51,6 +51,12 @@ extension Reconciler {
                     others = try backend.drift(from: plan)
                 }
             }
+            // A rule whose expression differs from what the install learnt: the kernel was changed,
+            // or what was learnt is wrong (learnt from a rule changed between our swap and its
+            // listing). Forgotten, so that this install learns its rules again either way.
+            if (drift + others).contains(where: { if case .table(.alteredRule) = $0 { true } else { false } }) {
+                try? store.setRuleContents(nil)
+            }
             let outcome = try commit(prepared, change)
             return Repair(verdict: others.isEmpty ? .followed : .repaired(others: others), outcome: outcome)
         }

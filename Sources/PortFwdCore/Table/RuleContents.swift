@@ -18,11 +18,15 @@ public struct RuleContents: Equatable, Sendable {
     }
 
     public private(set) var digests: [Key: UInt64] = [:]
+    /// What else the kernel's listing depended on (`NftablesRunner.generation`): digests of
+    /// another generation are learnt again, as after an upgrade of nftables or the kernel.
+    public private(set) var generation = ""
 
     public init() {}
 
     /// The rules of ours `table` (a listing) holds that carry a content digest.
-    public init(listed table: NftTable) {
+    public init(listed table: NftTable, generation: String) {
+        self.generation = Self.isGeneration(generation) ? generation : ""
         for chain in table.chains {
             for rule in chain.rules {
                 guard let identity = rule.identity, let content = rule.content, Self.isWord(chain.name) else { continue }
@@ -35,25 +39,43 @@ public struct RuleContents: Equatable, Sendable {
 
     public var isEmpty: Bool { digests.isEmpty }
 
+    /// Whether every rule of ours in `chains` (a plan's) has its digest: then an install of
+    /// them, in this generation, has nothing to learn. The same statement compiles to the same
+    /// expression, and a changed statement is another identity.
+    public func covers(_ chains: [NftChain], generation: String) -> Bool {
+        generation == self.generation && chains.allSatisfy { chain in
+            chain.rules.allSatisfy { rule in rule.identity.map { self[chain.name, $0] != nil } ?? true }
+        }
+    }
+
     /// More rules than any plan of ours has (a few per chain): a longer file is not ours.
     static let maximumRules = 512
 
-    /// One line per rule: `dnat4 open-any 1a2b3c4d 0123456789abcdef`, sorted.
+    /// `generation WORDS`, then one line per rule: `dnat4 open-any 1a2b3c4d 0123456789abcdef`, sorted.
     public var text: String {
-        digests.map { key, content in "\(key.chain) \(key.identity) \(Self.hex(content))\n" }.sorted().joined()
+        "generation \(generation)\n" + digests.map { key, content in "\(key.chain) \(key.identity) \(Self.hex(content))\n" }.sorted().joined()
     }
 
     /// The lines `text` writes; nil for anything else, whole (one bad line, no knowledge).
     public init?(text: String) {
-        let lines = text.split(separator: "\n")
-        guard lines.count <= Self.maximumRules else { return nil }
-        for line in lines {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.last == "" else { return nil }
+        lines.removeLast()
+        guard let first = lines.first, first.hasPrefix("generation "), lines.count <= Self.maximumRules + 1 else { return nil }
+        generation = String(first.dropFirst("generation ".count))
+        guard Self.isGeneration(generation) else { return nil }
+        for line in lines.dropFirst() {
             let words = line.split(separator: " ", omittingEmptySubsequences: false)
             guard words.count == 4, Self.isWord(words[0]), Self.isWord(words[1]), words[2].count == 8, words[3].count == 16,
                   words[2].allSatisfy(\.isHexDigit), words[3].allSatisfy(\.isHexDigit),
                   let digest = UInt32(words[2], radix: 16), let content = UInt64(words[3], radix: 16) else { return nil }
             digests[Key(chain: String(words[0]), identity: RuleIdentity(role: String(words[1]), digest: digest))] = content
         }
+    }
+
+    /// Printable ASCII words, as `LibNftables.generation` writes them; bounded.
+    static func isGeneration(_ text: String) -> Bool {
+        text.utf8.count <= 512 && text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f }
     }
 
     /// Chain names and roles of ours: short words of letters, digits, `-` and `_`.

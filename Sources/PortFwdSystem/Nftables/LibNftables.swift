@@ -17,12 +17,16 @@ public protocol NftablesRunner: Sendable {
     func list(_ query: NftQuery) throws(PortFwdError) -> String
     /// Whether `destroy` is understood (nftables >= 1.0.7).
     var hasDestroy: Bool { get }
+    /// What the kernel's listing of a statement depends on besides the statement: the
+    /// libnftables file that writes it and the kernel that compiled it (`RuleContents`).
+    var generation: String { get }
 }
 
 extension NftablesRunner {
     public func commit(_ transaction: NftTransaction) throws(PortFwdError) { try commit(transaction, dryRun: false) }
     public func commit(_ commands: NftCommand...) throws(PortFwdError) { try commit(NftTransaction(commands), dryRun: false) }
     public var hasDestroy: Bool { false }
+    public var generation: String { "" }
 }
 
 /// libnftables through its C API (CNftables). The library keeps global state, so there is one
@@ -38,6 +42,24 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
     public init() {}
 
     public var hasDestroy: Bool { pf_nft_api_get()?.pointee.has_destroy ?? false }
+
+    /// libnftables' file (path, inode, size, modification time: an upgrade changes it) and the
+    /// kernel's release, as printable words; asked once per process.
+    public var generation: String { Self.generation }
+
+    private static let generation: String = {
+        var words: [String] = []
+        if let path = pf_nft_library_path().map({ String(cString: $0) }) {
+            var st = stat()
+            if stat(path, &st) == 0 { words += [path, "\(st.st_ino)", "\(st.st_size)", "\(st.st_mtim.tv_sec)"] }
+        }
+        var names = utsname()
+        if uname(&names) == 0 {
+            words.append(withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        }
+        return words.map { String($0.unicodeScalars.map { $0.value > 0x20 && $0.value < 0x7f ? Character($0) : "_" }) }
+            .joined(separator: " ")
+    }()
 
     /// Why libnftables cannot be loaded on this host; nil when it can (for `--version`).
     public static var loadError: String? { pf_nft_api_get() != nil ? nil : String(cString: pf_nft_load_error()) }

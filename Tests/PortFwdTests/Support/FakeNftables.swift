@@ -43,6 +43,8 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
     init(destroy: Bool = false) { supportsDestroy = destroy }
 
     var hasDestroy: Bool { supportsDestroy }
+    /// What an upgrade of nftables or the kernel changes (`NftablesRunner.generation`).
+    nonisolated(unsafe) var generation = "fake 1"
 
     /// `transaction` committed to an empty fake, and our table as it lists it, read the way the
     /// kernel's listing is.
