@@ -125,6 +125,23 @@ import Testing
         }
     }
 
+    /// Our rule in libvirt's `forward` made a drop under a copy of its comment: what it does is
+    /// read from its expression, so it is drift, and the next install puts the accept back.
+    @Test func libvirtNftablesAdmissionChangedUnderItsCommentIsRepaired() throws {
+        host.nft.addLibvirtTables(families: [.ipv4])
+        try apply()
+        let plan = try Fixtures.plan(Fixtures.web1)
+        let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
+        #expect(try backend.drift(from: plan) == [])
+        let accept = LibvirtForwardChain.rule(.default)
+        let index = try #require(host.nft.libvirt[.ipv4]?["forward"]?.firstIndex { $0.comment == accept.comment })
+        host.nft.libvirt[.ipv4]!["forward"]![index].text = "ct mark & 0x10000000 == 0x10000000 counter drop"
+        #expect(try backend.drift(from: plan) == [.admission(place: "ip libvirt_network forward", .misplaced)])
+        try apply()
+        #expect(try backend.drift(from: plan) == [])
+        #expect(host.nft.rules(.ipv4, "forward").first == accept.text)
+    }
+
     @Test func modeNoneRemovesEveryRuleOfOurs() throws {
         libvirtChains()
         host.nft.addLibvirtTables()

@@ -151,6 +151,33 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
         }
     }
 
+    /// Our admission rule in libvirt's own `forward` chain replaced by a drop under a copy of
+    /// its comment: what the rule does is read from the kernel's expression, so `status` names
+    /// it, and the next apply puts the accept back.
+    @Test func anAdmissionRuleChangedUnderItsCommentIsNamed() throws {
+        dir.write("c.toml", Fixtures.web1)
+        try Namespace.with { ns in
+            try Shell.run("ip netns exec \(ns.name) sh -ec \(Lab.quote("ip link add virbr0 type bridge\n" + Obstacle.libvirtNftables.script))")
+            #expect(run(ns, "apply --all").status == 0)
+            #expect(run(ns, "status").status == 0)
+            func forward() throws -> [NftJSON.Rule] {
+                try NftJSON.rules(try Shell.run("ip netns exec \(ns.name) nft -j -a list chain ip libvirt_network forward"))
+            }
+            let ours = try #require(try forward().first { $0.comment?.hasPrefix("libvirt-portfwd") == true })
+            let comment = try #require(ours.comment)
+            try Shell.run("ip netns exec \(ns.name) nft " + Lab.quote("replace rule ip libvirt_network forward handle \(ours.handle) "
+                          + "ct mark & 0x10000000 == 0x10000000 counter drop comment \"\(comment)\""))
+            #expect(try forward().first { $0.handle == ours.handle }?.comment == comment, "the comment kept")
+            let status = run(ns, "status")
+            #expect(status.status != 0)
+            #expect((status.stdout + status.stderr).contains("admission rule in ip libvirt_network forward is below what rejects our connections, "
+                                                             + "or not as the plan writes it"), "\(status.stdout)\(status.stderr)")
+            #expect(run(ns, "apply --all").status == 0)
+            #expect(run(ns, "status").status == 0, "the next apply put the accept back")
+            #expect(try forward().filter { $0.comment?.hasPrefix("libvirt-portfwd") == true }.map(\.reading.first?.verdict) == [.accept])
+        }
+    }
+
     /// Idle means idle: nothing changes for 60 s, and the service neither repairs nor wakes but
     /// for its one publication of the status a minute (libvirt-portfwd(8), WATCH).
     @Test func idleMeansNoRepairsAndNoWakeups() throws {

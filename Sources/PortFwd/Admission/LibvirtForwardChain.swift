@@ -52,8 +52,15 @@ public struct LibvirtForwardChain: AdmissionPlace {
     /// Ours, once, in `forward`, above the jump to `guest_input` (libvirt's reject): wherever
     /// else that leaves it.
     public var isCorrect: Bool {
-        guard ours.count == 1, let index = forward.firstIndex(where: Self.isOurs), forward[index].comment == Self.comment(mark) else { return false }
+        guard ours.count == 1, let index = forward.firstIndex(where: Self.isOurs), forward[index].comment == Self.comment(mark),
+              Self.admits(forward[index], mark) else { return false }
         return forward.firstIndex { $0.target == "guest_input" }.map { index < $0 } ?? true
+    }
+
+    /// Whether `rule` does what ours does, read from the kernel's expression rather than from
+    /// its comment, which a replacement can copy: accept what carries the mark, and only that.
+    static func admits(_ rule: NftJSON.Rule, _ mark: Mark) -> Bool {
+        rule.reading == [NftJSON.Rule.Reading(conditions: [Condition(.ctMark(mask: mark.value, value: mark.value))], verdict: .accept)]
     }
 
     /// The first of libvirt's own jumps in `forward`: ours goes directly above it.

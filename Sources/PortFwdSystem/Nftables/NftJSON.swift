@@ -11,6 +11,20 @@ public enum NftJSON {
         public let comment: String?
         /// The chain it jumps or goes to, if it does.
         public var target: String? = nil
+        /// What it does, read from its expression (`NftFilterJSON`): its conditions and verdict,
+        /// one reading per alternative of a verdict map. A comment can be copied onto any rule;
+        /// this is what the rule does.
+        public var reading: [Reading] = []
+
+        public struct Reading: Sendable, Equatable {
+            public let conditions: [Condition]
+            public let verdict: Verdict
+
+            public init(conditions: [Condition], verdict: Verdict) {
+                self.conditions = conditions
+                self.verdict = verdict
+            }
+        }
     }
 
     static func items(_ text: String) throws(PortFwdError) -> [JSONValue] {
@@ -24,7 +38,9 @@ public enum NftJSON {
     static func rule(_ rule: JSONValue) -> Rule? {
         guard let handle = rule["handle"]?.int else { return nil }
         let target = rule["expr"]?.array?.lazy.compactMap { $0["jump"]?["target"]?.string ?? $0["goto"]?["target"]?.string }.first
-        return Rule(chain: rule["chain"]?.string ?? "", handle: handle, comment: rule["comment"]?.string, target: target)
+        let reading = NftFilterJSON.rules(rule["expr"]?.array ?? [], position: "handle \(handle)", comment: nil, handle: handle)
+            .map { Rule.Reading(conditions: $0.conditions, verdict: $0.verdict) }
+        return Rule(chain: rule["chain"]?.string ?? "", handle: handle, comment: rule["comment"]?.string, target: target, reading: reading)
     }
 
     public static func rules(_ text: String) throws(PortFwdError) -> [Rule] {
