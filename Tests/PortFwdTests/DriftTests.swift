@@ -62,6 +62,24 @@ import Testing
         #expect(try reconciler.drift(from: plan) == [])
     }
 
+    /// A repair judges the kernel and installs with one survey of the other firewalls (here
+    /// libvirt's nftables chains): each place listed once, not once for each.
+    @Test func aRepairSurveysTheOtherFirewallsOnce() throws {
+        host.nft.addLibvirtTables(families: [.ipv4])
+        let reconciler = try host.reconciler(Self.config)
+        let plan = try reconciler.reconcile(all).plan
+        func surveys() -> Int {
+            host.nft.queries.filter { if case .chain(let id, "forward") = $0, id == LibvirtForwardChain.nftTable(.ipv4) { true } else { false } }.count
+        }
+        try host.nft.commit(.delete(.table(.ours)))
+        let before = surveys()
+        let repair = try reconciler.repair(limit: nil, held: plan)
+        #expect(repair.verdict == .repaired(others: [.tableMissing]))
+        #expect(surveys() - before == 1)
+        #expect(try reconciler.drift(from: plan) == [])
+        #expect(host.nft.rules(.ipv4, "forward").first == LibvirtForwardChain.rule(.default).text, "admission in place")
+    }
+
     /// The installed table with `edit` made to its rules behind our back, as another program would.
     func tamper(_ edit: (inout NftTable) throws -> Void) throws {
         var table = try #require(host.nft.table)

@@ -57,11 +57,12 @@ public final class Host: Sendable {
     /// The strategies for these settings: the chosen one, and the others, kept so that
     /// whatever they left behind after a switch can be removed (two strategies must never DNAT
     /// the same packet). `auto` is nftables when libnftables reaches the kernel, else iptables.
-    /// `store` keeps what the nftables backend learns of its rules at each install.
-    public func backends(_ settings: Settings, store: StateStore? = nil) -> Backends {
+    /// `store` keeps what the nftables backend learns of its rules at each install; `survey`,
+    /// for one transaction that judges and then installs, its one survey of the other firewalls.
+    public func backends(_ settings: Settings, store: StateStore? = nil, survey: AdmissionSurvey? = nil) -> Backends {
         let usable = nftablesReachable
         let runner: NftablesRunner? = usable ? nft : nil
-        let nftables = NftablesBackend(nft: nft, commands: commands, procNet: procNet, store: store)
+        let nftables = NftablesBackend(nft: nft, commands: commands, procNet: procNet, store: store, survey: survey)
         let iptables = IptablesBackend(commands: commands, nft: runner, flavour: flavour, procNet: procNet)
         var choice = backend ?? settings.backend
         if choice == .auto { choice = usable ? .nftables : .iptables }

@@ -16,12 +16,27 @@ public struct NftablesBackend: FirewallBackend {
     /// Where what the kernel made of our rules is kept (`RuleContents`); without one, rules
     /// are compared by identity alone.
     let store: StateStore?
+    /// One transaction's survey of the other firewalls, shared by its judgement and its
+    /// install; nil surveys at each.
+    let survey: AdmissionSurvey?
 
-    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String, store: StateStore? = nil) {
+    public init(nft: NftablesRunner, commands: CommandRunner, procNet: String, store: StateStore? = nil, survey: AdmissionSurvey? = nil) {
         self.nft = nft
         self.commands = commands
         self.procNet = procNet
         self.store = store
+        self.survey = survey
+    }
+
+    /// Where admission goes for `plan`: surveyed, or as this transaction surveyed it already.
+    func places(_ plan: Plan) throws(PortFwdError) -> [any AdmissionPlace] {
+        let mark = plan.settings.mark, flows = Flow.representatives(of: plan)
+        let (nft, commands, procNet) = (self.nft, self.commands, self.procNet)
+        let fresh = { () throws(PortFwdError) -> [any AdmissionPlace] in
+            try Admission.survey(mark: mark, flows: flows, nft: nft, commands: commands, procNet: procNet)
+        }
+        guard let survey else { return try fresh() }
+        return try survey.places(mark: mark, flows: flows, fresh)
     }
 
     public static let table = "inet \(NftRenderer.table)"
@@ -33,8 +48,7 @@ public struct NftablesBackend: FirewallBackend {
     public func install(_ plan: Plan) throws(PortFwdError) -> Installation {
         // Survey first. The swap does not touch the other firewalls, and after a large commit
         // libnftables' next read fetches every set element again, ours included.
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands,
-                                          procNet: procNet)
+        let places = try places(plan)
         let (edits, held) = Admission(mark: plan.settings.mark, mode: plan.settings.admission).edits(places)
         var steps: [Step] = []
         var alongside = NftTransaction()
@@ -168,8 +182,6 @@ public struct NftablesBackend: FirewallBackend {
 
     /// Places that should hold our rule and do not, or hold it below what rejects.
     func admissionDrift(_ plan: Plan) throws(PortFwdError) -> [Drift] {
-        let places = try Admission.survey(mark: plan.settings.mark, flows: Flow.representatives(of: plan), nft: nft, commands: commands,
-                                          procNet: procNet)
-        return Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(places)
+        Admission(mark: plan.settings.mark, mode: plan.settings.admission).drift(try places(plan))
     }
 }

@@ -200,11 +200,12 @@ public struct Reconciler: Sendable {
 
     /// Installs a prepared change: the records and the kernel's rules together, or neither.
     /// Holding the lock already.
-    func commit(_ prepared: Prepared, _ change: Change) throws(PortFwdError) -> Outcome {
+    /// `using`: the backends that already judged the kernel in this transaction (a repair).
+    func commit(_ prepared: Prepared, _ change: Change, using judged: Backends? = nil) throws(PortFwdError) -> Outcome {
         var outcome = prepared.outcome
         let mode = outcome.mode, records = outcome.records, touched = prepared.touched
         // Off (after `flush`): the records follow the guests, the kernel is left alone.
-        let chosen = mode == .off ? nil : backends
+        let chosen = mode == .off ? nil : judged ?? backends
         let installation = try chosen?.selected.install(outcome.plan) ?? Installation()
         let store = self.store
         let snapshot = store.snapshot(Array(touched))

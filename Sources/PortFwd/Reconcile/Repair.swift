@@ -37,7 +37,9 @@ extension Reconciler {
             var change = Change.sync
             change.followLimit = limit
             let prepared = try prepare(change)
-            let backend = backends.selected
+            // One survey of the other firewalls for the judgement and the install.
+            let judged = host.backends(config.settings, store: store, survey: AdmissionSurvey())
+            let backend = judged.selected
             let drift = try backend.drift(from: prepared.outcome.plan)
             if drift.isEmpty && !prepared.guestsChanged { return Repair(verdict: .steady, outcome: prepared.outcome) }
             var others = drift
@@ -57,7 +59,7 @@ extension Reconciler {
             if (drift + others).contains(where: { if case .table(.alteredRule) = $0 { true } else { false } }) {
                 try? store.setRuleContents(nil)
             }
-            let outcome = try commit(prepared, change)
+            let outcome = try commit(prepared, change, using: judged)
             return Repair(verdict: others.isEmpty ? .followed : .repaired(others: others), outcome: outcome)
         }
     }
