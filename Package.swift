@@ -58,15 +58,44 @@ let package = Package(
             dependencies: ["PortFwd", "PortFwdCore", "PortFwdSystem", "CBuildInfo"],
             swiftSettings: lean
         ),
-        // What the test targets share: seeds, `expectError`, hostile shapes for the readers.
+        // Tests per layer, as the sources are: a test target depends on the layer it tests and
+        // its support, so a test of a lower layer cannot quietly lean on a higher one.
+        // What every test target shares: seeds, `expectError`, hostile shapes for the readers,
+        // fixtures' texts, temporary directories, the repository's paths. No dependencies, so
+        // the readers' tests stay apart from the rest.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The shell, the isolated network and the labs (which need Spawn), and `Fixtures.plan`.
+        .target(
+            name: "SystemTestSupport",
+            dependencies: ["PortFwdCore", "PortFwdSystem", "TestSupport"],
+            path: "Tests/SystemTestSupport"
+        ),
+        // The fakes of the kernel and the host that the backends and the reconciler run against.
+        .target(
+            name: "PortFwdTestSupport",
+            dependencies: ["PortFwd", "SystemTestSupport"],
+            path: "Tests/PortFwdTestSupport"
+        ),
         .testTarget(
             name: "PortFwdReadersTests",
             dependencies: ["PortFwdReaders", "TestSupport"]
         ),
         .testTarget(
+            name: "PortFwdCoreTests",
+            dependencies: ["PortFwdReaders", "PortFwdCore", "TestSupport"]
+        ),
+        .testTarget(
+            name: "PortFwdSystemTests",
+            dependencies: ["PortFwdReaders", "PortFwdCore", "PortFwdSystem", "SystemTestSupport"]
+        ),
+        .testTarget(
             name: "PortFwdTests",
-            dependencies: ["PortFwd", "libvirt-portfwd", "TestSupport"]
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "PortFwdTestSupport"]
+        ),
+        // Tests that run the built binary: depending on it has it built with the tests.
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "libvirt-portfwd", "PortFwdTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -145,8 +145,8 @@ import Testing
             #expect((carried["packets"] as? Int ?? 0) >= (after["packets"] as? Int ?? 0), "\(carried) after \(after)")
             #expect((carried["bytes"] as? Int ?? 0) >= (after["bytes"] as? Int ?? 0))
             // The same counter, as Prometheus reads it (a failure without the parser under make test).
-            if PrometheusTests.parserInstalled || Privilege.required {
-                let samples = try PrometheusTests.parse(try lab.tool("status --prometheus", config: config))
+            if PrometheusParser.installed || Privilege.required {
+                let samples = try PrometheusParser.parse(try lab.tool("status --prometheus", config: config))
                 let packets = samples.first { $0.name == "libvirt_portfwd_forward_packets_total" && $0.labels["spec"] == "8080:80/tcp" && $0.labels["family"] == "ipv4" }
                 #expect(packets?.value == Double(carried["packets"] as? Int ?? -1), "\(String(describing: packets))")
                 #expect(samples.contains { $0.name == "libvirt_portfwd_healthy" && $0.value == 1 })

@@ -9,56 +9,62 @@ import PortFwdSystem
 /// text in between. It answers the listings it is asked (ours, libvirt's, iptables-nft's
 /// presence, firewalld's strict chain) with libnftables' JSON, written from the objects. A
 /// transaction is all or nothing: any error leaves the state as it was.
-final class FakeNftables: NftablesRunner, @unchecked Sendable {
+public final class FakeNftables: NftablesRunner, @unchecked Sendable {
     /// A rule of libvirt's tables: its statement and comment, and the handle the kernel gave it.
-    struct Rule: Equatable {
-        var handle: Int
-        var text: String
-        var comment: String?
+    public struct Rule: Equatable {
+        public var handle: Int
+        public var text: String
+        public var comment: String?
+
+        public init(handle: Int, text: String, comment: String? = nil) {
+            self.handle = handle
+            self.text = text
+            self.comment = comment
+        }
     }
 
     /// What was asked of the fake, in order.
-    enum Call {
+    public enum Call {
         case commit(NftTransaction, dryRun: Bool)
         case list(NftQuery)
     }
 
     private let lock = NSLock()
     /// Our table, as installed.
-    private(set) var table: NftTable?
+    public private(set) var table: NftTable?
     /// libvirt >= 10.4's tables: family -> chain -> rules.
-    var libvirt: [Family: [String: [Rule]]] = [:]
-    var strictFirewalld = false
-    let supportsDestroy: Bool
+    public var libvirt: [Family: [String: [Rule]]] = [:]
+    public var strictFirewalld = false
+    public let supportsDestroy: Bool
     /// iptables-nft's tables live in nftables too: this fake answers `list chain ip filter FORWARD`.
-    weak var iptables: FakeIptables?
+    public weak var iptables: FakeIptables?
     private var nextHandle = 100
-    private(set) var calls: [Call] = []
+    public private(set) var calls: [Call] = []
     /// Fails the n-th (0-based) transaction that would change something.
-    var failMutation: Int?
+    public var failMutation: Int?
     private var mutations = 0
     /// How many transactions changed something so far: `failMutation = mutationCount` fails the next.
-    var mutationCount: Int { lock.withLock { mutations } }
+    public var mutationCount: Int { lock.withLock { mutations } }
 
-    init(destroy: Bool = false) { supportsDestroy = destroy }
+    public init(destroy: Bool = false) { supportsDestroy = destroy }
 
-    var hasDestroy: Bool { supportsDestroy }
+    public var hasDestroy: Bool { supportsDestroy }
 
     /// `transaction` committed to an empty fake, and our table as it lists it, read the way the
     /// kernel's listing is.
-    static func readBack(_ transaction: NftTransaction) throws -> NftTable {
+    public static func readBack(_ transaction: NftTransaction) throws -> NftTable {
         let fake = FakeNftables()
         try fake.commit(transaction)
         return try NftJSON.table(try fake.list(.table(.ours)))
     }
 
     /// Every transaction committed (dry runs too), in order.
-    var commits: [NftTransaction] { lock.withLock { calls.compactMap { if case .commit(let t, _) = $0 { t } else { nil } } } }
+    public var commits: [NftTransaction] { lock.withLock { calls.compactMap { if case .commit(let t, _) = $0 { t } else { nil } } } }
     /// Every listing asked, in order.
-    var queries: [NftQuery] { lock.withLock { calls.compactMap { if case .list(let q) = $0 { q } else { nil } } } }
+    public var queries: [NftQuery] { lock.withLock { calls.compactMap { if case .list(let q) = $0 { q } else { nil } } } }
 
     /// libvirt 10.4+'s table for a NAT network on virbr0, as its nftables backend writes it.
-    func addLibvirtTables(families: [Family] = [.ipv4]) {
+    public func addLibvirtTables(families: [Family] = [.ipv4]) {
         for family in families {
             let net = family == .ipv4 ? "192.168.122.0/24" : "fd00:122::/64"
             libvirt[family] = [
@@ -76,7 +82,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
         return Rule(handle: nextHandle, text: text)
     }
 
-    func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError) {
+    public func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError) {
         lock.lock()
         defer { lock.unlock() }
         calls.append(.commit(transaction, dryRun: dryRun))
@@ -93,7 +99,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
         nextHandle = state.nextHandle
     }
 
-    func list(_ query: NftQuery) throws(PortFwdError) -> String {
+    public func list(_ query: NftQuery) throws(PortFwdError) -> String {
         lock.lock()
         defer { lock.unlock() }
         calls.append(.list(query))
@@ -141,7 +147,7 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
 
     /// Traffic: the element of count set `set` whose key nft writes as `key` counts one
     /// packet of `bytes` more.
-    func count(_ set: String, _ key: String, bytes: UInt64) {
+    public func count(_ set: String, _ key: String, bytes: UInt64) {
         lock.withLock {
             guard let s = table?.sets.firstIndex(where: { $0.name == set }),
                   let e = table!.sets[s].elements.firstIndex(where: { NftElement($0.key).description == key }) else { return }
@@ -258,14 +264,14 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
     }
 
     /// The elements of one set, as nft writes them, sorted.
-    func elements(_ set: String) -> [String] { lock.withLock { table?.set(set)?.elements.map(\.description).sorted() ?? [] } }
+    public func elements(_ set: String) -> [String] { lock.withLock { table?.set(set)?.elements.map(\.description).sorted() ?? [] } }
 
     private static func json(_ items: [[String: Any]]) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: ["nftables": items], options: [.sortedKeys]), as: UTF8.self)
     }
 
     /// Everything, as text: what tests compare before and after.
-    var dump: String {
+    public var dump: String {
         lock.withLock {
             var text = "table inet libvirt_portfwd: " + (table.map { NftRenderer().render($0) } ?? "absent") + "\n"
             for family in libvirt.keys.sorted() {
@@ -278,5 +284,5 @@ final class FakeNftables: NftablesRunner, @unchecked Sendable {
     }
 
     /// The statements of one libvirt chain's rules, without their comments.
-    func rules(_ family: Family, _ chain: String) -> [String] { lock.withLock { libvirt[family]?[chain]?.map(\.text) ?? [] } }
+    public func rules(_ family: Family, _ chain: String) -> [String] { lock.withLock { libvirt[family]?[chain]?.map(\.text) ?? [] } }
 }

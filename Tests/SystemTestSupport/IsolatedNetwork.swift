@@ -1,5 +1,4 @@
 import Foundation
-import PortFwd
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,14 +6,14 @@ import Glibc
 /// Runs a body on a fresh thread that has unshared its network namespace, so libnftables
 /// calls made there touch a throwaway kernel ruleset, never the host's. A network namespace
 /// belongs to a thread, so the rest of the test process stays where it was.
-enum IsolatedNetwork {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public enum IsolatedNetwork {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// In a new namespace of its own, or in the named one (`ip netns add NAME`), so that
     /// iptables commands run with `ip netns exec NAME` see the same kernel rules.
-    static func run<T: Sendable>(in name: String? = nil, _ body: @escaping @Sendable () throws -> T) throws -> T {
+    public static func run<T: Sendable>(in name: String? = nil, _ body: @escaping @Sendable () throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {

@@ -1,17 +1,17 @@
 /// The strategies every traffic test runs against: the nftables backend, and the iptables
 /// backend in both of iptables' flavours.
-enum Variant: String, CaseIterable, CustomStringConvertible {
+public enum Variant: String, CaseIterable, CustomStringConvertible, Sendable {
     case nftables
     case iptablesNft = "iptables-nft"
     case iptablesLegacy = "iptables-legacy"
 
-    var description: String { rawValue }
+    public var description: String { rawValue }
 
     /// The `[settings]` line selecting the backend.
-    var settingsLine: String { self == .nftables ? "backend = \"nftables\"" : "backend = \"iptables\"" }
+    public var settingsLine: String { self == .nftables ? "backend = \"nftables\"" : "backend = \"iptables\"" }
 
     /// Extra arguments for the tool.
-    var arguments: String {
+    public var arguments: String {
         switch self {
         case .nftables: return ""
         case .iptablesNft: return " --iptables nft"
@@ -19,5 +19,5 @@ enum Variant: String, CaseIterable, CustomStringConvertible {
         }
     }
 
-    var isIptables: Bool { self != .nftables }
+    public var isIptables: Bool { self != .nftables }
 }

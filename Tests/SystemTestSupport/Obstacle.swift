@@ -1,6 +1,6 @@
 /// Firewalls that reject or drop our DNATed connections before admission lets them through.
 /// Each is installed in a lab's host namespace, with the lab's virbr0 standing in for libvirt's.
-enum Obstacle: String, CaseIterable, CustomStringConvertible {
+public enum Obstacle: String, CaseIterable, CustomStringConvertible, Sendable {
     /// libvirt 9's chains, through iptables-nft (Debian 12's default).
     case libvirtIptablesNft
     /// The same chains through iptables-legacy.
@@ -12,13 +12,13 @@ enum Obstacle: String, CaseIterable, CustomStringConvertible {
     /// A FORWARD policy of DROP, as Docker sets it.
     case forwardPolicyDrop
 
-    var description: String { rawValue }
+    public var description: String { rawValue }
 
-    var family: String { self == .libvirtIp6tables ? "ipv6" : "ipv4" }
+    public var family: String { self == .libvirtIp6tables ? "ipv6" : "ipv4" }
 
     /// The commands that build it, as libvirt 9.0 and 11.3 write them (their rules as listed on
     /// real hosts; the real libvirts run in the libvirt labs).
-    var script: String {
+    public var script: String {
         switch self {
         case .libvirtIptablesNft: return Self.libvirtChains(tool: "iptables-nft", net: "192.168.122.0/24", reject: "icmp-port-unreachable")
         case .libvirtIptablesLegacy: return Self.libvirtChains(tool: "iptables-legacy", net: "192.168.122.0/24", reject: "icmp-port-unreachable")
@@ -70,7 +70,7 @@ enum Obstacle: String, CaseIterable, CustomStringConvertible {
     /// or libvirtd restarts: the iptables backend flushes and refills its LIBVIRT_* chains and
     /// puts its jumps back if missing; the nftables backend deletes its rules by handle and
     /// inserts them again at the top of guest_input, adding only the jumps `forward` lacks.
-    var libvirtRestart: String {
+    public var libvirtRestart: String {
         switch self {
         case .forwardPolicyDrop: return "true"
         case .libvirtNftables:
@@ -97,7 +97,7 @@ enum Obstacle: String, CaseIterable, CustomStringConvertible {
     }
 
     /// Lists the rules of the chain admission must sit on top of.
-    var listing: String {
+    public var listing: String {
         switch self {
         case .libvirtIptablesNft, .forwardPolicyDrop: return "iptables-nft -S FORWARD"
         case .libvirtIptablesLegacy: return "iptables-legacy -S FORWARD"

@@ -8,44 +8,44 @@ import PortFwdSystem
 /// one does; --test commits nothing; a rule deleted that is not there, a chain deleted that is
 /// still referenced, or a jump to a chain that does not exist fails its table. Legacy tables
 /// are announced in a /proc/net stand-in, as the kernel does.
-final class FakeIptables: CommandRunner, @unchecked Sendable {
-    struct Table: Equatable {
-        var chains: [String] = []
-        var policies: [String: String] = [:]
+public final class FakeIptables: CommandRunner, @unchecked Sendable {
+    public struct Table: Equatable {
+        public var chains: [String] = []
+        public var policies: [String: String] = [:]
         /// Each rule with its counters, `packets:bytes`.
-        var rules: [(chain: String, spec: String, counts: String)] = []
+        public var rules: [(chain: String, spec: String, counts: String)] = []
 
-        static func == (a: Table, b: Table) -> Bool {
+        public static func == (a: Table, b: Table) -> Bool {
             a.chains == b.chains && a.policies == b.policies && a.rules.map { "\($0.chain) \($0.spec)" } == b.rules.map { "\($0.chain) \($0.spec)" }
         }
     }
 
-    static let builtins = ["filter": ["INPUT", "FORWARD", "OUTPUT"], "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+    public static let builtins = ["filter": ["INPUT", "FORWARD", "OUTPUT"], "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
                            "mangle": ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]]
-    static let targets: Set<String> = ["ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "SNAT", "MASQUERADE", "CONNMARK", "MARK", "LOG"]
+    public static let targets: Set<String> = ["ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "SNAT", "MASQUERADE", "CONNMARK", "MARK", "LOG"]
 
     private let lock = NSLock()
     /// "iptables-nft" / "ip6tables-legacy" -> table name -> table.
     private var state: [String: [String: Table]] = [:]
-    let procNet: TempDir
-    private(set) var calls: [(argv: [String], input: String?)] = []
+    public let procNet: TempDir
+    public private(set) var calls: [(argv: [String], input: String?)] = []
     /// Fails the n-th (0-based) committing restore.
-    var failCommit: Int?
+    public var failCommit: Int?
     private var commits = 0
     /// Tools that are "not installed".
-    var missing: Set<String> = []
+    public var missing: Set<String> = []
 
-    init() {
+    public init() {
         procNet = TempDir()
         writeProcNet()
     }
 
-    func hasTable(_ flavour: IptablesFlavour, _ family: Family, _ table: String) -> Bool {
+    public func hasTable(_ flavour: IptablesFlavour, _ family: Family, _ table: String) -> Bool {
         lock.withLock { state["\(family.iptables)-\(flavour.rawValue)"]?[table] != nil }
     }
 
     /// Runs iptables-like commands (`iptables-nft -N X`, `-A`, `-P`) to set a scene.
-    func seed(_ tool: String, _ lines: [String]) {
+    public func seed(_ tool: String, _ lines: [String]) {
         var input = ""
         var byTable: [String: [String]] = [:]
         for line in lines {
@@ -62,7 +62,7 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
         _ = try! run(["\(tool)-restore", "-w", "--noflush"], input: input)
     }
 
-    func run(_ argv: [String], input: String?) throws(PortFwdError) -> CommandResult {
+    public func run(_ argv: [String], input: String?) throws(PortFwdError) -> CommandResult {
         lock.lock()
         defer { lock.unlock() }
         do {
@@ -184,7 +184,7 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
 
     /// Traffic: the rules of `chain` in `tool`'s filter table whose spec contains `match`
     /// count a packet of `bytes` more.
-    func count(_ tool: String, table name: String = "filter", chain: String, matching match: String, bytes: UInt64) {
+    public func count(_ tool: String, table name: String = "filter", chain: String, matching match: String, bytes: UInt64) {
         lock.withLock {
             guard var table = state[tool]?[name] else { return }
             for i in table.rules.indices where table.rules[i].chain == chain && table.rules[i].spec.contains(match) {
@@ -196,12 +196,12 @@ final class FakeIptables: CommandRunner, @unchecked Sendable {
     }
 
     /// Everything, as iptables-save would print it per tool: what tests compare.
-    var dump: String {
+    public var dump: String {
         lock.withLock { state.keys.sorted().map { "## \($0)\n" + save($0, nil, counters: false) }.joined() }
     }
 
     /// The rules of one chain, as `-A` specs.
-    func rules(_ tool: String, _ table: String, _ chain: String) -> [String] {
+    public func rules(_ tool: String, _ table: String, _ chain: String) -> [String] {
         lock.withLock { state[tool]?[table]?.rules.filter { $0.chain == chain }.map(\.spec) ?? [] }
     }
 }

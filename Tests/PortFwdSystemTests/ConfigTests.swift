@@ -1,5 +1,4 @@
 import Testing
-@testable import PortFwd
 @testable import PortFwdCore
 @testable import PortFwdSystem
 @testable import PortFwdReaders

@@ -1,7 +1,5 @@
 import Testing
-@testable import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
 
 @Suite struct PortSpecTests {
     @Test(arguments: [

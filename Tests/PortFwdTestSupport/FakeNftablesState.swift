@@ -4,20 +4,20 @@ import PortFwdSystem
 
 extension FakeNftables.Rule {
     /// As nft writes it, comment included: for dumps.
-    var statement: String { text + (comment.map { " comment \"\($0)\"" } ?? "") }
+    public var statement: String { text + (comment.map { " comment \"\($0)\"" } ?? "") }
 }
 
 extension FakeNftables {
     /// The ruleset a transaction works on: a copy, kept only when every command applied.
-    struct State {
-        var table: NftTable?
-        var libvirt: [Family: [String: [Rule]]]
-        var nextHandle: Int
-        let destroy: Bool
+    public struct State {
+        public var table: NftTable?
+        public var libvirt: [Family: [String: [Rule]]]
+        public var nextHandle: Int
+        public let destroy: Bool
 
         private static let notFound = PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")
 
-        mutating func apply(_ command: NftCommand) throws(PortFwdError) {
+        public mutating func apply(_ command: NftCommand) throws(PortFwdError) {
             switch command {
             case .comment: return
             case .addTable(let id, let filled):
@@ -132,7 +132,7 @@ extension NftTable {
     /// What `table inet libvirt_portfwd { ... }` does to a table that exists: sets and chains it
     /// lacks are added, elements a set lacks are added to it (counting from zero in a set with
     /// counters), rules are appended to their chain.
-    mutating func merge(_ other: NftTable) {
+    public mutating func merge(_ other: NftTable) {
         for set in other.sets {
             guard let s = sets.firstIndex(where: { $0.name == set.name }) else { sets.append(set); continue }
             for element in set.elements where !sets[s].elements.contains(element) {

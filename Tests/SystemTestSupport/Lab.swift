@@ -10,23 +10,23 @@ import Testing
 ///
 /// The host namespace plays the libvirt host: virbr0 stands in for libvirt's. Every namespace and every
 /// process it starts is removed in `close()`; processes are ended by PID.
-final class Lab {
-    let id: String
-    let host: String
-    let client1: String
-    let client2: String
-    let guest1: String
-    let guest2: String
-    let dir: String
+public final class Lab {
+    public let id: String
+    public let host: String
+    public let client1: String
+    public let client2: String
+    public let guest1: String
+    public let guest2: String
+    public let dir: String
     private var pids: [Int32] = []
     /// Appended to every tool invocation (backend flavour, say).
-    var toolArguments = ""
+    public var toolArguments = ""
 
-    static let hostOutside4 = "198.51.100.1"
-    static let hostOutside6 = "2001:db8::1"
-    static let hostClient2Side = "203.0.113.1"
+    public static let hostOutside4 = "198.51.100.1"
+    public static let hostOutside6 = "2001:db8::1"
+    public static let hostClient2Side = "203.0.113.1"
 
-    init() throws {
+    public init() throws {
         id = "pf" + String(UInt32.random(in: 0..<UInt32.max), radix: 16)
         host = "\(id)-h"
         client1 = "\(id)-c1"
@@ -85,7 +85,7 @@ final class Lab {
         }
     }
 
-    func close() {
+    public func close() {
         for pid in pids { kill(pid, SIGKILL) }
         for pid in pids { _ = Spawn.wait(pid) }
         pids.removeAll()
@@ -98,21 +98,21 @@ final class Lab {
     // MARK: - running things
 
     @discardableResult
-    func run(_ ns: String, _ command: String) throws -> String {
+    public func run(_ ns: String, _ command: String) throws -> String {
         try Shell.run("ip netns exec \(ns) sh -c \(Lab.quote(command))")
     }
 
-    func capture(_ ns: String, _ command: String) -> Shell.Result {
+    public func capture(_ ns: String, _ command: String) -> Shell.Result {
         Shell.capture("ip netns exec \(ns) sh -c \(Lab.quote(command))")
     }
 
     /// Runs the tool under test in the host namespace.
     @discardableResult
-    func tool(_ args: String, config: String? = nil) throws -> String {
+    public func tool(_ args: String, config: String? = nil) throws -> String {
         try run(host, toolCommand(args, config: config))
     }
 
-    func toolResult(_ args: String, config: String? = nil) -> Shell.Result {
+    public func toolResult(_ args: String, config: String? = nil) -> Shell.Result {
         capture(host, toolCommand(args, config: config))
     }
 
@@ -123,14 +123,14 @@ final class Lab {
     }
 
     /// Writes a config file into the lab's directory and returns its path.
-    func config(_ text: String, name: String = "portfwd.toml") throws -> String {
+    public func config(_ text: String, name: String = "portfwd.toml") throws -> String {
         let path = "\(dir)/\(name)"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     /// Starts a socat server in a namespace that answers every connection with `reply`.
-    func serve(_ ns: String, proto: String = "tcp", port: Int, reply: String) throws {
+    public func serve(_ ns: String, proto: String = "tcp", port: Int, reply: String) throws {
         let listen = proto == "udp" ? "UDP6-RECVFROM:\(port),ipv6only=0,fork,reuseaddr" : "\(proto.uppercased())6-LISTEN:\(port),ipv6only=0,fork,reuseaddr"
         // `ip netns exec` execs socat in place, so this PID is the server's.
         pids.append(try Spawn.start(["/usr/sbin/ip", "netns", "exec", ns, "socat", listen, "SYSTEM:echo \(reply)"]))
@@ -143,7 +143,7 @@ final class Lab {
     }
 
     /// Connects from a namespace and returns what came back, or nil if nothing did.
-    func connect(_ ns: String, proto: String = "tcp", to address: String, port: Int) -> String? {
+    public func connect(_ ns: String, proto: String = "tcp", to address: String, port: Int) -> String? {
         let target = address.contains(":") ? "[\(address)]" : address
         let command = proto == "udp"
             ? "echo ping | timeout 5 socat -T2 - UDP:\(target):\(port)"
@@ -154,7 +154,7 @@ final class Lab {
     }
 
     /// Connects, retrying briefly: the first connection can race a just-applied ruleset or ND.
-    func reach(_ ns: String, proto: String = "tcp", to address: String, port: Int, attempts: Int = 5) -> String? {
+    public func reach(_ ns: String, proto: String = "tcp", to address: String, port: Int, attempts: Int = 5) -> String? {
         for _ in 0..<attempts {
             if let reply = connect(ns, proto: proto, to: address, port: port) { return reply }
             usleep(200_000)
@@ -162,5 +162,5 @@ final class Lab {
         return nil
     }
 
-    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    public static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 }

@@ -5,22 +5,28 @@ import Glibc
 #endif
 
 /// Runs shell commands for the end-to-end labs. Failures throw with the command and its stderr.
-enum Shell {
-    struct Failure: Error, CustomStringConvertible {
-        let command: String
-        let status: Int32
-        let output: String
-        var description: String { "`\(command)` exited \(status): \(output)" }
+public enum Shell {
+    public struct Failure: Error, CustomStringConvertible {
+        public let command: String
+        public let status: Int32
+        public let output: String
+        public var description: String { "`\(command)` exited \(status): \(output)" }
+
+        public init(command: String, status: Int32, output: String) {
+            self.command = command
+            self.status = status
+            self.output = output
+        }
     }
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
     }
 
     @discardableResult
-    static func run(_ command: String, input: String? = nil) throws -> String {
+    public static func run(_ command: String, input: String? = nil) throws -> String {
         let r = capture(command, input: input)
         guard r.status == 0 else { throw Failure(command: command, status: r.status, output: (r.stderr + r.stdout).trimmingCharacters(in: .whitespacesAndNewlines)) }
         return r.stdout
@@ -30,7 +36,7 @@ enum Shell {
     /// Process notices a child's exit through a descriptor the child inherits, so when a command
     /// starts daemons (lab.sh up) that keep it open, waitUntilExit never returns; pipes would
     /// likewise never reach EOF.
-    static func capture(_ command: String, input: String? = nil) -> Result {
+    public static func capture(_ command: String, input: String? = nil) -> Result {
         let dir = NSTemporaryDirectory() + "pf-shell-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -46,19 +52,4 @@ enum Shell {
         let stderr = (try? String(contentsOfFile: "\(dir)/err", encoding: .utf8)) ?? ""
         return Result(status: status, stdout: stdout, stderr: stderr)
     }
-}
-
-/// Where the package and the built binary are.
-enum Paths {
-    static let root: String = {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().path
-    }()
-
-    static let binary: String = {
-        if let env = ProcessInfo.processInfo.environment["LIBVIRT_PORTFWD_BIN"], !env.isEmpty { return env }
-        return "\(root)/.build/debug/libvirt-portfwd"
-    }()
-
-    static let rulesets = "\(root)/rulesets"
 }

@@ -3,119 +3,100 @@ import Foundation
 import PortFwdCore
 import PortFwdSystem
 
-final class RecordingLog: Log, @unchecked Sendable {
+public final class RecordingLog: Log, @unchecked Sendable {
     private let lock = NSLock()
     private var _infos: [String] = []
     private var _warnings: [String] = []
     private var _errors: [String] = []
-    var infos: [String] { lock.withLock { _infos } }
-    var warnings: [String] { lock.withLock { _warnings } }
-    var errors: [String] { lock.withLock { _errors } }
-    func info(_ line: String) { lock.withLock { _infos.append(line) } }
-    func warning(_ line: String) { lock.withLock { _warnings.append(line) } }
-    func error(_ line: String) { lock.withLock { _errors.append(line) } }
-}
-
-/// A temporary directory removed when the value goes away.
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "pf-test-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func write(_ relative: String, _ text: String) {
-        let full = "\(path)/\(relative)"
-        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try! text.write(toFile: full, atomically: true, encoding: .utf8)
-    }
+    public var infos: [String] { lock.withLock { _infos } }
+    public var warnings: [String] { lock.withLock { _warnings } }
+    public var errors: [String] { lock.withLock { _errors } }
+    public func info(_ line: String) { lock.withLock { _infos.append(line) } }
+    public func warning(_ line: String) { lock.withLock { _warnings.append(line) } }
+    public func error(_ line: String) { lock.withLock { _errors.append(line) } }
 }
 
 /// Both fakes wired together, with a libvirt tree and a state directory: what the reconciler,
 /// the hooks and the backends run against in unit tests.
-final class FakeHost: @unchecked Sendable {
-    let nft: FakeNftables
-    let iptables = FakeIptables()
-    let tree = TempDir()
-    let state = TempDir()
-    let log = RecordingLog()
+public final class FakeHost: @unchecked Sendable {
+    public let nft: FakeNftables
+    public let iptables = FakeIptables()
+    public let tree = TempDir()
+    public let state = TempDir()
+    public let log = RecordingLog()
 
-    init(destroy: Bool = false) {
+    public init(destroy: Bool = false) {
         nft = FakeNftables(destroy: destroy)
         nft.iptables = iptables
         tree.write("etc/libvirt/qemu/networks/default.xml", Fixtures.defaultNetwork)
     }
 
-    var store: StateStore { StateStore(directory: "\(state.path)/run") }
+    public var store: StateStore { StateStore(directory: "\(state.path)/run") }
     /// The host's neighbour tables, as the tests set them.
-    let neighbourTable = NeighbourTable()
-    var libvirt: LibvirtFiles {
+    public let neighbourTable = NeighbourTable()
+    public var libvirt: LibvirtFiles {
         let table = neighbourTable
         return LibvirtFiles(paths: LibvirtPaths(root: tree.path), neighbours: { table.entries }, ask: { entries, _ in table.answered(entries) })
     }
 
-    func host(override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> Host {
-        Host(nft: nft, commands: iptables, procNet: iptables.procNet.path, backend: override, flavour: flavour)
+    public func host(override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil) -> PortFwd.Host {
+        PortFwd.Host(nft: nft, commands: iptables, procNet: iptables.procNet.path, backend: override, flavour: flavour)
     }
 
-    func reconciler(_ toml: String, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil,
+    public func reconciler(_ toml: String, override: Settings.Backend? = nil, flavour: IptablesFlavour? = nil,
                     now: Date = Date()) throws -> Reconciler {
         let config = try Config.parse(toml)
         return Reconciler(config: config, configText: toml, store: store, libvirt: libvirt,
                           host: host(override: override, flavour: flavour), clock: { now })
     }
 
-    func hook(_ toml: String, override: Settings.Backend? = nil) throws -> QemuHook {
+    public func hook(_ toml: String, override: Settings.Backend? = nil) throws -> QemuHook {
         QemuHook(reconciler: try reconciler(toml, override: override), log: log)
     }
 
     /// The kernel side and the records, as text: compared byte for byte around a failure.
-    var dump: String {
+    public var dump: String {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: "\(state.path)/run")) ?? []).sorted().filter { $0 != "lock" }
         let records = files.map { f in "== \(f)\n" + ((try? String(contentsOfFile: "\(state.path)/run/\(f)", encoding: .utf8)) ?? "?") }.joined(separator: "\n")
         return nft.dump + iptables.dump + records
     }
 
-    var records: [RunningGuest] { store.load().guests }
+    public var records: [RunningGuest] { store.load().guests }
 }
 
 extension FirewallBackend {
     /// Installs the plan the way the reconciler does, all or nothing; returns the notes.
     @discardableResult
-    func apply(_ plan: Plan) throws(PortFwdError) -> [String] {
+    public func apply(_ plan: Plan) throws(PortFwdError) -> [String] {
         let installation = try install(plan)
         try Steps.run(installation.steps)
         return installation.notes
     }
 
     /// Removes everything of ours, as flush does; throws with every failure.
-    func remove() throws(PortFwdError) {
+    public func remove() throws(PortFwdError) {
         let failures = Steps.runAll(try removal(admission: true).steps)
         if !failures.isEmpty { throw PortFwdError(.io, lines: failures) }
     }
 }
 
-/// Ours, not Foundation's `Host`.
-typealias Host = PortFwd.Host
-
 /// A neighbour table tests write: which MAC the host delivers an address to, on which bridge,
 /// and which of those entries a guest behind the MAC answers for (the host's own question).
-final class NeighbourTable: @unchecked Sendable {
+public final class NeighbourTable: @unchecked Sendable {
     private let lock = NSLock()
     private var _entries: [Neighbour] = []
     private var answering: Set<Neighbour> = []
-    var entries: [Neighbour] { lock.withLock { _entries } }
+    public var entries: [Neighbour] { lock.withLock { _entries } }
 
     /// `address` used at `mac` on `interface`, replacing what the table had for it there: the
     /// guest behind `mac` answers for it.
-    func see(_ address: String, at mac: String, on interface: String = "virbr0") {
+    public func see(_ address: String, at mac: String, on interface: String = "virbr0") {
         put(address, at: mac, on: interface, answered: true)
     }
 
     /// An entry someone else wrote (dnsmasq, for a DHCP request naming `mac`; a forged frame):
     /// in the table, but nobody at `mac` answers for `address`.
-    func inject(_ address: String, at mac: String, on interface: String = "virbr0") {
+    public func inject(_ address: String, at mac: String, on interface: String = "virbr0") {
         put(address, at: mac, on: interface, answered: false)
     }
 
@@ -129,10 +110,10 @@ final class NeighbourTable: @unchecked Sendable {
         }
     }
 
-    func answers(_ entry: Neighbour) -> Bool { lock.withLock { answering.contains(entry) } }
-    func answered(_ entries: [Neighbour]) -> Set<Neighbour> { lock.withLock { answering.intersection(entries) } }
+    public func answers(_ entry: Neighbour) -> Bool { lock.withLock { answering.contains(entry) } }
+    public func answered(_ entries: [Neighbour]) -> Set<Neighbour> { lock.withLock { answering.intersection(entries) } }
 
-    func forget(_ address: String) {
+    public func forget(_ address: String) {
         lock.withLock {
             _entries.removeAll { $0.address == IPAddress(address)! }
             answering = answering.filter { $0.address != IPAddress(address)! }

@@ -1,12 +1,12 @@
 import Foundation
 
 /// Configs, domains and networks the tests share.
-enum Fixtures {
-    static let web1UUID = "b25138cb-e016-4a00-af7a-35d7ccb49851"
-    static let web2UUID = "0a0b0c0d-0000-4000-8000-000000000002"
+public enum Fixtures {
+    public static let web1UUID = "b25138cb-e016-4a00-af7a-35d7ccb49851"
+    public static let web2UUID = "0a0b0c0d-0000-4000-8000-000000000002"
 
     /// web1 at 192.168.122.10 forwarding 8080 to 80.
-    static let web1 = """
+    public static let web1 = """
         [[guest]]
         name = "web1"
         address = "192.168.122.10"
@@ -15,12 +15,12 @@ enum Fixtures {
         """
 
     /// web1 with no address: it is found at start (the network's static DHCP host).
-    static let web1Discovered = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n"
+    public static let web1Discovered = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n"
 
-    static func settings(_ lines: String...) -> String { "[settings]\n" + lines.joined(separator: "\n") + "\n" }
+    public static func settings(_ lines: String...) -> String { "[settings]\n" + lines.joined(separator: "\n") + "\n" }
 
     /// libvirt's default NAT network: virbr0, 192.168.122.0/24, a static host for ...:10.
-    static let defaultNetwork = """
+    public static let defaultNetwork = """
         <network>
           <name>default</name>
           <forward mode='nat'/>
@@ -35,11 +35,11 @@ enum Fixtures {
         </network>
         """
 
-    static func interface(mac: String = "52:54:00:00:00:10") -> String {
+    public static func interface(mac: String = "52:54:00:00:00:10") -> String {
         "<interface type='network'><mac address='\(mac)'/><source network='default' bridge='virbr0'/></interface>"
     }
 
-    static func domain(name: String = "web1", uuid: String = web1UUID, metadata: String = "", interfaces: String = defaultInterface) -> Data {
+    public static func domain(name: String = "web1", uuid: String = web1UUID, metadata: String = "", interfaces: String = defaultInterface) -> Data {
         Data("""
             <domain type='qemu' id='1'>
               <name>\(name)</name>
@@ -54,7 +54,7 @@ enum Fixtures {
             """.utf8)
     }
 
-    static let defaultInterface = """
+    public static let defaultInterface = """
         <interface type='network'>
           <mac address='52:54:00:00:00:10'/>
           <source network='default' portid='ba96e398-5a86-41be-9224-9b1bbf996efc' bridge='virbr0'/>
@@ -63,25 +63,12 @@ enum Fixtures {
         """
 
     /// What `virsh metadata --key portfwd --set` stores: the key becomes the prefix.
-    static let virshMetadata = """
+    public static let virshMetadata = """
         <portfwd:forwards xmlns:portfwd="urn:libvirt-portfwd:1">
           <portfwd:forward spec="8080:80" source="203.0.113.0/24"/>
           <portfwd:address>192.168.122.10</portfwd:address>
         </portfwd:forwards>
         """
 
-    static func metadata(_ body: String) -> String { "<forwards xmlns='urn:libvirt-portfwd:1'>\(body)</forwards>" }
-}
-
-import PortFwdCore
-
-extension Fixtures {
-    /// The plan of every configured guest (what `apply --all` installs).
-    static func plan(_ toml: String) throws -> Plan {
-        let config = try Config.parse(toml)
-        let result = Resolver.resolve(config: config, running: [], all: true)
-        // As apply refuses it: config forwards that clash.
-        if !result.conflicts.isEmpty { throw PortFwdError(.conflict, lines: result.conflicts) }
-        return try Plan(guests: result.guests, settings: config.settings)
-    }
+    public static func metadata(_ body: String) -> String { "<forwards xmlns='urn:libvirt-portfwd:1'>\(body)</forwards>" }
 }
