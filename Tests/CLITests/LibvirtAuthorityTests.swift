@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import PortFwdSystem
 
 /// Only authority moves a forward, against a real libvirtd, its real dnsmasq and lease helper,
 /// and frames a guest owner forges on the bridge (Tests/libvirt/frames.py): a guest's metadata,

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import PortFwd
 @testable import PortFwdCore
 @testable import PortFwdSystem
 

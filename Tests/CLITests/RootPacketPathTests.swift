@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
 @testable import PortFwdSystem
 
 /// Healthy means a packet gets through: with real packets, in namespaces, a neighbour that drops

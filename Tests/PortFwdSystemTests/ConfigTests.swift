@@ -1,7 +1,6 @@
 import Testing
 @testable import PortFwdCore
 @testable import PortFwdSystem
-@testable import PortFwdReaders
 
 @Suite struct ConfigTests {
     let full = """

@@ -1,5 +1,4 @@
 import Testing
-@testable import PortFwdCore
 @testable import PortFwdSystem
 
 /// nft's errors are classed by their first line only: what follows echoes the command.

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 @testable import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
 
 /// The one place typed commands become nft text, pinned: each command and query as
 /// libnftables is handed it, which is the text the tool sent before the seam was typed

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 @testable import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
 
 /// `status --prometheus` is read by a real Prometheus text parser (the prometheus-client
 /// package's), names that need escaping included, and says what the report says.

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 @testable import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
 
 /// Every hook operation against the in-memory firewall: what is recorded, what the kernel
 /// would hold, what the exit status is, and what is logged.

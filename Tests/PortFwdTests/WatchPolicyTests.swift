@@ -1,5 +1,4 @@
 import Testing
-@testable import PortFwdSystem
 @testable import PortFwd
 import PortFwdCore
 
