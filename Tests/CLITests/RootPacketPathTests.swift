@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// Healthy means a packet gets through: with real packets, in namespaces, a neighbour that drops
 /// our forwards is named by `status` (exit 2), by Prometheus (unhealthy), by `check --kernel` and

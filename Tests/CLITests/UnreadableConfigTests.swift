@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwd
+import PortFwd
 
 /// Every command survives a config it cannot read (issue 24, item 7: 40,000 levels of nesting
 /// crashed them all). The service keeps the config that last applied, as the hooks do, logs

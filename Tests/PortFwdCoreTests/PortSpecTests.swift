@@ -1,5 +1,5 @@
 import Testing
-@testable import PortFwdCore
+import PortFwdCore
 
 @Suite struct PortSpecTests {
     @Test(arguments: [

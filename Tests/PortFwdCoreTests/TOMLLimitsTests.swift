@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdReaders
+import PortFwdCore
+import PortFwdReaders
 
 /// The config reader is bounded (issue 24, items 7 to 9): nesting stops at `TOML.maximumDepth`
 /// levels with one line naming the line and why, whichever way the nesting is spelled; a

@@ -1,6 +1,6 @@
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 @Suite struct ConfigTests {
     let full = """

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// libvirt's lease files, read by the bounded JSON reader: each malformed entry is skipped and
 /// every other kept; an address that could be no guest's is refused; `client-id` is read as

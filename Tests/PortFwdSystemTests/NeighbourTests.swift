@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// The host's neighbour tables, read over rtnetlink: what the kernel says is typed (address,
 /// MAC, interface); entries without a usable state or a MAC are no sighting; any bytes at all

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// netfilter's notifications cut at any byte, or with any length field lying: the parse ends,
 /// never reads past what it was given (a trap would end the test process), and each commit it

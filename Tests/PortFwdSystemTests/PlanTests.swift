@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 @Suite struct PlanTests {
     func guests(_ toml: String) throws -> [Guest] {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// Each kind of command the seam carries, committed to a real kernel (in a throwaway network
 /// namespace) through libnftables, and read back from its listing.

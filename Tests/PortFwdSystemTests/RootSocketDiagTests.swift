@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 #if canImport(Glibc)
 import Glibc
 #endif

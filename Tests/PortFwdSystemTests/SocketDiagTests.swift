@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// The host's listening sockets through sock_diag: the parse of the kernel's answer (typed,
 /// filtered as the /proc/net reader filters, and safe on any bytes), and on a real namespace

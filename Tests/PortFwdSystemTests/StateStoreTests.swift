@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// The state directory is root's alone, like sshd's StrictModes (hardening, class 7): nothing
 /// in it is followed through a symlink, and a directory or record others could have written

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// The read-all used for the hook's stdin and for every file the tool reads.
 @Suite struct SystemCallTests {

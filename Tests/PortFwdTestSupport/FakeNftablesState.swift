@@ -1,4 +1,4 @@
-@testable import PortFwd
+import PortFwd
 import PortFwdCore
 import PortFwdSystem
 

@@ -1,5 +1,5 @@
 import Foundation
-@testable import PortFwd
+import PortFwd
 import PortFwdCore
 import PortFwdSystem
 

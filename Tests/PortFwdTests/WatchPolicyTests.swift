@@ -1,5 +1,5 @@
 import Testing
-@testable import PortFwd
+import PortFwd
 import PortFwdCore
 
 /// The service's decisions against a fake clock: a simulation that feeds WatchPolicy events at
