@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
+import PortFwdCore
 @testable import PortFwdSystem
 
 /// The package's life on a host, in the parts a unit test can hold: which daemons call hooks,

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwdCore
+import PortFwdCore
 @testable import PortFwdSystem
 
 /// The XML readers (domain XML on the hook's stdin, status files, network definitions) are

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
+import PortFwdCore
 @testable import PortFwdSystem
 
 /// The other firewalls on the forward hook, read and walked with our traffic: what surely

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
+import PortFwdCore
 
 /// `status --prometheus` is read by a real Prometheus text parser (the prometheus-client
 /// package's), names that need escaping included, and says what the report says.
