@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// rulesets/ holds example configs next to the exact rulesets they render to. They are the
 /// golden files and the documentation at once, so they must never drift from the renderer.

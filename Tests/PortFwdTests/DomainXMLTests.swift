@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import PortFwd
 import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 
 typealias DomainFixtures = Fixtures
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 
 @Suite(.privileged, .serialized) struct RootIptablesTests {
     func backend(_ ns: Namespace, _ flavour: IptablesFlavour, _ commands: NamespacedCommands? = nil) -> IptablesBackend {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import PortFwd
 import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// nftables' trace events, parsed from the bytes the kernel sends: the fields `trace` prints,
 /// and nothing out of bounds whatever arrives.
