@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwd
+import PortFwd
 @testable import PortFwdCore
 import PortFwdSystem
 
