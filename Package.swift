@@ -64,16 +64,18 @@ let package = Package(
         // fixtures' texts, temporary directories, the repository's paths. No dependencies, so
         // the readers' tests stay apart from the rest.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        // The shell, the isolated network and the labs (which need Spawn), and `Fixtures.plan`.
+        // The shell, namespaces, the labs and the watch process (Spawn is PortFwdSystem's), the
+        // Prometheus parser, and `Fixtures.plan`.
         .target(
             name: "SystemTestSupport",
             dependencies: ["PortFwdCore", "PortFwdSystem", "TestSupport"],
             path: "Tests/SystemTestSupport"
         ),
         // The fakes of the kernel and the host that the backends and the reconciler run against.
+        // Built only with the tests, in debug, where its one `@testable import` is allowed.
         .target(
             name: "PortFwdTestSupport",
-            dependencies: ["PortFwd", "SystemTestSupport"],
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "SystemTestSupport"],
             path: "Tests/PortFwdTestSupport"
         ),
         .testTarget(
@@ -86,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PortFwdSystemTests",
-            dependencies: ["PortFwdReaders", "PortFwdCore", "PortFwdSystem", "SystemTestSupport"]
+            dependencies: ["PortFwdCore", "PortFwdSystem", "SystemTestSupport"]
         ),
         .testTarget(
             name: "PortFwdTests",
