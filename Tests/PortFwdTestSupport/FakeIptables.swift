@@ -20,9 +20,9 @@ public final class FakeIptables: CommandRunner, @unchecked Sendable {
         }
     }
 
-    public static let builtins = ["filter": ["INPUT", "FORWARD", "OUTPUT"], "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+    static let builtins = ["filter": ["INPUT", "FORWARD", "OUTPUT"], "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
                            "mangle": ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]]
-    public static let targets: Set<String> = ["ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "SNAT", "MASQUERADE", "CONNMARK", "MARK", "LOG"]
+    static let targets: Set<String> = ["ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "SNAT", "MASQUERADE", "CONNMARK", "MARK", "LOG"]
 
     private let lock = NSLock()
     /// "iptables-nft" / "ip6tables-legacy" -> table name -> table.

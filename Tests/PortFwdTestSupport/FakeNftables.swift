@@ -35,7 +35,7 @@ public final class FakeNftables: NftablesRunner, @unchecked Sendable {
     /// libvirt >= 10.4's tables: family -> chain -> rules.
     public var libvirt: [Family: [String: [Rule]]] = [:]
     public var strictFirewalld = false
-    public let supportsDestroy: Bool
+    let supportsDestroy: Bool
     /// iptables-nft's tables live in nftables too: this fake answers `list chain ip filter FORWARD`.
     public weak var iptables: FakeIptables?
     private var nextHandle = 100

@@ -12,7 +12,7 @@ extension FakeNftables {
     public struct State {
         public var table: NftTable?
         public var libvirt: [Family: [String: [Rule]]]
-        public var nextHandle: Int
+        var nextHandle: Int
         public let destroy: Bool
 
         private static let notFound = PortFwdError(.notFound, "Error: Could not process rule: No such file or directory")

@@ -19,7 +19,7 @@ public enum LibvirtHost: String, CaseIterable, CustomStringConvertible, Sendable
     }
 
     /// libvirt's firewall_backend; nil for the release's default.
-    public var firewallBackend: String? { self == .debian13Nftables ? "nftables" : self == .debian13 ? "iptables" : nil }
+    var firewallBackend: String? { self == .debian13Nftables ? "nftables" : self == .debian13 ? "iptables" : nil }
 
     /// Whether libvirt's own rules live in its nftables tables (else in iptables-nft's FORWARD).
     public var libvirtNftables: Bool { self == .debian13Nftables }
@@ -45,7 +45,7 @@ public final class LibvirtLab {
     public let configPath: String
     public let stateDir: String
     public let guestNS: String
-    public let clientNS: String
+    let clientNS: String
     private var env: [String: String] = [:]
     private var pids: [Int32] = []
 

@@ -7,7 +7,7 @@ import Glibc
 /// `watch` as a process in a namespace of its own, logging to a file.
 public final class WatchProcess {
     public let pid: pid_t
-    public let logPath: String
+    let logPath: String
 
     public convenience init(namespace: String, arguments: String, dir: String) throws {
         try self.init(["/usr/sbin/ip", "netns", "exec", namespace] + Self.words("\(Paths.binary) \(arguments) watch --log stderr"),

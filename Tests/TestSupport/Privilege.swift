@@ -5,7 +5,7 @@ import Testing
 /// elsewhere skips them; `make test` sets LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1 so they run,
 /// and fail loudly instead of skipping when the capability is missing.
 public enum Privilege {
-    public static let hasNetAdmin: Bool = {
+    static let hasNetAdmin: Bool = {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
               let caps = UInt64(line.split(separator: "\t").last ?? "", radix: 16) else { return false }
