@@ -58,15 +58,46 @@ let package = Package(
             dependencies: ["PortFwd", "PortFwdCore", "PortFwdSystem", "CBuildInfo"],
             swiftSettings: lean
         ),
-        // What the test targets share: seeds, `expectError`, hostile shapes for the readers.
+        // Tests per layer, as the sources are: a test target depends on the layer it tests and
+        // its support, so a test of a lower layer cannot quietly lean on a higher one.
+        // What every test target shares: seeds, `expectError`, hostile shapes for the readers,
+        // fixtures' texts, temporary directories, the repository's paths. No dependencies, so
+        // the readers' tests stay apart from the rest.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The shell, namespaces, the labs and the watch process (Spawn is PortFwdSystem's), the
+        // Prometheus parser, and `Fixtures.plan`.
+        .target(
+            name: "SystemTestSupport",
+            dependencies: ["PortFwdCore", "PortFwdSystem", "TestSupport"],
+            path: "Tests/SystemTestSupport"
+        ),
+        // The fakes of the kernel and the host that the backends and the reconciler run against.
+        // Built only with the tests, in debug, where its one `@testable import` is allowed.
+        .target(
+            name: "PortFwdTestSupport",
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "SystemTestSupport"],
+            path: "Tests/PortFwdTestSupport"
+        ),
         .testTarget(
             name: "PortFwdReadersTests",
             dependencies: ["PortFwdReaders", "TestSupport"]
         ),
         .testTarget(
+            name: "PortFwdCoreTests",
+            dependencies: ["PortFwdReaders", "PortFwdCore", "TestSupport"]
+        ),
+        .testTarget(
+            name: "PortFwdSystemTests",
+            dependencies: ["PortFwdCore", "PortFwdSystem", "SystemTestSupport"]
+        ),
+        .testTarget(
             name: "PortFwdTests",
-            dependencies: ["PortFwd", "libvirt-portfwd", "TestSupport"]
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "PortFwdTestSupport"]
+        ),
+        // Tests that run the built binary: depending on it has it built with the tests.
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "libvirt-portfwd", "PortFwdTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,7 +1,6 @@
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// Admission's decisions against the in-memory firewall, asserted on the rules that result;
 /// the kernel side is in RootAdmissionTests.

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// libnftables in a test's namespace, failing the n-th transaction that would change something.
 final class FaultyNftables: NftablesRunner, @unchecked Sendable {

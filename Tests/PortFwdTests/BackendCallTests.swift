@@ -1,7 +1,6 @@
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// Where the order of calls itself matters, pinned: what an apply asks of the system.
 /// Everything else about the backends is asserted on the resulting rules (KernelTests,

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// The config as last applied is kept as one bundle of its files (issue 24, item 10): each
 /// file length-prefixed, so no line of any file can split it, and the old marker-line bundle

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
+import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// A guest owner stays inside their guest (issue 16): each class of hole, as a unit against
 /// the in-memory firewall. The real-libvirtd proofs are in RootContainmentTests.

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// Counters belong to a forward of a guest: each forward counts apart (two host ports to one
 /// guest port are two counters), on both sides of the forward path, and every table swap (a

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 typealias DomainFixtures = Fixtures
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 
 /// Drift at the element level without root: the fake nftables holds the table as typed objects
 /// and takes `add element` and `delete element` as nft does, so a change behind our back is

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// What a fourth attack round, as one guest's owner, did with evidence it can forge, and the
 /// rules that hold against each door (libvirt-portfwd(8), SECURITY):

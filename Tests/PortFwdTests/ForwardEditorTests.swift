@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// libvirt as `forward add` sees it through virsh: domains with a persistent and a live
 /// metadata element. A `--live` write also rewrites the domain's status file, as libvirtd does,

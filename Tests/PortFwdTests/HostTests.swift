@@ -1,7 +1,6 @@
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
 
 /// One `Host` per process: the kernel is asked once whether libnftables reaches it, however
 /// many reconcilers, transactions and status reports are built on it; what needs no kernel

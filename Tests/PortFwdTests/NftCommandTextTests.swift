@@ -1,8 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// The one place typed commands become nft text, pinned: each command and query as
 /// libnftables is handed it, which is the text the tool sent before the seam was typed

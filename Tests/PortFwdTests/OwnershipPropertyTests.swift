@@ -1,8 +1,6 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// Random interleavings of starts, stops, live metadata changes, honest and forged DHCP leases
 /// (another guest's MAC with the forger's own client identity, as one DHCPREQUEST makes

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// The other firewalls on the forward hook, read and walked with our traffic: what surely
 /// drops it is named, what only may is a suspect, and what cannot match it never is. Rulesets

@@ -1,8 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// `status --prometheus` is read by a real Prometheus text parser (the prometheus-client
 /// package's), names that need escaping included, and says what the report says.
@@ -20,9 +19,7 @@ import Testing
 
     /// Without the parser these tests are skipped, and shown as skipped; under `make test`
     /// (LIBVIRT_PORTFWD_REQUIRE_PRIVILEGED=1) they run and fail instead.
-    static let parserInstalled = Shell.capture("/usr/bin/python3 -c 'import prometheus_client'").status == 0
-
-    @Test(.enabled(if: parserInstalled || Privilege.required, "needs python3-prometheus-client (make test-deps)"))
+    @Test(.enabled(if: PrometheusParser.installed || Privilege.required, "needs python3-prometheus-client (make test-deps)"))
     func aRealParserReadsWhatStatusSays() throws {
         let host = FakeHost()
         // Both run; db has no address yet.
@@ -34,7 +31,7 @@ import Testing
         let report = try host.reconciler(Self.config).status()
         #expect(report.pending.map(\.guest) == ["db"], "\(report.pending)")
         let text = PrometheusText(report).text
-        let parsed = try Self.parse(text)
+        let parsed = try PrometheusParser.parse(text)
         func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
             parsed.first { sample in sample.name == name && labels.allSatisfy { k, v in sample.labels[k] == v } }?.value
         }
@@ -54,40 +51,12 @@ import Testing
         #expect(parsed.filter { $0.name == "libvirt_portfwd_forward_packets_total" }.count == 3)
     }
 
-    @Test(.enabled(if: parserInstalled || Privilege.required, "needs python3-prometheus-client (make test-deps)"),
+    @Test(.enabled(if: PrometheusParser.installed || Privilege.required, "needs python3-prometheus-client (make test-deps)"),
           arguments: ["plain", "quote\"d", "back\\slash", "line\nfeed", "\\\"\\n", "ünï{c}=,"])
     func labelValuesSurviveTheParser(value: String) throws {
         let line = "m{l=\"\(PrometheusText.escaped(value))\"} 1\n"
-        let parsed = try Self.parse("# TYPE m gauge\n" + line)
+        let parsed = try PrometheusParser.parse("# TYPE m gauge\n" + line)
         #expect(parsed.first?.labels["l"] == value)
-    }
-
-    struct Sample: Decodable {
-        let name: String
-        let labels: [String: String]
-        let value: Double
-    }
-
-    /// Samples as prometheus_client's parser reads them; a failure where the package is missing
-    /// (the tests that call this run without it only under `make test`).
-    static func parse(_ text: String) throws -> [Sample] {
-        let dir = TempDir()
-        dir.write("metrics.prom", text)
-        let script = """
-            import json, sys
-            from prometheus_client.parser import text_string_to_metric_families
-            out = []
-            for family in text_string_to_metric_families(open(sys.argv[1], encoding="utf-8").read()):
-                for s in family.samples:
-                    out.append({"name": s.name, "labels": s.labels, "value": s.value})
-            print(json.dumps(out))
-            """
-        dir.write("parse.py", script)
-        guard parserInstalled else {
-            throw PortFwdError(.unavailable, "python3-prometheus-client is not installed (make test-deps): the metrics went unparsed")
-        }
-        let out = try Shell.run("/usr/bin/python3 \(dir.path)/parse.py \(dir.path)/metrics.prom")
-        return try JSONDecoder().decode([Sample].self, from: Data(out.utf8))
     }
 }
 

@@ -1,8 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// Every hook operation against the in-memory firewall: what is recorded, what the kernel
 /// would hold, what the exit status is, and what is logged.

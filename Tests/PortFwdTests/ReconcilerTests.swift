@@ -1,8 +1,7 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
 
 /// One truth about which guests run: `apply` and the service make the records agree with the
 /// status files libvirt keeps for running domains, and hooks never drop a guest mid-start.

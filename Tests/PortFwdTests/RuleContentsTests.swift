@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
+import PortFwd
 @testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdSystem
 import TestSupport
 
 /// What an install learns of its rules (`RuleContents`) is kept in the state directory, which

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
+import PortFwdSystem
 
 /// nftables' trace events, parsed from the bytes the kernel sends: the fields `trace` prints,
 /// and nothing out of bounds whatever arrives.

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwd
+import PortFwdCore
+import PortFwdSystem
 
 /// The no-op triage may only say "nothing to do" when that is certain.
 extension Triage {

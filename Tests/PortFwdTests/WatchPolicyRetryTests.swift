@@ -1,5 +1,5 @@
 import Testing
-@testable import PortFwd
+import PortFwd
 
 /// A failed check (libnftables or virsh failing for a moment) is retried with no event needed,
 /// each wait twice the last up to the cap, and the first check that works resets the wait.

@@ -1,8 +1,7 @@
 import Foundation
 import Testing
 @testable import PortFwd
-@testable import PortFwdCore
-@testable import PortFwdSystem
+import PortFwdCore
 
 /// The service's check, built in a test: fake event sources and clock, the fake kernel, a
 /// libvirt tree. What a check calls steady, a follow-up or a repair, and what it installs.

@@ -17,7 +17,7 @@
 #   ./lab.sh firewalld-reload [ARG]  # firewall-cmd --reload (or ARG, e.g. --complete-reload); FIREWALLD labs
 #   ./lab.sh status | notes
 #
-# Used by the libvirt end-to-end tests (Tests/PortFwdTests/LibvirtTests.swift). Besides libvirtd
+# Used by the libvirt end-to-end tests (Tests/CLITests/LibvirtTests.swift). Besides libvirtd
 # it builds a "client" namespace outside (198.51.100.2, talking to the lab's 198.51.100.1) and a
 # "guest" namespace on virbr0 that carries the traffic a diskless domain cannot.
 #
