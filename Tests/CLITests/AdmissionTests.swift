@@ -49,7 +49,8 @@ import Testing
         try lab.tool("apply --all", config: auto)
         if obstacle != .libvirtNftables {
             let tool = obstacle.listing.split(separator: " ")[0]
-            try lab.run(lab.host, "\(tool) -I FORWARD 1 -s \(obstacle.family == "ipv6" ? "2001:db8:99::9" : "192.0.2.99") -j DROP -m comment --comment intruder")
+            try lab.run(lab.host, "\(tool) -I FORWARD 1 -s \(obstacle.family == "ipv6" ? "2001:db8:99::9" : "192.0.2.99") -j DROP -m comment "
+                + "--comment intruder")
         } else {
             try lab.run(lab.host, "nft insert rule ip libvirt_network forward counter comment intruder")
         }
@@ -57,7 +58,8 @@ import Testing
         let listing = try lab.run(lab.host, obstacle.listing)
         let rules = listing.split(separator: "\n").filter { $0.hasPrefix("-A FORWARD") || ($0.hasPrefix("\t\t") && !$0.hasPrefix("\t\ttype ")) }
         // Either the mark-scoped accept itself, or the iptables backend's jump to its chain, which holds it.
-        let admits = rules.indices.filter { rules[$0].contains("libvirt-portfwd") && (rules[$0].contains("accept") || rules[$0].hasSuffix("-j ACCEPT") || rules[$0].hasSuffix("-j LIBVIRT_PORTFWD_FWD")) }
+        let admits = rules.indices.filter { rules[$0].contains("libvirt-portfwd") && (rules[$0].contains("accept") || rules[$0].hasSuffix("-j ACCEPT")
+            || rules[$0].hasSuffix("-j LIBVIRT_PORTFWD_FWD")) }
         #expect(admits.count == 1, "\(listing)")
         #expect(rules.first?.contains("intruder") == true, "the rule put above ours stays above:\n\(listing)")
         if let reject = rules.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI") || $0.contains("jump guest_input") }), let ours = admits.first {

@@ -60,7 +60,8 @@ import Testing
         for n in 0..<events {
             let running = try runningGuests(lab)
             let g = Self.guests[Int(rng.next() % UInt64(Self.guests.count))]
-            let kind = ["start", "start", "stop", "reconnect", "flush", "reload-firewalld", "lease", "kill-hook", "kill-service", "config"][Int(rng.next() % 10)]
+            let kind = ["start", "start", "stop", "reconnect", "flush", "reload-firewalld", "lease", "kill-hook", "kill-service",
+                "config"][Int(rng.next() % 10)]
             counts[kind, default: 0] += 1
             trail.append("\(n): \(kind) \(g.name)")
             switch kind {
@@ -104,7 +105,8 @@ import Testing
                 let domain = try lab.virsh("dumpxml \(g.name)")
                 let operation = running.contains(g.name) ? "reconnect begin" : "stopped end"
                 let delay = Double(rng.next() % 40) / 1000
-                _ = lab.shell("(\(Paths.binary) --config \(lab.configPath) --state-dir \(lab.stateDir) hook qemu -- \(g.name) \(operation) - <<'EOF'\n\(domain)\nEOF\n) & p=$!; sleep \(delay); kill -9 $p 2>/dev/null; wait $p 2>/dev/null; true")
+                _ = lab.shell("(\(Paths.binary) --config \(lab.configPath) --state-dir \(lab.stateDir) hook qemu -- \(g.name) \(operation) - "
+                    + "<<'EOF'\n\(domain)\nEOF\n) & p=$!; sleep \(delay); kill -9 $p 2>/dev/null; wait $p 2>/dev/null; true")
             case "kill-service":
                 kill(watch.pid, SIGKILL)
                 _ = Spawn.wait(watch.pid)
@@ -116,7 +118,8 @@ import Testing
             }
             try settle(lab, trail: trail, seed: seed)
         }
-        print("RootChaosTests: \(events) events (\(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), every invariant held")
+        print("RootChaosTests: \(events) events (\(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), "
+            + "every invariant held")
         #expect(watch.log.contains("watch start:"))
     }
 

@@ -74,16 +74,19 @@ import PortFwdSystem
         dir.write("c.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
         try Shell.run("cp \(Paths.binary) \(dir.path)/tool && chmod 755 \(dir.path) \(dir.path)/tool && chmod 644 \(dir.path)/c.toml")
         func asNobody(_ arguments: String) -> Shell.Result {
-            Shell.capture("cd / && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \(dir.path)/tool \(arguments) --config \(dir.path)/c.toml --state-dir \(dir.path)/nobody")
+            Shell.capture("cd / && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \(dir.path)/tool \(arguments) --config "
+                + "\(dir.path)/c.toml --state-dir \(dir.path)/nobody")
         }
         for ok in ["check", "export --all", "export --all --backend iptables", "--help"] {
             let r = asNobody(ok)
             #expect(r.status == 0 && r.stderr.isEmpty, "\(ok): \(r.stderr)")
         }
-        for (command, name) in [("apply", "apply"), ("flush", "flush"), ("status", "status"), ("check --kernel", "check --kernel"), ("install-hook", "install-hook")] {
+        for (command, name) in [("apply", "apply"), ("flush", "flush"), ("status", "status"), ("check --kernel", "check --kernel"),
+            ("install-hook", "install-hook")] {
             let r = asNobody(command)
             #expect(r.status == 77, "\(command)")
-            #expect(r.stderr.hasPrefix("libvirt-portfwd: \(name) needs root") && r.stderr.split(separator: "\n").count == 1, "\(command): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("libvirt-portfwd: \(name) needs root") && r.stderr.split(separator: "\n").count == 1,
+                "\(command): \(r.stderr)")
         }
     }
 
@@ -104,8 +107,10 @@ import PortFwdSystem
         dir.write("c.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"203.0.113.77:8443:443\"]\n")
         let r = Shell.capture("\(Paths.binary) check --config \(dir.path)/c.toml --state-dir \(dir.path)/s")
         #expect(r.status == 1)
-        #expect(r.stderr == "libvirt-portfwd: guest web1: forward 203.0.113.77:8443:443/tcp is bound to 203.0.113.77, which this host does not hold; add it to settings.floating-addresses if it arrives later (keepalived, say)\n")
-        dir.write("f.toml", "[settings]\nfloating-addresses = [\"203.0.113.77\"]\n[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"203.0.113.77:8443:443\"]\n")
+        #expect(r.stderr == "libvirt-portfwd: guest web1: forward 203.0.113.77:8443:443/tcp is bound to 203.0.113.77, which this host does not hold; "
+            + "add it to settings.floating-addresses if it arrives later (keepalived, say)\n")
+        dir.write("f.toml", "[settings]\nfloating-addresses = [\"203.0.113.77\"]\n[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards "
+            + "= [\"203.0.113.77:8443:443\"]\n")
         #expect(Shell.capture("\(Paths.binary) check --config \(dir.path)/f.toml --state-dir \(dir.path)/s").status == 0)
         // Docker's 0.0.0.0 means every address; loopback is refused with the reason.
         dir.write("d.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"0.0.0.0:8080:80\"]\n")
@@ -130,7 +135,8 @@ import PortFwdSystem
         #expect(replaced.stdout == "success: \(dir.path)/c.toml with \(dir.path)/moved.toml as \(web1): 3 forwards of 2 configured guests\n")
         let beside = Shell.capture("\(check) --candidate \(dir.path)/moved.toml --as \(dir.path)/portfwd.d/web1-new.toml")
         #expect(beside.status == 1)
-        #expect(beside.stderr.contains("guest web1: address is 192.168.122.11 in portfwd.d/web1-new.toml: guest[0] and 192.168.122.10 in portfwd.d/web1.toml: guest[0]"),
+        #expect(beside.stderr.contains("guest web1: address is 192.168.122.11 in portfwd.d/web1-new.toml: guest[0] and 192.168.122.10 in "
+            + "portfwd.d/web1.toml: guest[0]"),
                 "\(beside.stderr)")
         // A bad spec: refused, named by where the file would go, and whose text it was.
         dir.write("bad.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"8080:99999\"]\n")
@@ -141,7 +147,8 @@ import PortFwdSystem
         // A port another file holds.
         dir.write("taken.toml", "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"5432\"]\n")
         let taken = Shell.capture("\(check) --candidate \(dir.path)/taken.toml --as \(web1)")
-        #expect(taken.status == 1 && taken.stderr.contains("conflict: tcp port 5432 on every address: guests db and web1 both claim it"), "\(taken.stderr)")
+        #expect(taken.status == 1 && taken.stderr.contains("conflict: tcp port 5432 on every address: guests db and web1 both claim it"),
+            "\(taken.stderr)")
         // Settings: refused in a drop-in, taken in place of the main file, and read with the
         // drop-ins there (a drop-in's forward bound to a floating address passes only then).
         dir.write("portfwd.d/vip.toml", "[[guest]]\nname = \"vip\"\naddress = \"192.168.122.30\"\nforwards = [\"203.0.113.77:8443:443\"]\n")
@@ -156,13 +163,15 @@ import PortFwdSystem
         let loose = Shell.capture("\(check) --candidate \(dir.path)/moved.toml --as \(web1)")
         #expect(loose.status == 1 && loose.stderr.contains("\(dir.path)/moved.toml: cannot read the file"), "\(loose.stderr)")
         // Only a file the service would read; and the two options go together.
-        for place in ["\(dir.path)/elsewhere.toml", "\(dir.path)/portfwd.d/web1.conf", "\(dir.path)/portfwd.d/.web1.toml", "\(dir.path)/portfwd.d/sub/web1.toml"] {
+        for place in ["\(dir.path)/elsewhere.toml", "\(dir.path)/portfwd.d/web1.conf", "\(dir.path)/portfwd.d/.web1.toml",
+            "\(dir.path)/portfwd.d/sub/web1.toml"] {
             let r = Shell.capture("\(check) --candidate \(dir.path)/bad.toml --as \(place)")
             #expect(r.status == 1 && r.stderr.contains("the service would not read it"), "\(place): \(r.stderr)")
         }
         #expect(Shell.capture("\(check) --candidate \(dir.path)/bad.toml").status == 64)
         // The live files are as they were.
-        #expect((try? String(contentsOfFile: web1, encoding: .utf8)) == "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
+        #expect((try? String(contentsOfFile: web1, encoding: .utf8)) == "[[guest]]\nname = \"web1\"\naddress = \"192.168.122.10\"\nforwards = "
+            + "[\"8080:80\"]\n")
     }
 
     @Test(.enabled(if: geteuid() == 0, "install-hook needs root")) func installHookNamesTheDaemonsOnlyWhenSomethingChanged() {
@@ -255,7 +264,8 @@ import PortFwdSystem
         // Each reply is what bash puts on the line: read back as the shell reads a command line
         // (eval, as pressing Enter would), it must be the one literal name, having run nothing.
         let completeGuest = { (cur: String) in
-            try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\(cur)\"); COMP_CWORD=3; _libvirt_portfwd; "
+            try Shell.run("PATH=\(dir.path)/bin:$PATH bash -c 'source \(script); COMP_WORDS=(libvirt-portfwd forward add \"\(cur)\"); COMP_CWORD=3; "
+                + "_libvirt_portfwd; "
                 + "for r in \"${COMPREPLY[@]}\"; do eval \"w=($r)\"; printf \"%s:%s|\" \"${#w[@]}\" \"${w[0]}\"; done'")
         }
         #expect(try completeGuest("") == "1:web 1|1:db1|1:x$(touch \(marker))y|1:`touch \(marker)`|1:*|")

@@ -139,7 +139,8 @@ import Testing
             #expect(table.contains("g1     8080:80/tcp"))
             // Another guest's forward swaps the whole table (chains, on iptables): the counters
             // are carried across, not reset.
-            try lab.tool("apply --all", config: try lab.config(Self.config(variant) + "\n[[guest]]\nname = \"g2\"\naddress = \"192.168.122.11\"\nforwards = [\"9090:90\"]\n"))
+            try lab.tool("apply --all", config: try lab.config(Self.config(variant) + "\n[[guest]]\nname = \"g2\"\naddress = "
+                + "\"192.168.122.11\"\nforwards = [\"9090:90\"]\n"))
             #expect(try lab.tool("status --all", config: config).contains("g2 "), "the swap happened")
             let carried = try row()
             #expect((carried["packets"] as? Int ?? 0) >= (after["packets"] as? Int ?? 0), "\(carried) after \(after)")
@@ -147,7 +148,8 @@ import Testing
             // The same counter, as Prometheus reads it (a failure without the parser under make test).
             if PrometheusParser.installed || Privilege.required {
                 let samples = try PrometheusParser.parse(try lab.tool("status --prometheus", config: config))
-                let packets = samples.first { $0.name == "libvirt_portfwd_forward_packets_total" && $0.labels["spec"] == "8080:80/tcp" && $0.labels["family"] == "ipv4" }
+                let packets = samples.first { $0.name == "libvirt_portfwd_forward_packets_total" && $0.labels["spec"] == "8080:80/tcp"
+                    && $0.labels["family"] == "ipv4" }
                 #expect(packets?.value == Double(carried["packets"] as? Int ?? -1), "\(String(describing: packets))")
                 #expect(samples.contains { $0.name == "libvirt_portfwd_healthy" && $0.value == 1 })
             }
@@ -159,7 +161,8 @@ import Testing
         try withLab(variant) { lab in
             // Without comments and chain counters: background traffic (IPv6 ND) moves those.
             let listing = variant.isIptables
-                ? "{ \(variant.rawValue)-save; ip6tables-\(variant == .iptablesLegacy ? "legacy" : "nft")-save; } | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'"
+                ? "{ \(variant.rawValue)-save; ip6tables-\(variant == .iptablesLegacy ? "legacy" : "nft")-save; } | grep -v '^#' | sed "
+                    + "'s/\\[[0-9]*:[0-9]*\\]//'"
                 : "nft list ruleset"
             let first = try lab.run(lab.host, listing)
             try lab.tool("apply --all", config: "\(lab.dir)/portfwd.toml")

@@ -24,8 +24,8 @@ import PortFwdSystem
         try Data([0xff, 0xfe, 0x5b]).write(to: URL(fileURLWithPath: "\(dir.path)/binary.toml"))
         let r = hook("\(dir.path)/binary.toml")
         #expect(r.status == 0)
-        #expect(r.stderr == "libvirt-portfwd: guest plain prepare: \(dir.path)/binary.toml: not UTF-8 text (libvirt-portfwd check shows every problem); "
-            + "no config has applied yet, so only metadata forwards apply\n")
+        #expect(r.stderr == "libvirt-portfwd: guest plain prepare: \(dir.path)/binary.toml: not UTF-8 text (libvirt-portfwd check shows every "
+            + "problem); no config has applied yet, so only metadata forwards apply\n")
         #expect(r.stdout.isEmpty)
     }
 
@@ -64,7 +64,8 @@ import PortFwdSystem
                 if status == 1 { #expect(r.stderr.contains("cannot start guest plain: conflict: tcp port 8080 on every address"), "\(r.stderr)") }
             }
             // The same through the environment, as libvirtd would run an admin's own wrapper.
-            let r = Shell.capture("LIBVIRT_PORTFWD_CONFIG=\(path) LIBVIRT_PORTFWD_STATE_DIR=\(state) \(Paths.binary) hook qemu -- plain prepare begin -", input: xml)
+            let r = Shell.capture("LIBVIRT_PORTFWD_CONFIG=\(path) LIBVIRT_PORTFWD_STATE_DIR=\(state) \(Paths.binary) hook qemu -- plain "
+                + "prepare begin -", input: xml)
             #expect(r.status == status, "\(config) from the environment: \(r.stderr)")
         }
     }
@@ -77,7 +78,8 @@ import PortFwdSystem
 
     func tool(_ ns: Namespace, _ arguments: String, input: String? = nil) -> Shell.Result {
         // Global options first: after `--` every word is libvirt's.
-        Shell.capture("ip netns exec \(ns.name) \(Paths.binary) --config \(dir.path)/c.toml --state-dir \(dir.path)/state --libvirt-root \(dir.path)/tree \(arguments)", input: input)
+        Shell.capture("ip netns exec \(ns.name) \(Paths.binary) --config \(dir.path)/c.toml --state-dir \(dir.path)/state --libvirt-root "
+            + "\(dir.path)/tree \(arguments)", input: input)
     }
 
     func elements(_ ns: Namespace) -> String {
@@ -137,7 +139,8 @@ import PortFwdSystem
             #expect(Shell.capture("ip netns exec \(ns.name) nft list tables").stdout.isEmpty)
             kill(holder, SIGKILL)
             #expect(tool(ns, "apply --all").status == 0)
-            let ro = Shell.capture("ip netns exec \(ns.name) unshare -m sh -c 'mount --bind \(dir.path)/state \(dir.path)/state && mount -o remount,bind,ro \(dir.path)/state && \(Paths.binary) flush --config \(dir.path)/c.toml --state-dir \(dir.path)/state'")
+            let ro = Shell.capture("ip netns exec \(ns.name) unshare -m sh -c 'mount --bind \(dir.path)/state \(dir.path)/state && mount -o "
+                + "remount,bind,ro \(dir.path)/state && \(Paths.binary) flush --config \(dir.path)/c.toml --state-dir \(dir.path)/state'")
             #expect(ro.status == 0, "\(ro.stderr)")
             #expect(ro.stderr.contains("Read-only file system"), "\(ro.stderr)")
             #expect(Shell.capture("ip netns exec \(ns.name) nft list tables").stdout.isEmpty)

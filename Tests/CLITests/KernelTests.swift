@@ -36,8 +36,10 @@ import PortFwdCore
             let real = LibNftables()
             let state = TempDir()
             let store = StateStore(directory: "\(state.path)/run")
-            let first = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n")
-            let second = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"9090:90\", \"53/udp\"]\n")
+            let first = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = "
+                + "[\"8080:80\"]\n")
+            let second = try Config.parse("[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = "
+                + "[\"9090:90\", \"53/udp\"]\n")
             func reconciler(_ nft: NftablesRunner, _ config: Config) -> Reconciler {
                 Reconciler(config: config, store: store, host: Host(nft: nft, commands: FakeIptables(), procNet: "/nonexistent", backend: .nftables))
             }
@@ -81,7 +83,8 @@ import PortFwdCore
             // What the kernel counted is carried by the next swap, ranges included, and the
             // carried table has its plan's fingerprint: no drift.
             let renderer = NftRenderer(replace: nft.hasDestroy ? .destroy : .declareAndDelete)
-            let seeded = counters.mapValues { ForwardCounters(owner: $0.owner, dnat: Counts(packets: 7, bytes: 4200), delivered: Counts(packets: 6, bytes: 4100)) }
+            let seeded = counters.mapValues { ForwardCounters(owner: $0.owner, dnat: Counts(packets: 7, bytes: 4200),
+                delivered: Counts(packets: 6, bytes: 4100)) }
             try nft.commit(renderer.transaction(plan, counters: seeded))
             #expect(try backend.drift(from: plan) == [])
             _ = try backend.apply(plan)
@@ -109,12 +112,15 @@ import PortFwdCore
             } else {
                 // A plan without IPv4 forwards: an element put in behind our back.
                 let port = NftValue.ports(PortRange(port: 1)!)
-                try nft.commit(.addElements(.ours, set: "dnat4_any", [NftElement([.proto(.tcp), port], data: [.address(IPAddress("192.0.2.1")!), port])]))
-                #expect(try backend.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . 1, which is not in the plan"])
+                try nft.commit(.addElements(.ours, set: "dnat4_any", [NftElement([.proto(.tcp), port],
+                    data: [.address(IPAddress("192.0.2.1")!), port])]))
+                #expect(try backend.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: map dnat4_any holds tcp . 1 : 192.0.2.1 . "
+                    + "1, which is not in the plan"])
             }
             _ = try nft.run("chain inet libvirt_portfwd forward { policy drop; }")
             let dropped = try backend.drift(from: plan).map(\.description)
-            #expect(dropped.count == 2 && dropped.last == "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward -2147483648, policy accept",
+            #expect(dropped.count == 2 && dropped.last == "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy "
+                + "drop, the plan hooked filter forward -2147483648, policy accept",
                     "the element tampered with above, and the policy: \(dropped)")
             _ = try nft.run("chain inet libvirt_portfwd forward { policy accept; }")
             _ = try nft.run("flush chain inet libvirt_portfwd prerouting")
@@ -132,7 +138,8 @@ import PortFwdCore
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Shell.run("cp \(Paths.binary) \(Paths.rulesets)/basic.toml \(dir)/ && chmod 755 \(dir)/libvirt-portfwd && chmod 644 \(dir)/basic.toml")
-        let out = try Shell.run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \(dir)/libvirt-portfwd export --all --config \(dir)/basic.toml --state-dir \(dir)/state")
+        let out = try Shell.run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \(dir)/libvirt-portfwd export --all --config "
+            + "\(dir)/basic.toml --state-dir \(dir)/state")
         let golden = try String(contentsOfFile: "\(Paths.rulesets)/basic.nft", encoding: .utf8)
         #expect(out == golden)
     }

@@ -38,7 +38,8 @@ import Testing
         let lab = try LibvirtLab(config: "[[guest]]\nname = \"victim\"\nforwards = [\"8080:80\"]\n", host: host, guestMAC: "52:54:00:00:00:20")
         defer { lab.close() }
         try lab.define("victim", mac: "52:54:00:00:00:20")
-        try lab.define("evil", mac: "52:54:00:00:00:30", metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward spec='9001:80'/></pf:forwards>")
+        try lab.define("evil", mac: "52:54:00:00:00:30", metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward "
+            + "spec='9001:80'/></pf:forwards>")
         try lab.virsh("start victim")
         let watch = try lab.startWatch()
         let leased = try lab.lab("dhcp")
@@ -120,11 +121,13 @@ import Testing
         try Shell.run("ip -n \(lab.guestNS) addr add fd00:122::8a3f:19c4/64 dev eth0 nodad")
         try lab.serveInGuest(port: 22)
         try lab.define("evil", mac: "52:54:00:00:00:30",
-                       metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward spec='8022:22'/><pf:address6>fd00:122::8a3f:19c4</pf:address6></pf:forwards>")
+                       metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward "
+                           + "spec='8022:22'/><pf:address6>fd00:122::8a3f:19c4</pf:address6></pf:forwards>")
         try lab.virsh("start evil")
         _ = try lab.startWatch()
         let status = lab.toolResult("status")
-        #expect(status.status == 2 && status.stderr.contains("guest evil: its metadata address fd00:122::8a3f:19c4 is not yet seen in use at its MAC (52:54:00:00:00:30)"),
+        #expect(status.status == 2 && status.stderr.contains("guest evil: its metadata address fd00:122::8a3f:19c4 is not yet seen in use at its MAC "
+            + "(52:54:00:00:00:30)"),
                 "\(status.stderr)")
         // The victim now uses it: the host sees it at the victim's MAC, and the claim is refused.
         try lab.announce("fd00:122::8a3f:19c4", mac: "52:54:00:00:00:10")
@@ -174,10 +177,12 @@ import Testing
         defer { lab.close() }
         try lab.serveInGuest(port: 22)
         try lab.define("web1", mac: "52:54:00:00:00:10",
-                       metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward spec='8022:22'/><pf:address>192.168.122.10</pf:address></pf:forwards>")
+                       metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward "
+                           + "spec='8022:22'/><pf:address>192.168.122.10</pf:address></pf:forwards>")
         try lab.virsh("start web1")
         #expect(lab.reach(port: 8022) == "guest-192.168.122.10")
-        _ = try lab.startInLab(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "socat", "TCP-LISTEN:8022,fork,reuseaddr", "SYSTEM:echo user"])
+        _ = try lab.startInLab(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "socat", "TCP-LISTEN:8022,fork,reuseaddr",
+            "SYSTEM:echo user"])
         try waitFor("the user's socket") { lab.shell("ss -Hltn 'sport = :8022'").stdout.contains("8022") }
         _ = try lab.tool("apply")
         #expect(lab.reach(port: 8022) == "guest-192.168.122.10", "the forward stays; outside clients never reach the user's socket")
@@ -195,11 +200,13 @@ import Testing
         defer { lab.close() }
         try lab.lab("isolated")
         try lab.define("iso", mac: "52:54:00:00:00:90",
-                       metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward spec='9300:80'/><pf:address>192.168.100.10</pf:address></pf:forwards>",
+                       metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward "
+                           + "spec='9300:80'/><pf:address>192.168.100.10</pf:address></pf:forwards>",
                        network: "isolated")
         try lab.virsh("start iso")
         let status = lab.toolResult("status")
-        #expect(status.stderr.contains("guest iso: forward 9300:80/tcp is left out: 192.168.100.10 is on an isolated network (no <forward>), and no metadata forward opens an isolated network"),
+        #expect(status.stderr.contains("guest iso: forward 9300:80/tcp is left out: 192.168.100.10 is on an isolated network (no <forward>), and no "
+            + "metadata forward opens an isolated network"),
                 "\(status.stderr)")
         #expect(!(try lab.dnatElements()).contains { $0.contains("192.168.100.10") })
         #expect(lab.connect(port: 9300) == nil)

@@ -27,7 +27,8 @@ import Testing
                 try self.metadata(lab, "web1", uri: "urn:libvirt-portfwd:1", key: "portfwd", "<forwards><forward spec='nope'/></forwards>")
             }),
             ("<!DOCTYPE and <!ENTITY in a comment and a CDATA section", {
-                try self.metadata(lab, "web1", uri: "urn:other:1", key: "o", "<a><!-- <!DOCTYPE q [<!ENTITY z 'y'>]> --><![CDATA[<!ENTITY w 'v'>]]></a>")
+                try self.metadata(lab, "web1", uri: "urn:other:1", key: "o", "<a><!-- <!DOCTYPE q [<!ENTITY z 'y'>]> --><![CDATA[<!ENTITY w "
+                    + "'v'>]]></a>")
             }),
             ("nesting libvirt accepts, past libxml2's depth limit", { try self.metadata(lab, "web1", uri: "urn:other:2", key: "d", deep) }),
             ("a live XML over 4 MiB", {
@@ -73,7 +74,8 @@ import Testing
                      "<forwards><forward spec='9001:80'/><address>192.168.122.61</address></forwards>")
         try waitFor("status to name the dispute") {
             let s = lab.toolResult("status")
-            return s.status == 2 && s.stderr.contains("guest old: its metadata address 192.168.122.61 is held by guest young (metadata), which had it first")
+            return s.status == 2 && s.stderr.contains("guest old: its metadata address 192.168.122.61 is held by guest young (metadata), which had "
+                + "it first")
         }
         #expect(!(try lab.dnatElements()).contains { $0.hasPrefix("tcp . 9001 :") && $0.contains("192.168.122.61") })
         #expect(lab.connect(port: 9001) == nil, "a client outside never reaches the victim through the old guest's port")
@@ -164,21 +166,25 @@ import Testing
         try lab.serveInGuest(port: 80)
         for port in [9000, 9001] { _ = try lab.startInLab(["socat", "TCP-LISTEN:\(port),fork,reuseaddr", "SYSTEM:echo host"]) }
         try waitFor("the host's services") { lab.connect(port: 9000) == "host" && lab.connect(port: 9001) == "host" }
-        try lab.define("web1", mac: "52:54:00:00:00:10", metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward spec='9000:80'/></pf:forwards>")
+        try lab.define("web1", mac: "52:54:00:00:00:10", metadata: "<pf:forwards xmlns:pf='urn:libvirt-portfwd:1'><pf:forward "
+            + "spec='9000:80'/></pf:forwards>")
         try lab.virsh("start web1")
         #expect(lab.reach(port: 9001) == "guest-192.168.122.10", "the config's forward is installed")
         #expect(lab.connect(port: 9000) == "host", "the host's service still answers on 9000")
         let status = lab.toolResult("status")
         #expect(status.stderr.contains("forward 9001:80/tcp hides a host service listening on tcp *:9001 (socat (pid "), "\(status.stderr)")
         let apply = lab.toolResult("apply")
-        #expect(apply.stderr.contains("metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000 (socat (pid "), "\(apply.stderr)")
+        #expect(apply.stderr.contains("metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000 (socat (pid "),
+            "\(apply.stderr)")
         let check = lab.toolResult("check --kernel")
-        #expect(check.status == 0 && check.stderr.contains("forward 9001:80/tcp hides a host service listening on tcp *:9001 (socat (pid "), "\(check.stderr)")
+        #expect(check.status == 0 && check.stderr.contains("forward 9001:80/tcp hides a host service listening on tcp *:9001 (socat (pid "),
+            "\(check.stderr)")
         // forward add, by root into the config's drop-in: added, and the shadowed service named.
         _ = try lab.startInLab(["socat", "TCP-LISTEN:9002,fork,reuseaddr", "SYSTEM:echo host"])
         try waitFor("the third host service") { lab.connect(port: 9002) == "host" }
         let add = lab.toolResult("forward add web1 9002:80 --in config")
-        #expect(add.status == 0 && add.stderr.contains("forward 9002:80/tcp hides a host service listening on tcp *:9002 (socat (pid "), "\(add.stderr)")
+        #expect(add.status == 0 && add.stderr.contains("forward 9002:80/tcp hides a host service listening on tcp *:9002 (socat (pid "),
+            "\(add.stderr)")
         lab.record("forwards on ports host services listen on", result: "metadata refused, config warned")
     }
 

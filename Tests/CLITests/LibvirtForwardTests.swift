@@ -34,9 +34,11 @@ import Testing
         let ruleset = "nft list ruleset | sed 's/packets [0-9]* bytes [0-9]*//'"
         let rules = try lab.inLab(ruleset)
         let low = lab.toolResult("forward add web1 443:80 --in metadata")
-        #expect(low.status == 1 && low.stderr.contains("metadata forward 443:80/tcp uses host ports outside settings.metadata-host-ports (1024-65535)"), "\(low.stderr)")
+        #expect(low.status == 1 && low.stderr.contains("metadata forward 443:80/tcp uses host ports outside settings.metadata-host-ports "
+            + "(1024-65535)"), "\(low.stderr)")
         let clash = lab.toolResult("forward add web1 9090:80")
-        #expect(clash.status == 1 && clash.stderr.contains("conflict: tcp port 9090 on every address: guests web1 and web2 both claim it"), "\(clash.stderr)")
+        #expect(clash.status == 1 && clash.stderr.contains("conflict: tcp port 9090 on every address: guests web1 and web2 both claim it"),
+            "\(clash.stderr)")
         #expect(try lab.virsh("metadata web1 urn:libvirt-portfwd:1 --config") == before)
         #expect(try lab.inLab(ruleset) == rules)
 

@@ -83,7 +83,8 @@ import Testing
         try lab.serveInGuest(port: 80)
         try lab.define("web1", mac: "52:54:00:00:00:10")
         try lab.virsh("""
-            metadata web1 urn:libvirt-portfwd:1 --key portfwd --config --set '<forwards><forward spec="8080:80" source="203.0.113.0/24"/><address>192.168.122.10</address></forwards>'
+            metadata web1 urn:libvirt-portfwd:1 --key portfwd --config --set \
+            '<forwards><forward spec="8080:80" source="203.0.113.0/24"/><address>192.168.122.10</address></forwards>'
             """)
         try lab.virsh("start web1")
         #expect(lab.reach("203.0.113.1", port: 8080) == "guest-192.168.122.10")
@@ -187,7 +188,8 @@ import Testing
         defer { lab.close() }
         try lab.serveInGuest(port: 80)
         for i in 0..<10 {
-            let meta = "<pfw:forwards xmlns:pfw='urn:libvirt-portfwd:1'><pfw:forward spec='\(9000 + i):80'/><pfw:address>\(addresses[i])</pfw:address></pfw:forwards>"
+            let meta = "<pfw:forwards xmlns:pfw='urn:libvirt-portfwd:1'><pfw:forward "
+                + "spec='\(9000 + i):80'/><pfw:address>\(addresses[i])</pfw:address></pfw:forwards>"
             try lab.define("g\(i)", mac: mac, metadata: meta)
         }
         let starts = (0..<10).map { "( \(LibvirtLab.script) virsh start g\($0) >/dev/null || echo FAILED g\($0) ) &" }.joined(separator: "\n")

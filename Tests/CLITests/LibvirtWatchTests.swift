@@ -27,7 +27,8 @@ import Testing
         try startWeb1(lab)
         let watch = try lab.startWatch()
         if host.libvirtNftables {
-            let handle = try lab.inLab("nft -a list chain ip libvirt_network forward | awk '/libvirt-portfwd/ {print $NF}'").trimmingCharacters(in: .whitespacesAndNewlines)
+            let handle = try lab.inLab("nft -a list chain ip libvirt_network forward | awk '/libvirt-portfwd/ {print $NF}'")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
             try lab.inLab("nft delete rule ip libvirt_network forward handle \(handle)")
         } else {
             try lab.inLab("iptables -D FORWARD -m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j ACCEPT")
@@ -59,7 +60,8 @@ import Testing
         try works(lab, "the forward after the second start")
         try lab.inLab("nft flush ruleset")
         try waitFor("the repair of the flush") { watch.repairs == 1 }
-        let own = watch.log.split(separator: "\n").filter { $0.contains("watch: guest ") || $0.contains("installed") && !$0.contains("repaired after") && !$0.contains("watch start") }
+        let own = watch.log.split(separator: "\n").filter { $0.contains("watch: guest ") || $0.contains("installed") && !$0.contains("repaired after")
+            && !$0.contains("watch start") }
         #expect(own.isEmpty, "the service applied a guest event the hook had applied: \(own)")
         lab.record("service: no second apply after a hook")
     }
@@ -81,7 +83,8 @@ import Testing
         }
         try works(lab, "forwards after firewall-cmd --reload")
         if host == .debian12 {
-            try waitFor("the service to repair the flushed admission rule") { watch.log.contains("admission rule in iptables-nft FORWARD is missing") }
+            try waitFor("the service to repair the flushed admission rule") { watch.log.contains("admission rule in iptables-nft FORWARD "
+                + "is missing") }
         }
         let status = lab.toolResult("status")
         #expect(status.status == 0, "\(status.stderr)\n\((try? lab.inLab("ip6tables -S FORWARD; ip6tables -S LIBVIRT_FWI")) ?? "")\n\(watch.log)")
@@ -94,7 +97,8 @@ import Testing
         let lab = try LibvirtLab(config: Self.web1, host: .debian13, firewalld: .strict)
         defer { lab.close() }
         try lab.serveInGuest(port: 80)
-        let line = "firewalld runs with StrictForwardPorts=yes, which rejects every forwarded connection that is not one of firewalld's own forward-ports"
+        let line = "firewalld runs with StrictForwardPorts=yes, which rejects every forwarded connection that is not one of firewalld's own "
+            + "forward-ports"
         let apply = lab.toolResult("apply --all")
         #expect(apply.status == 1 && apply.stderr.contains(line), "\(apply.stderr)")
         let check = lab.toolResult("check --kernel")
@@ -149,7 +153,8 @@ import Testing
         try lab.virsh("destroy web1")
         let record = "\(lab.stateDir)/\(lab.records[0])"
         let aged = try String(contentsOfFile: record, encoding: .utf8)
-            .replacingOccurrences(of: #""since" : [0-9]+"#, with: "\"since\" : \(Int(Date().timeIntervalSince1970) - 3600)", options: .regularExpression)
+            .replacingOccurrences(of: #""since" : [0-9]+"#, with: "\"since\" : \(Int(Date().timeIntervalSince1970) - 3600)",
+                options: .regularExpression)
         try aged.write(toFile: record, atomically: true, encoding: .utf8)
         chmod(record, 0o600)
         let status = lab.toolResult("status")

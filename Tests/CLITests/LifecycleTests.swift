@@ -222,7 +222,8 @@ import PortFwdCore
         let stranger = Shell.capture(asStranger)
         #expect(stranger.status == 77 && stranger.stderr.contains("membership of group libvirt"), "\(stranger.stderr)")
         // Anything that changes state still needs root.
-        let apply = Shell.capture("setpriv --reuid=65534 --regid=65534 --groups=\(gid) \(Paths.binary) apply --state-dir \(reconciler.store.directory)")
+        let apply = Shell.capture("setpriv --reuid=65534 --regid=65534 --groups=\(gid) \(Paths.binary) apply --state-dir "
+            + "\(reconciler.store.directory)")
         #expect(apply.status == 77)
     }
 }
@@ -262,7 +263,8 @@ import PortFwdCore
         _ = try lab.tool("forward add web1 8081:81")
         _ = try lab.tool("forward add web1 8081:81/udp")
         let several = lab.toolResult("forward remove web1 8081")
-        #expect(several.status != 0 && several.stderr.contains("host port 8081 is in several, name one: 8081:81/tcp, 8081:81/udp"), "\(several.stderr)")
+        #expect(several.status != 0 && several.stderr.contains("host port 8081 is in several, name one: 8081:81/tcp, 8081:81/udp"),
+            "\(several.stderr)")
         let one = lab.toolResult("forward remove web1 8080")
         #expect(one.status == 0 && one.stdout.contains("removed 8080 from web1"), "\(one.stdout)\(one.stderr)")
         #expect(try !lab.dnatElements().contains { $0.contains("8080") })
@@ -270,6 +272,7 @@ import PortFwdCore
         #expect(none.status != 0 && none.stderr.contains("has no forward 7777:7777/tcp; its forwards: "), "\(none.stderr)")
 
         let typo = lab.toolResult("forward add wbe1 9090:90")
-        #expect(typo.status == 1 && typo.stderr.contains("no domain is named 'wbe1'") && typo.stderr.contains("did you mean 'web1'?"), "\(typo.stderr)")
+        #expect(typo.status == 1 && typo.stderr.contains("no domain is named 'wbe1'") && typo.stderr.contains("did you mean 'web1'?"),
+            "\(typo.stderr)")
     }
 }

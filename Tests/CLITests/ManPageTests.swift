@@ -74,7 +74,8 @@ import Testing
         #expect(man.global == Self.globalOptions)
         for (command, options) in help {
             let own = options.subtracting(Self.implicit).subtracting(Self.globalOptions)
-            #expect(own == man.commands[command] ?? [], "options of \(command): --help has \(own.sorted()), the man page \((man.commands[command] ?? []).sorted())")
+            #expect(own == man.commands[command] ?? [],
+                "options of \(command): --help has \(own.sorted()), the man page \((man.commands[command] ?? []).sorted())")
         }
         #expect(help.count >= 9)
     }
@@ -152,7 +153,8 @@ import Testing
         }
         let settings = entries("SETTINGS"), guest = entries("GUESTS")
         // Every key the reader knows, each shown once.
-        #expect(Set(settings.map { String($0.prefix { $0 != " " }) }) == Set(ConfigParser.settingsKeys) && settings.count == ConfigParser.settingsKeys.count,
+        #expect(Set(settings.map { String($0.prefix { $0 != " " }) }) == Set(ConfigParser.settingsKeys)
+            && settings.count == ConfigParser.settingsKeys.count,
                 "\(settings)")
         #expect(Set(guest.map { String($0.prefix { $0 != " " }) }) == Set(ConfigParser.guestKeys) && guest.count == ConfigParser.guestKeys.count,
                 "\(guest)")
@@ -213,9 +215,11 @@ import Testing
         var ran = 0
         for command in try ManPageTests.commandExamples() {
             if command.hasPrefix("systemctl ") { continue }
-            let line = command.hasPrefix("virsh ") ? command.replacingOccurrences(of: "virsh ", with: "virsh -c qemu:///system ", options: .anchored) : command
+            let line = command.hasPrefix("virsh ") ? command.replacingOccurrences(of: "virsh ", with: "virsh -c qemu:///system ",
+                options: .anchored) : command
             // In the lab's own directory: an example may write a file where it stands.
-            let r = lab.shell("cd \(lab.work) && export PATH=\(bin):$PATH LIBVIRT_PORTFWD_CONFIG=\(lab.configPath) LIBVIRT_PORTFWD_STATE_DIR=\(lab.stateDir); \(line)")
+            let r = lab.shell("cd \(lab.work) && export PATH=\(bin):$PATH LIBVIRT_PORTFWD_CONFIG=\(lab.configPath) "
+                + "LIBVIRT_PORTFWD_STATE_DIR=\(lab.stateDir); \(line)")
             #expect(r.status == 0, "`\(command)` exited \(r.status): \(r.stderr)")
             ran += 1
         }

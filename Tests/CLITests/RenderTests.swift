@@ -53,7 +53,8 @@ import PortFwdSystem
             set("fwd4_any", "inet_proto . inet_service", counter: true, [
                 NftElement([.proto(.tcp), port(8080)], comment: owner), NftElement([.proto(.tcp), port(2222)], comment: owner),
             ]),
-            set("dlv4_any", "inet_proto . inet_service", counter: true, [NftElement([.proto(.tcp), port(2222)]), NftElement([.proto(.tcp), port(8080)])]),
+            set("dlv4_any", "inet_proto . inet_service", counter: true, [NftElement([.proto(.tcp), port(2222)]),
+                NftElement([.proto(.tcp), port(8080)])]),
         ]
         for v in ["4", "6"] {
             let a = v == "4" ? "ipv4_addr" : "ipv6_addr"
@@ -62,7 +63,8 @@ import PortFwdSystem
                          set("fwd6_any", "inet_proto . inet_service", counter: true), set("dlv6_any", "inet_proto . inet_service", counter: true)]
             }
             sets += [
-                set("dnat\(v)_bound", "\(a) . inet_proto . inet_service : \(a) . inet_service"), set("open\(v)_bound", "\(a) . inet_proto . inet_service"),
+                set("dnat\(v)_bound", "\(a) . inet_proto . inet_service : \(a) . inet_service"),
+                set("open\(v)_bound", "\(a) . inet_proto . inet_service"),
                 set("allow\(v)_any", "\(a) . inet_proto . inet_service", interval: true),
                 set("allow\(v)_bound", "\(a) . \(a) . inet_proto . inet_service", interval: true),
             ]
@@ -75,13 +77,17 @@ import PortFwdSystem
         var chains: [NftChain] = []
         for (ip, v) in [("ip", "4"), ("ip6", "6")] {
             chains.append(NftChain(name: "dnat\(v)", rules: [
-                "meta l4proto { tcp, udp, sctp } \(ip) daddr . meta l4proto . th dport @open\(v)_bound \(tag(ip, v)) \(ip) daddr . meta l4proto . th dport map @dnat\(v)_bound",
-                "meta l4proto { tcp, udp, sctp } \(ip) saddr . \(ip) daddr . meta l4proto . th dport @allow\(v)_bound \(tag(ip, v)) \(ip) daddr . meta l4proto . th dport map @dnat\(v)_bound",
+                "meta l4proto { tcp, udp, sctp } \(ip) daddr . meta l4proto . th dport @open\(v)_bound \(tag(ip, v)) \(ip) daddr . meta l4proto . th "
+                    + "dport map @dnat\(v)_bound",
+                "meta l4proto { tcp, udp, sctp } \(ip) saddr . \(ip) daddr . meta l4proto . th dport @allow\(v)_bound \(tag(ip, v)) \(ip) daddr . "
+                    + "meta l4proto . th dport map @dnat\(v)_bound",
                 "meta l4proto { tcp, udp, sctp } meta l4proto . th dport @open\(v)_any \(tag(ip, v)) meta l4proto . th dport map @dnat\(v)_any",
-                "meta l4proto { tcp, udp, sctp } \(ip) saddr . meta l4proto . th dport @allow\(v)_any \(tag(ip, v)) meta l4proto . th dport map @dnat\(v)_any",
+                "meta l4proto { tcp, udp, sctp } \(ip) saddr . meta l4proto . th dport @allow\(v)_any \(tag(ip, v)) meta l4proto . th dport map "
+                    + "@dnat\(v)_any",
             ].map { NftRule($0) }))
         }
-        let local = ["ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4", "ip6 daddr != ::1 fib daddr type local jump dnat6"].map { NftRule($0) }
+        let local = ["ip daddr != 127.0.0.0/8 fib daddr type local jump dnat4", "ip6 daddr != ::1 fib daddr type local jump dnat6"]
+            .map { NftRule($0) }
         chains += [
             NftChain(name: "prerouting", hook: NftHook(type: "nat", hook: "prerouting", priority: -100, priorityText: "dstnat"), rules: local),
             NftChain(name: "output", hook: NftHook(type: "nat", hook: "output", priority: -100), rules: local),
@@ -140,10 +146,12 @@ import PortFwdSystem
     @Test func exportPrintsExactlyTheGoldenFiles() throws {
         for name in Self.examples {
             for (backend, ext) in [("nftables", "nft"), ("iptables", "iptables")] {
-                var out = try Shell.run("\(Paths.binary) export --all --backend \(backend) --config \(Paths.rulesets)/\(name).toml --state-dir /nonexistent")
+                var out = try Shell.run("\(Paths.binary) export --all --backend \(backend) --config \(Paths.rulesets)/\(name).toml --state-dir "
+                    + "/nonexistent")
                 // Where nftables has `destroy table` (1.0.7 on, Debian 13), export prints the one
                 // command the golden files spell as declare-and-delete for every nftables.
-                out = out.replacingOccurrences(of: "\ndestroy table inet libvirt_portfwd\n", with: "\ntable inet libvirt_portfwd\ndelete table inet libvirt_portfwd\n")
+                out = out.replacingOccurrences(of: "\ndestroy table inet libvirt_portfwd\n",
+                    with: "\ntable inet libvirt_portfwd\ndelete table inet libvirt_portfwd\n")
                 let golden = try String(contentsOfFile: "\(Paths.rulesets)/\(name).\(ext)", encoding: .utf8)
                 #expect(out == golden, "\(name).\(ext)")
             }
@@ -165,7 +173,8 @@ import PortFwdSystem
         // nftables >= 1.0.7 can say the same in one command.
         let config = try Config.parse("")
         let destroy = NftRenderer(replace: .destroy).render(try Plan(guests: [], settings: config.settings))
-        #expect(Array(destroy.split(separator: "\n").filter { !$0.hasPrefix("#") }.prefix(2)) == ["destroy table inet libvirt_portfwd", "table inet libvirt_portfwd {"])
+        #expect(Array(destroy.split(separator: "\n").filter { !$0.hasPrefix("#") }.prefix(2)) == ["destroy table inet libvirt_portfwd",
+            "table inet libvirt_portfwd {"])
     }
 
     @Test func rangesExpandOffsetPreservingIntoTheMap() throws {
@@ -248,13 +257,15 @@ import PortFwdSystem
     /// What `status` compares the kernel's listing with: the plan's own table, typed, element
     /// by element; the committed table lists back as the same table.
     @Test func driftNamesTheElementsASetLacksOrHolds() throws {
-        let plan = try Fixtures.plan("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\", { spec = \"22\", sources = [\"198.51.100.7\"] }]\n")
+        let plan = try Fixtures.plan("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\", { spec = \"22\", sources = "
+            + "[\"198.51.100.7\"] }]\n")
         let planned = NftTable(plan: plan)
         let read = try FakeNftables.readBack(NftRenderer().transaction(plan))
         #expect(read.drift(from: planned) == [] && planned.drift(from: read) == [])
         #expect(planned.set("dnat4_any")?.elements.map(\.description) == ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 22 : 192.168.122.10 . 22"])
         #expect(planned.set("allow4_any")?.elements.map(\.description) == ["198.51.100.7/32 . tcp . 22"])
-        #expect(planned.chain("prerouting")?.rules.count == 2 && planned.chain("dnat4")?.rules.count == 4 && planned.chain("forward")?.rules.count == 1)
+        #expect(planned.chain("prerouting")?.rules.count == 2 && planned.chain("dnat4")?.rules.count == 4
+            && planned.chain("forward")?.rules.count == 1)
         // nft lists a host of an interval set without /32: the same element.
         let ip = { (text: String) in NftValue.address(IPAddress(text)!) }
         var tampered = planned

@@ -116,7 +116,8 @@ import PortFwdSystem
         // real ones for each call, so the host's ufw is never touched.
         try Shell.run("cp -a /etc/ufw \(lab.dir)/ufw && cp /etc/default/ufw \(lab.dir)/ufw-default")
         func ufw(_ arguments: String) throws {
-            try lab.run(lab.host, "unshare -m sh -c 'mount --bind \(lab.dir)/ufw /etc/ufw && mount --bind \(lab.dir)/ufw-default /etc/default/ufw && ufw \(arguments)'")
+            try lab.run(lab.host, "unshare -m sh -c 'mount --bind \(lab.dir)/ufw /etc/ufw && mount --bind \(lab.dir)/ufw-default /etc/default/ufw && "
+                + "ufw \(arguments)'")
         }
         try lab.serve(lab.guest1, port: 80, reply: "g1-80")
         try ufw("--force enable")
@@ -169,9 +170,11 @@ final class LabFirewalld {
         dir = "\(lab.dir)/firewalld"
         try Shell.run("mkdir -p \(dir) && cp -a /etc/firewalld \(dir)/etc")
         try """
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" \
+            "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
             <busconfig><type>system</type><listen>unix:path=/run/dbus/system_bus_socket</listen><auth>EXTERNAL</auth>
-            <policy context="default"><allow user="root"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy></busconfig>
+            <policy context="default"><allow user="root"/><allow own="*"/><allow send_destination="*"/>\
+            <allow receive_sender="*"/></policy></busconfig>
             """.write(toFile: "\(dir)/dbus.conf", atomically: true, encoding: .utf8)
         dbusPid = "\(dir)/dbus.pid"
         // exec all the way down: the PID is firewalld's.

@@ -79,7 +79,8 @@ import PortFwdSystem
         #expect(lab.connect(lab.client1, to: Lab.hostOutside4, port: 8080) == nil, "the hardened chain drops it")
         var status = lab.toolResult("status", config: config)
         #expect(status.status == 2)
-        #expect(status.stderr.contains("table inet filter chain forward: policy drop: stops the new connections of guest web1 8080:80/tcp, guest web1 8081:80/tcp: turned away"),
+        #expect(status.stderr.contains("table inet filter chain forward: policy drop: stops the new connections of guest web1 8080:80/tcp, guest "
+            + "web1 8081:80/tcp: turned away"),
                 "\(status.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(lab.toolResult("status --json", config: config).stdout.utf8)) as? [String: Any]
         let row = (json?["forwards"] as? [[String: Any]])?.first { $0["spec"] as? String == "8080:80/tcp" }
@@ -135,7 +136,8 @@ import PortFwdSystem
         defer { watch.stop() }
         #expect(lab.reach(lab.client1, to: Lab.hostOutside4, port: 8080) == "g1-80")
         try lab.run(lab.host, "iptables-nft -I FORWARD 1 -s 198.51.100.2 -j DROP")
-        func forward() -> [String] { lab.capture(lab.host, "iptables-nft -S FORWARD").stdout.split(separator: "\n").filter { $0.hasPrefix("-A") }.map(String.init) }
+        func forward() -> [String] { lab.capture(lab.host, "iptables-nft -S FORWARD").stdout.split(separator: "\n").filter { $0.hasPrefix("-A") }
+            .map(String.init) }
         func holds() {
             #expect(forward().first == "-A FORWARD -s 198.51.100.2/32 -j DROP", "\(forward())")
             #expect(lab.connect(lab.client1, to: Lab.hostOutside4, port: 8080) == nil, "the admin's block holds")
@@ -174,7 +176,8 @@ import PortFwdSystem
         var admission = "auto", expected = ""
         switch scene {
         case "another table":
-            try lab.run(lab.host, "nft add table ip other && nft add chain ip other f '{ type filter hook forward priority -5; policy accept; }' && nft add rule ip other f ip saddr 198.51.100.2 tcp dport 80 drop")
+            try lab.run(lab.host, "nft add table ip other && nft add chain ip other f '{ type filter hook forward priority -5; policy accept; }' && "
+                + "nft add rule ip other f ip saddr 198.51.100.2 tcp dport 80 drop")
             expected = "dropped by table ip other chain f: rule handle"
         case "iptables reject":
             try lab.run(lab.host, Obstacle.libvirtIptablesNft.script + "\niptables-nft -I FORWARD 1 -s 198.51.100.2 -j REJECT")
@@ -210,7 +213,8 @@ import PortFwdSystem
         let trace = try Tracing(lab, "trace web1 8080 --timeout 20 --count 2", config: config)
         #expect(lab.reach(lab.client1, to: Lab.hostOutside4, port: 8080) == "g1-80")
         #expect(try trace.end() == 0, "\(trace.text)")
-        #expect(trace.text.components(separatedBy: "delivered: it passed every chain and left the host").count == 3, "the SYN and its answer: \(trace.text)")
+        #expect(trace.text.components(separatedBy: "delivered: it passed every chain and left the host").count == 3,
+            "the SYN and its answer: \(trace.text)")
         #expect(trace.text.contains("[SYN,ACK]"), "the guest's answer is followed too")
         #expect(!traceTable(lab))
     }

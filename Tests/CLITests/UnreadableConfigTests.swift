@@ -39,7 +39,8 @@ import PortFwd
 
             // Reload: the same, and the service lives on.
             kill(watch.pid, SIGHUP)
-            try waitFor("the reload to say why it kept the old config") { watch.log.components(separatedBy: "using the config as it last applied").count == 3 }
+            try waitFor("the reload to say why it kept the old config") { watch.log.components(separatedBy: "using the config as it last applied")
+                .count == 3 }
             #expect(kill(watch.pid, 0) == 0, "the service is alive")
 
             // Repairs go back to the config that last applied.
@@ -89,7 +90,8 @@ import PortFwd
             if way % 2 == 0 {
                 dir.write("c.toml", deep)
             } else {
-                try FileManager.default.createDirectory(atPath: "\(dir.path)/portfwd.d", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+                try FileManager.default.createDirectory(atPath: "\(dir.path)/portfwd.d", withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o755])
                 dir.write("portfwd.d/deep.toml", deep)
             }
             for command in ["status", "check"] {

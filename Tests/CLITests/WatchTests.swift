@@ -30,7 +30,8 @@ import PortFwdSystem
             try waitFor("the table to come back") { table(ns).contains("table inet libvirt_portfwd") }
             try Shell.run("ip netns exec \(ns.name) sh -ec \(Lab.quote(Obstacle.libvirtIptablesNft.script))")
             try waitFor("admission to come back above libvirt's reject") {
-                let rules = Shell.capture("ip netns exec \(ns.name) iptables-nft -S FORWARD").stdout.split(separator: "\n").filter { $0.hasPrefix("-A") }
+                let rules = Shell.capture("ip netns exec \(ns.name) iptables-nft -S FORWARD").stdout.split(separator: "\n")
+                    .filter { $0.hasPrefix("-A") }
                 guard let ours = rules.firstIndex(where: { $0.contains("libvirt-portfwd") && $0.hasSuffix("-j ACCEPT") }),
                       let reject = rules.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI") }) else { return false }
                 return ours < reject
@@ -96,7 +97,8 @@ import PortFwdSystem
             let status = run(ns, "status")
             #expect(status.status != 0)
             #expect(after.first { $0.handle == open.handle }?.comment == (copied ? open.comment : nil))
-            #expect((status.stdout + status.stderr).contains("table inet libvirt_portfwd: " + Self.named(copied: copied)), "\(status.stdout)\(status.stderr)")
+            #expect((status.stdout + status.stderr).contains("table inet libvirt_portfwd: " + Self.named(copied: copied)),
+                "\(status.stdout)\(status.stderr)")
             #expect(run(ns, "apply --all").status == 0)
             #expect(run(ns, "status").status == 0, "the next apply put it back")
         }
@@ -379,14 +381,17 @@ import PortFwdSystem
             var r = run(ns, "status")
             #expect(r.status == 0 && r.stderr == noService, "\(r.stderr)")
             for target in ["LIBVIRT_PORTFWD_USER", "ACCEPT"] {
-                try Shell.run("ip netns exec \(ns.name) iptables-nft -D FORWARD -m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j \(target)")
+                try Shell.run("ip netns exec \(ns.name) iptables-nft -D FORWARD -m connmark --mark 0x10000000/0x10000000 -m comment --comment "
+                    + "libvirt-portfwd -j \(target)")
             }
             r = run(ns, "status")
             #expect(r.status == 2)
             // The rule missing, and what that does: libvirt's reject turns the forward away.
             #expect(r.stderr == noService + "libvirt-portfwd: admission rule in iptables-nft FORWARD is missing\n"
-                + "libvirt-portfwd: table ip filter chain FORWARD: rule 2 (-j LIBVIRT_FWI), then rule 2 (-o virbr0 -j REJECT --reject-with icmp-port-unreachable): "
-                + "stops the new connections of guest web1 8080:80/tcp: turned away (libvirt-portfwd trace web1 8080 shows a packet's way)\n", "\(r.stderr)")
+                + "libvirt-portfwd: table ip filter chain FORWARD: rule 2 (-j LIBVIRT_FWI), then rule 2 (-o virbr0 -j REJECT --reject-with "
+                + "icmp-port-unreachable): stops the new connections of guest web1 8080:80/tcp: turned away (libvirt-portfwd trace web1 8080 "
+                + "shows a packet's way)\n",
+                "\(r.stderr)")
             try Shell.run("ip netns exec \(ns.name) nft delete table inet libvirt_portfwd")
             r = run(ns, "status --json")
             #expect(r.status == 2)
@@ -398,10 +403,12 @@ import PortFwdSystem
             // A record of a domain libvirt does not run, and a guest waiting for its lease.
             let old = Int(Date().timeIntervalSince1970) - 3600
             dir.write("state/00000000-0000-4000-8000-000000000007.json", """
-                {"version":2,"uuid":"00000000-0000-4000-8000-000000000007","name":"gone","address4":"192.168.122.77","addressSource":"explicit","metadataForwards":[{"spec":"7070:70","sources":[]}],"since":\(old)}
+                {"version":2,"uuid":"00000000-0000-4000-8000-000000000007","name":"gone","address4":"192.168.122.77",\
+                "addressSource":"explicit","metadataForwards":[{"spec":"7070:70","sources":[]}],"since":\(old)}
                 """)
             dir.write("state/00000000-0000-4000-8000-000000000008.json", """
-                {"version":2,"uuid":"00000000-0000-4000-8000-000000000008","name":"waiting","addressSource":"pending","metadataForwards":[{"spec":"7171:71","sources":[]}],"since":\(old)}
+                {"version":2,"uuid":"00000000-0000-4000-8000-000000000008","name":"waiting","addressSource":"pending",\
+                "metadataForwards":[{"spec":"7171:71","sources":[]}],"since":\(old)}
                 """)
             chmod("\(dir.path)/state/00000000-0000-4000-8000-000000000007.json", 0o600)
             chmod("\(dir.path)/state/00000000-0000-4000-8000-000000000008.json", 0o600)

@@ -52,10 +52,14 @@ import PortFwdCore
         ("", "it is empty"),
         ("80 80", "it contains spaces or non-ASCII characters"),
         ("-80", "'-80' is not a port or port range"),
-        ("127.0.0.1:8080", "host address 127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
-        ("127.0.0.2:8080:80", "host address 127.0.0.2 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
-        ("[::1]:8080", "host address ::1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
-        ("[::ffff:127.0.0.1]:8080", "host address ::ffff:127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("127.0.0.1:8080", "host address 127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest "
+            + "through 127.0.0.0/8; bind to a real address or to none"),
+        ("127.0.0.2:8080:80", "host address 127.0.0.2 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the "
+            + "guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("[::1]:8080", "host address ::1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through "
+            + "127.0.0.0/8; bind to a real address or to none"),
+        ("[::ffff:127.0.0.1]:8080", "host address ::ffff:127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours "
+            + "reach the guest through 127.0.0.0/8; bind to a real address or to none"),
         ("[::ffff:198.51.100.1]:8080", "host address ::ffff:198.51.100.1 is an IPv4-mapped IPv6 address; write the IPv4 address"),
         ("224.0.0.1:8080", "host address 224.0.0.1 cannot receive forwarded connections"),
         ("255.255.255.255:8080", "host address 255.255.255.255 cannot receive forwarded connections"),
@@ -76,7 +80,8 @@ import PortFwdCore
     }
 
     @Test func refusesHostBitsAndBadPrefixes() {
-        #expect(throws: PortFwdError(.invalidInput, "'203.0.113.5/24' has host bits set; did you mean 203.0.113.0/24?")) { try Network.parse("203.0.113.5/24") }
+        #expect(throws: PortFwdError(.invalidInput, "'203.0.113.5/24' has host bits set; did you mean "
+            + "203.0.113.0/24?")) { try Network.parse("203.0.113.5/24") }
         #expect(throws: PortFwdError(.invalidInput, "'203.0.113.0/33' has an invalid prefix length (0-32)")) { try Network.parse("203.0.113.0/33") }
         #expect(throws: PortFwdError(.invalidInput, "'example.com' is not an IP address or CIDR network")) { try Network.parse("example.com") }
     }

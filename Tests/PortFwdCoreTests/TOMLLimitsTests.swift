@@ -101,7 +101,8 @@ import PortFwdReaders
 
     /// Numbers and dates past 128 characters are refused, by the length, not by parsing them.
     @Test func overlongNumbersAreRefusedByLength() throws {
-        for word in [String(repeating: "1", count: 200), "1." + String(repeating: "0", count: 1_000_000) + "1", "1e" + String(repeating: "9", count: 500)] {
+        for word in [String(repeating: "1", count: 200), "1." + String(repeating: "0", count: 1_000_000) + "1", "1e"
+            + String(repeating: "9", count: 500)] {
             let error = expectError(TOML.Failure.self) { try TOML.parse("a = \(word)\n") }
             #expect(error?.reason.contains("longer than 128 characters") == true)
         }

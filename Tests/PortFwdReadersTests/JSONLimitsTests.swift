@@ -22,10 +22,12 @@ import Testing
 
     @Test func overlongNumbersAndDocumentsAreRefused() throws {
         let long = String(repeating: "9", count: 101)
-        #expect(expectError(JSONValue.Failure.self) { try JSONValue.parse(Array(long.utf8)) }?.reason == "a number longer than 100 characters at byte 101")
+        #expect(expectError(JSONValue.Failure.self) { try JSONValue.parse(Array(long.utf8)) }?.reason == "a number longer than 100 characters at "
+            + "byte 101")
         #expect(try JSONValue.parse(Array(("0." + String(repeating: "5", count: 98)).utf8)) == .double(0.5555555555555556))
         let huge = [UInt8](repeating: 0x20, count: JSONValue.maximumSize + 1)
-        #expect(expectError(JSONValue.Failure.self) { try JSONValue.parse(huge) }?.reason == "the document is \(huge.count) bytes, more than \(JSONValue.maximumSize)")
+        #expect(expectError(JSONValue.Failure.self) { try JSONValue.parse(huge) }?.reason == "the document is \(huge.count) bytes, more than "
+            + "\(JSONValue.maximumSize)")
     }
 
     /// Wide and long: a million array items, a ten-megabyte string, a hundred thousand keys.
@@ -51,7 +53,8 @@ import Testing
             } catch {
                 let at = error.reason.split(separator: " ").last.flatMap { Int($0) }
                 #expect(isOneBoundedLine(error.reason, maximum: 200), "seed \(g.seed) round \(round)")
-                #expect(at.map { (0...bytes.count).contains($0) } ?? error.reason.hasPrefix("the document is"), "seed \(g.seed) round \(round): \(error.reason)")
+                #expect(at.map { (0...bytes.count).contains($0) } ?? error.reason.hasPrefix("the document is"),
+                    "seed \(g.seed) round \(round): \(error.reason)")
             }
         }
     }
@@ -62,7 +65,8 @@ import Testing
             let n = g.count(limit: JSONValue.maximumDepth)
             let (open, close) = g.pick([("[", "]"), ("{\"k\":", "}"), ("[{\"a\":[", "]}]")])
             return String(repeating: open, count: n) + g.pick(["1", "\"s\"", "null", "[]"]) + String(repeating: close, count: n)
-        case 1: return "[" + Array(repeating: g.pick(["1", "{}", "\"x\"", "-1.5e3", "true"]), count: g.count(limit: 10_000)).joined(separator: ",") + "]"
+        case 1: return "[" + Array(repeating: g.pick(["1", "{}", "\"x\"", "-1.5e3", "true"]), count: g.count(limit: 10_000)).joined(separator: ",")
+            + "]"
         case 2: return "\"" + g.long(["x", "\\u00e9", "\\ud83d\\ude00", "\\\"", "€", "\\/"]) + "\""
         case 3: return g.long(["9", "1", "0"]) + g.pick(["", ".5", "e99999", "e-9"])
         default: return "{\"\(g.long(["k", "\\n"]))\":1," + (0..<g.count(limit: 1_000)).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"

@@ -20,7 +20,8 @@ import Testing
     }
 
     static func canonical(_ table: TOML.Table) -> String {
-        "{" + table.keys.sorted().map { key in key.unicodeScalars.map { String($0.value, radix: 16) }.joined(separator: ",") + "=" + canonical(table[key]!) }
+        "{" + table.keys.sorted().map { key in key.unicodeScalars.map { String($0.value, radix: 16) }.joined(separator: ",") + "="
+            + canonical(table[key]!) }
             .joined(separator: ";") + "}"
     }
 
@@ -96,8 +97,8 @@ import Testing
         mutating func scalar() -> String {
             pick([
                 "\"plain\"", "\"esc \\t \\\" \\\\ \\u00e9 \\U0001F600\"", "'lit \\ eral'", "\"\"\"\nmulti\\\n   line\"\"\"", "'''\nraw\nlines'''",
-                "\"\"\"a\"\"\"\"\"", "42", "-17", "+0", "1_000", "0xDEAD_beef", "0o755", "0b1010", "3.14", "-0.0", "6.02e23", "1e-7", "inf", "-inf", "nan",
-                "true", "false", "1979-05-27T07:32:00Z", "1979-05-27 07:32:00.5-07:00", "1979-05-27", "07:32:00", "1979-05-27T00:32:00.999999",
+                "\"\"\"a\"\"\"\"\"", "42", "-17", "+0", "1_000", "0xDEAD_beef", "0o755", "0b1010", "3.14", "-0.0", "6.02e23", "1e-7", "inf", "-inf",
+                "nan", "true", "false", "1979-05-27T07:32:00Z", "1979-05-27 07:32:00.5-07:00", "1979-05-27", "07:32:00", "1979-05-27T00:32:00.999999",
                 "\"8080:80\"", "\"192.168.122.10\"",
             ])
         }
@@ -106,7 +107,8 @@ import Testing
             guard depth < 3, chance(3) else { return scalar() }
             if chance(2) {
                 let items = (0..<Int(rng.next() % 4)).map { _ in value(depth: depth + 1) }
-                return "[" + (chance(2) ? "\n  " : " ") + items.joined(separator: chance(2) ? ",\n  " : ", ") + (chance(3) && !items.isEmpty ? "," : "") + " ]"
+                return "[" + (chance(2) ? "\n  " : " ") + items.joined(separator: chance(2) ? ",\n  " : ", ")
+                    + (chance(3) && !items.isEmpty ? "," : "") + " ]"
             }
             let items = (0..<Int(rng.next() % 3)).map { _ in "\(key()) = \(value(depth: depth + 1))" }
             return "{ " + items.joined(separator: ", ") + " }"
@@ -160,12 +162,14 @@ import Testing
             do { ours = "ok " + Self.canonical(try TOML.parse(doc)) } catch { ours = "err" }
             if ours != verdict { disagreements.append("\(doc.debugDescription): ours \(ours.prefix(120)), tomllib \(verdict.prefix(120))") }
         }
-        #expect(disagreements.isEmpty, "seed \(seed): \(disagreements.count) of \(docs.count) differ:\n\(disagreements.prefix(15).joined(separator: "\n"))")
+        let shown = disagreements.prefix(15).joined(separator: "\n")
+        #expect(disagreements.isEmpty, "seed \(seed): \(disagreements.count) of \(docs.count) differ:\n\(shown)")
     }
 
     /// What made toml++ 3.4 abort the process is a line and a reason here.
     @Test func inputsThatAbortedTomlPlusPlusAreErrors() {
-        for text in ["[[[1]]]", "[[[a]]]", "[[=", "[{ettings]\n", "a = [}", "[settings]\nmetadata-host-ports = [\"102|-65535\"]\nforwards = [} spec = \"22\""] {
+        for text in ["[[[1]]]", "[[[a]]]", "[[=", "[{ettings]\n", "a = [}",
+            "[settings]\nmetadata-host-ports = [\"102|-65535\"]\nforwards = [} spec = \"22\""] {
             #expect(throws: TOML.Failure.self, "\(text.debugDescription)") { try TOML.parse(text) }
         }
     }

@@ -69,21 +69,29 @@ import PortFwdSystem
         ("[[guest]]\naddress = \"192.168.122.10\"\n", "f.toml: guest[0]: needs a name or a uuid"),
         ("[[guest]]\nname = \"a\"\naddress = \"192.168.122.300\"\n", "f.toml: line 3: guest[0].address: '192.168.122.300' is not an IPv4 address"),
         ("[[guest]]\nname = \"a\"\naddress6 = \"192.168.122.3\"\n", "f.toml: line 3: guest[0].address6: '192.168.122.3' is not an IPv6 address"),
-        ("[[guest]]\nname = \"a\"\naddress = \"127.0.0.1\"\n", "f.toml: line 3: guest[0].address: 127.0.0.1 is a loopback address, which cannot be a guest address"),
-        ("[[guest]]\nname = \"a\"\naddress = \"169.254.169.254\"\n", "f.toml: line 3: guest[0].address: 169.254.169.254 is a link-local address, which cannot be a guest address"),
-        ("[[guest]]\nname = \"a\"\naddress6 = \"::ffff:127.0.0.1\"\n", "f.toml: line 3: guest[0].address6: ::ffff:127.0.0.1 is a loopback address, which cannot be a guest address"),
-        ("[settings]\nmetadata-address = \"anywhere\"\n", "f.toml: line 2: settings.metadata-address: 'anywhere' is not one of interface-network, any"),
+        ("[[guest]]\nname = \"a\"\naddress = \"127.0.0.1\"\n", "f.toml: line 3: guest[0].address: 127.0.0.1 is a loopback address, which cannot be a "
+            + "guest address"),
+        ("[[guest]]\nname = \"a\"\naddress = \"169.254.169.254\"\n", "f.toml: line 3: guest[0].address: 169.254.169.254 is a link-local address, "
+            + "which cannot be a guest address"),
+        ("[[guest]]\nname = \"a\"\naddress6 = \"::ffff:127.0.0.1\"\n", "f.toml: line 3: guest[0].address6: ::ffff:127.0.0.1 is a loopback address, "
+            + "which cannot be a guest address"),
+        ("[settings]\nmetadata-address = \"anywhere\"\n", "f.toml: line 2: settings.metadata-address: 'anywhere' is not one of "
+            + "interface-network, any"),
         ("[settings]\nmetadata-max-ports = -1\n", "f.toml: settings.metadata-max-ports: must be a whole number, 0 or more"),
-        ("[settings]\nfloating-addresses = [\"127.0.0.1\"]\n", "f.toml: line 2: settings.floating-addresses[0]: host address 127.0.0.1 is loopback: forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address or to none"),
+        ("[settings]\nfloating-addresses = [\"127.0.0.1\"]\n", "f.toml: line 2: settings.floating-addresses[0]: host address 127.0.0.1 is loopback: "
+            + "forwarding from it needs route_localnet, which would let neighbours reach the guest through 127.0.0.0/8; bind to a real address "
+            + "or to none"),
         ("[[guest]]\nname = \"a\"\nuuid = \"nope\"\n", "f.toml: line 3: guest[0].uuid: 'nope' is not a UUID"),
-        ("[[guest]]\nname = \"a\"\nsources = [\"203.0.113.9/24\"]\n", "f.toml: line 3: guest[0].sources[0]: '203.0.113.9/24' has host bits set; did you mean 203.0.113.0/24?"),
+        ("[[guest]]\nname = \"a\"\nsources = [\"203.0.113.9/24\"]\n", "f.toml: line 3: guest[0].sources[0]: '203.0.113.9/24' has host bits set; did "
+            + "you mean 203.0.113.0/24?"),
         ("[[guest]]\nname = \"a\"\nsources = []\n", "f.toml: guest[0].sources: is empty, which would allow nobody; remove the key to allow everyone"),
         ("[[guest]]\nname = \"a\"\n[[guest]]\nname = \"b\"\nforwards = [\"80\", \"8080:0\"]\n",
          "f.toml: line 5: guest[1].forwards[1]: bad port spec '8080:0': port 0 is not allowed"),
         ("[[guest]]\nname = \"a\"\nforwards = [{ spec = \"80\", source = [\"203.0.113.0/24\"] }]\n",
          "f.toml: line 3: guest[0].forwards[0].source: unknown key; did you mean 'sources'? (expected spec or sources)"),
         ("[[guest]]\nname = \"a\"\nforwards = [{ sources = [\"203.0.113.0/24\"] }]\n", "f.toml: guest[0].forwards[0]: missing spec"),
-        ("[[guest]]\nname = \"a\"\nforwards = [80]\n", "f.toml: guest[0].forwards[0]: must be a port spec string or { spec = \"...\", sources = [...] }"),
+        ("[[guest]]\nname = \"a\"\nforwards = [80]\n", "f.toml: guest[0].forwards[0]: must be a port spec string or { spec = \"...\", sources "
+            + "= [...] }"),
         ("[[guest]]\nname = \"a\"\n[[guest]]\nname = \"a\"\n", "f.toml: guest[1]: same domain name a as guest[0]; merge the two [[guest]] tables"),
         ("[guest]\nname = \"a\"\n", "f.toml: guest: must be an array of tables: write [[guest]]"),
     ])

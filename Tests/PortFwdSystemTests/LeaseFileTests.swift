@@ -72,15 +72,21 @@ import PortFwdSystem
     @Test func theOldGuaranteesHold() {
         func parse(_ text: String) -> [String] { LeaseFile.parse(Array(text.utf8)).map(\.address.description) }
         let entry = { (ip: String, expiry: String) in #"{"ip-address": "\#(ip)", "mac-address": "52:54:00:00:00:20", "expiry-time": \#(expiry)}"# }
-        #expect(parse("[" + ["127.0.0.1", "0.0.0.0", "224.0.0.1", "192.168.122.51\\u0000x", "192.168.122.5 ", "::1"].map { entry($0, "0") }.joined(separator: ",") + "]") == [])
-        #expect(parse("[" + ["\"1\"", "true", "-1", "1.5", "1e15", "1e400", "null"].map { entry("192.168.122.9", $0) }.joined(separator: ",") + "]") == [])
+        #expect(parse("[" + ["127.0.0.1", "0.0.0.0", "224.0.0.1", "192.168.122.51\\u0000x", "192.168.122.5 ", "::1"].map { entry($0, "0") }
+            .joined(separator: ",") + "]") == [])
+        #expect(parse("[" + ["\"1\"", "true", "-1", "1.5", "1e15", "1e400", "null"].map { entry("192.168.122.9", $0) }.joined(separator: ",")
+            + "]") == [])
         #expect(parse("[" + ["0", "1.0e3", "999999999999999"].map { entry("192.168.122.9", $0) }.joined(separator: ",") + "]").count == 3)
         #expect(parse(#"{"ip-address": "192.168.122.9"}"#) == [])
         #expect(parse("[" + entry("192.168.122.9", "0")) == [])
         #expect(parse(#"[{"ip-address": "192.168.122.9", "mac-address": "52:54:00:00:00:20"}]"#) == [])
         // An empty client-id is no identifier, as libvirt's helper would mean it.
-        #expect(LeaseFile.parse(Array(#"[{"ip-address": "192.168.122.9", "mac-address": "52:54:00:00:00:20", "expiry-time": 0, "client-id": ""}]"#.utf8)).map(\.clientID) == [nil])
-        #expect(LeaseFile.parse(Array(#"[{"ip-address": "192.168.122.9", "mac-address": "52:54:00:00:00:20", "expiry-time": 0, "client-id": "AB:CD"}]"#.utf8)).map(\.clientID) == ["ab:cd"])
+        #expect(LeaseFile.parse(Array(
+            #"[{"ip-address": "192.168.122.9", "mac-address": "52:54:00:00:00:20", "expiry-time": 0, "client-id": ""}]"#.utf8))
+            .map(\.clientID) == [nil])
+        #expect(LeaseFile.parse(Array(
+            #"[{"ip-address": "192.168.122.9", "mac-address": "52:54:00:00:00:20", "expiry-time": 0, "client-id": "AB:CD"}]"#.utf8))
+            .map(\.clientID) == ["ab:cd"])
     }
 
     /// Deep, wide, long and damaged files: never a crash; every lease read is valid, and every
@@ -99,13 +105,17 @@ import PortFwdSystem
                 let mac = "52:54:00:" + [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff].map { Self.hex[$0] }.joined(separator: ":")
                 let long = { (pieces: [String]) in many ? pieces.joined() : g.long(pieces) }
                 switch g.below(6) {
-                case 0: entries.append(#"{"ip-address": "192.168.\#(n % 250).\#(2 + n % 200)", "mac-address": "\#(mac)", "expiry-time": \#(n)}"#); good += 1
+                case 0: entries.append(#"{"ip-address": "192.168.\#(n % 250).\#(2 + n % 200)", "mac-address": "\#(mac)", "#
+                    + #""expiry-time": \#(n)}"#); good += 1
                 case 1:
                     let id = (0..<(1 + g.below(many ? 8 : 255))).map { _ in Self.hex[g.below(256)] }.joined(separator: ":")
-                    entries.append(#"{"ip-address": "fd00::\#(String(n % 60000 + 2, radix: 16))", "mac-address": "\#(mac)", "client-id": "\#(id)", "expiry-time": 0}"#); good += 1
-                case 2: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "hostname": \#(String(repeating: "[", count: 50) + String(repeating: "]", count: 50)), "expiry-time": 0}"#)
+                    entries.append(#"{"ip-address": "fd00::\#(String(n % 60000 + 2, radix: 16))", "mac-address": "\#(mac)", "client-id": "\#(id)", "#
+                        + #""expiry-time": 0}"#); good += 1
+                case 2: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "hostname": "#
+                    + #"\#(String(repeating: "[", count: 50) + String(repeating: "]", count: 50)), "expiry-time": 0}"#)
                 case 3: entries.append(#"{"ip-address": "\#(long(["1", "."]))", "mac-address": "\#(mac)", "expiry-time": 0}"#)
-                case 4: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "client-id": "\#(long(["ab:", "a", ":"]))::", "expiry-time": 0}"#)
+                case 4: entries.append(#"{"ip-address": "192.168.1.2", "mac-address": "\#(mac)", "client-id": "\#(long(["ab:", "a", ":"]))::", "#
+                    + #""expiry-time": 0}"#)
                 default: entries.append(g.pick(["[]", "\"x\"", "{}", #"{"ip-address": 5}"#]))
                 }
             }
@@ -114,7 +124,8 @@ import PortFwdSystem
             let deep = whole.contains(String(repeating: "[", count: 50))
             let text = g.chance(3) ? g.damaged(whole) : whole
             let leases = LeaseFile.parse(Array(text.utf8))
-            #expect(leases.allSatisfy { $0.address.guestRefusal == nil && $0.expiry >= 0 && ($0.clientID.map { ClientID($0)?.description == $0 } ?? true) },
+            #expect(leases.allSatisfy { $0.address.guestRefusal == nil && $0.expiry >= 0 && ($0.clientID.map { ClientID($0)?.description == $0 }
+                ?? true) },
                     "seed \(g.seed) round \(round)")
             if text == whole && !deep { #expect(leases.count == good, "seed \(g.seed) round \(round)") }
         }

@@ -143,7 +143,8 @@ import Testing
                 // (until the bridge's link-local address is there).
                 try waitFor("the guest to answer an ARP probe") { try ask("192.168.122.20", mac) }
                 try waitFor("the guest to answer a solicitation") { try ask("fd00:122::20", mac) }
-                try Shell.run("ip -n \(host.name) addr add 192.168.122.1/24 dev virbr0 && ip -n \(host.name) addr add fd00:122::1/64 dev virbr0 nodad")
+                try Shell.run("ip -n \(host.name) addr add 192.168.122.1/24 dev virbr0 && ip -n \(host.name) addr add fd00:122::1/64 dev "
+                    + "virbr0 nodad")
                 try waitFor("the bridge's link-local address") {
                     Shell.capture("ip -n \(host.name) -6 addr show dev virbr0 scope link").stdout.contains("fe80::") }
                 try waitFor("the guest to answer its gateway, both families") { try ask("192.168.122.20", mac) && ask("fd00:122::20", mac) }
@@ -155,7 +156,8 @@ import Testing
                 // Two hundred questions nobody answers and one the guest does, all at once: the
                 // one answer, within one wait.
                 let many = try IsolatedNetwork.run(in: host.name) {
-                    let entries = (100..<300).map { Neighbour(address: IPAddress("192.168.\(122 + $0 / 200).\($0 % 200 + 10)")!, mac: mac, interface: "virbr0") }
+                    let entries = (100..<300).map { Neighbour(address: IPAddress("192.168.\(122 + $0 / 200).\($0 % 200 + 10)")!, mac: mac,
+                        interface: "virbr0") }
                     return NeighbourProbe.ask(entries + [Neighbour(address: IPAddress("192.168.122.20")!, mac: mac, interface: "virbr0")])
                 }
                 #expect(many == [Neighbour(address: IPAddress("192.168.122.20")!, mac: mac, interface: "virbr0")], "\(many)")

@@ -72,8 +72,10 @@ import PortFwdSystem
                 ip neigh replace fd00:122::60 lladdr 52:54:00:00:00:31 dev virbr0 nud reachable'
                 """)
             let entries = try IsolatedNetwork.run(in: ns.name) { Neighbours.current() }
-            #expect(entries.contains(Neighbour(address: IPAddress("192.168.122.60")!, mac: MAC("52:54:00:00:00:30")!, interface: "virbr0")), "\(entries)")
-            #expect(entries.contains(Neighbour(address: IPAddress("fd00:122::60")!, mac: MAC("52:54:00:00:00:31")!, interface: "virbr0")), "\(entries)")
+            #expect(entries.contains(Neighbour(address: IPAddress("192.168.122.60")!, mac: MAC("52:54:00:00:00:30")!, interface: "virbr0")),
+                "\(entries)")
+            #expect(entries.contains(Neighbour(address: IPAddress("fd00:122::60")!, mac: MAC("52:54:00:00:00:31")!, interface: "virbr0")),
+                "\(entries)")
         }
     }
 }

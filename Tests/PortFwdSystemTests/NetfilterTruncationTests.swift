@@ -37,7 +37,8 @@ import PortFwdSystem
                 // A length field somewhere made to lie.
                 if g.chance(2), bytes.count >= 4 {
                     let at = g.below(bytes.count - 3)
-                    bytes.replaceSubrange(at..<(at + 4), with: g.pick([[0xff, 0xff, 0xff, 0xff], [0, 0, 0, 0], [16, 0, 0, 0], [4, 0, 0, 0], [5, 0, 15, 10]]))
+                    bytes.replaceSubrange(at..<(at + 4), with: g.pick([[0xff, 0xff, 0xff, 0xff], [0, 0, 0, 0], [16, 0, 0, 0], [4, 0, 0, 0],
+                        [5, 0, 15, 10]]))
                 }
                 var fresh = NetfilterMessages()
                 let found = fresh.parse(ArraySlice(bytes))

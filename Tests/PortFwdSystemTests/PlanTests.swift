@@ -40,7 +40,9 @@ import PortFwdSystem
             name = "b"
             address = "192.168.122.11"
             forwards = ["10050-10150:20050-20150/udp"]
-            """, "conflict: udp ports 10050-10099 on every address: guests a and b both claim it (10000-10099:10000-10099/udp and 10050-10150:20050-20150/udp)")
+            """,
+            "conflict: udp ports 10050-10099 on every address: guests a and b both claim it (10000-10099:10000-10099/udp and "
+                + "10050-10150:20050-20150/udp)")
     }
 
     @Test func wildcardAgainstBoundAddressConflicts() throws {
@@ -53,7 +55,8 @@ import PortFwdSystem
             name = "b"
             address = "192.168.122.11"
             forwards = ["443"]
-            """, "conflict: tcp port 443 on every address and on 198.51.100.1: guests a and b both claim it (198.51.100.1:443:443/tcp and 443:443/tcp)")
+            """,
+            "conflict: tcp port 443 on every address and on 198.51.100.1: guests a and b both claim it (198.51.100.1:443:443/tcp and 443:443/tcp)")
     }
 
     @Test func differentAddressesProtocolsAndPortsDoNotConflict() throws {
@@ -77,7 +80,8 @@ import PortFwdSystem
     }
 
     @Test func boundIPv6ForwardNeedsAddress6() throws {
-        #expect(throws: PortFwdError(.invalidInput, "(string): guest[0].forwards[0]: [2001:db8::1]:443:443/tcp is bound to an IPv6 host address, but this guest has no address6")) {
+        #expect(throws: PortFwdError(.invalidInput, "(string): guest[0].forwards[0]: [2001:db8::1]:443:443/tcp is bound to an IPv6 host address, but "
+            + "this guest has no address6")) {
             try Config.parse("[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"[2001:db8::1]:443\"]\n")
         }
     }
@@ -166,7 +170,8 @@ import PortFwdSystem
     }
 
     @Test func recordedMetadataAddressIsRecheckedAgainstTheHost() throws {
-        let metadata = RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)], address4: IPAddress("192.168.122.1"))
+        let metadata = RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)],
+            address4: IPAddress("192.168.122.1"))
         // A record written before the address policy existed: the metadata named the host's bridge.
         let running = try guest(metadata, address4: "192.168.122.1", source: .explicit)
         let result = Resolver.resolve(config: try Config.parse(""), running: [running], all: false, surroundings: surroundings)
@@ -176,7 +181,8 @@ import PortFwdSystem
         // With the escape hatch on, a routed address outside libvirt's networks is fine; the host's own never is.
         let any = try Config.parse("[settings]\nmetadata-address = \"any\"\n")
         #expect(Resolver.resolve(config: any, running: [running], all: false, surroundings: surroundings).guests.isEmpty)
-        let routed = try guest(RunningGuest.Metadata(forwards: metadata.forwards, address4: IPAddress("10.9.8.7")), address4: "10.9.8.7", source: .explicit)
+        let routed = try guest(RunningGuest.Metadata(forwards: metadata.forwards, address4: IPAddress("10.9.8.7")), address4: "10.9.8.7",
+            source: .explicit)
         #expect(Resolver.resolve(config: any, running: [routed], all: false, surroundings: surroundings).guests.count == 1)
         #expect(Resolver.resolve(config: try Config.parse(""), running: [routed], all: false, surroundings: surroundings).guests.isEmpty)
     }
@@ -185,22 +191,27 @@ import PortFwdSystem
     /// an address two guests claim through metadata goes to neither.
     @Test func twoGuestsClaimingOneAddressThroughMetadataGetNeither() throws {
         let forwards = [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]
-        let first = try guest(RunningGuest.Metadata(forwards: forwards, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50", source: .explicit, since: 1)
+        let first = try guest(RunningGuest.Metadata(forwards: forwards, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50",
+            source: .explicit, since: 1)
         let forwards2 = [Forward(spec: try PortSpec.parse("2223:22"), origin: .metadata)]
-        let second = try guest(RunningGuest.Metadata(forwards: forwards2, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50", source: .explicit,
+        let second = try guest(RunningGuest.Metadata(forwards: forwards2, address4: IPAddress("192.168.122.50")), address4: "192.168.122.50",
+            source: .explicit,
                                since: 2, uuid: try DomainUUID("00000000-0000-4000-8000-000000000002"), name: "web2")
         for order in [[second, first], [first, second]] {
             let result = Resolver.resolve(config: try Config.parse(""), running: order, all: false, surroundings: surroundings)
             #expect(result.guests.isEmpty)
             #expect(Set(result.pending.map(\.reason.description)) == [
-                "guest web1: its metadata address 192.168.122.50 is disputed with guest web2 (metadata); forwards to it wait until the address is web1's alone",
-                "guest web2: its metadata address 192.168.122.50 is disputed with guest web1 (metadata); forwards to it wait until the address is web2's alone",
+                "guest web1: its metadata address 192.168.122.50 is disputed with guest web2 (metadata); forwards to it wait until the address is "
+                    + "web1's alone",
+                "guest web2: its metadata address 192.168.122.50 is disputed with guest web1 (metadata); forwards to it wait until the address is "
+                    + "web2's alone",
             ])
         }
     }
 
     @Test func pendingGuestsAreReportedNotPlanned() throws {
-        let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]), address4: nil, source: .pending)
+        let running = try guest(RunningGuest.Metadata(forwards: [Forward(spec: try PortSpec.parse("2222:22"), origin: .metadata)]), address4: nil,
+            source: .pending)
         let result = Resolver.resolve(config: try Config.parse(""), running: [running], all: false)
         #expect(result.guests.isEmpty)
         #expect(result.pending.map(\.guest.name.value) == ["web1"])
@@ -217,7 +228,8 @@ import PortFwdSystem
     }
 
     func problem(_ text: String, interfaces: [RunningGuest.Interface]? = nil) throws -> String? {
-        policy.problem(try #require(IPAddress(text)), source: .metadata, guest: try GuestName("web1"), interfaces: interfaces ?? [iface], surroundings: surroundings)
+        policy.problem(try #require(IPAddress(text)), source: .metadata, guest: try GuestName("web1"), interfaces: interfaces ?? [iface],
+            surroundings: surroundings)
     }
 
     /// Every address metadata could use to make the host serve something it should not.
@@ -228,9 +240,11 @@ import PortFwdSystem
         ("127.0.0.1", "guest web1: metadata address 127.0.0.1: 127.0.0.1 is a loopback address"),
         ("192.168.122.0", "guest web1: metadata address 192.168.122.0 is the network address of 192.168.122.0/24"),
         ("192.168.122.255", "guest web1: metadata address 192.168.122.255 is the broadcast address of 192.168.122.0/24"),
-        ("10.0.0.5", "guest web1: metadata address 10.0.0.5 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24); settings.metadata-address = \"any\" lifts this"),
+        ("10.0.0.5", "guest web1: metadata address 10.0.0.5 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24); "
+            + "settings.metadata-address = \"any\" lifts this"),
         ("fd00:122::1", "guest web1: metadata address6 fd00:122::1 is an address of this host"),
-        ("fd00:999::5", "guest web1: metadata address6 fd00:999::5 is not in the subnet of a libvirt network the guest is attached to (fd00:122::/64); settings.metadata-address = \"any\" lifts this"),
+        ("fd00:999::5", "guest web1: metadata address6 fd00:999::5 is not in the subnet of a libvirt network the guest is attached to "
+            + "(fd00:122::/64); settings.metadata-address = \"any\" lifts this"),
     ])
     func refusedAddresses(address: String, message: String) throws {
         #expect(try problem(address) == message)
@@ -244,7 +258,8 @@ import PortFwdSystem
     @Test func anUnattachedNetworkIsRefused() throws {
         let elsewhere = RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "isolated", bridge: "virbr9")
         #expect(try problem("192.168.122.10", interfaces: [elsewhere])
-                == "guest web1: metadata address 192.168.122.10 is not in the subnet of a libvirt network the guest is attached to (it is on none with an IPv4 subnet); settings.metadata-address = \"any\" lifts this")
+                == "guest web1: metadata address 192.168.122.10 is not in the subnet of a libvirt network the guest is attached to (it is on none "
+                    + "with an IPv4 subnet); settings.metadata-address = \"any\" lifts this")
     }
 
 }
@@ -260,7 +275,8 @@ import PortFwdSystem
             "guest g: metadata declares 3 forwards, more than settings.metadata-max-forwards (2)",
             "guest g: metadata forwards cover 202 host ports, more than settings.metadata-max-ports (100)",
         ])
-        #expect(MetadataPolicy(settings: Settings()).forwardProblems([Forward(spec: try PortSpec.parse("1024-65535"), origin: .metadata)], guest: try GuestName("g"))
+        #expect(MetadataPolicy(settings: Settings()).forwardProblems([Forward(spec: try PortSpec.parse("1024-65535"), origin: .metadata)],
+            guest: try GuestName("g"))
                 == ["guest g: metadata forwards cover 64512 host ports, more than settings.metadata-max-ports (1024)"])
     }
 }

@@ -20,7 +20,8 @@ import PortFwdSystem
             func comments(_ chain: String) throws -> [String?] { try listed().chain(chain)?.rules.map(\.comment) ?? [] }
 
             // Declared, then declared and filled, in one transaction; a dry run commits nothing.
-            let fill = NftTable(sets: [NftSet(name: "s", key: [.proto, .service], elements: [a])], chains: [NftChain(name: "c", rules: [counting("one")])])
+            let fill = NftTable(sets: [NftSet(name: "s", key: [.proto, .service], elements: [a])],
+                chains: [NftChain(name: "c", rules: [counting("one")])])
             try nft.commit(NftTransaction([.addTable(t, nil), .addTable(t, fill)]), dryRun: true)
             #expect(throws: PortFwdError.self) { _ = try nft.list(.table(t)) }
             try nft.commit(.comment("# a table of the test's\n"), .addTable(t, nil), .addTable(t, fill))
@@ -43,7 +44,8 @@ import PortFwdSystem
 
             // Rules placed by handle: after one, and before the same one.
             let one = try #require(try NftJSON.rules(try nft.list(.chain(t, "c"))).first { $0.comment == "one" })
-            try nft.commit(.addRule(t, chain: "c", counting("two"), after: one.handle), .insertRule(t, chain: "c", counting("half"), before: one.handle))
+            try nft.commit(.addRule(t, chain: "c", counting("two"), after: one.handle), .insertRule(t, chain: "c", counting("half"),
+                before: one.handle))
             #expect(try comments("c") == ["zero", "half", "one", "two", "three"])
 
             // Each kind of deletion, in one transaction; a map's element by its key.

@@ -137,12 +137,14 @@ struct TestSockets: @unchecked Sendable {
             a.sin_family = sa_family_t(AF_INET)
             a.sin_port = port.bigEndian
             if let address { withUnsafeMutableBytes(of: &a.sin_addr) { $0.copyBytes(from: address.bytes) } }
-            return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0,
+                socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         }
         var a = sockaddr_in6()
         a.sin6_family = sa_family_t(AF_INET6)
         a.sin6_port = port.bigEndian
         if let address { withUnsafeMutableBytes(of: &a.sin6_addr) { $0.copyBytes(from: address.bytes) } }
-        return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0,
+            socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
     }
 }

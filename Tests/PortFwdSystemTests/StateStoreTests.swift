@@ -37,7 +37,8 @@ import PortFwdSystem
         try FileManager.default.createSymbolicLink(atPath: "\(dir.path)/run/\(Fixtures.web1UUID).json", withDestinationPath: target)
         let loaded = store.load()
         #expect(loaded.guests.isEmpty)
-        #expect(loaded.problems == ["skipping state record \(dir.path)/run/\(Fixtures.web1UUID).json: \(dir.path)/run/\(Fixtures.web1UUID).json is a symlink; refusing to follow it"])
+        #expect(loaded.problems == ["skipping state record \(dir.path)/run/\(Fixtures.web1UUID).json: \(dir.path)/run/\(Fixtures.web1UUID).json is a "
+            + "symlink; refusing to follow it"])
         // The lock too.
         try FileManager.default.createSymbolicLink(atPath: "\(dir.path)/run/lock", withDestinationPath: target)
         #expect(throws: PortFwdError.self) { try store.withLock { } }
@@ -61,7 +62,8 @@ import PortFwdSystem
         #expect(store.load().problems == ["skipping state record \(record): \(record) is owned by uid 65534, not root; refusing to use it"])
         chown(record, 0, 0)
         chmod(record, 0o666)
-        #expect(store.load().problems == ["skipping state record \(record): \(record) has mode 0666, writable by group or others; refusing to use it (chmod go-w)"])
+        #expect(store.load().problems == ["skipping state record \(record): \(record) has mode 0666, writable by group or others; refusing to use it "
+            + "(chmod go-w)"])
         chmod(record, 0o600)
         chown("\(dir.path)/run", 65534, 65534)
         #expect(throws: PortFwdError(.permission, "\(dir.path)/run is owned by uid 65534, not root; refusing to use it")) { try store.save(guest) }

@@ -47,11 +47,13 @@ import PortFwdCore
     }
 
     /// EBCDIC (IBM500), byte for byte, for printable ASCII.
-    static let ebcdic: [UInt8] = [0x40, 0x4f, 0x7f, 0x7b, 0x5b, 0x6c, 0x50, 0x7d, 0x4d, 0x5d, 0x5c, 0x4e, 0x6b, 0x60, 0x4b, 0x61, 0xf0, 0xf1, 0xf2, 0xf3,
-        0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0x7a, 0x5e, 0x4c, 0x7e, 0x6e, 0x6f, 0x7c, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xd1, 0xd2,
-        0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0x4a, 0xe0, 0x5a, 0x5f, 0x6d, 0x79, 0x81, 0x82, 0x83,
-        0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xc0,
-        0xbb, 0xd0, 0xa1]
+    static let ebcdic: [UInt8] = [
+        0x40, 0x4f, 0x7f, 0x7b, 0x5b, 0x6c, 0x50, 0x7d, 0x4d, 0x5d, 0x5c, 0x4e, 0x6b, 0x60, 0x4b, 0x61,
+        0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0x7a, 0x5e, 0x4c, 0x7e, 0x6e, 0x6f,
+        0x7c, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6,
+        0xd7, 0xd8, 0xd9, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0x4a, 0xe0, 0x5a, 0x5f, 0x6d,
+        0x79, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96,
+        0x97, 0x98, 0x99, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xc0, 0xbb, 0xd0, 0xa1]
 
     /// libxml2 transcodes EBCDIC (declared, or guessed from the first bytes) and parses tags
     /// the scan cannot see in ASCII: 20,000 attributes, quadratic. Refused before it.
@@ -62,8 +64,10 @@ import PortFwdCore
             let error = expectError(PortFwdError.self) { try XMLParser.parse(bytes) }
             #expect(error?.message == "XML refused at line 1: not XML in UTF-8: the document does not start with '<'")
         }
-        #expect(refusal("<?xml version='1.0' encoding='UTF-7'?>\(attributes)") == "XML refused at line 1: an encoding other than UTF-8 (UTF-7) is refused; libvirt writes UTF-8")
-        #expect(refusal("<?xml version='1.0' encoding='IBM500'?><a/>") == "XML refused at line 1: an encoding other than UTF-8 (IBM500) is refused; libvirt writes UTF-8")
+        #expect(refusal("<?xml version='1.0' encoding='UTF-7'?>\(attributes)") == "XML refused at line 1: an encoding other than UTF-8 (UTF-7) is "
+            + "refused; libvirt writes UTF-8")
+        #expect(refusal("<?xml version='1.0' encoding='IBM500'?><a/>") == "XML refused at line 1: an encoding other than UTF-8 (IBM500) is refused; "
+            + "libvirt writes UTF-8")
         #expect(refusal("<?xml version=\"1.0\" encoding = \"utf-8\" ?>\n<a/>") == nil)
         #expect(refusal("\u{FEFF}  <a/>") == nil)
         #expect(refusal("Lo\u{A7}\u{94}") == "XML refused at line 1: not XML in UTF-8: the document does not start with '<'")
@@ -85,11 +89,14 @@ import PortFwdCore
         #expect(try XMLParser.parse(Array("<a>\(text)</a>".utf8)).text.utf8.count == text.utf8.count)
         let refs = try XMLParser.parse(Array(("<a>" + String(repeating: "&amp;&#x41;", count: 300_000) + "</a>").utf8))
         #expect(refs.text == String(repeating: "&A", count: 300_000))
-        let hosts = (0..<20_000).map { "<host mac='52:54:00:00:\(String(format: "%02x:%02x", $0 >> 8, $0 & 0xff))' ip='10.0.\($0 >> 8).\($0 & 0xff)'/>" }.joined()
-        let network = try NetworkDefinition.parse(Data("<network><name>n</name><forward/><ip address='10.0.0.1' prefix='16'><dhcp>\(hosts)</dhcp></ip></network>".utf8))
+        let hosts = (0..<20_000).map { "<host mac='52:54:00:00:\(String(format: "%02x:%02x", $0 >> 8, $0 & 0xff))' "
+            + "ip='10.0.\($0 >> 8).\($0 & 0xff)'/>" }.joined()
+        let network = try NetworkDefinition.parse(
+            Data("<network><name>n</name><forward/><ip address='10.0.0.1' prefix='16'><dhcp>\(hosts)</dhcp></ip></network>".utf8))
         #expect(network.hosts.count == 20_000)
         #expect(XMLParser.maximumSize == 4 << 20)
-        #expect(refusal(String(repeating: " ", count: XMLParser.maximumSize + 1)) == "XML is \(XMLParser.maximumSize + 1) bytes; refusing more than \(XMLParser.maximumSize) bytes")
+        #expect(refusal(String(repeating: " ", count: XMLParser.maximumSize + 1)) == "XML is \(XMLParser.maximumSize + 1) bytes; refusing more than "
+            + "\(XMLParser.maximumSize) bytes")
     }
 
     /// libxml2 2.9 goes on after an error from inside the construct that failed, and parses
@@ -114,13 +121,15 @@ import PortFwdCore
     @Test func aRefusalIsOneLineWhateverLibxml2Says() {
         for bytes in [Array("<a><!-- ".utf8) + [0xFF] + Array(" --></a>".utf8), Array("<a>".utf8) + [0xC3, 0x28] + Array("</a>".utf8)] {
             let error = expectError(PortFwdError.self) { try XMLParser.parse(bytes) }
-            #expect(error.map { isOneBoundedLine($0.message) && $0.message.hasPrefix("malformed XML at line 1: ") } == true, "\(error?.message ?? "")")
+            #expect(error.map { isOneBoundedLine($0.message) && $0.message.hasPrefix("malformed XML at line 1: ") } == true,
+                "\(error?.message ?? "")")
         }
     }
 
     @Test func entitiesAreNeverExpanded() {
         #expect(refusal("<a>&x;</a>")?.hasPrefix("malformed XML at line 1: Entity 'x' not defined") == true)
-        #expect(refusal("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>") == "XML refused at line 1: a DOCTYPE declaration is refused (libvirt never writes one)")
+        #expect(refusal("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>") == "XML refused at line 1: a DOCTYPE declaration is refused (libvirt never "
+            + "writes one)")
     }
 
     /// The property: any document, deep, wide or long, whole or damaged, gives a tree or one
@@ -134,8 +143,10 @@ import PortFwdCore
             do {
                 _ = try XMLParser.parse(Array(text.utf8))
             } catch {
-                #expect(error.lines.count == 1 && isOneBoundedLine(error.message, maximum: 700), "seed \(g.seed) round \(round): \(error.message.prefix(200))")
-                #expect(error.message.hasPrefix("XML refused at line ") || error.message.hasPrefix("malformed XML") || error.message.hasPrefix("XML is "),
+                #expect(error.lines.count == 1 && isOneBoundedLine(error.message, maximum: 700),
+                    "seed \(g.seed) round \(round): \(error.message.prefix(200))")
+                #expect(error.message.hasPrefix("XML refused at line ") || error.message.hasPrefix("malformed XML")
+                    || error.message.hasPrefix("XML is "),
                         "seed \(g.seed) round \(round): \(error.message.prefix(200))")
                 #expect(!(text == whole && withinLimits), "seed \(g.seed) round \(round): a document within the limits was refused: \(error.message)")
             }
@@ -150,7 +161,8 @@ import PortFwdCore
             return (String(repeating: "<a x='1'>", count: n) + String(repeating: "</a>", count: n), n <= XMLShape.maximumDepth)
         case 1:
             let n = g.count(limit: XMLShape.maximumAttributes)
-            return ("<a " + (0..<n).map { "a\($0)=\"\(g.pick(["", ">", "'", "&amp;", "&lt;"]))\"" }.joined(separator: " ") + "/>", n <= XMLShape.maximumAttributes)
+            return ("<a " + (0..<n).map { "a\($0)=\"\(g.pick(["", ">", "'", "&amp;", "&lt;"]))\"" }.joined(separator: " ") + "/>",
+                n <= XMLShape.maximumAttributes)
         case 2:
             let n = g.count(limit: XMLShape.maximumNamespaces)
             return ("<r>" + (0..<n).map { "<p:e xmlns:p='urn:\($0)'/>" }.joined() + "</r>", n <= XMLShape.maximumNamespaces)

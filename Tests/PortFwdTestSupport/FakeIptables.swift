@@ -79,7 +79,8 @@ public final class FakeIptables: CommandRunner, @unchecked Sendable {
             let test = argv.contains("--test")
             if !test {
                 defer { commits += 1 }
-                if failCommit == commits { return CommandResult(status: 1, stdout: "", stderr: "iptables-restore: injected failure of commit \(commits)\n") }
+                if failCommit == commits { return CommandResult(status: 1, stdout: "", stderr: "iptables-restore: injected failure of commit "
+                    + "\(commits)\n") }
             }
             return restore(tool, input ?? "", test: test, counters: argv.contains("--counters"))
         }
@@ -139,14 +140,16 @@ public final class FakeIptables: CommandRunner, @unchecked Sendable {
                 }
             case "-A":
                 guard words.count == 3, table.chains.contains(words[1]) else { return failure(line, "no chain") }
-                if let target = Self.target(words[2]), !Self.targets.contains(target), !table.chains.contains(target) { return failure(line, "no chain \(target)") }
+                if let target = Self.target(words[2]), !Self.targets.contains(target), !table.chains.contains(target) { return failure(line,
+                    "no chain \(target)") }
                 table.rules.append((words[1], words[2], counts))
             case "-I":
                 let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
                 guard parts.count == 4, let n = Int(parts[2]), table.chains.contains(parts[1]) else { return failure(line, "bad insert") }
                 let inChain = table.rules.indices.filter { table.rules[$0].chain == parts[1] }
                 guard n >= 1, n <= inChain.count + 1 else { return failure(line, "index of insertion too big") }
-                if let target = Self.target(parts[3]), !Self.targets.contains(target), !table.chains.contains(target) { return failure(line, "no chain \(target)") }
+                if let target = Self.target(parts[3]), !Self.targets.contains(target), !table.chains.contains(target) { return failure(line,
+                    "no chain \(target)") }
                 let at = n <= inChain.count ? inChain[n - 1] : (inChain.last.map { $0 + 1 } ?? table.rules.count)
                 table.rules.insert((parts[1], parts[3], counts), at: at)
             case "-D":

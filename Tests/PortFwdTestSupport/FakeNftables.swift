@@ -249,7 +249,8 @@ public final class FakeNftables: NftablesRunner, @unchecked Sendable {
         func value(_ v: NftValue) -> Any {
             switch v {
             case .address(let a): return a.description
-            case .network(let n): return n.prefix == n.address.bitWidth ? n.address.description : ["prefix": ["addr": n.address.description, "len": n.prefix]]
+            case .network(let n): return n.prefix == n.address.bitWidth ? n.address.description : ["prefix": ["addr": n.address.description,
+                "len": n.prefix]]
             case .proto(let p): return p.rawValue
             case .ports(let r): return r.lower == r.upper ? Int(r.lower) as Any : ["range": [Int(r.lower), Int(r.upper)]]
             case .unreadable(let text): return text

@@ -57,7 +57,8 @@ public final class FakeHost: @unchecked Sendable {
     /// The kernel side and the records, as text: compared byte for byte around a failure.
     public var dump: String {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: "\(state.path)/run")) ?? []).sorted().filter { $0 != "lock" }
-        let records = files.map { f in "== \(f)\n" + ((try? String(contentsOfFile: "\(state.path)/run/\(f)", encoding: .utf8)) ?? "?") }.joined(separator: "\n")
+        let records = files.map { f in "== \(f)\n" + ((try? String(contentsOfFile: "\(state.path)/run/\(f)", encoding: .utf8)) ?? "?") }
+            .joined(separator: "\n")
         return nft.dump + iptables.dump + records
     }
 

@@ -62,7 +62,8 @@ import PortFwdCore
         host.iptables.seed("iptables-nft", ["-P FORWARD DROP", "-N DOCKER-USER", "-N DOCKER-FORWARD", "-N DOCKER",
                                             "-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD",
                                             "-A DOCKER-USER -s 198.51.100.7/32 -j DROP", "-A DOCKER-USER -j RETURN",
-                                            "-A DOCKER-FORWARD -o docker0 -j DOCKER", "-A DOCKER -i docker0 -j RETURN", "-A DOCKER ! -i docker0 -o docker0 -j DROP"])
+                                            "-A DOCKER-FORWARD -o docker0 -j DOCKER", "-A DOCKER -i docker0 -j RETURN",
+                                            "-A DOCKER ! -i docker0 -o docker0 -j DROP"])
         try apply()
         #expect(forward == ["-j DOCKER-USER", "-j DOCKER-FORWARD", user, ours])
     }
@@ -119,7 +120,8 @@ import PortFwdCore
         host.nft.libvirt[.ipv4]!["guest_input"]!.insert(.init(handle: 5, text: "old", comment: "libvirt-portfwd mark 0x10000000"), at: 0)
         try apply()
         for family in Family.allCases {
-            #expect(host.nft.rules(family, "forward") == [LibvirtForwardChain.rule(.default).text, "counter jump guest_cross", "counter jump guest_input", "counter jump guest_output"])
+            #expect(host.nft.rules(family, "forward") == [LibvirtForwardChain.rule(.default).text, "counter jump guest_cross",
+                "counter jump guest_input", "counter jump guest_output"])
             #expect(!host.nft.rules(family, "guest_input").contains("old"))
         }
     }

@@ -49,7 +49,8 @@ final class FaultyNftables: NftablesRunner, @unchecked Sendable {
 
     /// libvirt 9's chains in iptables-nft (both families) and iptables-legacy, and libvirt
     /// 10.4's own nftables table: admission has a place in each.
-    static let obstacles = (["ip link add virbr0 type bridge"] + [Obstacle.libvirtIptablesNft, .libvirtIp6tables, .libvirtIptablesLegacy, .libvirtNftables].map(\.script)).joined(separator: "\n")
+    static let obstacles = (["ip link add virbr0 type bridge"] + [Obstacle.libvirtIptablesNft, .libvirtIp6tables, .libvirtIptablesLegacy,
+        .libvirtNftables].map(\.script)).joined(separator: "\n")
 
     struct Setup {
         let ns: Namespace
@@ -109,7 +110,8 @@ final class FaultyNftables: NftablesRunner, @unchecked Sendable {
     func aFailureAtAnyStepChangesNothing(backend: Settings.Backend) throws {
         let counts = try changes(backend)
         #expect(counts.nft + counts.commits >= 4, "every seam is exercised: \(counts)")
-        let faults = (0..<counts.nft).map { (nft: Optional($0), commit: Int?.none) } + (0..<counts.commits).map { (nft: Int?.none, commit: Optional($0)) }
+        let faults = (0..<counts.nft).map { (nft: Optional($0), commit: Int?.none) } + (0..<counts.commits)
+            .map { (nft: Int?.none, commit: Optional($0)) }
         for fault in faults {
             try withSetup(backend, failNft: fault.nft, failCommit: fault.commit) { setup in
                 let before = try setup.dump()
@@ -128,7 +130,8 @@ final class FaultyNftables: NftablesRunner, @unchecked Sendable {
         try withSetup(.nftables) { setup in
             let before = try setup.dump()
             // Where web2's record would go, a directory: the rename onto it fails.
-            try FileManager.default.createDirectory(atPath: "\(setup.state.path)/run/00000000-0000-4000-8000-000000000002.json/x", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(setup.state.path)/run/00000000-0000-4000-8000-000000000002.json/x",
+                withIntermediateDirectories: true)
             #expect(throws: PortFwdError.self) {
                 _ = try IsolatedNetwork.run(in: setup.ns.name) { try setup.reconciler(Self.after).reconcile(.record(try setup.web(2))) }
             }

@@ -63,8 +63,10 @@ import PortFwdCore
         let nat = try #require(host.iptables.calls[3].input), mangle = try #require(host.iptables.calls[4].input)
         let filter = try #require(host.iptables.calls[5].input)
         #expect(nat.hasPrefix("*nat\n") && nat.hasSuffix("-I POSTROUTING 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_POST\nCOMMIT\n"))
-        #expect(mangle.hasPrefix("*mangle\n") && mangle.hasSuffix("-I POSTROUTING 1 -m connmark --mark 0x10000000/0x10000000 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_DLV\nCOMMIT\n"))
-        #expect(filter.hasPrefix("*filter\n:LIBVIRT_PORTFWD_USER - [0:0]\n") && filter.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
+        #expect(mangle.hasPrefix("*mangle\n") && mangle.hasSuffix("-I POSTROUTING 1 -m connmark --mark 0x10000000/0x10000000 -m comment --comment "
+            + "libvirt-portfwd -j LIBVIRT_PORTFWD_DLV\nCOMMIT\n"))
+        #expect(filter.hasPrefix("*filter\n:LIBVIRT_PORTFWD_USER - [0:0]\n") && filter.hasSuffix("-I FORWARD 1 -m comment --comment libvirt-portfwd "
+            + "-j LIBVIRT_PORTFWD_FWD\nCOMMIT\n"))
         #expect(host.iptables.calls[2].input == nat + mangle + filter)
         // And what the calls did, in the fake's tables: the forward is in place, first in line.
         #expect(host.iptables.rules("iptables-nft", "nat", "PREROUTING").first?.hasSuffix("-j LIBVIRT_PORTFWD_PRE") == true)

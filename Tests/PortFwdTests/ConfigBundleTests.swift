@@ -42,10 +42,12 @@ import PortFwdSystem
     @Test func anyFilesComeBackExactly() throws {
         var g = ReaderShapes()
         print("ConfigBundleTests seed \(g.seed) (READERS_SEED=\(g.seed) replays it)")
-        let pieces = ["[[guest]]\n", "#@libvirt-portfwd-file /etc/x.toml\n", "file 3 4\n", "libvirt-portfwd config bundle 1\n", "é", "\n", "\r\n", "", "name = \"a\""]
+        let pieces = ["[[guest]]\n", "#@libvirt-portfwd-file /etc/x.toml\n", "file 3 4\n", "libvirt-portfwd config bundle 1\n", "é", "\n",
+            "\r\n", "", "name = \"a\""]
         for round in 0..<300 {
             let files = (0..<(1 + g.below(4))).map { n in
-                ConfigFiles.File(path: n == 0 ? "/etc/libvirt/portfwd.toml" : "/etc/libvirt/portfwd.d/\(g.pick(["a", "é", "x y", "file 1 2"]))\(n).toml",
+                ConfigFiles.File(path: n == 0
+                                    ? "/etc/libvirt/portfwd.toml" : "/etc/libvirt/portfwd.d/\(g.pick(["a", "é", "x y", "file 1 2"]))\(n).toml",
                                  text: (0..<g.below(12)).map { _ in g.pick(pieces) }.joined())
             }
             let bundle = ConfigFiles(files).bundle
@@ -54,7 +56,8 @@ import PortFwdSystem
     }
 
     /// A bundle that does not read exactly is refused with why, not half-read.
-    @Test(arguments: ["", "#@libvirt-portfwd-file /x\n", "libvirt-portfwd config bundle 1\n", "libvirt-portfwd config bundle 1\nfile 5 3\n/a.tomlabc\n",
+    @Test(arguments: ["", "#@libvirt-portfwd-file /x\n", "libvirt-portfwd config bundle 1\n",
+        "libvirt-portfwd config bundle 1\nfile 5 3\n/a.tomlabc\n",
                       "libvirt-portfwd config bundle 1\nfile 2 99999999999\n/aab\n", "libvirt-portfwd config bundle 1\nfile 2 1\n/ax\nfile"])
     func aDamagedBundleIsRefused(text: String) {
         let error = expectError(PortFwdError.self) { try ConfigFiles(bundle: text, main: "/m.toml") }
@@ -67,7 +70,8 @@ import PortFwdSystem
         let dir = TempDir()
         let store = StateStore(directory: "\(dir.path)/run")
         try SafeFile.directory(store.directory, create: true)
-        let legacy = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n\n#@libvirt-portfwd-file /etc/libvirt/portfwd.d/web2.toml\n[[guest]]\nname = \"web2\"\n"
+        let legacy = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n\n#@libvirt-portfwd-file "
+            + "/etc/libvirt/portfwd.d/web2.toml\n[[guest]]\nname = \"web2\"\n"
         try SafeFile.write("\(store.directory)/config.last", Array(legacy.utf8))
         let read = try ConfigFiles(bundle: try #require(store.lastConfig), main: "/etc/libvirt/portfwd.toml")
         #expect(read.files.map(\.path) == ["/etc/libvirt/portfwd.toml", "/etc/libvirt/portfwd.d/web2.toml"])
@@ -90,14 +94,17 @@ import PortFwdSystem
         let dir = TempDir()
         let chunk = "# " + String(repeating: "x", count: ConfigFiles.maximumSize / 3) + "\n"
         dir.write("etc/portfwd.toml", chunk)
-        try FileManager.default.createDirectory(atPath: "\(dir.path)/etc/portfwd.d", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/etc/portfwd.d", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
         for name in ["a", "b"] {
             dir.write("etc/portfwd.d/\(name).toml", chunk)
             chmod("\(dir.path)/etc/portfwd.d/\(name).toml", 0o600)
         }
-        let setup = Setup(configPath: "\(dir.path)/etc/portfwd.toml", configRequired: true, store: StateStore(directory: "\(dir.path)/run"), libvirt: LibvirtFiles())
+        let setup = Setup(configPath: "\(dir.path)/etc/portfwd.toml", configRequired: true, store: StateStore(directory: "\(dir.path)/run"),
+            libvirt: LibvirtFiles())
         let error = expectError(PortFwdError.self) { try setup.configText() }
-        #expect(error?.message == "\(dir.path)/etc/portfwd.d/b.toml: the config and its drop-ins hold more than 16 MiB together; refusing to read further")
+        #expect(error?.message == "\(dir.path)/etc/portfwd.d/b.toml: the config and its drop-ins hold more than 16 MiB together; refusing to "
+            + "read further")
     }
 
     /// A config as last applied that does not read (damaged, or from a version with other
@@ -113,7 +120,8 @@ import PortFwdSystem
         let (repairs, why) = setup.reconcilerAsLastApplied()
         #expect(repairs.config.guests.count == 1)
         #expect(repairs.configText == nil, "a repair never records the file's config as applied")
-        #expect(why?.hasPrefix("(as last applied) the config as last applied is not a config bundle (a file is cut short at byte ") == true, "\(why ?? "")")
+        #expect(why?.hasPrefix("(as last applied) the config as last applied is not a config bundle (a file is cut short at byte ") == true,
+            "\(why ?? "")")
         dir.write("etc/portfwd.toml", "[[guest]\n")
         let (none, problem) = setup.tolerantReconciler()
         #expect(none.config.guests.isEmpty)

@@ -29,7 +29,8 @@ import PortFwdSystem
         ("a DOCTYPE declaration", "", true),
         ("<!DOCTYPE and <!ENTITY in a comment and a CDATA section",
          "<!-- <!DOCTYPE x [<!ENTITY y 'z'>]> --><o:x xmlns:o='urn:o'><![CDATA[<!ENTITY a 'b'>]]></o:x>", true),
-        ("nesting past libxml2's depth limit", "<o:x xmlns:o='urn:o'>" + String(repeating: "<a>", count: 300) + String(repeating: "</a>", count: 300) + "</o:x>", true),
+        ("nesting past libxml2's depth limit", "<o:x xmlns:o='urn:o'>" + String(repeating: "<a>", count: 300) + String(repeating: "</a>", count: 300)
+            + "</o:x>", true),
         ("an XML over the size limit, cut short", "", false),
         ("garbage after the identity", "", true),
     ])
@@ -67,13 +68,15 @@ import PortFwdSystem
         host.neighbourTable.see("192.168.122.60", at: "52:54:00:00:00:30")
         host.neighbourTable.see("192.168.122.61", at: "52:54:00:00:00:31")
         let h = try host.hook(config)
-        #expect(handle(h, "start", xml("old", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30", metadata: meta(9001, "192.168.122.60")), guest: "old") == 0)
+        #expect(handle(h, "start", xml("old", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30", metadata: meta(9001, "192.168.122.60")),
+            guest: "old") == 0)
         #expect(handle(h, "start", xml("young", mac: "52:54:00:00:00:31", metadata: meta(9002, "192.168.122.61")), guest: "young") == 0)
         #expect(Set(dnat) == ["tcp . 9001 : 192.168.122.60 . 80", "tcp . 9002 : 192.168.122.61 . 80"])
         // `virsh metadata --live` on the old guest, then the libvirtd restart (or the service)
         // re-reads it; and the old guest's frames on the bridge claim .61 too.
         host.neighbourTable.see("192.168.122.61", at: "52:54:00:00:00:30")
-        #expect(handle(h, "reconnect", xml("old", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30", metadata: meta(9001, "192.168.122.61")), guest: "old") == 0)
+        #expect(handle(h, "reconnect", xml("old", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30", metadata: meta(9001, "192.168.122.61")),
+            guest: "old") == 0)
         #expect(dnat == ["tcp . 9002 : 192.168.122.61 . 80"], "the holder keeps it")
         let pending = try host.reconciler(config).plan().pending
         #expect(pending.map(\.guest.name.value) == ["old"])
@@ -96,7 +99,8 @@ import PortFwdSystem
         #expect(handle(h, "start", xml("victim", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:50"), guest: "victim") == 0)
         #expect(handle(h, "start", xml("thief", mac: "52:54:00:00:00:20"), guest: "thief") == 0)
         for (name, uuid, mac) in [("victim", Fixtures.web2UUID, "52:54:00:00:00:50"), ("thief", Fixtures.web1UUID, "52:54:00:00:00:20")] {
-            host.tree.write("run/libvirt/qemu/\(name).xml", String(decoding: Fixtures.domain(name: name, uuid: uuid, interfaces: Fixtures.interface(mac: mac)), as: UTF8.self))
+            host.tree.write("run/libvirt/qemu/\(name).xml", String(decoding: Fixtures.domain(name: name, uuid: uuid,
+                interfaces: Fixtures.interface(mac: mac)), as: UTF8.self))
         }
         host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status",
                         #"[{"ip-address":"192.168.122.50","mac-address":"52:54:00:00:00:20","expiry-time":0}]"#)
@@ -121,7 +125,8 @@ import PortFwdSystem
             host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", #"[{"ip-address":"\#(lease)","mac-address":"\#(mac)","expiry-time":0}]"#)
             let found = host.libvirt.surroundings(now: now).leases.leases(bridge: "virbr0", mac: MAC(mac)!)
             #expect(found.map(\.address.description) == [lease])
-            let guest = RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("g"), interfaces: [.init(mac: MAC(mac)!, network: "default", bridge: "virbr0")],
+            let guest = RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("g"),
+                interfaces: [.init(mac: MAC(mac)!, network: "default", bridge: "virbr0")],
                                      address4: IPAddress(lease), addressSource: .lease,
                                      metadata: .init(forwards: [Forward(spec: try PortSpec.parse("8080:80"), origin: .metadata)]))
             let result = Resolver.resolve(config: Config(), running: [guest], all: false, surroundings: host.libvirt.surroundings(now: now))
@@ -154,7 +159,8 @@ import PortFwdSystem
 
     /// `victim ` is another domain than `victim`, and so are names that only look the same.
     @Test func configEntriesMatchNamesByteForByte() throws {
-        let config = try Config.parse("[[guest]]\nname = \"victim\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n[[guest]]\nname = \"caf\u{e9}\"\naddress = \"192.168.122.11\"\nforwards = [\"8081:80\"]\n")
+        let config = try Config.parse("[[guest]]\nname = \"victim\"\naddress = \"192.168.122.10\"\nforwards = [\"8080:80\"]\n[[guest]]\nname = "
+            + "\"caf\u{e9}\"\naddress = \"192.168.122.11\"\nforwards = [\"8081:80\"]\n")
         for name in ["victim ", " victim", "Victim", "cafe\u{301}"] {
             let domain = try Domain.parse(Data(xml(name).map { $0 }))
             #expect(domain.name.value == name, "the name is read exactly: \(name.debugDescription)")
@@ -171,7 +177,8 @@ import PortFwdSystem
     /// random strings of controls, C1 codes, CR LF pairs, separators and bidi overrides.
     @Test func logLinesHoldPrintableTextOnly() {
         var rng = SplitMix.printed("ContainmentTests.logLinesHoldPrintableTextOnly")
-        let hostile: [Unicode.Scalar] = ["\r", "\n", "\u{85}", "\u{1B}", "\u{7F}", "\u{9B}", "\u{2028}", "\u{2029}", "\u{202E}", "\u{0}", "\t", "\u{FEFF}", "a", "é", " ", "\u{E000}"]
+        let hostile: [Unicode.Scalar] = ["\r", "\n", "\u{85}", "\u{1B}", "\u{7F}", "\u{9B}", "\u{2028}", "\u{2029}", "\u{202E}", "\u{0}", "\t",
+            "\u{FEFF}", "a", "é", " ", "\u{E000}"]
         for _ in 0..<2000 {
             var s = String.UnicodeScalarView()
             for _ in 0..<Int.random(in: 0...40, using: &rng) { s.append(hostile.randomElement(using: &rng)!) }
@@ -296,7 +303,8 @@ final class Box<T>: @unchecked Sendable {
         let d = try Domain.parse(Data(xml("a", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: metadata)))
         #expect(d.metadataProblem == "metadata <forward> #1: 65 sources, more than 64; name a covering network instead")
         // The cover keeps what it should: nested blocks go, disjoint ones and other families stay.
-        let mixed = try ["10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/16", "10.1.2.3", "2001:db8::/32", "2001:db8:1::/48", "10.2.0.0/16"].map { try Network.parse($0) }
+        let mixed = try ["10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/16", "10.1.2.3", "2001:db8::/32", "2001:db8:1::/48", "10.2.0.0/16"]
+            .map { try Network.parse($0) }
         #expect(Network.minimalCover(mixed).map(\.description) == ["10.1.0.0/16", "10.2.0.0/16", "2001:db8::/32"])
     }
 
@@ -323,16 +331,20 @@ final class Box<T>: @unchecked Sendable {
         host.neighbourTable.see("192.168.122.20", at: "52:54:00:00:00:20")
         let h = try host.hook("")
         let victim = Fixtures.metadata("<forward spec='9100:80'/><address>192.168.122.30</address>")
-        #expect(h.handle(guest: "vic", operation: .named("start"), input: .init(bytes: xml("vic", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30", metadata: victim))) == 0)
+        #expect(h.handle(guest: "vic", operation: .named("start"), input: .init(bytes: xml("vic", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:30",
+            metadata: victim))) == 0)
         let benign = Fixtures.metadata("<forward spec='9200:80'/><address>192.168.122.20</address>")
-        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: benign))) == 0)
+        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20",
+            metadata: benign))) == 0)
         // A moment later, the attacker's live edit claims 9100; libvirtd restarts (reconnect).
         let attack = Fixtures.metadata("<forward spec='9100:80'/><address>192.168.122.20</address>")
         let later = try host.reconciler("", now: Date().addingTimeInterval(60))
         let hook = QemuHook(reconciler: later, log: host.log)
-        #expect(hook.handle(guest: "atk", operation: .named("reconnect"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: attack))) == 0)
+        #expect(hook.handle(guest: "atk", operation: .named("reconnect"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID,
+            mac: "52:54:00:00:00:20", metadata: attack))) == 0)
         #expect(dnat == ["tcp . 9100 : 192.168.122.30 . 80"])
-        #expect(host.log.warnings.contains { $0.contains("guest vic's forward was there first, so 9100:80/tcp of guest atk is left out") }, "\(host.log.warnings)")
+        #expect(host.log.warnings.contains { $0.contains("guest vic's forward was there first, so 9100:80/tcp of guest atk is left out") },
+            "\(host.log.warnings)")
     }
 
     /// The config gives an address to its guest while that guest is shut off too.
@@ -340,7 +352,8 @@ final class Box<T>: @unchecked Sendable {
         let config = "[[guest]]\nname = \"db\"\naddress = \"192.168.122.20\"\nforwards = [\"5432\"]\n"
         let h = try host.hook(config)
         let meta = Fixtures.metadata("<forward spec='9020:5432'/><address>192.168.122.20</address>")
-        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: meta))) == 0)
+        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20",
+            metadata: meta))) == 0)
         #expect(dnat.isEmpty)
         let pending = try host.reconciler(config).plan().pending
         #expect(pending.first?.reason.description.contains("disputed with the config's guest[0] (db)") == true, "\(pending)")
@@ -352,7 +365,8 @@ final class Box<T>: @unchecked Sendable {
         host.neighbourTable.see("192.168.122.77", at: "52:54:00:00:00:30")
         let h = try host.hook("")
         let meta = Fixtures.metadata("<forward spec='9001:80'/><address>192.168.122.77</address><address6>fd00:122::5054:ff:fe00:30</address6>")
-        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20", metadata: meta))) == 0)
+        #expect(h.handle(guest: "atk", operation: .named("start"), input: .init(bytes: xml("atk", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:20",
+            metadata: meta))) == 0)
         #expect(host.nft.table == nil || dnat.isEmpty)
         let reason = try host.reconciler("").plan().pending.first?.reason.description ?? ""
         #expect(reason.contains("52:54:00:00:00:30, which the host's ARP table has for it"), "\(reason)")
@@ -365,10 +379,12 @@ final class Box<T>: @unchecked Sendable {
     /// so for every guest that follows a lease.
     @Test func statusSaysWhenLeasesGoUnfollowed() throws {
         let config = "[[guest]]\nname = \"dyn\"\nforwards = [\"8081:80\"]\n"
-        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", #"[{"ip-address":"192.168.122.60","mac-address":"52:54:00:00:00:60","expiry-time":0}]"#)
+        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status",
+            #"[{"ip-address":"192.168.122.60","mac-address":"52:54:00:00:00:60","expiry-time":0}]"#)
         host.neighbourTable.see("192.168.122.60", at: "52:54:00:00:00:60")
         let h = try host.hook(config)
-        #expect(h.handle(guest: "dyn", operation: .named("start"), input: .init(bytes: xml("dyn", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:60"))) == 0)
+        #expect(h.handle(guest: "dyn", operation: .named("start"), input: .init(bytes: xml("dyn", uuid: Fixtures.web1UUID,
+            mac: "52:54:00:00:00:60"))) == 0)
         #expect(dnat == ["tcp . 8081 : 192.168.122.60 . 80"])
         let line = "guest dyn follows a DHCP lease, but the libvirt-portfwd service is not running: nothing moves its forwards when the lease changes"
         #expect(try host.reconciler(config).status().problems.contains(line))
@@ -391,10 +407,13 @@ final class Box<T>: @unchecked Sendable {
         let config = "[[guest]]\nname = \"web1\"\nforwards = [\"9001:80\"]\n"
         let h = try host.hook(config)
         let meta = Fixtures.metadata("<forward spec='9000:80'/><forward spec='9002:80'/>")
-        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: meta))) == 0)
+        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10",
+            metadata: meta))) == 0)
         #expect(Set(dnat) == ["tcp . 9001 : 192.168.122.10 . 80", "tcp . 9002 : 192.168.122.10 . 80"])
-        #expect(host.log.warnings.contains("guest web1 start: guest web1: metadata forward 9000:80/tcp would hide a host service listening on tcp *:9000; left out"), "\(host.log.warnings)")
-        #expect(host.log.warnings.contains("guest web1 start: guest web1: forward 9001:80/tcp hides a host service listening on tcp 198.51.100.1:9001"), "\(host.log.warnings)")
+        #expect(host.log.warnings.contains("guest web1 start: guest web1: metadata forward 9000:80/tcp would hide a host service listening on tcp "
+            + "*:9000; left out"), "\(host.log.warnings)")
+        #expect(host.log.warnings.contains("guest web1 start: guest web1: forward 9001:80/tcp hides a host service listening on tcp "
+            + "198.51.100.1:9001"), "\(host.log.warnings)")
     }
 
     /// Host services by authority: a local user's socket (uid 65534) never keeps a port from a
@@ -404,28 +423,36 @@ final class Box<T>: @unchecked Sendable {
     @Test func hostServicesCountByAuthority() throws {
         func sockets(_ lines: [(port: Int, uid: Int)]) {
             let rows = lines.enumerated().map { i, l in
-                "   \(i): 00000000:\(String(format: "%04X", l.port)) 00000000:0000 0A 00000000:00000000 00:00000000 00000000 \(l.uid) 0 \(200 + i) 1 0 100 0 0 10 0"
+                "   \(i): 00000000:\(String(format: "%04X", l.port)) 00000000:0000 0A 00000000:00000000 00:00000000 00000000 \(l.uid) 0 \(200 + i) 1 "
+                    + "0 100 0 0 10 0"
             }
-            host.tree.write("proc/net/tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" + rows.joined(separator: "\n") + "\n")
+            host.tree.write("proc/net/tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+                + rows.joined(separator: "\n") + "\n")
         }
         sockets([(9002, 65534)])
         let config = "[[guest]]\nname = \"db\"\naddress = \"192.168.122.40\"\nforwards = [\"9000:5432\"]\n"
         let h = try host.hook(config)
         host.neighbourTable.see("192.168.122.10", at: "52:54:00:00:00:10")
         let meta = Fixtures.metadata("<forward spec='9002:80'/><forward spec='9003:80'/><address>192.168.122.10</address>")
-        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: meta))) == 0)
+        #expect(h.handle(guest: "web1", operation: .named("start"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10",
+            metadata: meta))) == 0)
         #expect(Set(dnat) == ["tcp . 9002 : 192.168.122.10 . 80", "tcp . 9003 : 192.168.122.10 . 80"], "a user's socket keeps nothing")
         let problems = try host.reconciler(config).status().problems
-        #expect(problems.contains("guest web1: forward 9002:80/tcp takes the connections of a local user's socket listening on tcp *:9002 of uid 65534; "
+        #expect(problems.contains("guest web1: forward 9002:80/tcp takes the connections of a local user's socket listening on tcp *:9002 of "
+            + "uid 65534; "
             + "a user's socket never keeps a port from a guest"), "\(problems)")
         // root starts listening on 9003 after the forward was installed: the forward stays.
         sockets([(9002, 65534), (9003, 0), (9000, 0)])
-        #expect(h.handle(guest: "web1", operation: .named("reconnect"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID, mac: "52:54:00:00:00:10", metadata: meta))) == 0)
-        #expect(Set(dnat) == ["tcp . 9002 : 192.168.122.10 . 80", "tcp . 9003 : 192.168.122.10 . 80"], "a host service never takes an installed forward")
-        #expect(host.log.warnings.contains { $0.contains("metadata forward 9003:80/tcp hides a host service that listens on tcp *:9003 since the forward was installed; the forward stays") },
+        #expect(h.handle(guest: "web1", operation: .named("reconnect"), input: .init(bytes: xml("web1", uuid: Fixtures.web1UUID,
+            mac: "52:54:00:00:00:10", metadata: meta))) == 0)
+        #expect(Set(dnat) == ["tcp . 9002 : 192.168.122.10 . 80", "tcp . 9003 : 192.168.122.10 . 80"],
+            "a host service never takes an installed forward")
+        #expect(host.log.warnings.contains { $0.contains("metadata forward 9003:80/tcp hides a host service that listens on tcp *:9003 since the "
+            + "forward was installed; the forward stays") },
                 "\(host.log.warnings)")
         // db does not run: its forward is checked all the same.
         let check = try host.reconciler(config).plan(all: true)
-        #expect(check.warnings.contains { $0.message == "guest db: forward 9000:5432/tcp hides a host service listening on tcp *:9000" }, "\(check.warnings)")
+        #expect(check.warnings.contains { $0.message == "guest db: forward 9000:5432/tcp hides a host service listening on tcp *:9000" },
+            "\(check.warnings)")
     }
 }

@@ -128,7 +128,8 @@ import PortFwdSystem
         let keys = plan.entries.map(ForwardKey.init)
         #expect(Set(keys).count == 4, "one key per forward")
         var rng = SplitMix.printed("CounterTests.countersAreNotPartOfThePlan")
-        func counts() -> Counts { Counts(packets: UInt64.random(in: 0...UInt64.max, using: &rng), bytes: UInt64.random(in: 0...UInt64.max, using: &rng)) }
+        func counts() -> Counts { Counts(packets: UInt64.random(in: 0...UInt64.max, using: &rng),
+            bytes: UInt64.random(in: 0...UInt64.max, using: &rng)) }
         for _ in 0..<50 {
             let counters = Dictionary(uniqueKeysWithValues: plan.entries.filter { _ in Bool.random(using: &rng) }.map {
                 (ForwardKey($0), ForwardCounters(owner: $0.owner, dnat: counts(), delivered: counts()))
@@ -150,7 +151,8 @@ import PortFwdSystem
         for _ in 0..<100 {
             var held: Counters = [:]
             for e in plan.entries where Bool.random(using: &rng) {
-                held[ForwardKey(e)] = ForwardCounters(owner: owners.randomElement(using: &rng), dnat: Counts(packets: 9, bytes: 9), delivered: Counts(packets: 8, bytes: 8))
+                held[ForwardKey(e)] = ForwardCounters(owner: owners.randomElement(using: &rng), dnat: Counts(packets: 9, bytes: 9),
+                    delivered: Counts(packets: 8, bytes: 8))
             }
             let table = NftTable(plan: plan, counters: held)
             for set in table.sets where CountSet(name: set.name) != nil {
@@ -186,7 +188,8 @@ extension CounterTests {
         #expect(CountSet.filled(by: .empty(before.settings)).isEmpty)
         let renderer = NftRenderer()
         var rng = SplitMix.printed("CounterTests.aSwapNeedsOnlyTheCountSetsItsPlanFills")
-        let spellings = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443", "8081:80/udp", "[2001:db8::1]:9000-9001"]
+        let spellings = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443", "8081:80/udp",
+            "[2001:db8::1]:9000-9001"]
         for _ in 0..<50 {
             var held: Counters = [:]
             for e in before.entries where Bool.random(using: &rng) {
@@ -194,8 +197,9 @@ extension CounterTests {
             }
             let installed = NftTable(plan: before, counters: held)
             let kept = spellings.filter { _ in Bool.random(using: &rng) }
-            let after = try Fixtures.plan(Self.everyKind.replacingOccurrences(of: #"forwards = ["8080:80", "8000-8010:9000-9010", "198.51.100.1:8443:443", "[2001:db8::1]:8444:443"]"#,
-                                                                                with: "forwards = [\(kept.map { "\"\($0)\"" }.joined(separator: ", "))]"))
+            let after = try Fixtures.plan(Self.everyKind.replacingOccurrences(of: #"forwards = ["8080:80", "8000-8010:9000-9010", "#
+                + #""198.51.100.1:8443:443", "[2001:db8::1]:8444:443"]"#,
+                with: "forwards = [\(kept.map { "\"\($0)\"" }.joined(separator: ", "))]"))
             var read = NftTable()
             read.sets = installed.sets.filter { set in CountSet.filled(by: after).contains { $0.name == set.name } }
             #expect(renderer.render(after, counters: read.counters) == renderer.render(after, counters: installed.counters), "\(kept)")

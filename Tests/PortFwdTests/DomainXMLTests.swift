@@ -21,7 +21,8 @@ typealias DomainFixtures = Fixtures
     @Test func unprefixedChildrenMatchByLocalName() throws {
         // Hand-written: namespace on the root only, children with no prefix and so no namespace.
         let d = try Domain.parse(DomainFixtures.domain(metadata: """
-            <pfw:forwards xmlns:pfw="urn:libvirt-portfwd:1"><forward spec="2222:22"/><forward spec="5353/udp" source="198.51.100.0/24, 203.0.113.7"/><address6>fd00:122::10</address6></pfw:forwards>
+            <pfw:forwards xmlns:pfw="urn:libvirt-portfwd:1"><forward spec="2222:22"/>\
+            <forward spec="5353/udp" source="198.51.100.0/24, 203.0.113.7"/><address6>fd00:122::10</address6></pfw:forwards>
             """))
         let m = try #require(d.metadata)
         #expect(m.forwards.map(\.description) == ["2222:22/tcp", "5353:5353/udp from 198.51.100.0/24,203.0.113.7/32"])
@@ -91,14 +92,16 @@ typealias DomainFixtures = Fixtures
             <!DOCTYPE domain [ <!ENTITY xxe SYSTEM "file://\(secret)"> ]>
             <domain><name>&xxe;</name><uuid>b25138cb-e016-4a00-af7a-35d7ccb49851</uuid></domain>
             """
-        #expect(throws: PortFwdError(.invalidInput, "XML refused at line 2: a DOCTYPE declaration is refused (libvirt never writes one)")) { try Domain.parse(Data(xml.utf8)) }
+        #expect(throws: PortFwdError(.invalidInput, "XML refused at line 2: a DOCTYPE declaration is refused (libvirt never "
+            + "writes one)")) { try Domain.parse(Data(xml.utf8)) }
     }
 
     @Test func billionLaughsIsRefusedBeforeAnyExpansion() {
         var xml = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n"
         for i in 1...9 { xml += "<!ENTITY lol\(i) \"\(String(repeating: "&lol\(i == 1 ? "" : String(i - 1));", count: 10))\">\n" }
         xml += "]>\n<domain><name>&lol9;</name></domain>"
-        #expect(throws: PortFwdError(.invalidInput, "XML refused at line 2: a DOCTYPE declaration is refused (libvirt never writes one)")) { try Domain.parse(Data(xml.utf8)) }
+        #expect(throws: PortFwdError(.invalidInput, "XML refused at line 2: a DOCTYPE declaration is refused (libvirt never "
+            + "writes one)")) { try Domain.parse(Data(xml.utf8)) }
     }
 
     /// The DOCTYPE check reads bytes, so UTF-16 would slip past it; such input is refused

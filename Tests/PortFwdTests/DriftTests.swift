@@ -27,7 +27,8 @@ import PortFwdSystem
 
         func port(_ n: UInt16) -> NftValue { .ports(PortRange(port: n)!) }
         try host.nft.commit(.delete(.elements(.ours, set: "dnat4_any", [NftElement([.proto(.tcp), port(8080)])])))
-        try host.nft.commit(.addElements(.ours, set: "allow4_any", [NftElement([.network(try Network.parse("203.0.113.0/24")), .proto(.tcp), port(22)])]))
+        try host.nft.commit(.addElements(.ours, set: "allow4_any", [NftElement([.network(try Network.parse("203.0.113.0/24")), .proto(.tcp),
+            port(22)])]))
         try host.nft.commit(.delete(.elements(.ours, set: "dlv4_any", [NftElement([.proto(.tcp), port(22)])])))
         #expect(try reconciler.drift(from: plan).map(\.description) == [
             "table inet libvirt_portfwd: set allow4_any holds 203.0.113.0/24 . tcp . 22, which is not in the plan",
@@ -40,7 +41,8 @@ import PortFwdSystem
         #expect(host.nft.elements("dnat4_any") == ["tcp . 22 : 192.168.122.10 . 22", "tcp . 8080 : 192.168.122.10 . 80"])
         #expect(host.nft.elements("allow4_any") == ["198.51.100.0/24 . tcp . 22"])
         let counters = try #require(try reconciler.backends.selected.counters(for: plan))
-        #expect(counters[ForwardKey(family: .ipv4, hostAddress: nil, proto: .tcp, hostPorts: PortRange(port: 8080)!)]?.dnat == Counts(packets: 1, bytes: 1000),
+        #expect(counters[ForwardKey(family: .ipv4, hostAddress: nil, proto: .tcp, hostPorts: PortRange(port: 8080)!)]?.dnat == Counts(packets: 1,
+            bytes: 1000),
                 "the repair carried the counter across the swap")
     }
 
@@ -55,7 +57,8 @@ import PortFwdSystem
         table.chains[postrouting].hook = nil
         try host.nft.commit(NftRenderer().transaction(table))
         #expect(try reconciler.drift(from: plan).map(\.description) == [
-            "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward -2147483648, policy accept",
+            "table inet libvirt_portfwd: chain forward is hooked filter forward -2147483648, policy drop, the plan hooked filter forward "
+                + "-2147483648, policy accept",
             "table inet libvirt_portfwd: chain postrouting is a regular chain, the plan hooked nat postrouting 100, policy accept",
         ])
         _ = try reconciler.reconcile(.reapply)
@@ -69,7 +72,8 @@ import PortFwdSystem
         let reconciler = try host.reconciler(Self.config)
         let plan = try reconciler.reconcile(all).plan
         func surveys() -> Int {
-            host.nft.queries.filter { if case .chain(let id, "forward") = $0, id == LibvirtForwardChain.nftTable(.ipv4) { true } else { false } }.count
+            host.nft.queries.filter { if case .chain(let id, "forward") = $0, id == LibvirtForwardChain.nftTable(.ipv4) { true } else { false } }
+                .count
         }
         try host.nft.commit(.delete(.table(.ours)))
         let before = surveys()
@@ -178,7 +182,8 @@ import PortFwdSystem
         let plan = try reconciler.reconcile(all).plan
         try tamper { table in table.chains[try index(table, "dnat4")].rules.reverse() }
         #expect(try reconciler.drift(from: plan) == [.table(.ruleOrder("dnat4"))])
-        #expect(try reconciler.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: chain dnat4 holds rules of the plan in another order"])
+        #expect(try reconciler.drift(from: plan).map(\.description) == ["table inet libvirt_portfwd: chain dnat4 holds rules of the plan in "
+            + "another order"])
         _ = try reconciler.reconcile(.reapply)
         #expect(try reconciler.drift(from: plan) == [])
     }
@@ -240,13 +245,15 @@ import PortFwdSystem
     func listing(proto: (String) -> String, statements: Bool) -> String {
         let stmt = statements ? #", "stmt": [{"counter": null}]"# : ""
         let owner = "guest-" + GuestName.digest(try! GuestName("web1"))
-        func elem(_ val: String) -> String { #"{"elem": {"val": {"concat": [\#(val)]}, "comment": "\#(owner)", "counter": {"packets": 0, "bytes": 0}}}"# }
+        func elem(_ val: String) -> String { #"{"elem": {"val": {"concat": [\#(val)]}, "comment": "\#(owner)", "counter": {"packets": 0, "#
+            + #""bytes": 0}}}"# }
         return """
             {"nftables": [{"metainfo": {"version": "1.0.2"}},
             {"set": {"family": "inet", "name": "fwd4_any", "table": "libvirt_portfwd", "type": ["inet_proto", "inet_service"]\(stmt),
               "elem": [\(elem(#"\#(proto("tcp")), 8080"#)), \(elem(#"\#(proto("sctp")), 3868"#))]}},
             {"set": {"family": "inet", "name": "fwd4_ranges", "table": "libvirt_portfwd", "type": ["ipv4_addr", "inet_proto", "inet_service"],
-              "flags": ["interval"]\(stmt), "elem": [\(elem(#"{"prefix": {"addr": "0.0.0.0", "len": 0}}, \#(proto("udp")), {"range": [9000, 9009]}"#))]}}]}
+              "flags": ["interval"]\(stmt), \
+            "elem": [\(elem(#"{"prefix": {"addr": "0.0.0.0", "len": 0}}, \#(proto("udp")), {"range": [9000, 9009]}"#))]}}]}
             """
     }
 
@@ -273,13 +280,18 @@ import PortFwdSystem
     /// counter's values, another for another statement; a ruleset listing is read for one table.
     @Test func aRuleContentIsItsExpression() throws {
         func rule(_ table: String, _ expr: String) -> String {
-            #"{"rule": {"family": "inet", "table": "\#(table)", "chain": "dnat4", "handle": 7, "comment": "libvirt-portfwd open-any 1a2b3c4d", "expr": \#(expr)}}"#
+            #"{"rule": {"family": "inet", "table": "\#(table)", "chain": "dnat4", "handle": 7, "comment": "libvirt-portfwd open-any 1a2b3c4d", "#
+                + #""expr": \#(expr)}}"#
         }
         func listing(_ rules: String...) -> String { #"{"nftables": [\#(rules.joined(separator: ", "))]}"# }
-        let a = #"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}, {"counter": {"packets": 3, "bytes": 180}}, {"accept": null}]"#
-        let b = #"[{"match": {"right": 6, "left": {"meta": {"key": "l4proto"}}, "op": "=="}}, {"counter": {"bytes": 0, "packets": 0}}, {"accept": null}]"#
-        let c = #"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 17}}, {"counter": {"packets": 0, "bytes": 0}}, {"accept": null}]"#
-        let content = { (text: String) throws -> UInt64? in try NftJSON.table(listing(rule("libvirt_portfwd", text))).chain("dnat4")?.rules.first?.content }
+        let a = #"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}, {"counter": {"packets": 3, "bytes": 180}}, "#
+            + #"{"accept": null}]"#
+        let b = #"[{"match": {"right": 6, "left": {"meta": {"key": "l4proto"}}, "op": "=="}}, {"counter": {"bytes": 0, "packets": 0}}, "#
+            + #"{"accept": null}]"#
+        let c = #"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 17}}, {"counter": {"packets": 0, "bytes": 0}}, "#
+            + #"{"accept": null}]"#
+        let content = { (text: String) throws -> UInt64? in try NftJSON.table(listing(rule("libvirt_portfwd", text)))
+            .chain("dnat4")?.rules.first?.content }
         #expect(try content(a) != nil)
         #expect(try content(a) == content(b))
         #expect(try content(a) != content(c))

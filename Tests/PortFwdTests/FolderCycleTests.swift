@@ -53,7 +53,8 @@ import Testing
         var edges: [String: Set<String>] = [:]
         for (folder, files) in folders {
             for file in files {
-                for word in used(in: texts[file]!) { for other in owner[word] ?? [] where other != folder { edges[folder, default: []].insert(other) } }
+                for word in used(in: texts[file]!) { for other in owner[word] ?? [] where other != folder { edges[folder, default: []]
+                    .insert(other) } }
             }
         }
         return edges

@@ -75,7 +75,8 @@ import PortFwdSystem
     @Test func aHeldAddressLeasedToAnotherMACStays() throws {
         var forged = try surroundings(leases: [("192.168.122.99", Self.client)])
         var other = LeaseTable()
-        other.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:aa:bb:cc")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100, clientID: "01:aa")])
+        other.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:aa:bb:cc")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100,
+            clientID: "01:aa")])
         other.add(bridge: "virbr0", forged.leases.leases(bridge: "virbr0", mac: Self.victimMAC))
         forged.leases = other
         var unseen = Set<IPAddress>()
@@ -84,7 +85,8 @@ import PortFwdSystem
         // Its own lease gone altogether, and the address leased to another MAC: it stays too.
         var gone = try surroundings(leases: [])
         var onlyOther = LeaseTable()
-        onlyOther.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:aa:bb:cc")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100, clientID: "01:aa")])
+        onlyOther.add(bridge: "virbr0", [Lease(mac: MAC("52:54:00:aa:bb:cc")!, address: IPAddress("192.168.122.58")!, expiry: 1_900_000_100,
+            clientID: "01:aa")])
         gone.leases = onlyOther
         #expect(DomainIntake(config: try Config.parse("")).followLease(try victim, surroundings: gone) == nil)
     }
@@ -193,7 +195,8 @@ import PortFwdSystem
         func problem(_ a: String) -> String? {
             policy.problem(IPAddress(a)!, source: .metadata, guest: evil, interfaces: [iface], surroundings: around)
         }
-        let expected: String = "guest evil: metadata address 192.168.100.10 is in libvirt network isolated's subnet, and the guest is not attached to it "
+        let expected: String = "guest evil: metadata address 192.168.100.10 is in libvirt network isolated's subnet, and the guest is not "
+            + "attached to it "
             + "(settings.metadata-address = \"any\" is for addresses routed beyond libvirt's networks)"
         #expect(problem("192.168.100.10") == expected)
         #expect(problem("192.168.50.10")?.contains("libvirt network other's subnet") == true)
@@ -223,10 +226,12 @@ import PortFwdSystem
                 == "metadata names 6400 client networks over its forwards, more than 4096")
 
         let many = forwards(200, source: "10.0.0.0/8,172.16.0.0/12")
-        let domain = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(many + "<address>192.168.122.30</address>"))))
+        let domain = try Domain(XMLParser.parse(Fixtures.domain(name: "evil", metadata: Fixtures.metadata(many
+            + "<address>192.168.122.30</address>"))))
         let (guest, warnings) = DomainIntake(config: try Config.parse("")).take(domain, surroundings: Surroundings())
         #expect(guest == nil, "no forward to record: the config gives evil none")
-        #expect(warnings == ["guest evil: metadata declares 200 forwards, more than settings.metadata-max-forwards (32); its metadata forwards are not installed"])
+        #expect(warnings == ["guest evil: metadata declares 200 forwards, more than settings.metadata-max-forwards (32); its metadata forwards are "
+            + "not installed"])
         // With a config forward, the guest is recorded, small, with its metadata address.
         let config = try Config.parse("[[guest]]\nname = \"evil\"\nforwards = [\"7000:22\"]\n")
         let (kept, _) = DomainIntake(config: config).take(domain, surroundings: Surroundings())

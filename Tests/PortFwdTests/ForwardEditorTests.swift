@@ -59,7 +59,8 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
             guard live != a.contains("--config"), option("uri") == PortFwdCore.Domain.namespace else {
                 return CommandResult(status: 1, stdout: "", stderr: "error: the fake wants one of --live or --config, and our namespace")
             }
-            if live && !d.active { return CommandResult(status: 1, stdout: "", stderr: "error: Requested operation is not valid: domain is not running") }
+            if live && !d.active { return CommandResult(status: 1, stdout: "", stderr: "error: Requested operation is not valid: domain is "
+                + "not running") }
             if let value = option("set") {
                 if live { d.live = value } else { d.config = value }
             } else if a.contains("--remove") {
@@ -172,10 +173,12 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         virsh.define("web1", uuid: Fixtures.web1UUID, active: true)
         let result = try editor(virsh).apply(.add(forward("443:80"), address: nil), to: "web1")
         #expect(result.storedIn == "\(dropIns)/web1.toml")
-        #expect(result.why == "metadata forward 443:80/tcp uses host ports outside settings.metadata-host-ports (1024-65535); forwards in the config file may use any port")
+        #expect(result.why == "metadata forward 443:80/tcp uses host ports outside settings.metadata-host-ports (1024-65535); forwards in the config "
+            + "file may use any port")
         #expect(dnat == ["tcp . 443 : 192.168.122.10 . 80"])
         let text = try String(contentsOfFile: "\(dropIns)/web1.toml", encoding: .utf8)
-        #expect(text.hasPrefix(DropIn.header) && text.hasSuffix("[[guest]]\nname = \"web1\"\nuuid = \"\(Fixtures.web1UUID)\"\nforwards = [\n  \"443:80/tcp\",\n]\n"), "\(text)")
+        #expect(text.hasPrefix(DropIn.header) && text.hasSuffix("[[guest]]\nname = \"web1\"\nuuid = \"\(Fixtures.web1UUID)\"\nforwards = [\n  "
+            + "\"443:80/tcp\",\n]\n"), "\(text)")
         #expect(virsh.domains["web1"]?.config == nil, "the metadata is untouched")
         // Root's to read: it names the guest, its ports and the clients allowed in.
         let file = try FileManager.default.attributesOfItem(atPath: "\(dropIns)/web1.toml")
@@ -218,7 +221,8 @@ final class FakeVirsh: CommandRunner, @unchecked Sendable {
         }
         // A domain named like another's UUID: which one is meant cannot be told, so neither.
         virsh.define(Fixtures.web1UUID, uuid: "0a0b0c0d-0000-4000-8000-0000000000ff", active: false)
-        #expect(throws: PortFwdError(.invalidInput, "'\(Fixtures.web1UUID)' is the UUID of domain victim and the name of domain 0a0b0c0d-0000-4000-8000-0000000000ff; name the one you mean by its UUID")) {
+        #expect(throws: PortFwdError(.invalidInput, "'\(Fixtures.web1UUID)' is the UUID of domain victim and the name of domain "
+            + "0a0b0c0d-0000-4000-8000-0000000000ff; name the one you mean by its UUID")) {
             try v.find(Fixtures.web1UUID)
         }
     }
@@ -399,6 +403,7 @@ extension ForwardEditorTests {
         virsh.setLive("evil", "<forwards><forward spec='not a spec'/></forwards>")
         let listed = try editor(virsh).list(nil)
         #expect(listed.rows.map { "\($0.guest) \($0.spec)" } == ["web1 8080:80/tcp"], "\(listed.rows)")
-        #expect(listed.problems.count == 1 && listed.problems[0].hasPrefix("guest evil: its metadata forwards are not listed: "), "\(listed.problems)")
+        #expect(listed.problems.count == 1 && listed.problems[0].hasPrefix("guest evil: its metadata forwards are not listed: "),
+            "\(listed.problems)")
     }
 }

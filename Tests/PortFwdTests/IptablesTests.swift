@@ -9,7 +9,8 @@ import PortFwdSystem
         IptablesBackend(commands: commands ?? ns.commands(), nft: nil, flavour: flavour, procNet: ns.procNet)
     }
 
-    static let one = "[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\naddress6 = \"fd00:122::10\"\nforwards = [\"8080:80\", \"8000-8009:9000-9009/udp\"]\n"
+    static let one = "[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\naddress6 = \"fd00:122::10\"\nforwards "
+        + "= [\"8080:80\", \"8000-8009:9000-9009/udp\"]\n"
     static let other = "[settings]\nadmission = \"none\"\n[[guest]]\nname = \"a\"\naddress = \"192.168.122.10\"\nforwards = [\"9090:90\"]\n"
 
     /// A refusal by the real iptables-restore at any commit, with the IPv4 commit already done
@@ -52,7 +53,8 @@ import PortFwdSystem
             try b.apply(try Fixtures.plan(Self.other))
             try b.apply(try Fixtures.plan(Self.other))
             let installed = try ns.save(flavour)
-            #expect(installed.contains("-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment libvirt-portfwd -j LIBVIRT_PORTFWD_PRE"))
+            #expect(installed.contains("-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment libvirt-portfwd -j "
+                + "LIBVIRT_PORTFWD_PRE"))
             #expect(installed.components(separatedBy: "-j LIBVIRT_PORTFWD_FWD").count == 2, "exactly one FORWARD jump")
             try b.remove()
             #expect(try ns.save(flavour) == before)
@@ -63,7 +65,8 @@ import PortFwdSystem
         try Namespace.with { ns in
             let b = backend(ns, .nft)
             try b.apply(try Fixtures.plan(Self.other))
-            try Shell.run("ip netns exec \(ns.name) iptables-nft -I FORWARD 1 -j ACCEPT; ip netns exec \(ns.name) iptables-nft -t nat -I PREROUTING 1 -j RETURN")
+            try Shell.run("ip netns exec \(ns.name) iptables-nft -I FORWARD 1 -j ACCEPT; ip netns exec \(ns.name) iptables-nft -t nat -I PREROUTING "
+                + "1 -j RETURN")
             // The DNAT jump belongs first; the admitting one only above what rejects (nothing
             // here), so a rule put above it stays there.
             #expect(try b.drift(from: try Fixtures.plan(Self.other)).map(\.description) == [

@@ -33,11 +33,14 @@ import PortFwdCore
              "add element inet libvirt_portfwd dnat4_any { tcp . 8080 : 192.168.122.10 . 80, udp . 53 : 192.168.122.10 . 53 }\n"),
             // LibvirtForwardChain's admission rule, and its undo's re-insertions.
             (.insertRule(libvirt, chain: "forward", admission, before: 7),
-             "insert rule ip libvirt_network forward position 7 ct mark & 0x10000000 == 0x10000000 counter accept comment \"libvirt-portfwd mark 0x10000000\"\n"),
+             "insert rule ip libvirt_network forward position 7 ct mark & 0x10000000 == 0x10000000 counter accept comment \"libvirt-portfwd mark "
+                 + "0x10000000\"\n"),
             (.insertRule(libvirt, chain: "forward", admission),
-             "insert rule ip libvirt_network forward ct mark & 0x10000000 == 0x10000000 counter accept comment \"libvirt-portfwd mark 0x10000000\"\n"),
+             "insert rule ip libvirt_network forward ct mark & 0x10000000 == 0x10000000 counter accept comment \"libvirt-portfwd mark "
+                 + "0x10000000\"\n"),
             (.addRule(libvirt, chain: "guest_input", admission),
-             "add rule ip libvirt_network guest_input ct mark & 0x10000000 == 0x10000000 counter accept comment \"libvirt-portfwd mark 0x10000000\"\n"),
+             "add rule ip libvirt_network guest_input ct mark & 0x10000000 == 0x10000000 counter accept comment \"libvirt-portfwd mark "
+                 + "0x10000000\"\n"),
             (.addRule(libvirt, chain: "forward", NftRule("accept"), after: 3), "add rule ip libvirt_network forward position 3 accept\n"),
             (.delete(.table(.ours)), "delete table inet libvirt_portfwd\n"),
             (.delete(.table(.trace)), "delete table inet libvirt_portfwd_trace\n"),
@@ -51,7 +54,8 @@ import PortFwdCore
         ]
         for (command, text) in cases { #expect(command.text == text) }
         // Admission rides ahead of the swap, in the same text.
-        let swap = NftTransaction([.delete(.rule(libvirt, chain: "forward", handle: 5)), .insertRule(libvirt, chain: "forward", admission, before: 7)])
+        let swap = NftTransaction([.delete(.rule(libvirt, chain: "forward", handle: 5)), .insertRule(libvirt, chain: "forward", admission,
+            before: 7)])
             + NftRenderer().transaction(NftTable())
         #expect(swap.script == "delete rule ip libvirt_network forward handle 5\n" + cases[7].1 + NftRenderer().render(NftTable()))
     }

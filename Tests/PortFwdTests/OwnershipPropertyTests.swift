@@ -203,7 +203,8 @@ import PortFwdCore
                     // Newly its: the host delivers the address to its own MAC now, and the guest
                     // answers for it there, so the forwards reach that guest and no other,
                     // whoever's lease, frames or forged request named it.
-                    let used = host.neighbourTable.entries.contains { $0.address.description == address && $0.mac.value == g.mac && host.neighbourTable.answers($0) }
+                    let used = host.neighbourTable.entries.contains { $0.address.description == address && $0.mac.value == g.mac
+                        && host.neighbourTable.answers($0) }
                     #expect(used, "\(label): \(g.name) got \(address), which it does not answer for at its MAC\(story)")
                 }
             }
@@ -239,9 +240,11 @@ import PortFwdCore
             // With the same forward as before, it is still installed.
             if holder != "g0", let port = world.metadata[holder]?.port, portsBefore[port] == holder {
                 let record = host.records.first { $0.name.value == holder }
-                let detail = "its record: \(record.map { "\($0.addressSource) \(String(describing: $0.address4)) \($0.leaseClients) holds \($0.holds)" } ?? "none"); "
+                let held = record.map { "\($0.addressSource) \(String(describing: $0.address4)) \($0.leaseClients) holds \($0.holds)" }
+                let detail = "its record: \(held ?? "none"); "
                     + "followed \(client); leases \(world.leases.values.map { "\($0.mac) \($0.client) \($0.address)" })"
-                #expect(now[address] == holder && ports[port] == holder, "\(label): \(holder) lost \(address) port \(port), which it holds and claims; \(detail)\(story)")
+                #expect(now[address] == holder && ports[port] == holder,
+                    "\(label): \(holder) lost \(address) port \(port), which it holds and claims; \(detail)\(story)")
             }
         }
         for (port, holder) in portsBefore where world.running.contains(holder) && holder != "g0" {

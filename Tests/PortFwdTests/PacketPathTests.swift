@@ -58,7 +58,8 @@ import PortFwdSystem
         let flows = Flow.flows(of: try plan())
         let suspects = Suspect.find(flows, in: [iptables(Self.libvirt)])
         let sure = suspects.filter(\.sure)
-        #expect(sure.map(\.description) == ["table ip filter chain FORWARD: rule 2 (-j LIBVIRT_FWI), then rule 2 (-o virbr0 -j REJECT --reject-with icmp-port-unreachable)"])
+        #expect(sure.map(\.description) == ["table ip filter chain FORWARD: rule 2 (-j LIBVIRT_FWI), then rule 2 (-o virbr0 -j REJECT --reject-with "
+            + "icmp-port-unreachable)"])
         #expect(sure.first?.traffic == ["new connections"], "replies and established packets are let through by libvirt")
         #expect(sure.first?.forwards.count == 2)
         // With our rules above the jump, nothing drops.
@@ -74,7 +75,8 @@ import PortFwdSystem
     /// DROP policy (Docker's, ufw's); never above a rule that only some clients meet.
     @Test(arguments: [
         ("libvirt", libvirt, 1),
-        ("an admin's block first", libvirt.replacingOccurrences(of: "-A FORWARD -j LIBVIRT_FWX", with: "-A FORWARD -s 203.0.113.9/32 -j DROP\n-A FORWARD -j LIBVIRT_FWX"), 2),
+        ("an admin's block first", libvirt.replacingOccurrences(of: "-A FORWARD -j LIBVIRT_FWX",
+            with: "-A FORWARD -s 203.0.113.9/32 -j DROP\n-A FORWARD -j LIBVIRT_FWX"), 2),
         ("docker", """
             *filter
             :FORWARD DROP [0:0]
@@ -236,7 +238,8 @@ import PortFwdSystem
         let hits = ["", "-d 192.168.122.10/32", "-p tcp", "-p tcp -m tcp --dport 80", "-o virbr0", "-m conntrack --ctstate NEW",
                     "-m conntrack --ctstate DNAT", "! -i virbr0", "-d 192.168.122.0/24 -p tcp"]
         for _ in 0..<300 {
-            let miss = (0..<Int.random(in: 1...4, using: &rng)).map { _ in "-A FORWARD \(misses.randomElement(using: &rng)!) -j \(["DROP", "REJECT"].randomElement(using: &rng)!)" }
+            let miss = (0..<Int.random(in: 1...4, using: &rng)).map { _ in "-A FORWARD \(misses.randomElement(using: &rng)!) -j "
+                + "\(["DROP", "REJECT"].randomElement(using: &rng)!)" }
             let save = "*filter\n:FORWARD ACCEPT [0:0]\n" + miss.shuffled(using: &rng).joined(separator: "\n") + "\nCOMMIT\n"
             #expect(Suspect.find(flows, in: [iptables(save)]).isEmpty, "\(save)")
             let hit = "-A FORWARD \(hits.randomElement(using: &rng)!) -j DROP"
@@ -246,7 +249,8 @@ import PortFwdSystem
     }
 
     @Test func iptablesRuleTextIsReadAsIptablesSaveWritesIt() {
-        let rule = IptablesRuleText.rule("-s 198.51.100.0/24 ! -i virbr+ -p tcp -m tcp --dport 80:90 -m conntrack --ctstate NEW,ESTABLISHED -m comment --comment \"a b\" -j REJECT --reject-with tcp-reset",
+        let rule = IptablesRuleText.rule("-s 198.51.100.0/24 ! -i virbr+ -p tcp -m tcp --dport 80:90 -m conntrack --ctstate NEW,ESTABLISHED -m "
+            + "comment --comment \"a b\" -j REJECT --reject-with tcp-reset",
                                          position: "rule 1", chains: [])
         #expect(rule.verdict == .reject)
         #expect(rule.conditions == [

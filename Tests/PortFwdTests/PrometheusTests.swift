@@ -23,7 +23,8 @@ import PortFwdCore
     func aRealParserReadsWhatStatusSays() throws {
         let host = FakeHost()
         // Both run; db has no address yet.
-        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("we\"b\\1 {x}"), address4: IPAddress("192.168.122.10")))
+        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("we\"b\\1 {x}"),
+            address4: IPAddress("192.168.122.10")))
         try host.store.save(RunningGuest(uuid: try DomainUUID("00000000-0000-0000-0000-0000000000db"), name: try GuestName("db"), address4: nil))
         _ = try host.reconciler(Self.config).reconcile(.reapply)
         host.nft.count("fwd4_any", "tcp . 8081", bytes: 1500)
@@ -39,7 +40,8 @@ import PortFwdCore
         #expect(value("libvirt_portfwd_problems") == Double(report.problems.count))
         #expect(value("libvirt_portfwd_forwards") == 3)
         let web = "we\"b\\1 {x}"
-        #expect(value("libvirt_portfwd_forward_packets_total", ["guest": web, "spec": "8080:80/tcp"]) == 0, "two host ports to one guest port count apart")
+        #expect(value("libvirt_portfwd_forward_packets_total", ["guest": web, "spec": "8080:80/tcp"]) == 0,
+            "two host ports to one guest port count apart")
         #expect(value("libvirt_portfwd_forward_bytes_total", ["guest": web, "uuid": Fixtures.web1UUID, "spec": "8081:80/tcp"]) == 1500)
         #expect(value("libvirt_portfwd_forward_delivered_packets_total", ["guest": web, "spec": "8081:80/tcp"]) == 1)
         #expect(value("libvirt_portfwd_forward_delivered_bytes_total", ["guest": web, "spec": "8080:80/tcp"]) == 0)
@@ -71,7 +73,8 @@ import PortFwdCore
             forwards = ["7000"]
 
             """
-        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("we\"b\\1 {x}"), address4: IPAddress("192.168.122.10")))
+        try host.store.save(RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("we\"b\\1 {x}"),
+            address4: IPAddress("192.168.122.10")))
         _ = try host.reconciler(config).reconcile(.reapply)
         let plain = try host.reconciler(config).status()
         #expect(plain.notRunning.isEmpty)

@@ -53,7 +53,8 @@ import PortFwdCore
         #expect(handle(h, "start") == 0)
         #expect(host.records.isEmpty)
         #expect(host.dump == before)
-        #expect(host.log.errors == ["guest web1 start: replace table inet libvirt_portfwd: Error: injected failure of change 0; nothing changed; the guest starts without its forwards"])
+        #expect(host.log.errors == ["guest web1 start: replace table inet libvirt_portfwd: Error: injected failure of change 0; nothing changed; the "
+            + "guest starts without its forwards"])
     }
 
     @Test func conflictWithARunningGuestFailsPrepareNamingBoth() throws {
@@ -69,7 +70,8 @@ import PortFwdCore
         #expect(handle(h, "start") == 0)
         let calls = host.nft.calls.count
         #expect(handle(h, "prepare", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 1)
-        #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it (8080:80/tcp and 8080:8080/tcp)"])
+        #expect(host.log.errors == ["cannot start guest web2: conflict: tcp port 8080 on every address: guests web1 and web2 both claim it "
+            + "(8080:80/tcp and 8080:8080/tcp)"])
         #expect(host.nft.calls.count == calls, "prepare changes nothing")
     }
 
@@ -117,7 +119,8 @@ import PortFwdCore
         let h = try host.hook(Fixtures.web1Discovered)
         #expect(handle(h, "start") == 0)
         // The DHCP host entry is gone now, but the guest is still running with its address.
-        host.tree.write("etc/libvirt/qemu/networks/default.xml", "<network><name>default</name><forward mode='nat'/><bridge name='virbr0'/></network>")
+        host.tree.write("etc/libvirt/qemu/networks/default.xml", "<network><name>default</name><forward mode='nat'/><bridge "
+            + "name='virbr0'/></network>")
         #expect(handle(h, "reconnect") == 0)
         #expect(host.records.first?.address4?.description == "192.168.122.10")
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"])
@@ -163,15 +166,19 @@ import PortFwdCore
     /// the guest starts: a guest owner's metadata never keeps the guest down.
     @Test(arguments: [
         (Fixtures.settings("metadata-host-ports = [\"8000-8999\"]"), "<forward spec='22'/>",
-         "guest web1: metadata forward 22:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999); forwards in the config file may use any port; its metadata forwards are not installed"),
+         "guest web1: metadata forward 22:22/tcp uses host ports outside settings.metadata-host-ports (8000-8999); forwards in the config file may "
+             + "use any port; its metadata forwards are not installed"),
         ("", "<forward spec='2222:22'/><address>192.168.122.1</address>",
          "guest web1: metadata address 192.168.122.1 is the network's own (gateway) address"),
         ("", "<forward spec='2222:22'/><address>169.254.169.254</address>",
-         "guest web1: its metadata is refused, so its metadata forwards are not installed: metadata <address> #2: 169.254.169.254 is a link-local address"),
+         "guest web1: its metadata is refused, so its metadata forwards are not installed: metadata <address> #2: 169.254.169.254 is a "
+             + "link-local address"),
         ("", "<forward spec='2222:22'/><address>10.1.2.3</address>",
-         "guest web1: metadata address 10.1.2.3 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24); settings.metadata-address = \"any\" lifts this"),
+         "guest web1: metadata address 10.1.2.3 is not in the subnet of a libvirt network the guest is attached to (192.168.122.0/24); "
+             + "settings.metadata-address = \"any\" lifts this"),
         ("", "<forward spec='1024-65535'/>",
-         "guest web1: metadata forwards cover 64512 host ports, more than settings.metadata-max-ports (1024); its metadata forwards are not installed"),
+         "guest web1: metadata forwards cover 64512 host ports, more than settings.metadata-max-ports (1024); its metadata forwards are not "
+             + "installed"),
         (Fixtures.settings("metadata-max-forwards = 1"), "<forward spec='2222:22'/><forward spec='2223:23'/>",
          "guest web1: metadata declares 2 forwards, more than settings.metadata-max-forwards (1); its metadata forwards are not installed"),
     ])
@@ -225,12 +232,14 @@ import PortFwdCore
 
     @Test func corruptRecordIsSkippedAndLogged() throws {
         let h = try host.hook(Fixtures.web1Discovered)
-        try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         try "{ not json".write(toFile: "\(host.state.path)/run/0a0b0c0d-0000-4000-8000-00000000dead.json", atomically: true, encoding: .utf8)
         #expect(handle(h, "start") == 0)
         #expect(dnat.count == 1)
         #expect(host.log.warnings.count == 1)
-        #expect(host.log.warnings.first?.contains("skipping state record \(host.state.path)/run/0a0b0c0d-0000-4000-8000-00000000dead.json: not a record") == true)
+        #expect(host.log.warnings.first?.contains("skipping state record \(host.state.path)/run/0a0b0c0d-0000-4000-8000-00000000dead.json: not "
+            + "a record") == true)
     }
 
     /// A running guest's record breaks (a crash mid-write, a hand edit): another guest's stop
@@ -246,7 +255,8 @@ import PortFwdCore
         #expect(Set(dnat) == ["tcp . 8080 : 192.168.122.10 . 80", "tcp . 8081 : 192.168.122.11 . 80"])
         try "{ not json".write(toFile: "\(host.state.path)/run/\(Fixtures.web1UUID).json", atomically: true, encoding: .utf8)
         let status = try host.reconciler(config).status()
-        #expect(!status.healthy && status.problems.contains { $0.contains("skipping state record \(host.state.path)/run/\(Fixtures.web1UUID).json") }, "\(status.problems)")
+        #expect(!status.healthy && status.problems.contains { $0.contains("skipping state record \(host.state.path)/run/\(Fixtures.web1UUID).json") },
+            "\(status.problems)")
         #expect(handle(h, "stopped", xml("web2", uuid: Fixtures.web2UUID, mac: "52:54:00:00:00:11"), guest: "web2") == 0)
         #expect(dnat == ["tcp . 8080 : 192.168.122.10 . 80"], "web1 keeps its forward: \(host.log.warnings) \(host.log.infos) \(host.log.errors)")
         #expect(host.records.map(\.name.value) == ["web1"], "its record is written anew")
@@ -254,7 +264,8 @@ import PortFwdCore
     }
 
     @Test func tamperedRecordCannotInjectRuleTextOrNameABadAddress() throws {
-        try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: "\(host.state.path)/run", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         for (address, reason) in [("192.168.122.10; flush ruleset", "address4 '192.168.122.10; flush ruleset' is not an IPv4 address"),
                                   ("127.0.0.1", "address4: 127.0.0.1 is a loopback address")] {
             try """

@@ -11,7 +11,8 @@ import PortFwdCore
 
     /// libvirt's status file of a running domain.
     func running(_ name: String = "web1", uuid: String = Fixtures.web1UUID, mac: String = "52:54:00:00:00:10", metadata: String = "") {
-        let domain = String(decoding: Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac)), as: UTF8.self)
+        let domain = String(decoding: Fixtures.domain(name: name, uuid: uuid, metadata: metadata, interfaces: Fixtures.interface(mac: mac)),
+            as: UTF8.self)
         host.tree.write("run/libvirt/qemu/\(name).xml", "<domstatus state='running' reason='booted' pid='4242'>\n\(domain)\n</domstatus>\n")
     }
 
@@ -56,7 +57,8 @@ import PortFwdCore
     /// early file changes nothing of what the start hook recorded, and applies nothing (the
     /// service would otherwise follow every start with a second apply of its own).
     @Test func anEarlyStatusFileTakesNothingBack() throws {
-        let domain = String(decoding: Fixtures.domain(interfaces: "<interface type='network'><mac address='52:54:00:00:00:10'/><source network='default'/></interface>"), as: UTF8.self)
+        let domain = String(decoding: Fixtures.domain(interfaces: "<interface type='network'><mac address='52:54:00:00:00:10'/><source "
+            + "network='default'/></interface>"), as: UTF8.self)
         host.tree.write("run/libvirt/qemu/web1.xml", "<domstatus state='running' reason='booted' pid='4242'>\n\(domain)\n</domstatus>\n")
         let recorded = RunningGuest(uuid: try DomainUUID(Fixtures.web1UUID), name: try GuestName("web1"),
                                     interfaces: [RunningGuest.Interface(mac: MAC("52:54:00:00:00:10")!, network: "default", bridge: "virbr0")],
@@ -98,7 +100,8 @@ import PortFwdCore
         #expect(host.records.first?.addressSource == .pending)
         #expect(dnat.isEmpty)
         let expiry = Int(now.timeIntervalSince1970) + 3600
-        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[{\"ip-address\":\"192.168.122.57\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
+        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status",
+            "[{\"ip-address\":\"192.168.122.57\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
         var outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(outcome.changed.map(\.value) == ["web1"])
         // The lease is the guest's own word: it counts once the host sees the guest use it.
@@ -108,7 +111,8 @@ import PortFwdCore
         host.neighbourTable.see("192.168.122.57", at: "52:54:00:00:00:20")
         outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(dnat == ["tcp . 8080 : 192.168.122.57 . 80"])
-        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status", "[{\"ip-address\":\"192.168.122.58\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
+        host.tree.write("var/lib/libvirt/dnsmasq/virbr0.status",
+            "[{\"ip-address\":\"192.168.122.58\",\"mac-address\":\"52:54:00:00:00:20\",\"expiry-time\":\(expiry)}]")
         host.neighbourTable.see("192.168.122.58", at: "52:54:00:00:00:20")
         outcome = try host.reconciler(Fixtures.web1Discovered, now: now).reconcile(.sync)
         #expect(dnat == ["tcp . 8080 : 192.168.122.58 . 80"])

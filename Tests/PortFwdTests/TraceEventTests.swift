@@ -60,7 +60,8 @@ import PortFwdSystem
             + Self.attribute(4, Self.be32(3)) + Self.attribute(6, Self.be32(1)))
         for _ in 0..<5000 {
             var bytes = good
-            for _ in 0..<Int.random(in: 1...6, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            for _ in 0..<Int.random(in: 1...6, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255,
+                using: &rng) }
             bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
             _ = TraceEvent.parse(bytes[...])
             _ = TraceEvent.parse((0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }[...])

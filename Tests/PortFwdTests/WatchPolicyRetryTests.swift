@@ -51,7 +51,8 @@ extension WatchPolicyTests {
     @Test func aFailureNeverMakesATightLoop() {
         var sim = Simulation()
         sim.world = { _, _ in .failed }
-        sim.run(until: 120, events: Self.every(0.05, from: 1, to: 120, .firewall("nft")) + Self.every(0.25, from: 1, to: 120, .guests("a DHCP lease")))
+        sim.run(until: 120, events: Self.every(0.05, from: 1, to: 120, .firewall("nft")) + Self.every(0.25, from: 1, to: 120,
+            .guests("a DHCP lease")))
         #expect(sim.checks.count <= 10, "\(sim.checks.count) checks in two minutes: \(sim.checks.map(\.at))")
         for gap in Self.gaps(sim.checks) { #expect(gap >= WatchPolicy.Timing().retryFirst, "\(gap)") }
     }

@@ -57,7 +57,8 @@ import PortFwdCore
 
     @Test func simultaneousStartsAreOneCheck() {
         var sim = Simulation()
-        sim.run(until: 3, events: [(1, .guests("a guest starting or stopping")), (1, .guests("a guest starting or stopping")), (1, .guests("a DHCP lease"))])
+        sim.run(until: 3, events: [(1, .guests("a guest starting or stopping")), (1, .guests("a guest starting or stopping")),
+            (1, .guests("a DHCP lease"))])
         #expect(sim.checks.count == 1)
         #expect(sim.checks[0].reasons == ["a guest starting or stopping", "a DHCP lease"])
     }

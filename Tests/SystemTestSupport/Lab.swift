@@ -131,7 +131,8 @@ public final class Lab {
 
     /// Starts a socat server in a namespace that answers every connection with `reply`.
     public func serve(_ ns: String, proto: String = "tcp", port: Int, reply: String) throws {
-        let listen = proto == "udp" ? "UDP6-RECVFROM:\(port),ipv6only=0,fork,reuseaddr" : "\(proto.uppercased())6-LISTEN:\(port),ipv6only=0,fork,reuseaddr"
+        let listen = proto == "udp"
+            ? "UDP6-RECVFROM:\(port),ipv6only=0,fork,reuseaddr" : "\(proto.uppercased())6-LISTEN:\(port),ipv6only=0,fork,reuseaddr"
         // `ip netns exec` execs socat in place, so this PID is the server's.
         pids.append(try Spawn.start(["/usr/sbin/ip", "netns", "exec", ns, "socat", listen, "SYSTEM:echo \(reply)"]))
         let probe = proto == "udp" ? "ss -Hlun" : "ss -Hltn"

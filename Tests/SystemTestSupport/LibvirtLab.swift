@@ -144,7 +144,8 @@ public final class LibvirtLab {
 
     public func toolResult(_ arguments: String) -> Shell.Result {
         let exports = env.map { "\($0.key)=\(Lab.quote($0.value))" }.sorted().joined(separator: " ")
-        return Shell.capture("env \(exports) \(Self.script) exec sh -c \(Lab.quote("\(Paths.binary) --config \(configPath) --state-dir \(stateDir) \(arguments)"))")
+        return Shell.capture("env \(exports) \(Self.script) exec sh -c "
+            + "\(Lab.quote("\(Paths.binary) --config \(configPath) --state-dir \(stateDir) \(arguments)"))")
     }
 
     /// Connects from the guest namespace, or from the lab host itself, to an address of the host.
@@ -182,8 +183,10 @@ public final class LibvirtLab {
     /// Whether a rule of ours that admits sits above libvirt's reject in `chain` (our accept,
     /// or the iptables backend's jump to its own chain), once.
     public static func admitsAboveReject(_ chain: [String]) -> Bool {
-        let ours = chain.indices.filter { chain[$0].contains("libvirt-portfwd") && (chain[$0].hasSuffix("-j ACCEPT") || chain[$0].contains("accept") || chain[$0].hasSuffix("-j LIBVIRT_PORTFWD_FWD")) }
-        guard ours.count == 1, let reject = chain.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI") || $0.contains("jump guest_input") }) else { return false }
+        let ours = chain.indices.filter { chain[$0].contains("libvirt-portfwd") && (chain[$0].hasSuffix("-j ACCEPT") || chain[$0].contains("accept")
+            || chain[$0].hasSuffix("-j LIBVIRT_PORTFWD_FWD")) }
+        guard ours.count == 1, let reject = chain.firstIndex(where: { $0.hasSuffix("-j LIBVIRT_FWI")
+            || $0.contains("jump guest_input") }) else { return false }
         return ours[0] < reject
     }
 
@@ -265,7 +268,8 @@ public final class LibvirtLab {
             firewalldText = "\(version)\(firewalld == .strict ? ", StrictForwardPorts=yes" : "")"
         }
         let backend = host.firewallBackend ?? "iptables"
-        let row = [host.rawValue.components(separatedBy: ",")[0], libvirt, backend, firewalldText, variant.rawValue, result, cases].joined(separator: "\t")
+        let row = [host.rawValue.components(separatedBy: ",")[0], libvirt, backend, firewalldText, variant.rawValue, result, cases]
+            .joined(separator: "\t")
         let dir = "\(Paths.root)/.build/compat"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         Self.append(row, to: "\(dir)/rows.tsv")

@@ -28,7 +28,8 @@ public enum Shell {
     @discardableResult
     public static func run(_ command: String, input: String? = nil) throws -> String {
         let r = capture(command, input: input)
-        guard r.status == 0 else { throw Failure(command: command, status: r.status, output: (r.stderr + r.stdout).trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard r.status == 0 else { throw Failure(command: command, status: r.status, output: (r.stderr + r.stdout)
+            .trimmingCharacters(in: .whitespacesAndNewlines)) }
         return r.stdout
     }
 
