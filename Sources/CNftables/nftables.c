@@ -1,14 +1,18 @@
 /* dladdr, for the library's path. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include "cnftables.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pf_nft_api api;
 static const pf_nft_api *loaded;
 static char error[256];
+static char identity[512];
 
 #define RESOLVE(field, name) \
     if (!(api.field = (__typeof__(api.field))dlsym(lib, #name))) { \
@@ -31,6 +35,12 @@ static void load(void) {
     RESOLVE(get_error_buffer, nft_ctx_get_error_buffer)
     RESOLVE(run_cmd_from_buffer, nft_run_cmd_from_buffer)
     api.has_destroy = dlsym(lib, "nft_ctx_input_get_flags") != NULL;
+    /* The file as loaded: an upgrade replaces it on disk under a running process. */
+    Dl_info info;
+    struct stat st;
+    if (dladdr((void *)api.run_cmd_from_buffer, &info) && info.dli_fname && stat(info.dli_fname, &st) == 0)
+        snprintf(identity, sizeof identity, "%s %llu %lld %lld", info.dli_fname, (unsigned long long)st.st_ino,
+                 (long long)st.st_size, (long long)st.st_mtime);
     loaded = &api;
 }
 
@@ -44,8 +54,6 @@ const char *pf_nft_load_error(void) {
     return error;
 }
 
-const char *pf_nft_library_path(void) {
-    Dl_info info;
-    if (!pf_nft_api_get() || !dladdr((void *)api.run_cmd_from_buffer, &info) || !info.dli_fname) return NULL;
-    return info.dli_fname;
+const char *pf_nft_library_identity(void) {
+    return pf_nft_api_get() ? identity : "";
 }

@@ -1,6 +1,7 @@
 import Testing
 @testable import PortFwd
 import PortFwdCore
+import PortFwdSystem
 
 /// Admission's decisions against the in-memory firewall, asserted on the rules that result;
 /// the kernel side is in RootAdmissionTests.
@@ -141,6 +142,25 @@ import PortFwdCore
         try apply()
         #expect(try backend.drift(from: plan) == [])
         #expect(host.nft.rules(.ipv4, "forward").first == accept.text)
+    }
+
+    /// What our rule in libvirt's chain does, as the kernel lists it: a mark the admin named in
+    /// rt_marks is listed by name, which the reader cannot read, and the comment vouches for it;
+    /// another verdict, another mark or a condition more is not ours.
+    @Test func admissionIsJudgedByWhatTheRuleDoes() throws {
+        func rule(mark: String, verdict: String = #"{"accept": null}"#, more: String = "") throws -> NftJSON.Rule {
+            let match = #"{"match": {"op": "==", "left": {"&": [{"ct": {"key": "mark"}}, \#(mark)]}, "right": \#(mark)}}"#
+            let listing = #"{"nftables": [{"rule": {"family": "ip", "table": "libvirt_network", "chain": "forward", "handle": 9, "#
+                + #""comment": "libvirt-portfwd mark 0x10000000", "expr": [\#(more)\#(match), {"counter": {"packets": 0, "bytes": 0}}, "#
+                + #"\#(verdict)]}}]}"#
+            return try #require(try NftJSON.rules(listing).first)
+        }
+        #expect(LibvirtForwardChain.admits(try rule(mark: "268435456"), .default))
+        #expect(LibvirtForwardChain.admits(try rule(mark: #""portfwd""#), .default), "a named mark: the comment's word")
+        #expect(!LibvirtForwardChain.admits(try rule(mark: "268435456", verdict: #"{"drop": null}"#), .default))
+        #expect(!LibvirtForwardChain.admits(try rule(mark: "1"), .default))
+        let source = #"{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "203.0.113.9"}}, "#
+        #expect(!LibvirtForwardChain.admits(try rule(mark: "268435456", more: source), .default), "only the marked traffic from one source")
     }
 
     @Test func modeNoneRemovesEveryRuleOfOurs() throws {

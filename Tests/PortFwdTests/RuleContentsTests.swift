@@ -77,6 +77,25 @@ import TestSupport
         #expect(marked.store.ruleContents?.covers(NftTable(plan: plan).chains, generation: "fake 2") == true)
     }
 
+    /// Digests learnt by another libnftables (an upgrade, or a service still running the old
+    /// one beside hooks running the new) judge nothing: no rule is called changed for them.
+    @Test func digestsOfAnotherGenerationJudgeNothing() throws {
+        let host = FakeHost()
+        var all = Change.reapply
+        all.mode = .all
+        let reconciler = try host.reconciler(DriftTests.config)
+        let plan = try reconciler.reconcile(all).plan
+        let learnt = try #require(reconciler.store.ruleContents)
+        let forged = try #require(RuleContents(text: learnt.text.split(separator: "\n").map { line in
+            line.hasPrefix("generation ") ? line : line.dropLast(16) + "0123456789abcdef"
+        }.joined(separator: "\n") + "\n"))
+        try reconciler.store.setRuleContents(forged)
+        #expect(try reconciler.drift(from: plan).contains { if case .table(.alteredRule) = $0 { true } else { false } },
+                "in its own generation, every digest differs")
+        host.nft.generation = "fake 2"
+        #expect(try reconciler.drift(from: plan) == [], "another generation's digests: not judged")
+    }
+
     /// Whatever the state directory's file says, the service's next check is left without
     /// drift: a forged file costs one repair at most, after which the install learnt again.
     @Test func aForgedFileCostsOneRepairAtMost() throws {

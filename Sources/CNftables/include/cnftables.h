@@ -28,7 +28,8 @@ typedef struct pf_nft_api {
    loaded or lacks a symbol, and then pf_nft_load_error() says why. */
 const pf_nft_api *pf_nft_api_get(void);
 const char *pf_nft_load_error(void);
-/* The file libnftables was loaded from, or NULL: what its listings look like depends on it. */
-const char *pf_nft_library_path(void);
+/* The file libnftables was loaded from, as it was when loaded: "PATH INODE SIZE MTIME", or ""
+   when unknown. What its listings look like depends on it. */
+const char *pf_nft_library_identity(void);
 
 #endif

@@ -6,9 +6,11 @@ import Synchronization
 /// by what a survey depends on, the mark and the flows to let through (the plan judged first
 /// and a plan from before it can differ in both).
 ///
-/// A survey kept this way can be stale only by what another program changes in the meantime;
-/// then the install's transaction refers to rules that are gone and fails whole, and the
-/// service's next check surveys afresh, as it would without the memo.
+/// A survey kept this way can be stale only by what another program changes in the meantime
+/// (the window grows by the listing of our table between the two). Then the install's
+/// transaction may refer to rules that are gone and fail whole, or, in a table libvirt made
+/// anew whose handles start again, put our rule beside another rule than the one it named; the
+/// change's own event brings the service's next check, which surveys afresh and repairs.
 public final class AdmissionSurvey: Sendable {
     struct Key: Hashable {
         let mark: Mark

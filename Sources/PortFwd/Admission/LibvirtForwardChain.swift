@@ -59,8 +59,20 @@ public struct LibvirtForwardChain: AdmissionPlace {
 
     /// Whether `rule` does what ours does, read from the kernel's expression rather than from
     /// its comment, which a replacement can copy: accept what carries the mark, and only that.
+    /// A condition the reader leaves unknown is taken on the comment's word: a mark the admin
+    /// named in /etc/iproute2/rt_marks is listed by that name, and must not make our own rule
+    /// drift at every check; another verdict, mark or condition does.
     static func admits(_ rule: NftJSON.Rule, _ mark: Mark) -> Bool {
-        rule.reading == [NftJSON.Rule.Reading(conditions: [Condition(.ctMark(mask: mark.value, value: mark.value))], verdict: .accept)]
+        guard rule.reading.count == 1, let reading = rule.reading.first, reading.verdict == .accept, !reading.conditions.isEmpty else {
+            return false
+        }
+        return reading.conditions.allSatisfy { condition in
+            switch condition.kind {
+            case let .ctMark(mask, value): !condition.negated && mask == mark.value && value == mark.value
+            case .unknown: true
+            default: false
+            }
+        }
     }
 
     /// The first of libvirt's own jumps in `forward`: ours goes directly above it.

@@ -175,7 +175,9 @@ public struct NftablesBackend: FirewallBackend {
             drift.append(.otherPlan(held: table.fingerprint, planned: fingerprint))
         } else {
             // Same plan: anything else is a change made behind our back.
-            drift += table.drift(from: NftTable(plan: plan), contents: store?.ruleContents ?? RuleContents()).map(Drift.table)
+            // Digests learnt by another libnftables or kernel say nothing of this listing.
+            let contents = store?.ruleContents.flatMap { $0.generation == nft.generation ? $0 : nil } ?? RuleContents()
+            drift += table.drift(from: NftTable(plan: plan), contents: contents).map(Drift.table)
         }
         return (drift + (try admissionDrift(plan)), table.counters)
     }

@@ -43,16 +43,15 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
 
     public var hasDestroy: Bool { pf_nft_api_get()?.pointee.has_destroy ?? false }
 
-    /// libnftables' file (path, inode, size, modification time: an upgrade changes it) and the
-    /// kernel's release, as printable words; asked once per process.
+    /// libnftables' file as this process loaded it (path, inode, size, modification time: an
+    /// upgrade changes it, and a process started before one keeps the old library) and the
+    /// kernel's release, as printable words.
     public var generation: String { Self.generation }
 
     private static let generation: String = {
         var words: [String] = []
-        if let path = pf_nft_library_path().map({ String(cString: $0) }) {
-            var st = stat()
-            if stat(path, &st) == 0 { words += [path, "\(st.st_ino)", "\(st.st_size)", "\(st.st_mtim.tv_sec)"] }
-        }
+        let library = String(cString: pf_nft_library_identity())
+        if !library.isEmpty { words.append(library) }
         var names = utsname()
         if uname(&names) == 0 {
             words.append(withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
