@@ -136,7 +136,8 @@ import PortFwdSystem
         let backend = NftablesBackend(nft: host.nft, commands: host.iptables, procNet: host.iptables.procNet.path)
         #expect(try backend.drift(from: plan) == [])
         let accept = LibvirtForwardChain.rule(.default)
-        let index = try #require(host.nft.libvirt[.ipv4]?["forward"]?.firstIndex { $0.comment == accept.comment })
+        let rules = host.nft.libvirt[.ipv4]?["forward"] ?? []
+        let index = try #require(rules.firstIndex { $0.comment == accept.comment })
         host.nft.libvirt[.ipv4]!["forward"]![index].text = "ct mark & 0x10000000 == 0x10000000 counter drop"
         #expect(try backend.drift(from: plan) == [.admission(place: "ip libvirt_network forward", .misplaced)])
         try apply()
