@@ -65,7 +65,7 @@ import PortFwdCore
         ("255.255.255.255:8080", "host address 255.255.255.255 cannot receive forwarded connections"),
         ("[fe80::1]:8080", "host address fe80::1 is link-local; bind to a routable address"),
         ("1:2:3", "'1' is not an IPv4 address (put IPv6 addresses in brackets)"),
-    ])
+    ] as [(String, String)])
     func refusesWithSpecAndReason(input: String, reason: String) {
         #expect(throws: PortFwdError(.invalidInput, "bad port spec '\(input)': \(reason)")) { try PortSpec.parse(input) }
     }

@@ -94,7 +94,7 @@ import PortFwdSystem
             + "= [...] }"),
         ("[[guest]]\nname = \"a\"\n[[guest]]\nname = \"a\"\n", "f.toml: guest[1]: same domain name a as guest[0]; merge the two [[guest]] tables"),
         ("[guest]\nname = \"a\"\n", "f.toml: guest: must be an array of tables: write [[guest]]"),
-    ])
+    ] as [(String, String)])
     func semanticErrorsNameTheKeyPath(text: String, message: String) {
         let error = expectError(PortFwdError.self) { try Config.parse(text, file: "f.toml") }
         #expect(error?.description == message)

@@ -245,7 +245,7 @@ import PortFwdSystem
         ("fd00:122::1", "guest web1: metadata address6 fd00:122::1 is an address of this host"),
         ("fd00:999::5", "guest web1: metadata address6 fd00:999::5 is not in the subnet of a libvirt network the guest is attached to "
             + "(fd00:122::/64); settings.metadata-address = \"any\" lifts this"),
-    ])
+    ] as [(String, String)])
     func refusedAddresses(address: String, message: String) throws {
         #expect(try problem(address) == message)
     }

@@ -33,7 +33,7 @@ import PortFwdSystem
             + "</o:x>", true),
         ("an XML over the size limit, cut short", "", false),
         ("garbage after the identity", "", true),
-    ])
+    ] as [(String, String, Bool)])
     func stoppingForgetsWhateverTheXMLHolds(trigger: String, metadata: String, complete: Bool) throws {
         let h = try host.hook(Fixtures.web1Discovered)
         #expect(handle(h, "start", xml()) == 0)

@@ -181,7 +181,7 @@ import PortFwdCore
              + "installed"),
         (Fixtures.settings("metadata-max-forwards = 1"), "<forward spec='2222:22'/><forward spec='2223:23'/>",
          "guest web1: metadata declares 2 forwards, more than settings.metadata-max-forwards (1); its metadata forwards are not installed"),
-    ])
+    ] as [(String, String, String)])
     func metadataBeyondThePolicyIsLeftOutAndTheGuestStarts(config: String, metadata: String, message: String) throws {
         for op in ["prepare", "start"] {
             let host = FakeHost()
