@@ -17,3 +17,11 @@ public final class XMLNode: @unchecked Sendable {
     public func children(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
     public var trimmedText: String { text.trimmed }
 }
+
+/// Two trees are equal when every element's name, namespace, attributes, text and children
+/// are: what the differential tests of the two XML readers compare.
+extension XMLNode: Equatable {
+    public static func == (a: XMLNode, b: XMLNode) -> Bool {
+        a.name == b.name && a.namespace == b.namespace && a.attributes == b.attributes && a.text == b.text && a.children == b.children
+    }
+}

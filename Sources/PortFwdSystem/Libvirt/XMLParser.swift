@@ -5,8 +5,10 @@ import Glibc
 #endif
 import PortFwdCore
 
-/// Parses untrusted XML (the hook's stdin, libvirt's files) into an `XMLNode` tree through
-/// libxml2's SAX2 interface (CXMLShim), loaded on the first parse.
+/// Parses untrusted XML (the hook's stdin, libvirt's files) into an `XMLNode` tree: through
+/// `XMLReader` when the document is as plain as libvirt writes it, and otherwise through
+/// libxml2's SAX2 interface (CXMLShim), loaded on the first such parse. Both give the same
+/// tree for what the reader accepts; everything else, every error included, is libxml2's.
 ///
 /// What makes hostile input harmless is the shim's handler: it registers no entity and no
 /// DTD callbacks, so no entity is declared or expanded and nothing is fetched, and a document
@@ -26,6 +28,24 @@ public enum XMLParser {
 
     /// `errors`: how many errors libxml2 raised, which is at most one: the first ends the parse.
     static func parse(_ bytes: [UInt8], errors: inout Int32) throws(PortFwdError) -> XMLNode {
+        try parse(bytes, errors: &errors, reader: true)
+    }
+
+    /// Through libxml2 always: what `XMLReader`'s trees are compared with (the differential
+    /// tests and the `XML` fuzz target).
+    public static func parseThroughLibxml2(_ bytes: [UInt8]) throws(PortFwdError) -> XMLNode {
+        var errors: Int32 = 0
+        return try parse(bytes, errors: &errors, reader: false)
+    }
+
+    /// The tree `XMLReader` reads, or nil where it gives way to libxml2; within the limits
+    /// `parse` applies first.
+    public static func readWithoutLibxml2(_ bytes: [UInt8]) -> XMLNode? {
+        guard bytes.count <= maximumSize, !bytes.contains(0), XMLShape.refusal(bytes) == nil else { return nil }
+        return XMLReader.read(bytes)
+    }
+
+    static func parse(_ bytes: [UInt8], errors: inout Int32, reader: Bool) throws(PortFwdError) -> XMLNode {
         guard bytes.count <= maximumSize else {
             throw PortFwdError(.invalidInput, "XML is \(bytes.count) bytes; refusing more than \(maximumSize) bytes")
         }
@@ -36,6 +56,7 @@ public enum XMLParser {
         if let refusal = XMLShape.refusal(bytes) {
             throw PortFwdError(.invalidInput, "XML refused at line \(refusal.line): \(refusal.reason)")
         }
+        if reader, let tree = XMLReader.read(bytes) { return tree }
         let builder = TreeBuilder()
         var handler = pf_xml_handler(
             context: Unmanaged.passUnretained(builder).toOpaque(),
