@@ -44,3 +44,21 @@ import PortFwdSystem
         #expect(read.failure == EBADF && SystemCall.reason(EBADF) == "Bad file descriptor")
     }
 }
+
+/// `Directory.names` lists what FileManager lists: every entry, "." and ".." left out.
+@Suite struct DirectoryTests {
+    @Test func theSameNamesAsFileManager() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pf-dir-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["a.xml", ".hidden", "é ü", "sub"] {
+            FileManager.default.createFile(atPath: "\(root)/\(name)", contents: Data("x".utf8))
+        }
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/link", withDestinationPath: "/nonexistent")
+        let expected = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
+        #expect(Directory.names(root)?.sorted() == expected)
+        #expect(expected.count == 5)
+        #expect(Directory.names("\(root)/a.xml") == nil)
+        #expect(Directory.names("\(root)/absent") == nil)
+    }
+}

@@ -85,7 +85,7 @@ public struct IptablesForwardChain: AdmissionPlace {
     /// mark it was written with (the iptables backend's jump to its own chain carries the
     /// comment too, and is neither).
     static func isOurs(_ rule: IptablesRule) -> Bool {
-        rule.spec.contains("--comment \(Admission.comment) ")
+        rule.spec.containsUTF8("--comment \(Admission.comment) ")
             && (rule.spec.hasSuffix(" -j ACCEPT") || rule.spec.hasSuffix(" -j \(IptablesRenderer.user)"))
     }
 

@@ -53,7 +53,7 @@ public struct NftRenderer: Sendable {
         for c in filled.chains.indices {
             for r in filled.chains[c].rules.indices {
                 guard var comment = filled.chains[c].rules[r].comment,
-                      let mark = comment.firstRange(of: NftTable.fingerprintPlaceholder) else { continue }
+                      let mark = comment.firstUTF8Range(of: NftTable.fingerprintPlaceholder) else { continue }
                 if digest == nil { digest = body(table).digest.description }
                 comment.replaceSubrange(mark, with: digest!)
                 filled.chains[c].rules[r].comment = comment
@@ -139,7 +139,7 @@ public struct NftRenderer: Sendable {
             out.plan("\t\t\(rule.text)")
             if let comment = rule.comment {
                 out.plan(" comment \"")
-                if let mark = comment.firstRange(of: NftTable.fingerprintPlaceholder) {
+                if let mark = comment.firstUTF8Range(of: NftTable.fingerprintPlaceholder) {
                     out.plan(String(comment[..<mark.lowerBound]))
                     out.placeholder = out.text.utf8.count
                     out.plan(String(comment[mark.lowerBound...]))

@@ -24,7 +24,7 @@ public enum ConfigFile {
     /// `.toml` whose name is not letters, digits and `._+@:-` is refused, naming it: a drop-in
     /// is an admin's file, and its name goes into messages and the config's bundle.
     public static func dropIns(in directory: String) throws(PortFwdError) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        guard let names = Directory.names(directory) else { return [] }
         try SafeFile.directory(directory, create: false)
         let candidates = names.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
         let odd = candidates.filter { !$0.utf8.allSatisfy(isNameByte) }

@@ -52,10 +52,10 @@ public enum HostSockets {
 
     /// The process holding a socket, as `name (pid N)`, when it can be found.
     public static func owner(of inode: UInt64, proc: String = "/proc") -> String? {
-        guard inode != 0, let pids = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return nil }
+        guard inode != 0, let pids = Directory.names(proc) else { return nil }
         let target = "socket:[\(inode)]"
         for pid in pids where pid.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/\(pid)/fd") else { continue }
+            guard let fds = Directory.names("\(proc)/\(pid)/fd") else { continue }
             for fd in fds where (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/\(pid)/fd/\(fd)")) == target {
                 let name = SafeFile.kernelText("\(proc)/\(pid)/comm")?.trimmed ?? "?"
                 return "\(name) (pid \(pid))"

@@ -108,7 +108,7 @@ public enum LibvirtDaemons {
     static func hookExisted(_ hooks: String, _ driver: String, before time: Int64) -> Bool {
         var candidates = ["\(hooks)/\(driver)"]
         let dir = "\(hooks)/\(driver).d"
-        candidates += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).map { "\(dir)/\($0)" }
+        candidates += (Directory.names(dir) ?? []).map { "\(dir)/\($0)" }
         return candidates.contains { path in
             var st = stat()
             guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o111 != 0 else { return false }
@@ -118,7 +118,7 @@ public enum LibvirtDaemons {
 
     /// Running libvirt daemons (by their comm), one process each, and their start.
     static func runningDaemons(proc: String) -> [Process] {
-        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []).filter { $0.allSatisfy(\.isNumber) }.sorted()
+        let entries = (Directory.names(proc) ?? []).filter { $0.allSatisfy(\.isNumber) }.sorted()
         var result: [Process] = []
         for pid in entries {
             guard let comm = SafeFile.kernelText("\(proc)/\(pid)/comm")?.trimmed, drivers[comm] != nil,

@@ -111,7 +111,7 @@ public struct LibvirtFiles: Sendable {
 
     /// Names in `dir` ending in `suffix`, sorted; none when it cannot be listed.
     static func files(in dir: String, suffix: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(suffix) && !$0.hasPrefix(".") }.sorted()
+        (Directory.names(dir) ?? []).filter { $0.hasSuffix(suffix) && !$0.hasPrefix(".") }.sorted()
     }
 }
 

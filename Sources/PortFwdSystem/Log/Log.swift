@@ -1,3 +1,4 @@
+import CLinux
 import FoundationEssentials
 import PortFwdCore
 #if canImport(Glibc)
@@ -61,10 +62,10 @@ public struct SyslogLog: Log {
 
     private func send(_ priority: Int32, _ line: String, echoed: Bool) {
         let clean = LogText.line(line)
-        // syslog(3) is variadic; vsyslog with a "%s" format keeps the line from being a format.
-        // The argument must be a C string: a Swift String passed as a CVarArg is not one, and
-        // syslog got a few bytes of its in-memory representation instead of the line.
-        clean.withCString { text in withVaList([text]) { vsyslog(priority, "%s", $0) } }
+        // syslog(3) with a "%s" format (CLinux's pf_syslog), which keeps the line from being a
+        // format. The argument must be a C string: a Swift String passed as a CVarArg was not
+        // one, and syslog got a few bytes of its in-memory representation instead of the line.
+        clean.withCString { pf_syslog(priority, $0) }
         if echoed { Stderr.line(clean) }
     }
 }

@@ -107,9 +107,9 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
     /// not decide the class.
     static func classify(_ message: String) -> PortFwdError {
         let first = message.prefix { $0 != "\n" }
-        if first.contains("No such file or directory") { return PortFwdError(.notFound, message) }
-        if first.contains("Operation not permitted") || first.contains("Permission denied") { return PortFwdError(.permission, message) }
-        if first.contains("File exists") { return PortFwdError(.exists, message) }
+        if first.containsUTF8("No such file or directory") { return PortFwdError(.notFound, message) }
+        if first.containsUTF8("Operation not permitted") || first.containsUTF8("Permission denied") { return PortFwdError(.permission, message) }
+        if first.containsUTF8("File exists") { return PortFwdError(.exists, message) }
         return PortFwdError(.refused, message)
     }
 

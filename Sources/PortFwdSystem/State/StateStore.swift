@@ -52,7 +52,7 @@ public struct StateStore: Sendable {
     /// Every readable record. Corrupt or refused ones are reported in `problems` and skipped:
     /// one bad file must not take every other guest's forwards down with it.
     public func load() -> Loaded {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return Loaded() }
+        guard let names = Directory.names(directory) else { return Loaded() }
         do { try SafeFile.directory(directory, create: false) } catch { return Loaded(problems: [error.message]) }
         var guests: [RunningGuest] = []
         var problems: [String] = []
@@ -120,7 +120,7 @@ public struct StateStore: Sendable {
 
     /// Guests that stopped within `window` seconds; older notes are removed.
     public func recentlyStopped(now: Int64, window: Int64) -> Set<DomainUUID> {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        guard let names = Directory.names(directory) else { return [] }
         var result = Set<DomainUUID>()
         for file in names where file.hasSuffix(".stopped") && !file.hasPrefix(".") {
             guard let uuid = try? DomainUUID(String(file.dropLast(".stopped".count))) else { continue }
