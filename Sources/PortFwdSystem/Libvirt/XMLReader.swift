@@ -26,8 +26,11 @@ enum XMLReader {
     private struct Cursor {
         let bytes: [UInt8]
         var i = 0
-        /// Declarations in scope, innermost last: (prefix, URI); the prefix "" is the default.
-        var scopes: [(prefix: [UInt8], uri: String)] = []
+        /// Each prefix's bindings in scope, innermost last; the prefix "" is the default. Looked
+        /// up by hash, so a lookup costs the prefix's length, however many are declared.
+        var bindings: [[UInt8]: [String]] = [:]
+        /// The prefixes declared, in order, so that an element's end takes its own out.
+        var declarations: [[UInt8]] = []
 
         init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -150,14 +153,18 @@ enum XMLReader {
             return true
         }
 
-        /// An ASCII name: a letter or '_', then letters, digits, '.', '-' and '_'.
+        /// An ASCII name: a letter or '_', then letters, digits, '.', '-' and '_'; at most
+        /// `maximumName` bytes. libxml2 refuses a name past 50,000 bytes; libvirt's are words.
         mutating func name() -> ArraySlice<UInt8>? {
             let start = i
             guard !atEnd, Self.startsName(bytes[i]) else { return nil }
             i += 1
             while !atEnd, Self.continuesName(bytes[i]) { i += 1 }
+            guard i - start <= Self.maximumName else { return nil }
             return bytes[start..<i]
         }
+
+        static let maximumName = 1_000
 
         static func startsName(_ c: UInt8) -> Bool {
             (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == UInt8(ascii: "_")
@@ -179,8 +186,14 @@ enum XMLReader {
             prefix.count >= 3 && prefix.prefix(3).map { $0 | 0x20 }.elementsEqual("xml".utf8)
         }
 
-        func uri(of prefix: ArraySlice<UInt8>) -> String? {
-            scopes.last { $0.prefix.elementsEqual(prefix) }?.uri
+        func uri(of prefix: ArraySlice<UInt8>) -> String? { bindings[Array(prefix)]?.last }
+
+        /// Takes out the declarations made after the first `count`.
+        mutating func undeclare(downTo count: Int) {
+            while declarations.count > count {
+                let prefix = declarations.removeLast()
+                bindings[prefix]?.removeLast()
+            }
         }
 
         /// After the root element's `<`, to after its end tag; children are read through an
@@ -189,7 +202,7 @@ enum XMLReader {
             // Each open element, its tag as written, and how many declarations were in scope before it.
             var open: [(node: XMLNode, tag: ArraySlice<UInt8>, scopes: Int)] = []
             while true {
-                let before = scopes.count
+                let before = declarations.count
                 guard let (node, tag, closed) = startTag() else { return nil }
                 open.last?.node.children.append(node)
                 if !closed {
@@ -210,7 +223,7 @@ enum XMLReader {
                         guard !atEnd, bytes[i] == UInt8(ascii: ">") else { return nil }
                         i += 1
                         open.removeLast()
-                        scopes.removeLast(scopes.count - parent.scopes)
+                        undeclare(downTo: parent.scopes)
                         if open.isEmpty { return parent.node }
                     } else if !atEnd, bytes[i] == UInt8(ascii: "<"), !at("<!"), !at("<?") {
                         i += 1
@@ -230,6 +243,7 @@ enum XMLReader {
             let tag = bytes[nameStart..<i]
             var attributes: [(prefix: ArraySlice<UInt8>?, local: ArraySlice<UInt8>, value: String)] = []
             var declared: [(prefix: [UInt8], uri: String)] = []
+            var locals: Set<[UInt8]> = [], prefixes: Set<[UInt8]> = []
             var closed = false
             while true {
                 let spaced = !atEnd && Self.isSpace(bytes[i])
@@ -244,20 +258,23 @@ enum XMLReader {
                 spaces()
                 guard let value = attributeValue() else { return nil }
                 if attributePrefix == nil, attributeLocal.elementsEqual("xmlns".utf8) {
-                    guard !declared.contains(where: { $0.prefix.isEmpty }), value.isEmpty || Self.isPlainURI(value) else { return nil }
+                    guard prefixes.insert([]).inserted, value.isEmpty || Self.isPlainURI(value) else { return nil }
                     declared.append(([], value))
                 } else if let attributePrefix, attributePrefix.elementsEqual("xmlns".utf8) {
                     guard Self.isPlainURI(value), !Self.isReserved(attributeLocal),
-                          !declared.contains(where: { $0.prefix.elementsEqual(attributeLocal) }) else { return nil }
+                          prefixes.insert(Array(attributeLocal)).inserted else { return nil }
                     declared.append((Array(attributeLocal), value))
                 } else {
                     if let attributePrefix, Self.isReserved(attributePrefix) || attributeLocal.elementsEqual("xmlns".utf8) { return nil }
                     // Two attributes of one local name are libxml2's to judge, whatever their prefixes.
-                    guard !attributes.contains(where: { $0.local.elementsEqual(attributeLocal) }) else { return nil }
+                    guard locals.insert(Array(attributeLocal)).inserted else { return nil }
                     attributes.append((attributePrefix, attributeLocal, value))
                 }
             }
-            scopes.append(contentsOf: declared)
+            for (prefix, uri) in declared {
+                bindings[prefix, default: []].append(uri)
+                declarations.append(prefix)
+            }
             let namespace: String?
             if let prefix {
                 guard !Self.isReserved(prefix), let uri = uri(of: prefix) else { return nil }
@@ -278,7 +295,7 @@ enum XMLReader {
             }
             let node = XMLNode(name: String(decoding: local, as: UTF8.self),
                                namespace: namespace?.isEmpty == false ? namespace : nil, attributes: dictionary)
-            if closed { scopes.removeLast(declared.count) }
+            if closed { undeclare(downTo: declarations.count - declared.count) }
             return (node, tag, closed)
         }
 
@@ -347,10 +364,12 @@ enum XMLReader {
         /// `&lt;`, `&gt;`, `&amp;`, `&apos;`, `&quot;`, `&#N;` or `&#xH;` naming a character XML
         /// allows; anything else is libxml2's.
         mutating func reference(into value: inout [UInt8]) -> Bool {
-            for (name, character) in [("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"), ("&apos;", "'"), ("&quot;", "\"")]
-            where bytes[i...].starts(with: name.utf8) {
-                value.append(contentsOf: character.utf8)
-                i += name.utf8.count
+            let named: UInt8? = at("&lt;") ? UInt8(ascii: "<") : at("&gt;") ? UInt8(ascii: ">") : at("&amp;") ? UInt8(ascii: "&")
+                : at("&apos;") ? UInt8(ascii: "'") : at("&quot;") ? UInt8(ascii: "\"") : nil
+            if let named {
+                value.append(named)
+                while bytes[i] != UInt8(ascii: ";") { i += 1 }
+                i += 1
                 return true
             }
             guard at("&#") else { return false }
@@ -377,7 +396,7 @@ enum XMLReader {
             i += 1
             guard scalar == 0x09 || scalar == 0x0A || scalar >= 0x20, scalar != 0xFFFE, scalar != 0xFFFF,
                   let unicode = Unicode.Scalar(scalar) else { return false }
-            value.append(contentsOf: String(Character(unicode)).utf8)
+            value.append(contentsOf: UTF8.encode(unicode)!)
             return true
         }
     }
