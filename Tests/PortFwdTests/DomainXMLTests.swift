@@ -122,7 +122,8 @@ typealias DomainFixtures = Fixtures
         }
     }
 
-    /// The parts of XML libvirt's documents use, through our libxml2 SAX shim.
+    /// The parts of XML libvirt's documents use, through the parser: the CDATA section sends this
+    /// document to libxml2 (XMLReaderTests holds our own reader to the same trees).
     @Test func xmlTreeKeepsNamespacesEntitiesAndText() throws {
         let xml = """
             <?xml version="1.0"?>
