@@ -33,8 +33,8 @@ def section(data):
              "every other round. CPU is user+sys of the child (wait4), wall is the run's elapsed time; medians of "
              f"{rounds} rounds. "
              "Floors: `nft -f` of the same ruleset (each in its own network namespace, entered with nsenter); a static FoundationEssentials hello-world; "
-             "library-floor (bench/hello), a static FoundationEssentials program that loads libnftables and libxml2 "
-             "with dlopen, parses the network XML, lists the same table, gives its heap back, and sleeps"
+             "library-floor (bench/hello), a static FoundationEssentials program that loads libnftables "
+             "with dlopen, reads the network XML, lists the same table, gives its heap back, and sleeps"
              + (". Before is the binary named in the run, in the same rounds." if before else "."), "", head, rule]
     for n in (1, 100):
         a = apply[n]
