@@ -109,8 +109,9 @@ import TestSupport
     @Test func treesCompareByBytes() throws {
         let composed = try XMLParser.parseThroughLibxml2(Array("<a b='\u{E9}'>\u{E9}</a>".utf8))
         let decomposed = try XMLParser.parseThroughLibxml2(Array("<a b='e\u{301}'>\u{E9}</a>".utf8))
+        let again = try XMLParser.parseThroughLibxml2(Array("<a b='\u{E9}'>\u{E9}</a>".utf8))
         #expect(composed != decomposed)
-        #expect(composed == (try XMLParser.parseThroughLibxml2(Array("<a b='\u{E9}'>\u{E9}</a>".utf8))))
+        #expect(composed == again)
     }
 
     /// Bytes that are not XML's UTF-8: overlong forms, surrogates, past U+10FFFF, cut short.
