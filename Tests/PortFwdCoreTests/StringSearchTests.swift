@@ -2,9 +2,10 @@ import Testing
 import PortFwdCore
 import TestSupport
 
-/// `firstUTF8Range(of:)` stands in for `firstRange(of:)` where the tool looks for ASCII text:
-/// the same range, on random haystacks and needles over a small alphabet (so that near
-/// misses, repeats and overlaps are common), non-ASCII text around them included.
+/// `firstUTF8Range(of:)` stands in for `firstRange(of:)` where the tool looks for ASCII text,
+/// and `replacingFirst` is built on it: the same range and the same text, on random haystacks
+/// and needles over a small alphabet (so that near misses, repeats and overlaps are common),
+/// non-ASCII text around them included.
 @Suite struct StringSearchTests {
     @Test func theSameRangeAsTheStandardLibrarysSearch() {
         var g = ReaderShapes()
@@ -20,6 +21,8 @@ import TestSupport
             #expect(got == expected, "seed \(g.seed) round \(round): \(hay.debugDescription) / \(needle.debugDescription)")
             #expect(hay.containsUTF8(needle) == (expected != nil))
             #expect(hay.dropFirst().firstUTF8Range(of: needle) == hay.dropFirst().firstRange(of: needle))
+            let replaced = expected.map { String(hay[..<$0.lowerBound]) + "<X>" + String(hay[$0.upperBound...]) } ?? hay
+            #expect(hay.replacingFirst(needle, with: "<X>") == replaced)
             if expected != nil { found += 1 }
         }
         #expect(found > 200 && found < 1_800, "\(found) of 2000 found: the cases do not test both sides")

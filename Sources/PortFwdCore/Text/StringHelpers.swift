@@ -37,11 +37,7 @@ extension StringProtocol {
 extension String {
     /// The text with the first occurrence of `needle` replaced (Foundation's, without Foundation).
     public func replacingFirst(_ needle: String, with replacement: String) -> String {
-        let hay = Array(utf8), pin = Array(needle.utf8)
-        guard !pin.isEmpty, hay.count >= pin.count else { return self }
-        for start in 0...(hay.count - pin.count) where hay[start] == pin[0] && Array(hay[start..<(start + pin.count)]) == pin {
-            return String(decoding: hay[..<start], as: UTF8.self) + replacement + String(decoding: hay[(start + pin.count)...], as: UTF8.self)
-        }
-        return self
+        guard !needle.isEmpty, let found = firstUTF8Range(of: needle) else { return self }
+        return String(self[..<found.lowerBound]) + replacement + String(self[found.upperBound...])
     }
 }

@@ -200,7 +200,7 @@ enum XMLReader {
         /// explicit stack, so nesting costs no native stack.
         mutating func element() -> XMLNode? {
             // Each open element, its tag as written, and how many declarations were in scope before it.
-            var open: [(node: XMLNode, tag: ArraySlice<UInt8>, scopes: Int)] = []
+            var open: [(node: XMLNode, tag: ArraySlice<UInt8>, outer: Int)] = []
             while true {
                 let before = declarations.count
                 guard let (node, tag, closed) = startTag() else { return nil }
@@ -223,7 +223,7 @@ enum XMLReader {
                         guard !atEnd, bytes[i] == UInt8(ascii: ">") else { return nil }
                         i += 1
                         open.removeLast()
-                        undeclare(downTo: parent.scopes)
+                        undeclare(downTo: parent.outer)
                         if open.isEmpty { return parent.node }
                     } else if !atEnd, bytes[i] == UInt8(ascii: "<"), !at("<!"), !at("<?") {
                         i += 1
@@ -235,8 +235,8 @@ enum XMLReader {
             }
         }
 
-        /// After `<`, to after `>` or `/>`: the element, and whether it closed itself. Its
-        /// namespace declarations join `scopes`.
+        /// After `<`, to after `>` or `/>`: the element, its tag as written, and whether it
+        /// closed itself. Its namespace declarations join `bindings` until its end.
         mutating func startTag() -> (node: XMLNode, tag: ArraySlice<UInt8>, closed: Bool)? {
             let nameStart = i
             guard let (prefix, local) = qualifiedName() else { return nil }
