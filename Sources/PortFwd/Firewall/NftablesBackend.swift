@@ -137,11 +137,11 @@ public struct NftablesBackend: FirewallBackend {
 
     /// What `counted` (every count set unless told) holds now; empty without a table.
     func currentCounters(_ counted: [CountSet] = CountSet.all) throws(PortFwdError) -> Counters {
-        // One listing per command: nft 1.0.6 fails a buffer holding two set listings.
         var sets = NftTable()
         for set in counted {
             do throws(PortFwdError) {
-                sets.sets += try NftJSON.table(try nft.list(.set(.ours, set.name))).sets
+                sets.sets.append(NftSet(name: set.name, key: set.key, interval: set.kind == .ranges, counter: true,
+                                        elements: try nft.elements(of: .ours, set: set.name, key: set.key)))
             } catch {
                 if error.code != .notFound { throw error }
             }

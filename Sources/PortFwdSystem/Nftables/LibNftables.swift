@@ -15,6 +15,9 @@ public protocol NftablesRunner: Sendable {
     func commit(_ transaction: NftTransaction, dryRun: Bool) throws(PortFwdError)
     /// The kernel's answer as libnftables' JSON (`NftJSON` reads it).
     func list(_ query: NftQuery) throws(PortFwdError) -> String
+    /// The elements of set `name` in `table`, its key read as `key`, with their counters and
+    /// comments; `.notFound` when there is no such table or set.
+    func elements(of table: NftTableID, set name: String, key: [NftField]) throws(PortFwdError) -> [NftElement]
     /// Whether `destroy` is understood (nftables >= 1.0.7).
     var hasDestroy: Bool { get }
     /// What the kernel's listing of a statement depends on besides the statement: the
@@ -27,6 +30,11 @@ extension NftablesRunner {
     public func commit(_ commands: NftCommand...) throws(PortFwdError) { try commit(NftTransaction(commands), dryRun: false) }
     public var hasDestroy: Bool { false }
     public var generation: String { "" }
+
+    /// Through the set's JSON listing: what a runner without a kernel of its own answers.
+    public func elements(of table: NftTableID, set name: String, key: [NftField]) throws(PortFwdError) -> [NftElement] {
+        try NftJSON.table(try list(.set(table, name))).sets.first { $0.name == name }?.elements ?? []
+    }
 }
 
 /// libnftables through its C API (CNftables). The library keeps global state, so there is one
@@ -69,6 +77,11 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
 
     public func list(_ query: NftQuery) throws(PortFwdError) -> String {
         try run(query.text, json: true, terse: query.terse, dryRun: false)
+    }
+
+    /// Straight from the kernel over netlink (`SetElements`), around libnftables' cache and JSON.
+    public func elements(of table: NftTableID, set name: String, key: [NftField]) throws(PortFwdError) -> [NftElement] {
+        try SetElements.read(table, set: name, key: key)
     }
 
     /// The C boundary: nft text in, libnftables' output out. Internal: callers hand typed
