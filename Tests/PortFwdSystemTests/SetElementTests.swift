@@ -178,4 +178,25 @@ struct SetElementMessageTests {
             #expect(noTable?.code == .notFound)
         }
     }
+
+    /// Whether a table or chain exists, asked over netlink, against what libnftables lists:
+    /// present, absent, a chain of a table that is not there, and a family nft has no name for.
+    @Test func existenceIsWhatLibnftablesLists() throws {
+        try IsolatedNetwork.run {
+            let nft = LibNftables()
+            let t = NftTableID("ip", "present"), missing = NftTableID("ip6", "present")
+            try nft.commit(.addTable(t, NftTable(chains: [NftChain(name: "c", rules: [])])))
+            for (table, chain) in [(t, nil), (t, "c"), (t, "nope"), (missing, nil), (missing, "c"), (NftTableID("inet", "present"), nil)] {
+                let listed: Bool
+                do throws(PortFwdError) { _ = try nft.list(chain.map { .chain(table, $0) } ?? .table(table)); listed = true } catch {
+                    #expect(error.code == .notFound)
+                    listed = false
+                }
+                #expect(try nft.exists(table, chain: chain) == listed, "\(table) \(chain ?? "")")
+            }
+            #expect(try nft.exists(t, chain: "c") && !(try nft.exists(missing, chain: nil)), "both answers are seen")
+            let error = expectError(PortFwdError.self) { _ = try NftNetlink.exists(NftTableID("nofamily", "x")) }
+            #expect(error?.code == .invalidInput)
+        }
+    }
 }

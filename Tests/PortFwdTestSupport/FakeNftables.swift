@@ -27,6 +27,10 @@ public final class FakeNftables: NftablesRunner, @unchecked Sendable {
     public enum Call {
         case commit(NftTransaction, dryRun: Bool)
         case list(NftQuery)
+        /// Whether a table, or one of its chains, exists.
+        case exists(NftTableID, chain: String?)
+        /// One set's elements, as the kernel's netlink dump gives them.
+        case elements(NftTableID, set: String)
     }
 
     private let lock = NSLock()
@@ -106,6 +110,31 @@ public final class FakeNftables: NftablesRunner, @unchecked Sendable {
         defer { lock.unlock() }
         calls.append(.list(query))
         return try answer(query)
+    }
+
+    /// Answered from the same objects as the listing of that table or chain.
+    public func exists(_ table: NftTableID, chain: String?) throws(PortFwdError) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        calls.append(.exists(table, chain: chain))
+        if table == .ours { return chain.map { self.table?.chain($0) != nil } ?? (self.table != nil) }
+        do { _ = try answer(chain.map { .chain(table, $0) } ?? .table(table)) } catch {
+            if error.code == .notFound { return false }
+            throw error
+        }
+        return true
+    }
+
+    /// What the kernel keeps of our set's elements: keys, counters (zero where a counting set
+    /// was given none) and comments; never the guest named in the `#` line above them.
+    public func elements(of id: NftTableID, set name: String, key: [NftField]) throws(PortFwdError) -> [NftElement] {
+        lock.lock()
+        defer { lock.unlock() }
+        calls.append(.elements(id, set: name))
+        guard id == .ours, let set = table?.set(name) else { throw PortFwdError(.notFound, "set \(name) of table \(id): no such set") }
+        return set.elements.map { e in
+            NftElement(e.key, data: e.data, counter: set.counter ? e.counter ?? Counts(packets: 0, bytes: 0) : nil, comment: e.comment)
+        }
     }
 
     private static func family(_ word: String) -> Family? { word == "ip" ? .ipv4 : word == "ip6" ? .ipv6 : nil }

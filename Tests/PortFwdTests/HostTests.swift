@@ -7,7 +7,9 @@ import PortFwdCore
 /// asks nothing.
 @Suite struct HostTests {
     let host = FakeHost()
-    var probes: Int { host.nft.queries.filter { if case .table(let id) = $0 { id.name == "libvirt_portfwd_probe" } else { false } }.count }
+    var probes: Int {
+        host.nft.calls.filter { if case .exists(let id, chain: nil) = $0 { id.name == "libvirt_portfwd_probe" } else { false } }.count
+    }
     var all: Change { var c = Change.reapply; c.mode = .all; return c }
 
     @Test func theKernelIsProbedOncePerHost() throws {

@@ -8,11 +8,7 @@ import PortFwdSystem
 /// says so instead of reporting success. The chain exists only in strict mode.
 public enum Firewalld {
     public static func strictForwardPorts(_ nft: NftablesRunner) throws(PortFwdError) -> Bool {
-        do { _ = try nft.list(.chain(NftTableID("inet", "firewalld"), "filter_FORWARD_dnat")) } catch {
-            if error.code == .notFound { return false }
-            throw error
-        }
-        return true
+        try nft.exists(NftTableID("inet", "firewalld"), chain: "filter_FORWARD_dnat")
     }
 
     public static let strictProblem = "firewalld runs with StrictForwardPorts=yes, which rejects every forwarded connection "

@@ -66,11 +66,7 @@ public struct IptablesForwardChain: AdmissionPlace {
     static func filterTable(_ iptables: Iptables, nft: NftablesRunner?) throws(PortFwdError) -> IptablesRuleset? {
         switch iptables.flavour {
         case .nft:
-            guard let nft else { return nil }
-            do { _ = try nft.list(.chain(NftTableID(iptables.family.nft, "filter"), "FORWARD")) } catch {
-                if error.code == .notFound { return nil }
-                throw error
-            }
+            guard let nft, try nft.exists(NftTableID(iptables.family.nft, "filter"), chain: "FORWARD") else { return nil }
         case .legacy:
             guard iptables.hasTables("filter") else { return nil }
         }

@@ -22,6 +22,8 @@ public struct LibvirtForwardChain: AdmissionPlace {
 
     /// nil when libvirt has no such table here.
     static func survey(family: Family, mark: Mark, nft: NftablesRunner) throws(PortFwdError) -> LibvirtForwardChain? {
+        // Asked first, cheaply: libvirt's firewall is iptables on many hosts (libvirt < 10).
+        guard try nft.exists(Self.nftTable(family), chain: "forward") else { return nil }
         let forward: [NftJSON.Rule]
         do { forward = try NftJSON.rules(try nft.list(.chain(Self.nftTable(family), "forward"))) } catch {
             if error.code == .notFound { return nil }

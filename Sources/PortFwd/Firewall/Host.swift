@@ -39,15 +39,15 @@ public final class Host: Sendable {
     /// The same host, never asked: for what needs no kernel.
     public var unprobed: Host { Host(nft: nft, commands: commands, procNet: procNet, backend: backend, flavour: flavour, probe: false) }
 
-    /// Whether libnftables reaches the kernel (or is merely not allowed to: a user's `export`).
-    /// A listing of one table that is never there reaches it, permission check included,
-    /// without fetching anything (unlike `list tables`, which fetches every table whole). Asked
-    /// until it answers yes, then never again: a transaction builds its backends several
-    /// times, and the service lives for months.
+    /// Whether libnftables loads and the kernel answers nf_tables (or merely does not allow
+    /// this process to ask: a user's `export`). Whether a table that is never there exists is
+    /// asked, permission check included, without fetching anything. Asked until it answers
+    /// yes, then never again: a transaction builds its backends several times, and the
+    /// service lives for months.
     public var nftablesReachable: Bool {
         if !probe || reached.withLock({ $0 }) { return true }
         var usable = true
-        do { _ = try nft.list(.table(NftTableID("inet", "\(NftRenderer.table)_probe"))) } catch {
+        do { _ = try nft.exists(NftTableID("inet", "\(NftRenderer.table)_probe"), chain: nil) } catch {
             usable = error.code == .notFound || error.code == .permission
         }
         if usable { reached.withLock { $0 = true } }

@@ -149,15 +149,9 @@ public struct NftablesBackend: FirewallBackend {
         return sets.counters
     }
 
-    /// Whether our table exists, asked as a dry-run delete: any listing that touches our
-    /// table makes libnftables fetch all its set elements.
-    public func installed() throws(PortFwdError) -> Bool {
-        do { try nft.commit(NftTransaction([.delete(.table(.ours))]), dryRun: true) } catch {
-            if error.code == .notFound { return false }
-            throw error
-        }
-        return true
-    }
+    /// Whether our table exists (a libnftables listing that touches our table would fetch all
+    /// its set elements).
+    public func installed() throws(PortFwdError) -> Bool { try nft.exists(.ours, chain: nil) }
 
     public func drift(from plan: Plan) throws(PortFwdError) -> [Drift] { try inspect(plan).drift }
 

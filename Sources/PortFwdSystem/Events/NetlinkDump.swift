@@ -57,13 +57,14 @@ enum NetlinkDump {
         return .complete
     }
 
-    /// A request's header, struct nlmsghdr, before `body`: type, NLM_F_REQUEST | NLM_F_DUMP,
+    /// A request's header, struct nlmsghdr, before `body`: type, NLM_F_REQUEST | NLM_F_DUMP
+    /// (NLM_F_REQUEST alone when `dump` is false: one object asked for, one answer),
     /// and `sequence`.
-    static func request(type: UInt16, sequence: UInt32, body: [UInt8]) -> [UInt8] {
+    static func request(type: UInt16, sequence: UInt32, body: [UInt8], dump: Bool = true) -> [UInt8] {
         var message = [UInt8](repeating: 0, count: 16)
         put32(&message, 0, UInt32(16 + body.count))
         put16(&message, 4, type)
-        put16(&message, 6, UInt16(NLM_F_REQUEST | NLM_F_DUMP))
+        put16(&message, 6, UInt16(dump ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST))
         put32(&message, 8, sequence)
         return message + body
     }

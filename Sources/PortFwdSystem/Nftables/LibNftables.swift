@@ -18,6 +18,8 @@ public protocol NftablesRunner: Sendable {
     /// The elements of set `name` in `table`, its key read as `key`, with their counters and
     /// comments; `.notFound` when there is no such table or set.
     func elements(of table: NftTableID, set name: String, key: [NftField]) throws(PortFwdError) -> [NftElement]
+    /// Whether `table`, or its chain `chain`, exists; `.permission` when this process may not ask.
+    func exists(_ table: NftTableID, chain: String?) throws(PortFwdError) -> Bool
     /// Whether `destroy` is understood (nftables >= 1.0.7).
     var hasDestroy: Bool { get }
     /// What the kernel's listing of a statement depends on besides the statement: the
@@ -30,6 +32,15 @@ extension NftablesRunner {
     public func commit(_ commands: NftCommand...) throws(PortFwdError) { try commit(NftTransaction(commands), dryRun: false) }
     public var hasDestroy: Bool { false }
     public var generation: String { "" }
+
+    /// Through a listing: what a runner without a kernel of its own answers.
+    public func exists(_ table: NftTableID, chain: String? = nil) throws(PortFwdError) -> Bool {
+        do { _ = try list(chain.map { .chain(table, $0) } ?? .table(table)) } catch {
+            if error.code == .notFound { return false }
+            throw error
+        }
+        return true
+    }
 
     /// Through the set's JSON listing: what a runner without a kernel of its own answers.
     public func elements(of table: NftTableID, set name: String, key: [NftField]) throws(PortFwdError) -> [NftElement] {
@@ -77,6 +88,14 @@ public final class LibNftables: NftablesRunner, @unchecked Sendable {
 
     public func list(_ query: NftQuery) throws(PortFwdError) -> String {
         try run(query.text, json: true, terse: query.terse, dryRun: false)
+    }
+
+    /// Asked of the kernel over netlink (`NftNetlink`): a libnftables listing would parse,
+    /// set up its cache and write JSON to say the same. libnftables must load all the same,
+    /// or a caller deciding whether nftables is usable would be told yes wrongly.
+    public func exists(_ table: NftTableID, chain: String? = nil) throws(PortFwdError) -> Bool {
+        guard pf_nft_api_get() != nil else { throw PortFwdError(.unavailable, String(cString: pf_nft_load_error())) }
+        return try NftNetlink.exists(table, chain: chain)
     }
 
     /// Straight from the kernel over netlink (`SetElements`), around libnftables' cache and JSON.

@@ -31,22 +31,8 @@ public struct SetElementMessages: Sendable {
     /// The request for set `name` of `table`; nil for a family netfilter has no number for, or
     /// a name longer than the kernel allows.
     public static func request(table: NftTableID, set name: String, sequence: UInt32) -> [UInt8]? {
-        guard let family = Self.families[table.family], table.name.utf8.count < 256, name.utf8.count < 256 else { return nil }
-        // struct nfgenmsg: family, version, resource id (big-endian, 0).
-        var body: [UInt8] = [family, UInt8(NFNETLINK_V0), 0, 0]
-        append(&body, type: UInt16(NFTA_SET_ELEM_LIST_TABLE.rawValue), Array(table.name.utf8) + [0])
-        append(&body, type: UInt16(NFTA_SET_ELEM_LIST_SET.rawValue), Array(name.utf8) + [0])
-        return NetlinkDump.request(type: UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(NFT_MSG_GETSETELEM.rawValue), sequence: sequence, body: body)
-    }
-
-    /// netfilter's protocol families (NFPROTO_* of linux/netfilter.h, kernel ABI), by the name
-    /// nft gives them. The header itself clashes with glibc's in a Swift module.
-    static let families: [String: UInt8] = ["inet": 1, "ip": 2, "arp": 3, "netdev": 5, "bridge": 7, "ip6": 10]
-
-    static func append(_ bytes: inout [UInt8], type: UInt16, _ value: [UInt8]) {
-        let length = 4 + value.count
-        bytes += [UInt8(length & 0xff), UInt8(length >> 8), UInt8(type & 0xff), UInt8(type >> 8)] + value
-        bytes += [UInt8](repeating: 0, count: (4 - length % 4) % 4)
+        NftNetlink.request(NFT_MSG_GETSETELEM, table: table, [(UInt16(NFTA_SET_ELEM_LIST_TABLE.rawValue), table.name),
+                                                               (UInt16(NFTA_SET_ELEM_LIST_SET.rawValue), name)], sequence: sequence)
     }
 
     /// One datagram of the answer. Returns true once the answer is complete.
@@ -62,10 +48,10 @@ public struct SetElementMessages: Sendable {
                 done = true
             } else if type == Int(NLMSG_ERROR) {
                 // struct nlmsgerr: a negative errno first; 0 would be an acknowledgement.
-                let errno = body.count >= 4 ? -Int32(bitPattern: NetfilterMessages.u32(body, body.startIndex)) : EPROTO
+                let errno = NftNetlink.errno(body)
                 if errno != 0 { refusal = errno }
                 done = true
-            } else if type == Int(NFNL_SUBSYS_NFTABLES) << 8 | Int(NFT_MSG_NEWSETELEM.rawValue), body.count >= 4 {
+            } else if type == NftNetlink.type(NFT_MSG_NEWSETELEM), body.count >= 4 {
                 Self.forEach(body.dropFirst(4)) { type, value in
                     guard type == Int(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue) else { return }
                     Self.forEach(value) { type, element in
