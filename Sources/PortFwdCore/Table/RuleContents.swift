@@ -57,20 +57,47 @@ public struct RuleContents: Equatable, Sendable {
     }
 
     /// The lines `text` writes; nil for anything else, whole (one bad line, no knowledge).
+    /// Read as bytes: every apply reads this file, and String's splitting and Character
+    /// classes cost a hundred times more for what is ASCII by construction.
     public init?(text: String) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.last == "" else { return nil }
-        lines.removeLast()
-        guard let first = lines.first, first.hasPrefix("generation "), lines.count <= Self.maximumRules + 1 else { return nil }
-        generation = String(first.dropFirst("generation ".count))
+        let newline = UInt8(ascii: "\n"), space = UInt8(ascii: " ")
+        let bytes = Array(text.utf8)
+        guard bytes.last == newline else { return nil }
+        var lines: [Range<Int>] = [], start = 0
+        for (i, byte) in bytes.enumerated() where byte == newline {
+            lines.append(start..<i)
+            start = i + 1
+            guard lines.count <= Self.maximumRules + 1 else { return nil }
+        }
+        let prefix = "generation ".utf8
+        guard let first = lines.first, bytes[first].starts(with: prefix) else { return nil }
+        generation = String(decoding: bytes[first].dropFirst(prefix.count), as: UTF8.self)
         guard Self.isGeneration(generation) else { return nil }
         for line in lines.dropFirst() {
-            let words = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard words.count == 4, Self.isWord(words[0]), Self.isWord(words[1]), words[2].count == 8, words[3].count == 16,
-                  words[2].allSatisfy(\.isHexDigit), words[3].allSatisfy(\.isHexDigit),
-                  let digest = UInt32(words[2], radix: 16), let content = UInt64(words[3], radix: 16) else { return nil }
-            digests[Key(chain: String(words[0]), identity: RuleIdentity(role: String(words[1]), digest: digest))] = content
+            let words = bytes[line].split(separator: space, omittingEmptySubsequences: false)
+            guard words.count == 4, Self.isWord(words[0]), Self.isWord(words[1]),
+                  words[2].count == 8, let digest = Self.hexValue(words[2]).flatMap(UInt32.init(exactly:)),
+                  words[3].count == 16, let content = Self.hexValue(words[3]) else { return nil }
+            let role = String(decoding: words[1], as: UTF8.self)
+            digests[Key(chain: String(decoding: words[0], as: UTF8.self), identity: RuleIdentity(role: role, digest: digest))] = content
         }
+    }
+
+    /// ASCII hex digits, at most 16, as a number; nil for anything else.
+    static func hexValue(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 16 else { return nil }
+        var value: UInt64 = 0
+        for d in digits {
+            let v: UInt8
+            switch d {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = d - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = d - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = d - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(v)
+        }
+        return value
     }
 
     /// Printable ASCII words, as `LibNftables.generation` writes them; bounded.
@@ -79,9 +106,13 @@ public struct RuleContents: Equatable, Sendable {
     }
 
     /// Chain names and roles of ours: short words of letters, digits, `-` and `_`.
-    static func isWord(_ word: some StringProtocol) -> Bool {
-        !word.isEmpty && word.count <= 64 && word.utf8.allSatisfy { $0 < 0x80 && (Character(UnicodeScalar($0)).isLetter
-            || Character(UnicodeScalar($0)).isNumber || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")) }
+    static func isWord(_ word: some StringProtocol) -> Bool { isWord(Array(word.utf8)[...]) }
+
+    static func isWord(_ bytes: ArraySlice<UInt8>) -> Bool {
+        !bytes.isEmpty && bytes.count <= 64 && bytes.allSatisfy { b in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(b)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
+        }
     }
 
     /// A digest of a rule's expression as libnftables lists it (`"expr"`): objects by sorted

@@ -35,7 +35,7 @@ public final class NetfilterEvents {
     public func drain() -> (commits: [NetfilterMessages.Commit], overrun: Bool, foreign: Int) {
         var commits: [NetfilterMessages.Commit] = []
         var overrun = false, foreign = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var buffer = NetlinkGroup.datagramBuffer()
         reading: for _ in 0..<Self.maximumDatagrams {
             switch NetlinkGroup.receive(fd, into: &buffer) {
             case .overrun: overrun = true

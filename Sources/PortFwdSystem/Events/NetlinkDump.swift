@@ -35,7 +35,7 @@ enum NetlinkDump {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var kernel = sockaddr_nl()
         kernel.nl_family = sa_family_t(AF_NETLINK)
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var buffer = NetlinkGroup.datagramBuffer()
         var read = 0
         for (index, request) in requests.enumerated() {
             let sent = request.withUnsafeBytes { raw in

@@ -42,6 +42,12 @@ enum NetlinkGroup {
         case none
     }
 
+    /// Room for one datagram, left unzeroed: only the bytes the kernel writes (`receive`'s
+    /// count) are ever read, and zeroing 64 KiB cost more than a small answer's whole parse.
+    static func datagramBuffer() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 1 << 16) { _, count in count = 1 << 16 }
+    }
+
     static func receive(_ fd: Int32, into buffer: inout [UInt8]) -> Received {
         var sender = sockaddr_nl()
         var length = socklen_t(MemoryLayout<sockaddr_nl>.size)

@@ -22,7 +22,7 @@ public final class TraceEvents {
     public func drain() -> (events: [TraceEvent], overrun: Bool) {
         var events: [TraceEvent] = []
         var overrun = false
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var buffer = NetlinkGroup.datagramBuffer()
         reading: while true {
             switch NetlinkGroup.receive(fd, into: &buffer) {
             case .overrun: overrun = true

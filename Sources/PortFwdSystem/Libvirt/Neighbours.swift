@@ -96,7 +96,7 @@ public final class NeighbourEvents {
     public func drain() -> (entries: [Neighbour], overrun: Bool) {
         var parser = NeighbourMessages()
         var overrun = false
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var buffer = NetlinkGroup.datagramBuffer()
         reading: for _ in 0..<256 {
             switch NetlinkGroup.receive(fd, into: &buffer) {
             case .overrun: overrun = true

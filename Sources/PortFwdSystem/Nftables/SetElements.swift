@@ -132,7 +132,7 @@ public struct SetElementMessages: Sendable {
     /// tool never writes (addresses that are no prefix, a range of protocols) are unreadable.
     static func values(_ start: ArraySlice<UInt8>, _ end: ArraySlice<UInt8>, _ fields: [NftField]) -> [NftValue] {
         let widths = fields.map(\.width)
-        let unreadable = [NftValue.unreadable("0x" + start.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())]
+        var unreadable: [NftValue] { [.unreadable("0x" + start.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())] }
         guard widths.allSatisfy({ $0 != nil }), start.count == end.count,
               start.count == widths.reduce(0, { $0 + ($1! + 3) & ~3 }) else { return unreadable }
         var values: [NftValue] = [], offset = 0
