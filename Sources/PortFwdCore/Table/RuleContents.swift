@@ -76,28 +76,11 @@ public struct RuleContents: Equatable, Sendable {
         for line in lines.dropFirst() {
             let words = bytes[line].split(separator: space, omittingEmptySubsequences: false)
             guard words.count == 4, Self.isWord(words[0]), Self.isWord(words[1]),
-                  words[2].count == 8, let digest = Self.hexValue(words[2]).flatMap(UInt32.init(exactly:)),
-                  words[3].count == 16, let content = Self.hexValue(words[3]) else { return nil }
+                  words[2].count == 8, let digest = ASCIIHex.value(words[2]).flatMap(UInt32.init(exactly:)),
+                  words[3].count == 16, let content = ASCIIHex.value(words[3]) else { return nil }
             let role = String(decoding: words[1], as: UTF8.self)
             digests[Key(chain: String(decoding: words[0], as: UTF8.self), identity: RuleIdentity(role: role, digest: digest))] = content
         }
-    }
-
-    /// ASCII hex digits, at most 16, as a number; nil for anything else.
-    static func hexValue(_ digits: ArraySlice<UInt8>) -> UInt64? {
-        guard !digits.isEmpty, digits.count <= 16 else { return nil }
-        var value: UInt64 = 0
-        for d in digits {
-            let v: UInt8
-            switch d {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = d - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = d - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = d - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            value = value << 4 | UInt64(v)
-        }
-        return value
     }
 
     /// Printable ASCII words, as `LibNftables.generation` writes them; bounded.

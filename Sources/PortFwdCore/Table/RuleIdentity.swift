@@ -30,11 +30,12 @@ public struct RuleIdentity: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The identity a comment starts with, if it is one of ours.
+    /// Read as bytes: drift reads every rule's comment, and String's splitting walks Characters.
     public init?(comment: some StringProtocol) {
-        let words = comment.split(separator: " ", omittingEmptySubsequences: false)
-        guard words.count >= 3, words[0] == Self.tool, !words[1].isEmpty, words[2].count == 8,
-              let digest = UInt32(words[2], radix: 16) else { return nil }
-        self.init(role: String(words[1]), digest: digest)
+        let words = Array(comment.utf8).split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: false)
+        guard words.count >= 3, words[0].elementsEqual(Self.tool.utf8), !words[1].isEmpty, words[2].count == 8,
+              let digest = ASCIIHex.value(words[2]).flatMap(UInt32.init(exactly:)) else { return nil }
+        self.init(role: String(decoding: words[1], as: UTF8.self), digest: digest)
     }
 
     /// `dnat-open-any 1a2b3c4d`.
