@@ -14,6 +14,10 @@ public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
             for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         }
 
+        mutating func add(_ bytes: ArraySlice<UInt8>) {
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        }
+
         var fingerprint: Fingerprint { Fingerprint(value: hash) }
     }
 

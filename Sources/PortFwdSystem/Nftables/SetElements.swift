@@ -131,38 +131,46 @@ public struct SetElementMessages: Sendable {
     /// interval set's element spans `start` to `end`. Values nft would show as a range the
     /// tool never writes (addresses that are no prefix, a range of protocols) are unreadable.
     static func values(_ start: ArraySlice<UInt8>, _ end: ArraySlice<UInt8>, _ fields: [NftField]) -> [NftValue] {
-        let widths = fields.map(\.width)
-        var unreadable: [NftValue] { [.unreadable("0x" + start.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())] }
-        guard widths.allSatisfy({ $0 != nil }), start.count == end.count,
-              start.count == widths.reduce(0, { $0 + ($1! + 3) & ~3 }) else { return unreadable }
-        var values: [NftValue] = [], offset = 0
-        for (field, width) in zip(fields, widths.map { $0! }) {
-            let low = Array(start.dropFirst(offset).prefix(width)), high = Array(end.dropFirst(offset).prefix(width))
+        func unreadable() -> [NftValue] { [.unreadable("0x" + start.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())] }
+        guard start.count == end.count else { return unreadable() }
+        var values: [NftValue] = []
+        values.reserveCapacity(fields.count)
+        var offset = 0, used = 0
+        for field in fields {
+            guard let width = field.width, start.count - offset >= width else { return unreadable() }
+            let low = start.dropFirst(offset).prefix(width), high = end.dropFirst(offset).prefix(width)
+            used = offset + width
             offset += (width + 3) & ~3
             switch field {
             case .address(let family):
-                let a = IPAddress(family: family, bytes: low), b = IPAddress(family: family, bytes: high)
-                if low == high { values.append(.address(a)); continue }
-                guard let prefix = Self.prefix(low, high) else { return unreadable }
+                let a = IPAddress(family: family, bytes: Array(low))
+                if low.elementsEqual(high) { values.append(.address(a)); continue }
+                guard let prefix = Self.prefix(low, high) else { return unreadable() }
                 values.append(.network(Network(masking: a, prefix: prefix)))
             case .proto:
-                guard low == high, let proto = Proto.allCases.first(where: { $0.number == Int(low[0]) }) else { return unreadable }
+                let number = low[low.startIndex]
+                guard number == high[high.startIndex], let proto = Proto.allCases.first(where: { $0.number == Int(number) }) else {
+                    return unreadable()
+                }
                 values.append(.proto(proto))
             case .service:
-                guard let range = PortRange(UInt16(low[0]) << 8 | UInt16(low[1]), UInt16(high[0]) << 8 | UInt16(high[1])) else {
-                    return unreadable
-                }
+                let lower = UInt16(low[low.startIndex]) << 8 | UInt16(low[low.startIndex + 1])
+                let upper = UInt16(high[high.startIndex]) << 8 | UInt16(high[high.startIndex + 1])
+                guard let range = PortRange(lower, upper) else { return unreadable() }
                 values.append(.ports(range))
             case .other:
-                return unreadable
+                return unreadable()
             }
         }
+        // Every byte accounted for (a concatenation pads its last field too, a single field
+        // does not): a key longer than its fields describe is not this set's.
+        guard start.count == offset || start.count == used else { return unreadable() }
         return values
     }
 
     /// The prefix length when `low ... high` is exactly one network (its first and last
     /// address), else nil.
-    static func prefix(_ low: [UInt8], _ high: [UInt8]) -> Int? {
+    static func prefix(_ low: some Collection<UInt8>, _ high: some Collection<UInt8>) -> Int? {
         var length = 0, inHost = false
         for (l, h) in zip(low, high) {
             for bit in (0..<8).reversed() {
