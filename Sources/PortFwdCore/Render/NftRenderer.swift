@@ -96,6 +96,53 @@ public struct NftRenderer: Sendable {
         /// State: in the text, not in the digest.
         mutating func state(_ piece: String) { bytes.append(contentsOf: piece.utf8) }
 
+        /// A number of the state, in decimal.
+        mutating func state(_ number: UInt64) { decimal(number) }
+
+        /// An element of the plan, as `NftElement.description` writes it: `tcp . 8080 :
+        /// 192.168.122.10 . 80`, without a String per value (a large plan writes thousands).
+        mutating func plan(_ element: NftElement) {
+            let start = bytes.count
+            for (i, value) in element.key.enumerated() {
+                if i > 0 { bytes.append(contentsOf: " . ".utf8) }
+                write(value)
+            }
+            for (i, value) in element.data.enumerated() {
+                bytes.append(contentsOf: (i == 0 ? " : " : " . ").utf8)
+                write(value)
+            }
+            hash.add(bytes[start...])
+        }
+
+        private mutating func write(_ value: NftValue) {
+            switch value {
+            case .address(let address): bytes.append(contentsOf: address.description.utf8)
+            case .proto(let proto): bytes.append(contentsOf: proto.rawValue.utf8)
+            case .ports(let range):
+                decimal(UInt64(range.lower))
+                if range.upper != range.lower {
+                    bytes.append(UInt8(ascii: "-"))
+                    decimal(UInt64(range.upper))
+                }
+            case .network, .unreadable: bytes.append(contentsOf: value.description.utf8)
+            }
+        }
+
+        private mutating func decimal(_ number: UInt64) {
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                          UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var n = number, count = 0
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                repeat {
+                    buffer[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                    n /= 10
+                    count += 1
+                } while n > 0
+                bytes.append(contentsOf: buffer[(20 - count)...])
+            }
+        }
+
         var count: Int { bytes.count }
         var text: String { String(decoding: bytes, as: UTF8.self) }
 
@@ -127,10 +174,20 @@ public struct NftRenderer: Sendable {
             if i == 0 { out.plan("\t\telements = {\n") }
             if let owner = element.owner, owner != previous { out.plan("\t\t\t# \(owner.commentText)\n") }
             previous = element.owner
-            out.plan("\t\t\t\(element)")
-            if let n = element.counter { out.state(" counter packets \(n.packets) bytes \(n.bytes)") }
+            out.plan("\t\t\t")
+            out.plan(element)
+            if let n = element.counter {
+                out.state(" counter packets ")
+                out.state(n.packets)
+                out.state(" bytes ")
+                out.state(n.bytes)
+            }
             // Owner tokens are UUIDs or hex digests (`PlanEntry.owner`): nothing to quote.
-            if let comment = element.comment { out.plan(" comment \"\(comment)\"") }
+            if let comment = element.comment {
+                out.plan(" comment \"")
+                out.plan(comment)
+                out.plan("\"")
+            }
             out.plan(",\n")
         }
         if !set.elements.isEmpty { out.plan("\t\t}\n") }
