@@ -165,8 +165,24 @@ public struct NftRenderer: Sendable {
 
     /// One set or map; elements come grouped by guest, whose name heads each group as a comment.
     private static func write(_ set: NftSet, to out: inout Writer) {
-        if let comment = set.comment { out.plan("\t# \(comment)\n") }
-        out.plan("\t\(set.isMap ? "map" : "set") \(set.name) {\n\t\ttype \(set.type)\n")
+        if let comment = set.comment {
+            out.plan("\t# ")
+            out.plan(comment)
+            out.plan("\n")
+        }
+        out.plan(set.isMap ? "\tmap " : "\tset ")
+        out.plan(set.name)
+        out.plan(" {\n\t\ttype ")
+        // `set.type`, a field at a time.
+        for (i, field) in set.key.enumerated() {
+            if i > 0 { out.plan(" . ") }
+            out.plan(field.description)
+        }
+        for (i, field) in set.data.enumerated() {
+            out.plan(i == 0 ? " : " : " . ")
+            out.plan(field.description)
+        }
+        out.plan("\n")
         if set.interval { out.plan("\t\tflags interval\n") }
         if set.counter { out.plan("\t\tcounter\n") }
         var previous: GuestName?
