@@ -1,19 +1,23 @@
 /// Reading counters back is reading the count sets the plan laid out (`CountSet`): a
 /// rendering notion, kept here so the table's model knows nothing of forwards.
 extension NftTable {
-    /// The counters of every count set, by forward: each side from its own set.
+    /// The counters of every count set, by forward: each side from its own set. One pass,
+    /// into one dictionary: a swap reads a count set's every element.
     public var counters: Counters {
         var result: Counters = [:]
         for set in sets {
-            for (key, counted) in set.counters {
-                var merged = result[key] ?? ForwardCounters(owner: nil, dnat: .zero, delivered: nil)
-                if let delivered = counted.delivered {
-                    merged.delivered = delivered
-                } else {
-                    merged.dnat = counted.dnat
-                    merged.owner = counted.owner
+            guard let place = CountSet(name: set.name) else { continue }
+            for element in set.elements {
+                guard let counts = element.counter,
+                      let key = ForwardKey(family: place.family, kind: place.kind, element.key) else { continue }
+                let none = ForwardCounters(owner: nil, dnat: .zero, delivered: nil)
+                switch place.side {
+                case .dnat:
+                    result[key, default: none].dnat = counts
+                    result[key, default: none].owner = element.comment
+                case .delivered:
+                    result[key, default: none].delivered = counts
                 }
-                result[key] = merged
             }
         }
         return result
