@@ -66,6 +66,47 @@ struct SetElementMessageTests {
         #expect(refused.refusal == 2)
     }
 
+    /// What another root program could plant, read as nft reads it or not at all: a key with a
+    /// byte in its padding (another element to the kernel) is unreadable; of two comments the
+    /// last counts, and a comment without its NUL or a record past the end is no comment; an
+    /// errno of Int32.min ends the answer; a key a set holds twice carries no counters.
+    @Test func plantedElementsAreNotTakenForOurs() throws {
+        let key = CountSet(.dnat, .ipv4, .any).key
+        // The first element's key is `11000000 00350000` (udp . 53): a byte in its padding.
+        var padded = Self.any[0]
+        let at = try #require(Self.find([0x11, 0, 0, 0, 0, 0x35, 0, 0], in: padded))
+        padded[at + 1] = 0xaa
+        let read = Self.read([padded, Self.any[1]], key: key).elements
+        #expect(read.count == 2)
+        #expect(read.first.map { if case .unreadable = $0.element.key.first { true } else { false } } == true, "\(read)")
+        #expect(read.last?.element == NftElement([.proto(.tcp), .ports(PortRange(port: 8080)!)]))
+
+        func tlv(_ type: UInt8, _ bytes: [UInt8]) -> [UInt8] { [type, UInt8(bytes.count)] + bytes }
+        let a = Array("ownerA".utf8) + [0], b = Array("ownerB".utf8) + [0]
+        #expect(SetElementMessages.comment((tlv(0, a) + tlv(0, b))[...]) == "ownerB")
+        #expect(SetElementMessages.comment((tlv(0, a) + tlv(1, [1, 2]))[...]) == "ownerA")
+        #expect(SetElementMessages.comment(tlv(0, Array("ownerC".utf8))[...]) == nil)
+        #expect(SetElementMessages.comment((tlv(0, a) + [0, 9, 1])[...]) == nil)
+        #expect(SetElementMessages.comment([][...]) == nil)
+
+        var parser = SetElementMessages(key: key)
+        let ended = parser.take(Self.bytes("14000000020000000100000000000000" + "00000080")[...])
+        #expect(ended && parser.refusal == Int32.min)
+
+        let port = NftValue.ports(PortRange(port: 8080)!)
+        let twice = NftTable(sets: [NftSet(name: "fwd4_any", key: key, counter: true, elements: [
+            NftElement([.proto(.tcp), port], counter: Counts(packets: 5, bytes: 300), comment: "legit"),
+            NftElement([.proto(.tcp), port], counter: Counts(packets: 999, bytes: 888), comment: "planted"),
+            NftElement([.proto(.udp), port], counter: Counts(packets: 1, bytes: 2), comment: "other"),
+        ])])
+        #expect(twice.counters == [ForwardKey(family: .ipv4, hostAddress: nil, proto: .udp, hostPorts: PortRange(port: 8080)!):
+                                    ForwardCounters(owner: "other", dnat: Counts(packets: 1, bytes: 2), delivered: nil)])
+    }
+
+    static func find(_ needle: [UInt8], in hay: [UInt8]) -> Int? {
+        hay.indices.first { hay[$0...].starts(with: needle) }
+    }
+
     /// Every cut of the answer reads as a prefix of the whole, never past what arrived; every
     /// corruption reads without a crash, within what its bytes could hold.
     @Test func cutAndCorruptedAnswersStayBounded() {

@@ -36,7 +36,7 @@ public enum NftNetlink {
     /// The errno of an NLMSG_ERROR body (struct nlmsgerr: a negative errno first, 0 for an
     /// acknowledgement); EPROTO when it is too short to say.
     static func errno(_ body: ArraySlice<UInt8>) -> Int32 {
-        body.count >= 4 ? -Int32(bitPattern: NetfilterMessages.u32(body, body.startIndex)) : EPROTO
+        body.count >= 4 ? 0 &- Int32(bitPattern: NetfilterMessages.u32(body, body.startIndex)) : EPROTO
     }
 
     /// Whether `table`, or its chain `chain`, exists in this thread's network namespace.

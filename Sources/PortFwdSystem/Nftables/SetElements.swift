@@ -112,19 +112,25 @@ public struct SetElementMessages: Sendable {
         return Counts(packets: packets, bytes: bytes)
     }
 
-    /// The comment in an element's user data: libnftnl's TLVs (one byte of type, one of
-    /// length), type 0 (NFTNL_UDATA_SET_ELEM_COMMENT) holding the text and its NUL. Invalid
-    /// UTF-8 is repaired: it is compared with owner tokens, and shown at most.
+    /// The comment in an element's user data as nft reads it: libnftnl's TLVs (one byte of
+    /// type, one of length), the last of type 0 (NFTNL_UDATA_SET_ELEM_COMMENT) winning, and no
+    /// comment at all when a comment lacks its NUL or a TLV runs past the end (nft's parse
+    /// gives up on the whole). Invalid UTF-8 is repaired: it is compared with owner tokens,
+    /// and shown at most.
     static func comment(_ bytes: ArraySlice<UInt8>) -> String? {
-        var offset = bytes.startIndex
-        while bytes.endIndex - offset >= 2 {
+        var offset = bytes.startIndex, found: ArraySlice<UInt8>?
+        while offset < bytes.endIndex {
+            guard bytes.endIndex - offset >= 2 else { return nil }
             let type = bytes[offset], length = Int(bytes[offset + 1])
             guard length <= bytes.endIndex - offset - 2 else { return nil }
             let value = bytes[(offset + 2)..<(offset + 2 + length)]
-            if type == 0 { return String(decoding: value.prefix { $0 != 0 }, as: UTF8.self) }
+            if type == 0 {
+                guard value.last == 0 else { return nil }
+                found = value
+            }
             offset += 2 + length
         }
-        return nil
+        return found.map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// A key's registers read by its fields: each field starts on a 4-byte boundary, and an
@@ -141,6 +147,11 @@ public struct SetElementMessages: Sendable {
             let low = start.dropFirst(offset).prefix(width), high = end.dropFirst(offset).prefix(width)
             used = offset + width
             offset += (width + 3) & ~3
+            // The kernel compares whole registers, padding included: `tcp . 8080` with a byte
+            // set in its padding is another element, which must not read as ours.
+            let padding = start.count >= offset ? used..<offset : used..<used
+            guard start.dropFirst(padding.lowerBound).prefix(padding.count).allSatisfy({ $0 == 0 }),
+                  end.dropFirst(padding.lowerBound).prefix(padding.count).allSatisfy({ $0 == 0 }) else { return unreadable() }
             switch field {
             case .address(let family):
                 let a = IPAddress(family: family, bytes: Array(low))
