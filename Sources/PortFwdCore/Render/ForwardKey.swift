@@ -99,8 +99,11 @@ public typealias Counters = [ForwardKey: ForwardCounters]
 
 extension Counters {
     /// The counters a plan's entry may carry over from these: only those its own guest counted.
-    public func carried(to entry: PlanEntry) -> ForwardCounters? {
-        guard let held = self[ForwardKey(entry)], held.owner == entry.owner else { return nil }
+    public func carried(to entry: PlanEntry) -> ForwardCounters? { carried(to: ForwardKey(entry), owner: entry.owner) }
+
+    /// The same, for the entry's key and owner already at hand.
+    public func carried(to key: ForwardKey, owner: String) -> ForwardCounters? {
+        guard let held = self[key], held.owner == owner else { return nil }
         return held
     }
 }

@@ -42,10 +42,11 @@ extension NftTable {
             // DNAT side names its owner, whose counters alone a swap carries over.
             var counted: [CountSet: [NftElement]] = [:]
             for e in inFamily {
-                let key = ForwardKey(e), held = counters.carried(to: e)
+                // The owner once: for a guest without a UUID it is a digest of the name.
+                let key = ForwardKey(e), owner = e.owner, held = counters.carried(to: key, owner: owner), values = key.values
                 counted[CountSet(.dnat, v, key.kind), default: []]
-                    .append(NftElement(key.values, counter: held?.dnat, owner: e.guest, comment: e.owner))
-                counted[CountSet(.delivered, v, key.kind), default: []].append(NftElement(key.values, counter: held?.delivered, owner: e.guest))
+                    .append(NftElement(values, counter: held?.dnat, owner: e.guest, comment: owner))
+                counted[CountSet(.delivered, v, key.kind), default: []].append(NftElement(values, counter: held?.delivered, owner: e.guest))
             }
             // Interval sets (pipapo) cost far more to load than hashes, so only restricted
             // forwards go through them; open ones are checked against plain hash sets.
