@@ -8,7 +8,7 @@ let fuzzFlags: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 let package = Package(
     name: "libvirt-portfwd-fuzz",
     dependencies: [.package(name: "libvirt-portfwd", path: "..")],
-    targets: ["PortSpec", "Netlink", "Leases", "Domain", "Config", "TOML", "JSON", "Bundle", "Network", "Rules", "XML"].map { name in
+    targets: ["PortSpec", "Netlink", "Leases", "Domain", "Config", "TOML", "JSON", "Bundle", "Network", "Rules", "XML", "SetElements"].map { name in
         .executableTarget(name: "Fuzz\(name)", dependencies: [.product(name: "PortFwd", package: "libvirt-portfwd")], swiftSettings: fuzzFlags)
     },
     swiftLanguageModes: [.v6]
