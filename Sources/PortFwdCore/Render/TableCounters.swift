@@ -28,21 +28,3 @@ extension NftTable {
         return result
     }
 }
-
-extension NftSet {
-    /// What a count set's elements carry, by forward: `dnat` (with the owner) from a DNAT
-    /// count set, `delivered` (and nothing else) from a delivery count set; empty for any
-    /// other set.
-    public var counters: Counters {
-        guard let place = CountSet(name: name) else { return [:] }
-        var result: Counters = [:]
-        for element in elements {
-            guard let counts = element.counter, let key = ForwardKey(family: place.family, kind: place.kind, element.key) else { continue }
-            switch place.side {
-            case .dnat: result[key] = ForwardCounters(owner: element.comment, dnat: counts, delivered: nil)
-            case .delivered: result[key] = ForwardCounters(owner: nil, dnat: .zero, delivered: counts)
-            }
-        }
-        return result
-    }
-}

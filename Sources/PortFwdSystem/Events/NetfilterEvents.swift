@@ -109,16 +109,20 @@ public struct NetfilterMessages: Sendable {
     /// Attributes by type; one whose length does not fit ends the list.
     static func attributes(_ bytes: ArraySlice<UInt8>) -> [Int: ArraySlice<UInt8>] {
         var result: [Int: ArraySlice<UInt8>] = [:]
+        forEach(bytes) { type, value in result[type] = value }
+        return result
+    }
+
+    /// Calls `body` with each attribute's type (flags masked off) and value, in order; one
+    /// whose length does not fit ends the walk.
+    static func forEach(_ bytes: ArraySlice<UInt8>, _ body: (Int, ArraySlice<UInt8>) -> Void) {
         var offset = bytes.startIndex
         while bytes.endIndex - offset >= 4 {
             let length = Int(u16(bytes, offset)), type = Int(u16(bytes, offset + 2)) & ~(Int(NLA_F_NESTED) | Int(NLA_F_NET_BYTEORDER))
-            guard length >= 4, length <= bytes.endIndex - offset else { break }
-            result[type] = bytes[(offset + 4)..<(offset + length)]
-            let step = (length + 3) & ~3
-            guard step <= bytes.endIndex - offset else { break }
-            offset += step
+            guard length >= 4, length <= bytes.endIndex - offset else { return }
+            body(type, bytes[(offset + 4)..<(offset + length)])
+            offset += min((length + 3) & ~3, bytes.endIndex - offset)
         }
-        return result
     }
 
     /// A NUL-terminated name, kept to printable ASCII and 64 bytes: it reaches log lines.

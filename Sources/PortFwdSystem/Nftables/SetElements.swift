@@ -52,9 +52,9 @@ public struct SetElementMessages: Sendable {
                 if errno != 0 { refusal = errno }
                 done = true
             } else if type == NftNetlink.type(NFT_MSG_NEWSETELEM), body.count >= 4 {
-                Self.forEach(body.dropFirst(4)) { type, value in
+                NetfilterMessages.forEach(body.dropFirst(4)) { type, value in
                     guard type == Int(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue) else { return }
-                    Self.forEach(value) { type, element in
+                    NetfilterMessages.forEach(value) { type, element in
                         if type == Int(NFTA_LIST_ELEM.rawValue), let read = self.element(element) { elements.append(read) }
                     }
                 }
@@ -70,7 +70,7 @@ public struct SetElementMessages: Sendable {
     /// counter and its comment. nil for the end mark of a plain interval set.
     func element(_ bytes: ArraySlice<UInt8>) -> NftElement? {
         var start: ArraySlice<UInt8>?, end: ArraySlice<UInt8>?, counter: Counts?, comment: String?, isEnd = false
-        Self.forEach(bytes) { type, value in
+        NetfilterMessages.forEach(bytes) { type, value in
             switch UInt32(type) {
             case NFTA_SET_ELEM_KEY.rawValue: start = Self.dataValue(value)
             case NFTA_SET_ELEM_KEY_END.rawValue: end = Self.dataValue(value)
@@ -78,7 +78,7 @@ public struct SetElementMessages: Sendable {
                 isEnd = value.count == 4 && Self.be32(value) & UInt32(NFT_SET_ELEM_INTERVAL_END.rawValue) != 0
             case NFTA_SET_ELEM_EXPR.rawValue: counter = Self.counter(value) ?? counter
             case NFTA_SET_ELEM_EXPRESSIONS.rawValue:
-                Self.forEach(value) { type, expression in
+                NetfilterMessages.forEach(value) { type, expression in
                     if type == Int(NFTA_LIST_ELEM.rawValue) { counter = Self.counter(expression) ?? counter }
                 }
             case NFTA_SET_ELEM_USERDATA.rawValue: comment = Self.comment(value)
@@ -92,19 +92,19 @@ public struct SetElementMessages: Sendable {
     /// NFTA_DATA_VALUE inside a key's nest: the bytes the kernel keeps.
     static func dataValue(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
         var found: ArraySlice<UInt8>?
-        forEach(bytes) { type, value in if type == Int(NFTA_DATA_VALUE.rawValue) { found = value } }
+        NetfilterMessages.forEach(bytes) { type, value in if type == Int(NFTA_DATA_VALUE.rawValue) { found = value } }
         return found
     }
 
     /// A counter expression's packets and bytes; nil for any other expression.
     static func counter(_ bytes: ArraySlice<UInt8>) -> Counts? {
         var name: ArraySlice<UInt8>?, data: ArraySlice<UInt8>?
-        forEach(bytes) { type, value in
+        NetfilterMessages.forEach(bytes) { type, value in
             if type == Int(NFTA_EXPR_NAME.rawValue) { name = value } else if type == Int(NFTA_EXPR_DATA.rawValue) { data = value }
         }
         guard let name, name.prefix(while: { $0 != 0 }).elementsEqual("counter".utf8), let data else { return nil }
         var packets: UInt64 = 0, bytes: UInt64 = 0
-        forEach(data) { type, value in
+        NetfilterMessages.forEach(data) { type, value in
             guard value.count == 8 else { return }
             if type == Int(NFTA_COUNTER_PACKETS.rawValue) { packets = be64(value) }
             if type == Int(NFTA_COUNTER_BYTES.rawValue) { bytes = be64(value) }
@@ -197,19 +197,6 @@ public struct SetElementMessages: Sendable {
             }
         }
         return length
-    }
-
-    /// Calls `body` with each attribute's type (flags masked off) and value; one whose length
-    /// does not fit ends the walk.
-    static func forEach(_ bytes: ArraySlice<UInt8>, _ body: (Int, ArraySlice<UInt8>) -> Void) {
-        var offset = bytes.startIndex
-        while bytes.endIndex - offset >= 4 {
-            let length = Int(NetfilterMessages.u16(bytes, offset))
-            let type = Int(NetfilterMessages.u16(bytes, offset + 2)) & ~(Int(NLA_F_NESTED) | Int(NLA_F_NET_BYTEORDER))
-            guard length >= 4, length <= bytes.endIndex - offset else { return }
-            body(type, bytes[(offset + 4)..<(offset + length)])
-            offset += min((length + 3) & ~3, bytes.endIndex - offset)
-        }
     }
 
     static func be32(_ b: ArraySlice<UInt8>) -> UInt32 { NetfilterMessages.be32(b, b.startIndex) }
