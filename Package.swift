@@ -37,10 +37,17 @@ let package = Package(
         // signalfd, inotify and netfilter's netlink constants from the kernel's headers.
         .systemLibrary(name: "CLinux"),
         .target(name: "CBuildInfo", cSettings: [.define("PF_COMMIT", to: "\"\(commit)\"")]),
+        // The hook's triage (which events concern no forward), in C so that one copy serves both
+        // the Swift hook and the front door; pure functions on bytes.
+        .target(name: "CHookTriage"),
+        // The front door: a constructor in the binary that answers the hook's certain no-ops
+        // before the Swift runtime starts, with CHookTriage, and hands stdin to the Swift hook
+        // when it declines.
+        .target(name: "CFrontDoor", dependencies: ["CHookTriage"]),
         // The readers of the two formats others write to us, TOML (the config) and JSON
         // (libnftables' listings, libvirt's lease files): bounded, and tested on their own.
         .target(name: "PortFwdReaders", swiftSettings: lean),
-        .target(name: "PortFwdCore", dependencies: ["PortFwdReaders"], swiftSettings: lean),
+        .target(name: "PortFwdCore", dependencies: ["PortFwdReaders", "CHookTriage"], swiftSettings: lean),
         .target(
             name: "PortFwdSystem",
             dependencies: ["PortFwdReaders", "PortFwdCore", "CNftables", "CXMLShim", "CLinux"],
@@ -48,14 +55,14 @@ let package = Package(
         ),
         .target(
             name: "PortFwd",
-            dependencies: ["PortFwdCore", "PortFwdSystem"],
+            dependencies: ["PortFwdCore", "PortFwdSystem", "CHookTriage"],
             swiftSettings: lean
         ),
         // The CLI declares every layer it imports, so the compiler holds it to them: it
         // reaches the C modules only through the layers.
         .executableTarget(
             name: "libvirt-portfwd",
-            dependencies: ["PortFwd", "PortFwdCore", "PortFwdSystem", "CBuildInfo"],
+            dependencies: ["PortFwd", "PortFwdCore", "PortFwdSystem", "CBuildInfo", "CFrontDoor"],
             swiftSettings: lean
         ),
         // Tests per layer, as the sources are: a test target depends on the layer it tests and
@@ -97,7 +104,7 @@ let package = Package(
         // Tests that run the built binary: depending on it has it built with the tests.
         .testTarget(
             name: "CLITests",
-            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "libvirt-portfwd", "PortFwdTestSupport"]
+            dependencies: ["PortFwdCore", "PortFwdSystem", "PortFwd", "libvirt-portfwd", "PortFwdTestSupport", "CFrontDoor"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,7 @@
+import CFrontDoor
+#if canImport(Glibc)
+import Glibc
+#endif
 import PortFwd
 import PortFwdCore
 import PortFwdSystem
@@ -40,18 +44,31 @@ enum Hook {
         let guest = arguments.positionals[0]
         let operation = HookOperation.named(arguments.positionals[1])
         // All of stdin first: libvirt writes the XML whatever the operation, and migrate and
-        // restore must see it consumed and nothing printed.
-        let (bytes, complete) = Stdin.read(limit: XMLParser.maximumSize)
+        // restore must see it consumed and nothing printed. The front door may have read it
+        // already, and declined.
+        let (bytes, complete) = FrontDoor.stdin() ?? Stdin.read(limit: XMLParser.maximumSize)
         // Guests without forwards leave here, before any TOML or XML parsing or kernel access.
-        let text: String?
-        do { text = try setup.configText() } catch { text = nil }
-        if let text, Triage.isNoOp(operation: operation, guest: guest, xml: bytes, configText: text, store: setup.store) { return }
+        let text = configText(setup)
+        if isNoOp(arguments, xml: bytes, setup: setup, text: text) { return }
         let log = SyslogLog()
         let (reconciler, problem) = setup.tolerantReconciler(text: text)
         if let problem { log.error("guest \(guest) \(operation): \(problem)") }
         let status = QemuHook(reconciler: reconciler, log: log).handle(guest: guest, operation: operation,
                                                                        input: QemuHook.Input(bytes: bytes, complete: complete))
         if status != 0 { throw ExitStatus(status) }
+    }
+
+    /// The config's text, nil when it cannot be read: the full path then says why.
+    static func configText(_ setup: Setup) -> String? {
+        do { return try setup.configText() } catch { return nil }
+    }
+
+    /// Whether this event certainly concerns no forward: the triage, on what this command
+    /// line reads. The front door's verdict is held to this one (FrontDoorTests).
+    static func isNoOp(_ arguments: Arguments, xml: [UInt8], setup: Setup, text: String?) -> Bool {
+        guard let text else { return false }
+        return Triage.isNoOp(operation: HookOperation.named(arguments.positionals[1]), guest: arguments.positionals[0], xml: xml,
+                             configText: text, store: setup.store)
     }
 
     static func runNetwork(_ arguments: Arguments) throws {
@@ -63,5 +80,18 @@ enum Hook {
         let (reconciler, problem) = setup.tolerantReconciler()
         if let problem { log.error("network \(network) \(operation): \(problem)") }
         _ = NetworkHook(reconciler: reconciler, log: log).handle(network: network, operation: operation)
+    }
+}
+
+/// The hook's front door (CFrontDoor): a constructor that answers the events triage finds
+/// certain no-ops before the Swift runtime starts. When it declines after reading stdin, the
+/// bytes it read are the hook's.
+enum FrontDoor {
+    static func stdin() -> (bytes: [UInt8], complete: Bool)? {
+        let read = pf_front_door_take_stdin()
+        guard read.taken == 1 else { return nil }
+        defer { free(read.bytes) }
+        let bytes = read.bytes.map { Array(UnsafeBufferPointer(start: $0, count: read.count)) } ?? []
+        return (bytes, read.complete == 1)
     }
 }

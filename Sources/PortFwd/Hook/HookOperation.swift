@@ -1,3 +1,5 @@
+import CHookTriage
+
 /// What libvirt's qemu hook operations mean to us, in one place (libvirt docs/hooks.rst). The
 /// shims, the no-op triage and the hook's dispatch all read it.
 ///
@@ -23,19 +25,35 @@ public struct HookOperation: Sendable, Equatable, CustomStringConvertible {
         /// Forget the guest and install.
         case forget
         case none
+
+        init(_ code: Int32) {
+            switch UInt32(bitPattern: code) {
+            case PF_ACTION_CHECK.rawValue: self = .check
+            case PF_ACTION_RECORD.rawValue: self = .record
+            case PF_ACTION_RERECORD.rawValue: self = .rerecord
+            case PF_ACTION_FORGET.rawValue: self = .forget
+            default: self = .none
+            }
+        }
+
+        var code: Int32 {
+            switch self {
+            case .check: Int32(PF_ACTION_CHECK.rawValue)
+            case .record: Int32(PF_ACTION_RECORD.rawValue)
+            case .rerecord: Int32(PF_ACTION_RERECORD.rawValue)
+            case .forget: Int32(PF_ACTION_FORGET.rawValue)
+            case .none: Int32(PF_ACTION_NONE.rawValue)
+            }
+        }
     }
 
     public let name: String
     public let action: Action
 
+    /// The table is CHookTriage's, which the hook's front door reads too.
     public static func named(_ name: String) -> HookOperation {
-        switch name {
-        case "prepare": return HookOperation(name: name, action: .check)
-        case "start": return HookOperation(name: name, action: .record)
-        case "reconnect", "attach": return HookOperation(name: name, action: .rerecord)
-        case "stopped", "release": return HookOperation(name: name, action: .forget)
-        default: return HookOperation(name: name, action: .none)
-        }
+        let code = Array(name.utf8).withUnsafeBufferPointer { pf_hook_action($0.baseAddress, $0.count) }
+        return HookOperation(name: name, action: Action(code))
     }
 
     /// Every operation we act on.

@@ -1,3 +1,5 @@
+import CHookTriage
+
 /// The parts of a libvirt domain XML the hook needs, read from the hook's stdin or from
 /// libvirt's runtime status files. Everything in it is untrusted and parsed into typed values.
 public struct Domain: Sendable {
@@ -12,7 +14,8 @@ public struct Domain: Sendable {
     /// still apply, and it still starts and stops.
     public let metadataProblem: String?
 
-    public static let namespace = "urn:libvirt-portfwd:1"
+    /// Defined beside the triage, which looks for it before anything is parsed.
+    public static let namespace = PF_METADATA_NAMESPACE
     /// Client networks one metadata forward may name: a guest owner's list must stay cheap.
     public static let maximumSources = 64
     /// Forwards one domain's metadata may declare at all, whatever settings.metadata-max-forwards

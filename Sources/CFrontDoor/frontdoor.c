@@ -1,0 +1,256 @@
+#define _GNU_SOURCE
+#include "frontdoor.h"
+#include "hooktriage.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Each step below reads what the Swift hook reads, as it reads it (Hook.runQemu, Setup,
+   ConfigFile, SafeFile, StateStore), or declines. Tests hold the two together
+   (FrontDoorTests: the verdict against the Swift hook's on the same files). */
+
+#define CONFIG_LIMIT (16 << 20)   /* ConfigFiles.maximumSize */
+#define BUNDLE_HEADER "libvirt-portfwd config bundle 1\n"
+#define DEFAULT_CONFIG "/etc/libvirt/portfwd.toml"
+#define DEFAULT_STATE "/run/libvirt-portfwd"
+
+static struct pf_front_door_stdin kept;
+
+struct pf_front_door_stdin pf_front_door_take_stdin(void) {
+    struct pf_front_door_stdin taken = kept;
+    memset(&kept, 0, sizeof kept);
+    return taken;
+}
+
+/* Strict UTF-8, as Swift's String(validating:as:) reads it. */
+static int valid_utf8(const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = s[i];
+        if (b < 0x80) { i++; continue; }
+        size_t len; uint32_t min, cp;
+        if ((b & 0xE0) == 0xC0) { len = 2; min = 0x80; cp = b & 0x1F; }
+        else if ((b & 0xF0) == 0xE0) { len = 3; min = 0x800; cp = b & 0x0F; }
+        else if ((b & 0xF8) == 0xF0) { len = 4; min = 0x10000; cp = b & 0x07; }
+        else return 0;
+        if (n - i < len) return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static int valid_text(const char *s) { return valid_utf8((const uint8_t *)s, strlen(s)); }
+
+/* A variable's value; NULL when unset or empty (Locations.environment). */
+static const char *variable(char **envp, const char *name) {
+    size_t len = strlen(name);
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') return (*e)[len + 1] ? *e + len + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Stdin as SystemCall.readAll(limit:drain:) reads it: 64 KiB reads, kept while they fit. */
+static int read_stdin(int fd, struct pf_front_door_stdin *out) {
+    static uint8_t chunk[64 << 10];
+    out->bytes = NULL; out->count = 0; out->complete = 1; out->taken = 1;
+    size_t capacity = 0;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return 0;
+        if (n == 0) return 1;
+        if (out->complete && out->count + (size_t)n <= PF_HOOK_STDIN_LIMIT) {
+            if (out->count + (size_t)n > capacity) {
+                capacity = capacity ? capacity * 2 : sizeof chunk;
+                while (capacity < out->count + (size_t)n) capacity *= 2;
+                uint8_t *grown = realloc(out->bytes, capacity);
+                if (!grown) return 0;
+                out->bytes = grown;
+            }
+            memcpy(out->bytes + out->count, chunk, (size_t)n);
+            out->count += (size_t)n;
+        } else {
+            out->complete = 0;
+        }
+    }
+}
+
+/* The config file as ConfigFile.read(trust: .regularFile) reads it: NULL (decline) when the
+   Swift hook would not have its text; "" when it is absent and need not exist. */
+static uint8_t *read_config(const char *path, int required, size_t *count) {
+    *count = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return errno == ENOENT && !required ? calloc(1, 1) : NULL;
+    struct stat st;
+    uint8_t *text = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_LIMIT) goto fail;
+    size_t capacity = (size_t)st.st_size + 1;
+    text = malloc(capacity);
+    if (!text) goto fail;
+    for (;;) {
+        if (*count == capacity) goto fail; /* grew while read: leave it to the Swift hook */
+        ssize_t n = read(fd, text + *count, capacity - *count);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) goto fail;
+        if (n == 0) break;
+        *count += (size_t)n;
+    }
+    close(fd);
+    if (!valid_utf8(text, *count)) { free(text); return NULL; }
+    return text;
+fail:
+    free(text);
+    close(fd);
+    return NULL;
+}
+
+/* ConfigFile.dropInDirectory(of:): `portfwd.d` beside the config file. */
+static char *drop_in_directory(const char *config) {
+    size_t end = strlen(config);
+    while (end > 1 && config[end - 1] == '/') end--;
+    size_t slash = end;
+    while (slash > 0 && config[slash - 1] != '/') slash--;
+    const char *parent; size_t parent_len;
+    if (slash == 0) { parent = "."; parent_len = 1; }              /* no slash */
+    else if (slash == 1) { parent = ""; parent_len = 0; }          /* the parent is "/" */
+    else { parent = config; parent_len = slash - 1; }
+    char *dir = NULL;
+    if (asprintf(&dir, "%.*s/portfwd.d", (int)parent_len, parent) < 0) return NULL;
+    return dir;
+}
+
+/* 1 when the Swift hook would find no drop-in to read and no reason to refuse the directory;
+   0 (decline) otherwise, drop-ins included: the front door reads the config file alone. */
+static int no_drop_ins(const char *config) {
+    char *dir = drop_in_directory(config);
+    if (!dir) return 0;
+    int ok = 0;
+    DIR *d = opendir(dir);
+    if (!d) { free(dir); return 1; }              /* Directory.names: none */
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) goto done;
+    if (st.st_uid != 0 && st.st_uid != geteuid()) goto done;
+    if (st.st_mode & 022) goto done;
+    ok = 1;
+    /* Any name ending in .toml, hidden or not: which of them the Swift hook takes for a drop-in
+       depends on how Unicode groups the characters around the dot. */
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (len >= 5 && strcmp(e->d_name + len - 5, ".toml") == 0) { ok = 0; break; }
+    }
+done:
+    closedir(d);
+    free(dir);
+    return ok;
+}
+
+static int has_record(const char *uuid, void *context) {
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s.json", (const char *)context, uuid);
+    /* A path too long to build is one the Swift hook could not find either: say "there is one"
+       and let it decide. */
+    if (n < 0 || (size_t)n >= sizeof path) return 1;
+    return access(path, F_OK) == 0;
+}
+
+/* Takes `--name value` or `--name=value` at argv[*i]; 1 when it was this option. A value
+   that is empty or starts with `-` (which the Swift parser would read differently, or as
+   --help) declines through *bad. */
+static int option(char **argv, int argc, int *i, const char *name, const char **value, int *bad) {
+    size_t len = strlen(name);
+    const char *word = argv[*i];
+    if (strncmp(word, name, len) != 0 || (word[len] != 0 && word[len] != '=')) return 0;
+    const char *v;
+    if (word[len] == '=') v = word + len + 1;
+    else if (*i + 1 < argc) v = argv[++*i];
+    else { *bad = 1; return 1; }
+    if (*value != NULL || v[0] == 0 || v[0] == '-') *bad = 1; /* given twice, empty or dashed */
+    *value = v;
+    return 1;
+}
+
+static int one_of(const char *value, const char *const *choices) {
+    for (; *choices; choices++) if (strcmp(value, *choices) == 0) return 1;
+    return 0;
+}
+
+int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struct pf_front_door_stdin *out) {
+    memset(out, 0, sizeof *out);
+    /* `BIN hook qemu [options] -- guest operation sub-operation extra`: the shim's shape. */
+    if (argc < 4 || strcmp(argv[1], "hook") != 0 || strcmp(argv[2], "qemu") != 0) return PF_FRONT_DOOR_DECLINED;
+    const char *config = NULL, *state = NULL, *backend = NULL, *flavour = NULL;
+    int i = 3, bad = 0;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (!option(argv, argc, &i, "--config", &config, &bad) && !option(argv, argc, &i, "--state-dir", &state, &bad)
+            && !option(argv, argc, &i, "--backend", &backend, &bad) && !option(argv, argc, &i, "--iptables", &flavour, &bad)) {
+            return PF_FRONT_DOOR_DECLINED;
+        }
+        if (bad) return PF_FRONT_DOOR_DECLINED;
+    }
+    static const char *const backends[] = {"auto", "nftables", "iptables", NULL}, *const flavours[] = {"nft", "legacy", NULL};
+    if (backend && !one_of(backend, backends)) return PF_FRONT_DOOR_DECLINED;
+    if (flavour && !one_of(flavour, flavours)) return PF_FRONT_DOOR_DECLINED;
+    if (i >= argc || argc - i - 1 != 4) return PF_FRONT_DOOR_DECLINED;
+    const char *guest = argv[i + 1], *operation = argv[i + 2];
+    if (guest[0] == 0) return PF_FRONT_DOOR_DECLINED;
+    /* Without /proc the Swift runtime has no arguments, and the tool says so (exit 71). */
+    if (access("/proc/self/cmdline", R_OK) != 0) return PF_FRONT_DOOR_DECLINED;
+
+    /* Locations: the option, else the environment, else the default. */
+    int required = 1;
+    if (!config) config = variable(envp, "LIBVIRT_PORTFWD_CONFIG");
+    if (!config) { config = DEFAULT_CONFIG; required = 0; }
+    if (!state) state = variable(envp, "LIBVIRT_PORTFWD_STATE_DIR");
+    if (!state) state = DEFAULT_STATE;
+    if (!valid_text(config) || !valid_text(state)) return PF_FRONT_DOOR_DECLINED;
+
+    /* All of stdin first, whatever the operation, as the Swift hook reads it. */
+    if (!read_stdin(stdin_fd, out)) return PF_FRONT_DOOR_DECLINED;
+
+    size_t text_len;
+    uint8_t *text = read_config(config, required, &text_len);
+    if (!text) return PF_FRONT_DOOR_DECLINED;
+    int verdict = PF_FRONT_DOOR_DECLINED;
+    char *bundle = NULL;
+    if (no_drop_ins(config)) {
+        /* ConfigFiles.bundle of the one file. */
+        size_t path_len = strlen(config);
+        int head = asprintf(&bundle, BUNDLE_HEADER "file %zu %zu\n%s", path_len, text_len, config);
+        if (head >= 0) {
+            size_t bundle_len = (size_t)head + text_len + 1;
+            char *whole = realloc(bundle, bundle_len);
+            if (whole) {
+                bundle = whole;
+                memcpy(bundle + head, text, text_len);
+                bundle[bundle_len - 1] = '\n';
+                int action = pf_hook_action((const uint8_t *)operation, strlen(operation));
+                if (pf_triage_is_noop(action, (const uint8_t *)guest, strlen(guest), out->bytes, out->count,
+                                      (const uint8_t *)bundle, bundle_len, 1, has_record, (void *)state)) {
+                    verdict = PF_FRONT_DOOR_NOOP;
+                }
+            }
+        }
+    }
+    free(bundle);
+    free(text);
+    return verdict;
+}
+
+/* Before every other constructor of the binary, the Swift runtime's included (priority 101 of
+   .init_array, which runs first): a no-op answered here never starts it. */
+__attribute__((constructor(101))) static void front_door(int argc, char **argv, char **envp) {
+    struct pf_front_door_stdin read;
+    if (pf_front_door_decide(argc, argv, envp, 0, &read) == PF_FRONT_DOOR_NOOP) _exit(0);
+    kept = read;
+}
