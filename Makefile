@@ -43,7 +43,10 @@ LINK_FLAGS = -Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-section
 # libxml2's ICU still loads the shared one when a guest's XML is parsed; the two never meet.
 STDCXX_DIR = $(CURDIR)/.build/static-libstdc++
 LINK_FLAGS += -Xswiftc -L -Xswiftc $(STDCXX_DIR)
-RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro $(LINK_FLAGS)
+# No RUNPATH: SwiftPM gives executables $ORIGIN, and the loader then looks for libc, libm,
+# libgcc_s and libnftables in a dozen directories beside the binary first, two dozen failed
+# system calls at every start of the hook (strace), for libraries that are never there.
+RELEASE_FLAGS = -c release -Xswiftc -static-stdlib -Xlinker -z -Xlinker relro --disable-local-rpath $(LINK_FLAGS)
 
 # What the tool needs at run time and to build; what the tests add on top.
 RUNTIME_PKGS = nftables libnftables1 libxml2 iptables
