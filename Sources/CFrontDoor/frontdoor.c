@@ -15,6 +15,7 @@
    (FrontDoorTests: the verdict against the Swift hook's on the same files). */
 
 #define CONFIG_LIMIT (16 << 20)   /* ConfigFiles.maximumSize */
+#define APPLIED_LIMIT (17 << 20)  /* ConfigFiles.maximumBundleSize */
 #define BUNDLE_HEADER "libvirt-portfwd config bundle 1\n"
 #define DEFAULT_CONFIG "/etc/libvirt/portfwd.toml"
 #define DEFAULT_STATE "/run/libvirt-portfwd"
@@ -49,7 +50,13 @@ static int valid_utf8(const uint8_t *s, size_t n) {
     return 1;
 }
 
-static int valid_text(const char *s) { return valid_utf8((const uint8_t *)s, strlen(s)); }
+/* The Swift hook reads command lines and paths as Characters, where a byte after `/` or `=`
+   can join it into another one (a combining mark, a zero-width joiner): `/\u0301` is no
+   separator to it. On ASCII, bytes and Characters are one: anything else is the Swift hook's. */
+static int ascii(const char *s) {
+    for (; *s; s++) if ((unsigned char)*s >= 0x80) return 0;
+    return 1;
+}
 
 /* A variable's value; NULL when unset or empty (Locations.environment). */
 static const char *variable(char **envp, const char *name) {
@@ -115,6 +122,39 @@ fail:
     return NULL;
 }
 
+/* The config as it last applied (StateStore.lastConfig, `config.applied`), which the hook falls
+   back to when the file does not parse: a guest it names is no no-op either. Read as the store
+   reads it, strictly (ours, never through a symlink); what the store cannot read, it takes for
+   none, and so does this. 1 with *text NULL when there is none; 0 (decline) when only the
+   older `config.last` is there, which the store converts. */
+static int read_applied(const char *state, uint8_t **text, size_t *count) {
+    *text = NULL; *count = 0;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/config.applied", state) >= (int)sizeof path) return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd >= 0) {
+        struct stat st;
+        uint8_t *bytes = NULL;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) && !(st.st_mode & 022)
+            && st.st_size <= APPLIED_LIMIT && (bytes = malloc((size_t)st.st_size + 1)) != NULL) {
+            size_t n = 0, capacity = (size_t)st.st_size + 1;
+            for (;;) {
+                if (n == capacity) { close(fd); free(bytes); return 0; } /* grew while read */
+                ssize_t r = read(fd, bytes + n, capacity - n);
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) { if (r < 0) n = SIZE_MAX; break; }
+                n += (size_t)r;
+            }
+            if (n != SIZE_MAX && valid_utf8(bytes, n)) { *text = bytes; *count = n; close(fd); return 1; }
+        }
+        free(bytes);
+        close(fd);
+    }
+    struct stat legacy;
+    snprintf(path, sizeof path, "%s/config.last", state);
+    return lstat(path, &legacy) != 0;
+}
+
 /* ConfigFile.dropInDirectory(of:): `portfwd.d` beside the config file. */
 static char *drop_in_directory(const char *config) {
     size_t end = strlen(config);
@@ -175,7 +215,7 @@ static int option(char **argv, int argc, int *i, const char *name, const char **
     if (word[len] == '=') v = word + len + 1;
     else if (*i + 1 < argc) v = argv[++*i];
     else { *bad = 1; return 1; }
-    if (*value != NULL || v[0] == 0 || v[0] == '-') *bad = 1; /* given twice, empty or dashed */
+    if (*value != NULL || v[0] == 0 || v[0] == '-' || !ascii(v)) *bad = 1; /* given twice, empty, dashed, not ASCII */
     *value = v;
     return 1;
 }
@@ -192,6 +232,7 @@ int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struc
     const char *config = NULL, *state = NULL, *backend = NULL, *flavour = NULL;
     int i = 3, bad = 0;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (!ascii(argv[i])) return PF_FRONT_DOOR_DECLINED;
         if (!option(argv, argc, &i, "--config", &config, &bad) && !option(argv, argc, &i, "--state-dir", &state, &bad)
             && !option(argv, argc, &i, "--backend", &backend, &bad) && !option(argv, argc, &i, "--iptables", &flavour, &bad)) {
             return PF_FRONT_DOOR_DECLINED;
@@ -213,7 +254,7 @@ int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struc
     if (!config) { config = DEFAULT_CONFIG; required = 0; }
     if (!state) state = variable(envp, "LIBVIRT_PORTFWD_STATE_DIR");
     if (!state) state = DEFAULT_STATE;
-    if (!valid_text(config) || !valid_text(state)) return PF_FRONT_DOOR_DECLINED;
+    if (!ascii(config) || !ascii(state)) return PF_FRONT_DOOR_DECLINED;
 
     /* All of stdin first, whatever the operation, as the Swift hook reads it. */
     if (!read_stdin(stdin_fd, out)) return PF_FRONT_DOOR_DECLINED;
@@ -223,17 +264,20 @@ int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struc
     if (!text) return PF_FRONT_DOOR_DECLINED;
     int verdict = PF_FRONT_DOOR_DECLINED;
     char *bundle = NULL;
-    if (no_drop_ins(config)) {
-        /* ConfigFiles.bundle of the one file. */
+    uint8_t *applied = NULL;
+    size_t applied_len = 0;
+    if (no_drop_ins(config) && read_applied(state, &applied, &applied_len)) {
+        /* ConfigFiles.bundle of the one file, then the config as it last applied (Triage). */
         size_t path_len = strlen(config);
         int head = asprintf(&bundle, BUNDLE_HEADER "file %zu %zu\n%s", path_len, text_len, config);
         if (head >= 0) {
-            size_t bundle_len = (size_t)head + text_len + 1;
+            size_t bundle_len = (size_t)head + text_len + 1 + applied_len;
             char *whole = realloc(bundle, bundle_len);
             if (whole) {
                 bundle = whole;
                 memcpy(bundle + head, text, text_len);
-                bundle[bundle_len - 1] = '\n';
+                bundle[head + text_len] = '\n';
+                if (applied_len) memcpy(bundle + head + text_len + 1, applied, applied_len);
                 int action = pf_hook_action((const uint8_t *)operation, strlen(operation));
                 if (pf_triage_is_noop(action, (const uint8_t *)guest, strlen(guest), out->bytes, out->count,
                                       (const uint8_t *)bundle, bundle_len, 1, has_record, (void *)state)) {
@@ -243,6 +287,7 @@ int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struc
         }
     }
     free(bundle);
+    free(applied);
     free(text);
     return verdict;
 }

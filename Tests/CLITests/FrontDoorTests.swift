@@ -63,20 +63,24 @@ import PortFwdSystem
         let root = "\(dir.path)/case"
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: "\(root)/state", withIntermediateDirectories: true)
-        let config = "\(root)/portfwd.toml"
+        // A path whose last `/` a zero-width joiner joins into another Character: the Swift
+        // hook's drop-in directory is then the one beside `sub`, not inside it.
+        let config = rng.next() % 8 == 0 ? "\(root)/sub/\u{200D}portfwd.toml" : "\(root)/portfwd.toml"
+        try FileManager.default.createDirectory(atPath: "\(root)/sub", withIntermediateDirectories: true)
         let other = "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n"
         switch rng.next() % 14 {
         case 0: break // absent, and named by --config: required
         case 1: try Data([0x5b, 0xff, 0xfe]).write(to: URL(fileURLWithPath: config))
-        case 2: dir.write("case/portfwd.toml", other + "# a\\b\n")
-        case 3: dir.write("case/portfwd.toml", other + "[[guest]]\nname = \"\(guest)\"\n")
-        case 4: dir.write("case/portfwd.toml", other + "# uuid \(uuid.uppercased())\n")
+        case 2: try write(config, other + "# a\\b\n")
+        case 3: try write(config, other + "[[guest]]\nname = \"\(guest)\"\n")
+        case 4: try write(config, other + "# uuid \(uuid.uppercased())\n")
         case 5: try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: false)
         case 6:
             dir.write("case/real.toml", other)
             try FileManager.default.createSymbolicLink(atPath: config, withDestinationPath: "\(root)/real.toml")
-        case 7: dir.write("case/portfwd.toml", "")
-        default: dir.write("case/portfwd.toml", other + "# café ☕\n")
+        case 7: try write(config, "")
+        case 8: try write(config, "[[guest]\nname = \"other\"\n") // does not parse
+        default: try write(config, other + "# café ☕\n")
         }
         switch rng.next() % 12 {
         case 1: try FileManager.default.createDirectory(atPath: "\(root)/portfwd.d", withIntermediateDirectories: false)
@@ -89,11 +93,30 @@ import PortFwdSystem
         case 6: dir.write("case/portfwd.d/10-\(guest).toml", "[[guest]]\nname = \"\(guest)\"\nforwards = [\"80\"]\n")
         default: break
         }
+        // The config as it last applied, which the hook falls back to when the file does not
+        // parse; and its older name.
+        let named = "libvirt-portfwd config bundle 1\nfile 1 30\n/[[guest]]\nname = \"\(guest)\"\n\n"
+        switch rng.next() % 8 {
+        case 0: try write("\(root)/state/config.applied", named)
+        case 1: try write("\(root)/state/config.applied", "libvirt-portfwd config bundle 1\n")
+        case 2:
+            try write("\(root)/state/config.applied", named)
+            chmod("\(root)/state/config.applied", 0o666)
+        case 3:
+            try write("\(root)/real.applied", named)
+            try FileManager.default.createSymbolicLink(atPath: "\(root)/state/config.applied", withDestinationPath: "\(root)/real.applied")
+        case 4: try write("\(root)/state/config.last", "[[guest]]\nname = \"\(guest)\"\n")
+        default: break
+        }
         if rng.next() % 3 == 0 {
             try StateStore(directory: "\(root)/state").save(RunningGuest(uuid: try DomainUUID(uuid), name: try GuestName("plain"),
                                                                          address4: IPAddress("192.168.122.10")))
         }
         return (config, "\(root)/state")
+    }
+
+    func write(_ path: String, _ text: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
 
     func commandLine(_ rng: inout SplitMix, config: String, state: String, guest: String, operation: String) -> (argv: [String], plain: Bool) {
@@ -112,6 +135,7 @@ import PortFwdSystem
         case 4: words = ["--backend", "bogus"] + words + ["--"] + libvirt; plain = false
         case 5: words = ["--config", "--help"] + words + ["--"] + libvirt; plain = false
         case 6: words = ["--config=\(state)"] + words + ["--"] + libvirt; plain = false  // given twice
+        case 7: words = ["--backend=\u{301}nftables"] + words + ["--"] + libvirt; plain = false // `=` joined to a mark
         default: words += ["--"] + libvirt
         }
         return (["libvirt-portfwd", "hook", "qemu"] + words, plain)
@@ -142,13 +166,43 @@ import PortFwdSystem
                 dropIns = names.contains { $0.hasSuffix(".toml") } || stat("\(dir.path)/case/portfwd.d", &st) == 0 && st.st_mode & 0o022 != 0
             }
             let readable = (try? String(contentsOfFile: config, encoding: .utf8)) != nil && !guest.isEmpty
-            if plainLine && readable && !dropIns {
+            let legacy = FileManager.default.fileExists(atPath: "\(dir.path)/case/state/config.last")
+            if plainLine && readable && !dropIns && config.utf8.allSatisfy({ $0 < 0x80 }) && !legacy {
                 #expect(c.noop == (swift == true), "\(context): the two verdicts differ")
                 agreed += 1
             }
         }
         print("front door: \(noops) no-ops, \(agreed) cases read alike")
         #expect(noops >= 50 && agreed >= 120, "\(noops) no-ops, \(agreed) cases read alike")
+    }
+
+    /// The Swift hook reads paths and option words as Characters: a zero-width joiner or a
+    /// combining mark after `/` or `=` joins it into another Character, so its `/` is no
+    /// separator and its `=` no `=`. The front door, reading bytes, declines all of those.
+    @Test func wordsTheSwiftHookReadsAsOtherCharactersAreDeclined() throws {
+        let root = "\(dir.path)/joined"
+        try FileManager.default.createDirectory(atPath: "\(root)/sub", withIntermediateDirectories: true)
+        let xml = Array("<domain><name>web1</name><uuid>\(uuid)</uuid></domain>".utf8)
+        for mark in ["\u{200D}", "\u{301}"] {
+            let config = "\(root)/sub/\(mark)portfwd.toml"
+            try write(config, "# main\n")
+            // The Swift hook's drop-ins are beside `sub`, and name the guest.
+            let dropIns = ConfigFile.dropInDirectory(of: config)
+            #expect(dropIns == "\(root)/portfwd.d", "\(dropIns)")
+            try FileManager.default.createDirectory(atPath: dropIns, withIntermediateDirectories: true)
+            try write("\(dropIns)/web1.toml", "[[guest]]\nname = \"web1\"\nforwards = [\"8080:80\"]\n")
+            for line in [["--config", config], ["--config=\(config)"]] {
+                let argv = ["x", "hook", "qemu"] + line + ["--state-dir", "\(root)/state", "--", "web1", "start", "begin", "-"]
+                #expect(swiftHook(argv, stdin: xml) == false)
+                #expect(!frontDoor(argv, stdin: xml).noop, "\(argv)")
+            }
+            try FileManager.default.removeItem(atPath: dropIns)
+        }
+        // `--config=` with a mark after `=`: to the Swift hook, an unknown option.
+        try write("\(root)/\u{301}p.toml", "")
+        let argv = ["x", "hook", "qemu", "--config=\u{301}p.toml", "--state-dir", "\(root)/state", "--", "web1", "stopped", "end", "-"]
+        #expect(swiftHook(argv, stdin: xml) == nil)
+        #expect(!frontDoor(argv, stdin: xml).noop)
     }
 
     /// Whatever the operation, stdin is read to its end, and the part past the hook's limit

@@ -48,6 +48,18 @@ extension Triage {
         }
     }
 
+    /// When the file does not parse, the hook falls back to the config as it last applied: a
+    /// guest only that one names may have forwards, so its events take the full path.
+    @Test func aGuestOnlyTheConfigAsLastAppliedNamesTakesTheFullPath() throws {
+        let broken = "[[guest]\nname = \"other\"\n"
+        #expect(Triage.isNoOp(operation: "start", guest: "plain", xml: xml(), configText: broken, store: store))
+        let applied = ConfigFiles([ConfigFiles.File(path: "/etc/libvirt/portfwd.toml", text: "[[guest]]\nname = \"plain\"\nforwards = [\"80\"]\n")])
+        try store.setLastConfig(applied.bundle)
+        for op in ["prepare", "start", "reconnect"] {
+            #expect(!Triage.isNoOp(operation: op, guest: "plain", xml: xml(), configText: broken, store: store), "\(op)")
+        }
+    }
+
     /// Property: whenever the full parser gives a guest forwards, the fast path does not say
     /// "no forwards" — over escapes, quoting styles and TOML forms (hardening, class 6).
     @Test func theFastPathNeverContradictsTheParser() throws {

@@ -11,15 +11,19 @@ import PortFwdSystem
 /// (CFrontDoor), which answers most of these calls before the Swift runtime starts, makes the
 /// very same one. Here it reads the state directory through `StateStore`.
 public enum Triage {
+    ///
+    /// The config searched is the file's text and then the config as it last applied: the hook
+    /// falls back to that when the file does not parse, so a guest it names may have forwards.
     public static func isNoOp(operation: HookOperation, guest: String, xml: [UInt8], configText: String?, store: StateStore) -> Bool {
-        let name = Array(guest.utf8), config = configText.map { Array($0.utf8) } ?? []
+        let texts = [configText, store.lastConfig].compactMap { $0 }
+        let name = Array(guest.utf8), config = Array(texts.joined().utf8)
         var context = store
         return withUnsafeMutablePointer(to: &context) { storePointer in
             xml.withUnsafeBufferPointer { xml in
                 name.withUnsafeBufferPointer { name in
                     config.withUnsafeBufferPointer { config in
                         pf_triage_is_noop(operation.action.code, name.baseAddress, name.count, xml.baseAddress, xml.count,
-                                          config.baseAddress, config.count, configText == nil ? 0 : 1, { uuid, context in
+                                          config.baseAddress, config.count, texts.isEmpty ? 0 : 1, { uuid, context in
                                               guard let uuid, let context, let id = try? DomainUUID(String(cString: uuid)) else { return 1 }
                                               return context.assumingMemoryBound(to: StateStore.self).pointee.has(id) ? 1 : 0
                                           }, storePointer) == 1
