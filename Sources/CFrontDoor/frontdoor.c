@@ -295,7 +295,13 @@ int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struc
 /* Before every other constructor of the binary, the Swift runtime's included (priority 101 of
    .init_array, which runs first): a no-op answered here never starts it. */
 __attribute__((constructor(101))) static void front_door(int argc, char **argv, char **envp) {
+#ifdef __GLIBC__
     struct pf_front_door_stdin read;
     if (pf_front_door_decide(argc, argv, envp, 0, &read) == PF_FRONT_DOOR_NOOP) _exit(0);
     kept = read;
+#else
+    /* Only glibc passes a constructor the arguments and the environment; elsewhere they would
+       be whatever the registers held, so the Swift hook answers everything. */
+    (void)argc; (void)argv; (void)envp;
+#endif
 }
