@@ -132,27 +132,36 @@ static int read_applied(const char *state, uint8_t **text, size_t *count) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s/config.applied", state) >= (int)sizeof path) return 0;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 && errno != ENOENT && errno != ELOOP) return 0; /* not certain it is none */
     if (fd >= 0) {
         struct stat st;
-        uint8_t *bytes = NULL;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) && !(st.st_mode & 022)
-            && st.st_size <= APPLIED_LIMIT && (bytes = malloc((size_t)st.st_size + 1)) != NULL) {
+        if (fstat(fd, &st) != 0) { close(fd); return 0; }
+        /* What the store refuses (SafeFile.read, strict; `small`) is none to it. */
+        int refused = !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)
+            || st.st_size > APPLIED_LIMIT;
+        if (!refused) {
+            /* Anything else that goes wrong is no answer: decline. */
             size_t n = 0, capacity = (size_t)st.st_size + 1;
+            uint8_t *bytes = malloc(capacity);
+            if (!bytes) { close(fd); return 0; }
             for (;;) {
                 if (n == capacity) { close(fd); free(bytes); return 0; } /* grew while read */
                 ssize_t r = read(fd, bytes + n, capacity - n);
                 if (r < 0 && errno == EINTR) continue;
-                if (r <= 0) { if (r < 0) n = SIZE_MAX; break; }
+                if (r < 0) { close(fd); free(bytes); return 0; }
+                if (r == 0) break;
                 n += (size_t)r;
             }
-            if (n != SIZE_MAX && valid_utf8(bytes, n)) { *text = bytes; *count = n; close(fd); return 1; }
+            close(fd);
+            if (valid_utf8(bytes, n)) { *text = bytes; *count = n; return 1; }
+            free(bytes);
+        } else {
+            close(fd);
         }
-        free(bytes);
-        close(fd);
     }
     struct stat legacy;
     snprintf(path, sizeof path, "%s/config.last", state);
-    return lstat(path, &legacy) != 0;
+    return lstat(path, &legacy) != 0 && errno == ENOENT;
 }
 
 /* ConfigFile.dropInDirectory(of:): `portfwd.d` beside the config file. */
@@ -177,7 +186,7 @@ static int no_drop_ins(const char *config) {
     if (!dir) return 0;
     int ok = 0;
     DIR *d = opendir(dir);
-    if (!d) { free(dir); return 1; }              /* Directory.names: none */
+    if (!d) { int none = errno == ENOENT; free(dir); return none; } /* Directory.names: none; else not certain */
     struct stat st;
     if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) goto done;
     if (st.st_uid != 0 && st.st_uid != geteuid()) goto done;
