@@ -82,7 +82,8 @@ static int read_stdin(int fd, struct pf_front_door_stdin *out) {
                 capacity = capacity ? capacity * 2 : sizeof chunk;
                 while (capacity < out->count + (size_t)n) capacity *= 2;
                 uint8_t *grown = realloc(out->bytes, capacity);
-                if (!grown) return 0;
+                /* No memory for it: what was kept is a prefix, as past the limit. */
+                if (!grown) { out->complete = 0; continue; }
                 out->bytes = grown;
             }
             memcpy(out->bytes + out->count, chunk, (size_t)n);

@@ -20,6 +20,6 @@ public enum DomainIdentity {
         var text = [CChar](repeating: 0, count: 37)
         let found = xml.withUnsafeBufferPointer { bytes in pf_domain_uuid(bytes.baseAddress, bytes.count, &text) }
         guard found == 1 else { return nil }
-        return try? DomainUUID(String(cString: text))
+        return try? DomainUUID(String(decoding: text.prefix(36).map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 }
