@@ -205,13 +205,47 @@ done:
     return ok;
 }
 
+/* What the triage asks, answered from the files as the Swift hook reads them. */
+struct answers {
+    const char *state, *config;
+    const uint8_t *text;     /* the config file's */
+    size_t text_len;
+    uint8_t *bundle;         /* built when asked for; freed by the caller */
+};
+
 static int has_record(const char *uuid, void *context) {
+    const struct answers *a = context;
     char path[4096];
-    int n = snprintf(path, sizeof path, "%s/%s.json", (const char *)context, uuid);
+    int n = snprintf(path, sizeof path, "%s/%s.json", a->state, uuid);
     /* A path too long to build is one the Swift hook could not find either: say "there is one"
        and let it decide. */
     if (n < 0 || (size_t)n >= sizeof path) return 1;
     return access(path, F_OK) == 0;
+}
+
+/* ConfigFiles.bundle of the one file, then the config as it last applied (Triage.isNoOp). */
+static int config_text(const uint8_t **text, size_t *len, void *context) {
+    struct answers *a = context;
+    uint8_t *applied;
+    size_t applied_len;
+    if (!read_applied(a->state, &applied, &applied_len)) return -1;
+    char *head = NULL;
+    int head_len = asprintf(&head, BUNDLE_HEADER "file %zu %zu\n%s", strlen(a->config), a->text_len, a->config);
+    if (head_len < 0) { free(applied); return -1; }
+    size_t total = (size_t)head_len + a->text_len + 1 + applied_len;
+    a->bundle = malloc(total);
+    if (a->bundle) {
+        memcpy(a->bundle, head, (size_t)head_len);
+        memcpy(a->bundle + head_len, a->text, a->text_len);
+        a->bundle[head_len + a->text_len] = '\n';
+        if (applied_len) memcpy(a->bundle + head_len + a->text_len + 1, applied, applied_len);
+    }
+    free(head);
+    free(applied);
+    if (!a->bundle) return -1;
+    *text = a->bundle;
+    *len = total;
+    return 1;
 }
 
 /* Takes `--name value` or `--name=value` at argv[*i]; 1 when it was this option. A value
@@ -273,31 +307,15 @@ int pf_front_door_decide(int argc, char **argv, char **envp, int stdin_fd, struc
     uint8_t *text = read_config(config, required, &text_len);
     if (!text) return PF_FRONT_DOOR_DECLINED;
     int verdict = PF_FRONT_DOOR_DECLINED;
-    char *bundle = NULL;
-    uint8_t *applied = NULL;
-    size_t applied_len = 0;
-    if (no_drop_ins(config) && read_applied(state, &applied, &applied_len)) {
-        /* ConfigFiles.bundle of the one file, then the config as it last applied (Triage). */
-        size_t path_len = strlen(config);
-        int head = asprintf(&bundle, BUNDLE_HEADER "file %zu %zu\n%s", path_len, text_len, config);
-        if (head >= 0) {
-            size_t bundle_len = (size_t)head + text_len + 1 + applied_len;
-            char *whole = realloc(bundle, bundle_len);
-            if (whole) {
-                bundle = whole;
-                memcpy(bundle + head, text, text_len);
-                bundle[head + text_len] = '\n';
-                if (applied_len) memcpy(bundle + head + text_len + 1, applied, applied_len);
-                int action = pf_hook_action((const uint8_t *)operation, strlen(operation));
-                if (pf_triage_is_noop(action, (const uint8_t *)guest, strlen(guest), out->bytes, out->count,
-                                      (const uint8_t *)bundle, bundle_len, 1, has_record, (void *)state)) {
-                    verdict = PF_FRONT_DOOR_NOOP;
-                }
-            }
+    if (no_drop_ins(config)) {
+        struct answers answers = {.state = state, .config = config, .text = text, .text_len = text_len, .bundle = NULL};
+        struct pf_triage_questions questions = {.has_record = has_record, .config = config_text, .context = &answers};
+        int action = pf_hook_action((const uint8_t *)operation, strlen(operation));
+        if (pf_triage_is_noop(action, (const uint8_t *)guest, strlen(guest), out->bytes, out->count, questions)) {
+            verdict = PF_FRONT_DOOR_NOOP;
         }
+        free(answers.bundle);
     }
-    free(bundle);
-    free(applied);
     free(text);
     return verdict;
 }

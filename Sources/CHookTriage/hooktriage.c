@@ -21,7 +21,7 @@ int pf_hook_action(const uint8_t *name, size_t len) {
 
 static uint8_t fold_byte(uint8_t b, int fold) { return fold && b >= 'A' && b <= 'Z' ? (uint8_t)(b | 0x20) : b; }
 
-long pf_find(const uint8_t *needle, size_t needle_len, const uint8_t *hay, size_t hay_len, size_t from, int fold) {
+static long pf_find(const uint8_t *needle, size_t needle_len, const uint8_t *hay, size_t hay_len, size_t from, int fold) {
     if (needle_len == 0 || from > hay_len || hay_len - from < needle_len) return -1;
     for (size_t start = from; start <= hay_len - needle_len; start++) {
         size_t i = 0;
@@ -69,12 +69,12 @@ static int is_plain_name_byte(uint8_t b) {
 }
 
 int pf_triage_is_noop(int action, const uint8_t *guest, size_t guest_len, const uint8_t *xml, size_t xml_len,
-                      const uint8_t *config, size_t config_len, int has_config, pf_has_record has_record, void *context) {
+                      struct pf_triage_questions questions) {
     if (action == PF_ACTION_NONE) return 1;
     char uuid[37];
     if (!pf_domain_uuid(xml, xml_len, uuid)) return 0;
     /* A record means the guest had forwards when it started: stop and reconnect must see it. */
-    if (has_record(uuid, context)) return 0;
+    if (questions.has_record(uuid, questions.context)) return 0;
     if (action == PF_ACTION_FORGET) return 1;
     /* Forwards from the domain's own metadata. */
     if (pf_find((const uint8_t *)PF_METADATA_NAMESPACE, sizeof PF_METADATA_NAMESPACE - 1, xml, xml_len, 0, 0) >= 0) return 0;
@@ -83,7 +83,11 @@ int pf_triage_is_noop(int action, const uint8_t *guest, size_t guest_len, const 
        spell a name without its bytes appearing ("w\u0065b1", a line-ending backslash inside a
        multi-line string): a config with any backslash, or a name outside a plain alphabet, is
        not triaged at all. */
-    if (!has_config) return 1;
+    const uint8_t *config = NULL;
+    size_t config_len = 0;
+    int has_config = questions.config(&config, &config_len, questions.context);
+    if (has_config < 0) return 0;
+    if (has_config == 0) return 1;
     for (size_t i = 0; i < guest_len; i++) {
         if (!is_plain_name_byte(guest[i])) return 0;
     }

@@ -20,7 +20,7 @@ import PortFwdSystem
     /// The front door's verdict on `argv`, with `stdin` as its stdin; what it read of stdin.
     func frontDoor(_ argv: [String], stdin: [UInt8]) -> (noop: Bool, read: [UInt8]?, complete: Bool) {
         let input = "\(dir.path)/stdin"
-        FileManager.default.createFile(atPath: input, contents: Data(stdin))
+        #expect(FileManager.default.createFile(atPath: input, contents: Data(stdin)), "stdin's file written")
         let fd = open(input, O_RDONLY)
         defer { close(fd) }
         var words = argv.map { strdup($0) }

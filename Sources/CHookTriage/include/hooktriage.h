@@ -27,18 +27,20 @@ int pf_hook_action(const uint8_t *name, size_t len);
    1 when found, 0 when not. */
 int pf_domain_uuid(const uint8_t *xml, size_t len, char out[37]);
 
-/* Whether a record of this UUID (lowercase, as pf_domain_uuid writes it) is in the state
-   directory; `context` is the caller's. */
-typedef int (*pf_has_record)(const char *uuid, void *context);
+/* What the decision asks its caller, each only when it comes to it; `context` is the caller's.
+   has_record: whether a record of this UUID (lowercase, as pf_domain_uuid writes it) is in the
+   state directory.
+   config: the config to search (the bundle, ConfigFiles.bundle, then the config as it last
+   applied): 1 with *text and *len set, valid until the decision returns; 0 when there is no
+   config at all; -1 when it cannot be read, so no verdict of "no-op" may rest on it. */
+struct pf_triage_questions {
+    int (*has_record)(const char *uuid, void *context);
+    int (*config)(const uint8_t **text, size_t *len, void *context);
+    void *context;
+};
 
 /* 1 when the event cannot concern any forward, so the hook may exit 0 having done nothing;
-   0 when the full path must run. `config` is the config bundle (ConfigFiles.bundle) when
-   `has_config` is 1; 0 means there is no config to read at all. Only ever 1 when that is
-   certain. */
+   0 when the full path must run. Only ever 1 when that is certain. */
 int pf_triage_is_noop(int action, const uint8_t *guest, size_t guest_len, const uint8_t *xml, size_t xml_len,
-                      const uint8_t *config, size_t config_len, int has_config, pf_has_record has_record, void *context);
-
-/* Index of the first occurrence of `needle` in `hay` at or after `from`, ASCII case folded
-   when `fold` is 1; -1 when there is none or the needle is empty. */
-long pf_find(const uint8_t *needle, size_t needle_len, const uint8_t *hay, size_t hay_len, size_t from, int fold);
+                      struct pf_triage_questions questions);
 #endif
